@@ -1,0 +1,288 @@
+// Package data defines the records sessionmon keeps and the Store interface
+// that every backend (data/sqlite, data/postgres) implements. It holds no
+// policy: expiry arithmetic, token handling and authorisation live in
+// sessionlogic, which hands the store fully computed values.
+//
+// Conventions every store follows (data/storetest checks them):
+//   - Times are stored with microsecond precision, in UTC. Callers truncate
+//     to the microsecond (sessionlogic's clock does), so values round-trip exactly.
+//   - Every write to a session row raises its Version to a value greater than
+//     any Version handed out before, store-wide, and never reuses one (not even
+//     after Purge). ChangesSince relies on it.
+//   - Every state change and its audit entry are one transaction.
+package data
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Stores wrap them with %w; callers test with errors.Is.
+var (
+	// ErrNotFound: no such session or user (or, for Touch, no session that
+	// is still active: unknown, ended and expired look the same to a holder).
+	ErrNotFound = errors.New("not found")
+	// ErrEnded: the session exists but has ended (logout, forced, replaced)
+	// or expired; it can never be used or extended again.
+	ErrEnded = errors.New("session has ended")
+	// ErrBeyondLimit: the requested expiry passes the session's absolute limit.
+	ErrBeyondLimit = errors.New("expiry would pass the absolute session limit")
+	// ErrConflict: a unique value (username) is taken.
+	ErrConflict = errors.New("already exists")
+)
+
+// User statuses.
+const (
+	StatusActive   = "active"
+	StatusInactive = "inactive"
+)
+
+// Why a session ended (sessions.end_reason).
+const (
+	EndLogout   = "logout"   // the holder logged out
+	EndForced   = "forced"   // an operator forced it out (or the user was deactivated)
+	EndExpired  = "expired"  // recorded when an expired row is swept
+	EndReplaced = "replaced" // the holder logged in again from the same browser
+)
+
+// Audit actions.
+const (
+	ActionLogin          = "login"
+	ActionLoginFailed    = "login_failed"
+	ActionLogout         = "logout"
+	ActionForceLogout    = "force_logout"
+	ActionForceLogoutAll = "force_logout_user"
+	ActionExtend         = "extend"
+	ActionPurge          = "purge"
+	ActionUserAdd        = "user_add"
+	ActionUserRole       = "user_set_role"
+	ActionUserDeactivate = "user_deactivate"
+	ActionUserActivate   = "user_activate"
+)
+
+// User is a row of the users table.
+type User struct {
+	ID           int64
+	Username     string
+	Email        string
+	FullName     string
+	Role         string
+	Status       string // StatusActive or StatusInactive
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+// Session is a row of the sessions table. ID is the hex SHA-256 of the
+// cookie token; the token itself is never stored.
+type Session struct {
+	ID string
+
+	// The user as they were at login (Django's session keys user, user_id,
+	// user_email, user_name, user_role, user_status).
+	UserID   int64
+	Username string
+	Email    string
+	FullName string
+	Role     string
+	Status   string
+
+	// Data holds further keys, stored as a JSON object. Nil and empty are
+	// the same ("{}" in the store).
+	Data map[string]any
+
+	IP        string
+	UserAgent string
+
+	LoginTime    time.Time
+	LastActivity time.Time
+	ExpiresAt    time.Time
+	// AbsoluteExpiresAt caps ExpiresAt: Touch and Extend never move
+	// ExpiresAt past it. Zero means no absolute limit.
+	AbsoluteExpiresAt time.Time
+
+	EndedAt   time.Time // zero while not ended
+	EndReason string    // one of the End* constants, "" while not ended
+	EndedBy   string    // operator or username that ended it
+
+	Version int64 // raised on every write; see ChangesSince
+}
+
+// Active reports whether the session can be used at now.
+func (s Session) Active(now time.Time) bool {
+	return s.EndedAt.IsZero() && s.ExpiresAt.After(now)
+}
+
+// AuditEntry is a row of the append-only audit table.
+type AuditEntry struct {
+	ID        int64 // assigned by the store
+	Time      time.Time
+	Actor     string // operator name, or the username for the user's own actions
+	Action    string // one of the Action* constants
+	Username  string // the user the action concerns, if any
+	SessionID string // the session the action concerns, if any
+	IP        string // client IP for logins and failed logins
+	Detail    string // free text: counts, durations, reasons
+}
+
+// SortKey orders ListActive.
+type SortKey string
+
+const (
+	SortExpires      SortKey = "expires"
+	SortLastActivity SortKey = "last_activity"
+	SortLoginTime    SortKey = "login_time"
+	SortUser         SortKey = "user"
+)
+
+// SortKeys lists every valid SortKey, in the order the dashboard cycles them.
+var SortKeys = []SortKey{SortExpires, SortLastActivity, SortLoginTime, SortUser}
+
+// Valid reports whether k is a known sort key.
+func (k SortKey) Valid() bool {
+	for _, v := range SortKeys {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Cursor marks a position in a ListActive order for keyset paging: the sort
+// value of the last row seen and its ID as a tie-breaker.
+type Cursor struct {
+	Time time.Time // for time sort keys
+	User string    // for SortUser
+	ID   string
+}
+
+// Query selects active sessions (EndedAt zero and ExpiresAt after Now).
+type Query struct {
+	Now      time.Time
+	Username string // exact match, if set
+	Role     string // exact match, if set
+	// Text is a case-insensitive substring matched against username, full
+	// name, email, role and IP. It is data, never SQL: stores bind it as a
+	// parameter and escape LIKE wildcards.
+	Text  string
+	Sort  SortKey // zero value means SortExpires
+	Desc  bool
+	Limit int     // <= 0 means the store's default (100)
+	After *Cursor // keyset: rows strictly after this position in the order
+}
+
+// Page is one window of ListActive.
+type Page struct {
+	Sessions []Session
+	// Next is the cursor for the following page; nil when this is the last.
+	Next *Cursor
+}
+
+// Stats are the operator's headline counts at Now.
+type Stats struct {
+	Active         int64
+	ByRole         map[string]int64
+	ExpiringWithin int64 // active sessions whose ExpiresAt is within the window
+	RecentLogins   int64 // sessions whose LoginTime is within the login window (any state)
+}
+
+// StatsQuery parameterises Stats.
+type StatsQuery struct {
+	Now          time.Time
+	ExpiryWindow time.Duration // e.g. one hour
+	LoginWindow  time.Duration // e.g. five minutes
+}
+
+// Changes is the result of ChangesSince.
+type Changes struct {
+	Sessions []Session // rows whose Version > since, in Version order, any state
+	// Version is the highest version the store has handed out (not just in
+	// this batch): the poller's next "since" once More is false.
+	Version int64
+	More    bool // the batch was cut at the limit; ask again from the last row's Version
+}
+
+// AuditQuery selects audit rows, newest first.
+type AuditQuery struct {
+	Username  string
+	SessionID string
+	Action    string
+	Limit     int   // <= 0 means 100
+	BeforeID  int64 // keyset: entries with ID < BeforeID; 0 = from the newest
+}
+
+// FailureQuery counts recent failed logins, for throttling across replicas.
+type FailureQuery struct {
+	Username string
+	IP       string
+	Since    time.Time
+}
+
+// End describes how a session is ended.
+type End struct {
+	At     time.Time
+	Reason string // EndLogout, EndForced, EndReplaced, EndExpired
+	By     string
+}
+
+// Store is the persistence every backend implements. Methods take a context
+// first and wrap errors with the operation's name. Every state change and the
+// audit entry passed with it are written in one transaction.
+type Store interface {
+	// Users.
+	CreateUser(ctx context.Context, u User, audit AuditEntry) (User, error) // ErrConflict on a taken username
+	UserByUsername(ctx context.Context, username string) (User, error)     // ErrNotFound
+	ListUsers(ctx context.Context) ([]User, error)                           // by username
+	SetUserRole(ctx context.Context, username, role string, audit AuditEntry) (User, error)
+	// SetUserStatus changes a user's status. Deactivating also ends every
+	// active session of the user with end (in the same transaction) and
+	// returns how many it ended.
+	SetUserStatus(ctx context.Context, username, status string, end End, audit AuditEntry) (User, int, error)
+	// SetUserPassword replaces a user's password hash.
+	SetUserPassword(ctx context.Context, username, hash string) error
+
+	// CreateSession inserts s (Version is assigned by the store and returned).
+	// If replaceID is not empty, that session is ended with reason
+	// EndReplaced in the same transaction (when still active).
+	CreateSession(ctx context.Context, s Session, replaceID string, audit AuditEntry) (Session, error)
+	// Touch is the hot path: in one statement, for a session that is not
+	// ended and whose ExpiresAt is after now, it sets LastActivity = now and
+	// ExpiresAt = min(expires, AbsoluteExpiresAt), raises Version, and
+	// returns the updated row. Unknown, ended or expired: ErrNotFound.
+	Touch(ctx context.Context, id string, now, expires time.Time) (Session, error)
+	// Session returns a session in any state. ErrNotFound.
+	Session(ctx context.Context, id string) (Session, error)
+	// EndSession ends one active session. ErrNotFound for an unknown id,
+	// ErrEnded for one already ended or expired (at end.At).
+	EndSession(ctx context.Context, id string, end End, audit AuditEntry) (Session, error)
+	// EndUserSessions ends every active session of a user and returns how many.
+	EndUserSessions(ctx context.Context, userID int64, end End, audit AuditEntry) (int, error)
+	// Extend moves an active session's ExpiresAt later by d. It never
+	// revives an ended or expired session (ErrEnded) and never passes
+	// AbsoluteExpiresAt (ErrBeyondLimit, nothing changed). ErrNotFound for an unknown id.
+	Extend(ctx context.Context, id string, d time.Duration, now time.Time, audit AuditEntry) (Session, error)
+
+	// Operator reads.
+	ListActive(ctx context.Context, q Query) (Page, error)
+	Stats(ctx context.Context, q StatsQuery) (Stats, error)
+	// ChangesSince returns rows written after version since (Version > since).
+	ChangesSince(ctx context.Context, since int64, limit int) (Changes, error)
+
+	// Purge deletes sessions that ended, or expired, before `before`, and
+	// returns how many. The audit entry is written only when it deleted any.
+	Purge(ctx context.Context, before time.Time, audit AuditEntry) (int64, error)
+
+	// Audit. There is no update or delete: the table is append-only.
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+	// RecentFailures counts ActionLoginFailed entries since q.Since for the
+	// username and, separately, for the IP.
+	RecentFailures(ctx context.Context, q FailureQuery) (byUser, byIP int64, err error)
+
+	// Ping checks the store is reachable.
+	Ping(ctx context.Context) error
+	// Describe names the store for operators, with any password redacted:
+	// "sqlite /path/to/file.db", "postgres postgres@127.0.0.1:5432/test".
+	Describe() string
+	Close() error
+}
