@@ -231,8 +231,8 @@ type End struct {
 type Store interface {
 	// Users.
 	CreateUser(ctx context.Context, u User, audit AuditEntry) (User, error) // ErrConflict on a taken username
-	UserByUsername(ctx context.Context, username string) (User, error)     // ErrNotFound
-	ListUsers(ctx context.Context) ([]User, error)                           // by username
+	UserByUsername(ctx context.Context, username string) (User, error)      // ErrNotFound
+	ListUsers(ctx context.Context) ([]User, error)                          // by username
 	SetUserRole(ctx context.Context, username, role string, audit AuditEntry) (User, error)
 	// SetUserStatus changes a user's status. Deactivating also ends every
 	// active session of the user with end (in the same transaction) and
