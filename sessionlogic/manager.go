@@ -1,0 +1,723 @@
+// Package sessionlogic is sessionmon's one session domain: login,
+// authenticate-and-touch, logout, the operator's force-logout and extend,
+// listings and stats, tokens, cookies and the HTTP guards. The login server
+// and the dashboard both hold a *Manager, so what the operator sees and does
+// is exactly what the server enforces.
+package sessionlogic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"sessionmon/data"
+)
+
+// Errors of the session domain. Store sentinels are re-exported in types.go.
+var (
+	// ErrNoSession: the request carries no usable session (no cookie, a
+	// malformed, unknown, ended or expired one). The holder must log in.
+	ErrNoSession = errors.New("no valid session")
+	// ErrInvalidCredentials is the one answer for an unknown user and a wrong
+	// password, so a login form cannot be used to enumerate users.
+	ErrInvalidCredentials = errors.New("invalid username or password")
+	// ErrInactive: the password was right but the account is deactivated.
+	ErrInactive = errors.New("this account is inactive")
+	// ErrInvalidInput: an argument is malformed (the message says which).
+	ErrInvalidInput = errors.New("invalid input")
+	// ErrUnavailable wraps store failures, so callers can fail closed (503).
+	ErrUnavailable = errors.New("session store unavailable")
+)
+
+// ThrottledError is returned by Login when too many recent failures were
+// recorded for the username or the client IP.
+type ThrottledError struct {
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed logins; try again in %s", e.RetryAfter.Round(time.Second))
+}
+
+// Options configure a Manager. Zero values take the defaults noted.
+type Options struct {
+	Store  data.Store
+	Cookie CookieOptions // zero Name: DefaultCookieOptions()
+
+	// SaveEveryRequest slides expiry and records last activity on every
+	// authenticated request (Django's SESSION_SAVE_EVERY_REQUEST). Default
+	// for New is whatever is passed: config supplies true.
+	SaveEveryRequest bool
+	// IdleTimeout, when > 0 and shorter than the cookie age, is how long a
+	// session lives without a request.
+	IdleTimeout time.Duration
+	// AbsoluteTimeout, when > 0, caps a session's life from login; nothing
+	// (touch or extend) moves its expiry past login + AbsoluteTimeout.
+	AbsoluteTimeout time.Duration
+	// Retention is how long ended and expired rows are kept before Purge
+	// deletes them. Default 7 days.
+	Retention time.Duration
+
+	// Login throttling: at most MaxFailuresPerUser failures for one username
+	// and MaxFailuresPerIP for one client IP within FailureWindow. Throttled
+	// attempts are not recorded as failures, so a lock lifts by itself one
+	// window after the last counted failure. Defaults 5, 20, 15m.
+	MaxFailuresPerUser int
+	MaxFailuresPerIP   int
+	FailureWindow      time.Duration
+
+	// PasswordCost is the bcrypt cost. Default bcrypt.DefaultCost; tests
+	// use bcrypt.MinCost.
+	PasswordCost int
+	// StoreTimeout bounds each store call made for an HTTP request, so a hung
+	// store becomes a quick 503 rather than a hung request. Default 3s.
+	StoreTimeout time.Duration
+	// LoginURL is where RequireSession redirects. Default "/login".
+	LoginURL string
+
+	Now      func() time.Time // default time.Now; tests inject a fake clock
+	Logger   *slog.Logger     // default slog.Default()
+	Observer Observer         // default: none
+}
+
+// Observer hears about domain events, for metrics. Methods must be cheap
+// and safe for concurrent use.
+type Observer interface {
+	Login()
+	LoginFailed(reason string) // "invalid", "inactive", "throttled"
+	Logout()
+	ForcedLogout(n int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Login()             {}
+func (nopObserver) LoginFailed(string) {}
+func (nopObserver) Logout()            {}
+func (nopObserver) ForcedLogout(int)   {}
+
+// Manager is the session domain. It is safe for concurrent use.
+type Manager struct {
+	store            data.Store
+	cookie           CookieOptions
+	saveEveryRequest bool
+	ttl              time.Duration // expiry distance set on login and every touch
+	absolute         time.Duration
+	retention        time.Duration
+	maxUser, maxIP   int
+	window           time.Duration
+	cost             int
+	storeTimeout     time.Duration
+	loginURL         string
+	clock            func() time.Time
+	log              *slog.Logger
+	obs              Observer
+
+	dummyOnce sync.Once
+	dummyHash string // compared against for unknown users, so timing matches
+}
+
+// New returns a Manager for opts.
+func New(opts Options) (*Manager, error) {
+	if opts.Store == nil {
+		return nil, errors.New("sessionlogic: Options.Store is required")
+	}
+	m := &Manager{
+		store:            opts.Store,
+		cookie:           opts.Cookie,
+		saveEveryRequest: opts.SaveEveryRequest,
+		absolute:         opts.AbsoluteTimeout,
+		retention:        orDefault(opts.Retention, 7*24*time.Hour),
+		maxUser:          opts.MaxFailuresPerUser,
+		maxIP:            opts.MaxFailuresPerIP,
+		window:           orDefault(opts.FailureWindow, 15*time.Minute),
+		cost:             opts.PasswordCost,
+		storeTimeout:     orDefault(opts.StoreTimeout, 3*time.Second),
+		loginURL:         opts.LoginURL,
+		clock:            opts.Now,
+		log:              opts.Logger,
+		obs:              opts.Observer,
+	}
+	if m.cookie.Name == "" {
+		m.cookie = DefaultCookieOptions()
+	}
+	if m.cookie.Age <= 0 {
+		return nil, fmt.Errorf("sessionlogic: cookie age must be positive, got %s", m.cookie.Age)
+	}
+	if m.cookie.Path == "" {
+		m.cookie.Path = "/"
+	}
+	m.ttl = m.cookie.Age
+	if opts.IdleTimeout > 0 && opts.IdleTimeout < m.ttl {
+		m.ttl = opts.IdleTimeout
+	}
+	if m.maxUser <= 0 {
+		m.maxUser = 5
+	}
+	if m.maxIP <= 0 {
+		m.maxIP = 20
+	}
+	if m.cost == 0 {
+		m.cost = bcrypt.DefaultCost
+	}
+	if m.loginURL == "" {
+		m.loginURL = "/login"
+	}
+	if m.clock == nil {
+		m.clock = time.Now
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if m.obs == nil {
+		m.obs = nopObserver{}
+	}
+	return m, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// now is the manager's clock in UTC, truncated to the microsecond: the
+// precision both stores keep, so values round-trip exactly.
+func (m *Manager) now() time.Time { return m.clock().UTC().Truncate(time.Microsecond) }
+
+// Now returns the manager's current time (the injected clock).
+func (m *Manager) Now() time.Time { return m.now() }
+
+// TTL is how far each login or touch sets a session's expiry ahead.
+func (m *Manager) TTL() time.Duration { return m.ttl }
+
+// AbsoluteTimeout is the configured absolute session limit (0 = none).
+func (m *Manager) AbsoluteTimeout() time.Duration { return m.absolute }
+
+// Describe names the store for operators, with any password redacted.
+func (m *Manager) Describe() string { return m.store.Describe() }
+
+// Ping checks the store is reachable.
+func (m *Manager) Ping(ctx context.Context) error {
+	if err := m.store.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// unavailable marks an unexpected store error so HTTP callers fail closed.
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+}
+
+// LoginRequest is what a login attempt carries.
+type LoginRequest struct {
+	Username  string
+	Password  string
+	IP        string
+	UserAgent string
+	// OldToken is the session cookie the browser sent, if any. It is never
+	// adopted (no session fixation): the new session always gets a fresh
+	// token, and the old session, if active, is ended as "replaced".
+	OldToken string
+	// Data are further session keys to store with the session.
+	Data map[string]any
+}
+
+// Login checks credentials and opens a session. It returns the new token
+// for the cookie and the session record. Errors: ErrInvalidCredentials,
+// ErrInactive, *ThrottledError, ErrInvalidInput, ErrUnavailable.
+func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s Session, err error) {
+	now := m.now()
+	username := strings.TrimSpace(req.Username)
+	ip := clip(req.IP, 64)
+	if username == "" || req.Password == "" {
+		return "", Session{}, fmt.Errorf("%w: username and password are required", ErrInvalidInput)
+	}
+	if len(username) > maxUsernameLen || len(req.Password) > 1024 {
+		m.fail(ctx, now, username, ip, "oversized input")
+		return "", Session{}, ErrInvalidCredentials
+	}
+
+	byUser, byIP, err := m.store.RecentFailures(ctx, data.FailureQuery{Username: username, IP: ip, Since: now.Add(-m.window)})
+	if err != nil {
+		return "", Session{}, unavailable("login", err)
+	}
+	if byUser >= int64(m.maxUser) || byIP >= int64(m.maxIP) {
+		m.obs.LoginFailed("throttled")
+		return "", Session{}, &ThrottledError{RetryAfter: m.window}
+	}
+
+	u, err := m.store.UserByUsername(ctx, username)
+	switch {
+	case errors.Is(err, data.ErrNotFound):
+		// Spend the same bcrypt work as a real check, so response time does
+		// not tell unknown users from wrong passwords.
+		checkPassword(m.dummy(), req.Password)
+		m.fail(ctx, now, username, ip, "unknown user")
+		return "", Session{}, ErrInvalidCredentials
+	case err != nil:
+		return "", Session{}, unavailable("login", err)
+	}
+	if !checkPassword(u.PasswordHash, req.Password) {
+		m.fail(ctx, now, username, ip, "wrong password")
+		return "", Session{}, ErrInvalidCredentials
+	}
+	if u.Status != data.StatusActive {
+		m.fail(ctx, now, username, ip, "inactive")
+		return "", Session{}, ErrInactive
+	}
+
+	token = NewToken()
+	s = Session{
+		ID:           HashToken(token),
+		UserID:       u.ID,
+		Username:     u.Username,
+		Email:        u.Email,
+		FullName:     u.FullName,
+		Role:         u.Role,
+		Status:       u.Status,
+		Data:         req.Data,
+		IP:           ip,
+		UserAgent:    clip(req.UserAgent, 512),
+		LoginTime:    now,
+		LastActivity: now,
+		ExpiresAt:    now.Add(m.ttl),
+	}
+	if m.absolute > 0 {
+		s.AbsoluteExpiresAt = now.Add(m.absolute)
+		if s.ExpiresAt.After(s.AbsoluteExpiresAt) {
+			s.ExpiresAt = s.AbsoluteExpiresAt
+		}
+	}
+	replace := ""
+	if wellFormed(req.OldToken) {
+		replace = HashToken(req.OldToken)
+	}
+	s, err = m.store.CreateSession(ctx, s, replace, AuditEntry{
+		Time: now, Actor: u.Username, Action: data.ActionLogin,
+		Username: u.Username, SessionID: s.ID, IP: ip,
+	})
+	if err != nil {
+		return "", Session{}, unavailable("login", err)
+	}
+	m.obs.Login()
+	m.log.Info("login", "user", u.Username, "session", ShortID(s.ID), "ip", ip)
+	return token, s, nil
+}
+
+// fail records a failed login in the audit table (which also feeds the
+// throttle). A store error here is logged, not returned: the caller's answer
+// is already "invalid credentials".
+func (m *Manager) fail(ctx context.Context, now time.Time, username, ip, why string) {
+	m.obs.LoginFailed(why)
+	err := m.store.AppendAudit(ctx, AuditEntry{
+		Time: now, Actor: clip(username, maxUsernameLen), Action: data.ActionLoginFailed,
+		Username: clip(username, maxUsernameLen), IP: ip, Detail: why,
+	})
+	if err != nil {
+		m.log.Error("record failed login", "err", err)
+	}
+	m.log.Info("login failed", "user", clip(username, maxUsernameLen), "ip", ip, "why", why)
+}
+
+func (m *Manager) dummy() string {
+	m.dummyOnce.Do(func() {
+		h, err := bcrypt.GenerateFromPassword([]byte(NewToken()[:32]), m.cost)
+		if err == nil {
+			m.dummyHash = string(h)
+		}
+	})
+	return m.dummyHash
+}
+
+// Authenticate checks a session token and, with save-every-request on,
+// slides its expiry and records the activity, in one store round trip.
+// Errors: ErrNoSession (the holder must log in again) or ErrUnavailable
+// (the store could not answer: fail closed).
+func (m *Manager) Authenticate(ctx context.Context, token string) (Session, error) {
+	if !wellFormed(token) {
+		return Session{}, ErrNoSession
+	}
+	id := HashToken(token)
+	now := m.now()
+	var (
+		s   Session
+		err error
+	)
+	if m.saveEveryRequest {
+		s, err = m.store.Touch(ctx, id, now, now.Add(m.ttl))
+	} else {
+		s, err = m.store.Session(ctx, id)
+		if err == nil && !s.Active(now) {
+			err = data.ErrNotFound
+		}
+	}
+	switch {
+	case errors.Is(err, data.ErrNotFound):
+		return Session{}, ErrNoSession
+	case err != nil:
+		return Session{}, unavailable("authenticate", err)
+	}
+	return s, nil
+}
+
+// Logout ends the session behind token. An unknown, malformed or already
+// ended token is not an error: the caller clears the cookie either way.
+func (m *Manager) Logout(ctx context.Context, token string) error {
+	if !wellFormed(token) {
+		return nil
+	}
+	id := HashToken(token)
+	s, err := m.store.Session(ctx, id)
+	if errors.Is(err, data.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return unavailable("logout", err)
+	}
+	now := m.now()
+	_, err = m.store.EndSession(ctx, id, data.End{At: now, Reason: data.EndLogout, By: s.Username},
+		AuditEntry{Time: now, Actor: s.Username, Action: data.ActionLogout, Username: s.Username, SessionID: id})
+	switch {
+	case errors.Is(err, data.ErrEnded), errors.Is(err, data.ErrNotFound):
+		return nil
+	case err != nil:
+		return unavailable("logout", err)
+	}
+	m.obs.Logout()
+	m.log.Info("logout", "user", s.Username, "session", ShortID(id))
+	return nil
+}
+
+// ForceLogout ends one session now, on an operator's order. The holder's
+// next request is refused. Errors: ErrInvalidInput, ErrNotFound, ErrEnded.
+func (m *Manager) ForceLogout(ctx context.Context, operator, id string) (Session, error) {
+	if !ValidSessionID(id) {
+		return Session{}, fmt.Errorf("%w: %q is not a session id (64 hex digits)", ErrInvalidInput, clip(id, 80))
+	}
+	s, err := m.store.Session(ctx, id)
+	if err != nil {
+		return Session{}, fmt.Errorf("force logout %s: %w", ShortID(id), err)
+	}
+	now := m.now()
+	s, err = m.store.EndSession(ctx, id, data.End{At: now, Reason: data.EndForced, By: operator},
+		AuditEntry{Time: now, Actor: operator, Action: data.ActionForceLogout, Username: s.Username, SessionID: id})
+	if err != nil {
+		return Session{}, fmt.Errorf("force logout %s: %w", ShortID(id), err)
+	}
+	m.obs.ForcedLogout(1)
+	m.log.Info("force logout", "operator", operator, "user", s.Username, "session", ShortID(id))
+	return s, nil
+}
+
+// ForceLogoutUser ends every active session of a user and returns how many.
+func (m *Manager) ForceLogoutUser(ctx context.Context, operator, username string) (int, error) {
+	u, err := m.store.UserByUsername(ctx, username)
+	if err != nil {
+		return 0, fmt.Errorf("force logout user %q: %w", clip(username, maxUsernameLen), err)
+	}
+	now := m.now()
+	n, err := m.store.EndUserSessions(ctx, u.ID, data.End{At: now, Reason: data.EndForced, By: operator},
+		AuditEntry{Time: now, Actor: operator, Action: data.ActionForceLogoutAll, Username: u.Username})
+	if err != nil {
+		return 0, fmt.Errorf("force logout user %q: %w", u.Username, err)
+	}
+	m.obs.ForcedLogout(n)
+	m.log.Info("force logout user", "operator", operator, "user", u.Username, "sessions", n)
+	return n, nil
+}
+
+// MaxExtend bounds one Extend, so a typo cannot make a session immortal.
+const MaxExtend = 366 * 24 * time.Hour
+
+// Extend moves an active session's expiry later by d. It never revives an
+// ended or expired session (ErrEnded) and never passes the absolute limit
+// (ErrBeyondLimit).
+func (m *Manager) Extend(ctx context.Context, operator, id string, d time.Duration) (Session, error) {
+	if !ValidSessionID(id) {
+		return Session{}, fmt.Errorf("%w: %q is not a session id (64 hex digits)", ErrInvalidInput, clip(id, 80))
+	}
+	if d <= 0 || d > MaxExtend {
+		return Session{}, fmt.Errorf("%w: extend by %s: want a duration above 0 and at most %s", ErrInvalidInput, d, MaxExtend)
+	}
+	s, err := m.store.Session(ctx, id)
+	if err != nil {
+		return Session{}, fmt.Errorf("extend %s: %w", ShortID(id), err)
+	}
+	now := m.now()
+	s, err = m.store.Extend(ctx, id, d, now, AuditEntry{
+		Time: now, Actor: operator, Action: data.ActionExtend, Username: s.Username, SessionID: id,
+		Detail: "by " + d.String(),
+	})
+	if err != nil {
+		return Session{}, fmt.Errorf("extend %s by %s: %w", ShortID(id), d, err)
+	}
+	m.log.Info("extend", "operator", operator, "user", s.Username, "session", ShortID(id), "by", d, "expires", s.ExpiresAt)
+	return s, nil
+}
+
+// Session returns one session in any state.
+func (m *Manager) Session(ctx context.Context, id string) (Session, error) {
+	if !ValidSessionID(id) {
+		return Session{}, fmt.Errorf("%w: %q is not a session id (64 hex digits)", ErrInvalidInput, clip(id, 80))
+	}
+	return m.store.Session(ctx, id)
+}
+
+// ListQuery selects active sessions for an operator.
+type ListQuery struct {
+	Username string
+	Role     string
+	Text     string // substring of username, name, email, role or IP
+	Sort     SortKey
+	Desc     bool
+	Limit    int // 1..MaxListLimit; 0 means 100
+	After    *Cursor
+}
+
+// MaxListLimit bounds one page of Active.
+const MaxListLimit = 10000
+
+// Active lists active sessions, one keyset page at a time.
+func (m *Manager) Active(ctx context.Context, q ListQuery) (Page, error) {
+	if q.Sort == "" {
+		q.Sort = SortExpires
+	}
+	if !q.Sort.Valid() {
+		return Page{}, fmt.Errorf("%w: sort %q: want one of %v", ErrInvalidInput, clip(string(q.Sort), 40), SortKeys)
+	}
+	if q.Limit < 0 || q.Limit > MaxListLimit {
+		return Page{}, fmt.Errorf("%w: limit %d: want 1 to %d", ErrInvalidInput, q.Limit, MaxListLimit)
+	}
+	if q.Limit == 0 {
+		q.Limit = 100
+	}
+	if len(q.Text) > 200 {
+		return Page{}, fmt.Errorf("%w: filter text is longer than 200 characters", ErrInvalidInput)
+	}
+	return m.store.ListActive(ctx, data.Query{
+		Now: m.now(), Username: q.Username, Role: q.Role, Text: q.Text,
+		Sort: q.Sort, Desc: q.Desc, Limit: q.Limit, After: q.After,
+	})
+}
+
+// Stats are the operator's headline counts: active sessions, by role,
+// expiring within the hour, logins in the last five minutes.
+func (m *Manager) Stats(ctx context.Context) (Stats, error) {
+	return m.store.Stats(ctx, data.StatsQuery{Now: m.now(), ExpiryWindow: time.Hour, LoginWindow: 5 * time.Minute})
+}
+
+// Changes returns sessions written after version since, at most limit.
+func (m *Manager) Changes(ctx context.Context, since int64, limit int) (Changes, error) {
+	if limit <= 0 || limit > MaxListLimit {
+		limit = 1000
+	}
+	return m.store.ChangesSince(ctx, since, limit)
+}
+
+// Audit lists audit entries, newest first.
+func (m *Manager) Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error) {
+	if q.Limit <= 0 || q.Limit > MaxListLimit {
+		q.Limit = 100
+	}
+	return m.store.Audit(ctx, q)
+}
+
+// Purge deletes sessions that ended or expired more than the retention
+// period ago (Django's clearsessions) and returns how many.
+func (m *Manager) Purge(ctx context.Context, operator string) (int64, error) {
+	now := m.now()
+	before := now.Add(-m.retention)
+	n, err := m.store.Purge(ctx, before, AuditEntry{
+		Time: now, Actor: operator, Action: data.ActionPurge, Detail: "ended or expired before " + before.Format(time.RFC3339),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	if n > 0 {
+		m.log.Info("purge", "operator", operator, "deleted", n)
+	}
+	return n, nil
+}
+
+// RunPurger purges every interval until ctx is done. Failures are logged
+// and retried at the next tick.
+func (m *Manager) RunPurger(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := m.Purge(ctx, "purger"); err != nil && ctx.Err() == nil {
+			m.log.Error("periodic purge", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ShortID is the first 8 hex digits of a session ID, for logs and tables.
+func ShortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// User management.
+
+const maxUsernameLen = 150 // Django's limit
+
+var (
+	usernameRe = regexp.MustCompile(`^[\w.@+-]{1,150}$`) // Django's username validator
+	roleRe     = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+)
+
+// NewUser is what AddUser needs.
+type NewUser struct {
+	Username string
+	Password string
+	Email    string
+	FullName string
+	Role     string
+}
+
+// AddUser creates an active user with a bcrypt password hash.
+func (m *Manager) AddUser(ctx context.Context, operator string, nu NewUser) (User, error) {
+	if !usernameRe.MatchString(nu.Username) {
+		return User{}, fmt.Errorf("%w: username %q: want 1-150 letters, digits or @.+-_", ErrInvalidInput, clip(nu.Username, 160))
+	}
+	if err := validRole(nu.Role); err != nil {
+		return User{}, err
+	}
+	if len(nu.Email) > 254 || (nu.Email != "" && !strings.Contains(nu.Email, "@")) {
+		return User{}, fmt.Errorf("%w: email %q is not an address", ErrInvalidInput, clip(nu.Email, 260))
+	}
+	if len(nu.FullName) > 150 {
+		return User{}, fmt.Errorf("%w: full name is longer than 150 characters", ErrInvalidInput)
+	}
+	hash, err := hashPassword(nu.Password, m.cost)
+	if err != nil {
+		return User{}, err
+	}
+	now := m.now()
+	u, err := m.store.CreateUser(ctx, User{
+		Username: nu.Username, Email: nu.Email, FullName: nu.FullName, Role: nu.Role,
+		Status: data.StatusActive, PasswordHash: hash, CreatedAt: now,
+	}, AuditEntry{Time: now, Actor: operator, Action: data.ActionUserAdd, Username: nu.Username, Detail: "role " + nu.Role})
+	if err != nil {
+		return User{}, fmt.Errorf("add user %q: %w", nu.Username, err)
+	}
+	return u, nil
+}
+
+func validRole(role string) error {
+	if !roleRe.MatchString(role) {
+		return fmt.Errorf("%w: role %q: want a lower-case word of 1-32 letters, digits, - or _", ErrInvalidInput, clip(role, 40))
+	}
+	return nil
+}
+
+// Users lists every user, by username.
+func (m *Manager) Users(ctx context.Context) ([]User, error) { return m.store.ListUsers(ctx) }
+
+// User returns one user.
+func (m *Manager) User(ctx context.Context, username string) (User, error) {
+	return m.store.UserByUsername(ctx, username)
+}
+
+// SetRole changes a user's role. Sessions keep the role they logged in with
+// (as Django's session data does) until the user logs in again.
+func (m *Manager) SetRole(ctx context.Context, operator, username, role string) (User, error) {
+	if err := validRole(role); err != nil {
+		return User{}, err
+	}
+	u, err := m.store.SetUserRole(ctx, username, role, AuditEntry{
+		Time: m.now(), Actor: operator, Action: data.ActionUserRole, Username: username, Detail: "role " + role,
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("set role of %q: %w", clip(username, maxUsernameLen), err)
+	}
+	return u, nil
+}
+
+// Deactivate marks a user inactive and ends all their sessions, in one
+// transaction. It returns how many sessions it ended.
+func (m *Manager) Deactivate(ctx context.Context, operator, username string) (int, error) {
+	now := m.now()
+	_, n, err := m.store.SetUserStatus(ctx, username, data.StatusInactive,
+		data.End{At: now, Reason: data.EndForced, By: operator},
+		AuditEntry{Time: now, Actor: operator, Action: data.ActionUserDeactivate, Username: username})
+	if err != nil {
+		return 0, fmt.Errorf("deactivate %q: %w", clip(username, maxUsernameLen), err)
+	}
+	m.obs.ForcedLogout(n)
+	m.log.Info("deactivate", "operator", operator, "user", username, "sessions", n)
+	return n, nil
+}
+
+// Activate marks a user active again. Their ended sessions stay ended.
+func (m *Manager) Activate(ctx context.Context, operator, username string) error {
+	now := m.now()
+	_, _, err := m.store.SetUserStatus(ctx, username, data.StatusActive, data.End{At: now},
+		AuditEntry{Time: now, Actor: operator, Action: data.ActionUserActivate, Username: username})
+	if err != nil {
+		return fmt.Errorf("activate %q: %w", clip(username, maxUsernameLen), err)
+	}
+	return nil
+}
+
+// SetPassword replaces a user's password.
+func (m *Manager) SetPassword(ctx context.Context, username, password string) error {
+	hash, err := hashPassword(password, m.cost)
+	if err != nil {
+		return err
+	}
+	return m.store.SetUserPassword(ctx, username, hash)
+}
+
+// HTTPStatus maps an error from the Manager to the status a server answers.
+func HTTPStatus(err error) int {
+	var te *ThrottledError
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.As(err, &te):
+		return http.StatusTooManyRequests
+	case errors.Is(err, ErrNoSession), errors.Is(err, ErrInvalidCredentials), errors.Is(err, ErrInactive):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrInvalidInput):
+		return http.StatusBadRequest
+	case errors.Is(err, data.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, data.ErrEnded), errors.Is(err, data.ErrBeyondLimit), errors.Is(err, data.ErrConflict):
+		return http.StatusConflict
+	default:
+		return http.StatusServiceUnavailable
+	}
+}
