@@ -1,0 +1,179 @@
+// Package server is sessionmon's companion HTTP login server: a login form,
+// logout, a protected welcome page, /api/me, /healthz and /metrics. It holds
+// a *sessionlogic.Manager and never touches a store itself, so it enforces
+// exactly what the operator's dashboard shows.
+//
+// Routes:
+//
+//	GET  /login     the login form (already logged in: redirect to next or /)
+//	POST /login     log in; 303 to a local next or /
+//	POST /logout    end the session; deletion cookie; 303 to /login
+//	GET  /          the welcome page (session required: 302 to /login?next=/)
+//	GET  /api/me    the session as JSON (session required: 401 JSON)
+//	GET  /healthz   200 {"status":"ok"} when the store answers, else 503
+//	GET  /metrics   Prometheus metrics
+//	GET  /static/   the stylesheet
+//
+// Every response carries the security headers (CSP, nosniff, frame denial,
+// referrer policy; HSTS in production). Every state-changing request passes
+// http.CrossOriginProtection first, on top of the SameSite=Lax cookie.
+package server
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"sessionmon/sessionlogic"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Options configure a Server.
+type Options struct {
+	// Manager is the session domain (required).
+	Manager *sessionlogic.Manager
+	// Logger receives the access log (debug), errors and recovered panics.
+	// Default slog.Default().
+	Logger *slog.Logger
+	// TrustProxyHeaders believes X-Forwarded-For for the client IP (used
+	// for login throttling and the session record). Set it only behind a
+	// proxy that overwrites the header, or clients can pick their own IP.
+	TrustProxyHeaders bool
+	// Production adds Strict-Transport-Security and requires a Secure
+	// session cookie (the __Host- prefix is recommended).
+	Production bool
+	// Metrics are the Prometheus metrics, served at /metrics. Pass the same
+	// *Metrics as sessionlogic.Options.Observer so domain events are counted
+	// (see NewMetrics). Nil: New makes its own, and then only the HTTP and
+	// active-session metrics move.
+	Metrics *Metrics
+}
+
+// Server is the login server. Its Handler is safe for concurrent use.
+type Server struct {
+	mgr        *sessionlogic.Manager
+	log        *slog.Logger
+	trustProxy bool
+	production bool
+	metrics    *Metrics
+	pages      map[string]*template.Template
+	handler    http.Handler
+}
+
+// New builds a Server. It refuses cookie settings a browser would reject
+// or that are unsafe in production.
+func New(opts Options) (*Server, error) {
+	if opts.Manager == nil {
+		return nil, errors.New("server: Options.Manager is required")
+	}
+	s := &Server{
+		mgr:        opts.Manager,
+		log:        opts.Logger,
+		trustProxy: opts.TrustProxyHeaders,
+		production: opts.Production,
+		metrics:    opts.Metrics,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if err := checkCookie(s.mgr.Cookie(""), s.production); err != nil {
+		return nil, err
+	}
+	if s.metrics == nil {
+		m, err := NewMetrics(nil)
+		if err != nil {
+			return nil, fmt.Errorf("server: metrics: %w", err)
+		}
+		s.metrics = m
+	}
+	if err := s.metrics.attach(s.mgr, s.log); err != nil {
+		return nil, fmt.Errorf("server: metrics: %w", err)
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	s.pages = pages
+	s.handler = s.routes()
+	return s, nil
+}
+
+// checkCookie refuses session cookie settings that would silently break
+// logins (browsers drop a __Host- cookie that is not Secure, Path=/ and
+// host-only) or leak the session over plain HTTP in production.
+func checkCookie(c *http.Cookie, production bool) error {
+	switch {
+	case strings.HasPrefix(c.Name, "__Host-") && (!c.Secure || c.Path != "/" || c.Domain != ""):
+		return fmt.Errorf("server: cookie %q: the __Host- prefix needs Secure, Path=/ and no Domain", c.Name)
+	case strings.HasPrefix(c.Name, "__Secure-") && !c.Secure:
+		return fmt.Errorf("server: cookie %q: the __Secure- prefix needs Secure", c.Name)
+	case production && !c.Secure:
+		return fmt.Errorf("server: cookie %q: production needs a Secure session cookie", c.Name)
+	}
+	return nil
+}
+
+// Handler returns the server's handler: routes wrapped in instrumentation,
+// panic recovery, security headers and cross-origin protection.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Metrics returns the server's metrics (the ones passed in Options, or its own).
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /login", s.loginForm)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.logout)
+	mux.Handle("GET /{$}", s.mgr.RequireSession(http.HandlerFunc(s.welcome)))
+	mux.Handle("GET /api/me", s.mgr.RequireSessionAJAX(http.HandlerFunc(s.me)))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic(err) // the embedded directory is part of the binary
+	}
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(3600, http.FileServerFS(static))))
+	return s.chain(mux)
+}
+
+// chain wraps h in the middleware every route shares, outermost first:
+// instrument (sees the final status, including recovered panics), recover,
+// security headers (so refusals and 500s carry them too), CSRF.
+func (s *Server) chain(h http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(s.crossOriginRefused))
+	return s.instrument(s.recoverPanics(s.securityHeaders(cop.Handler(h))))
+}
+
+func cacheFor(seconds int, h http.Handler) http.Handler {
+	v := fmt.Sprintf("public, max-age=%d", seconds)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", v)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// crossOriginRefused answers a state-changing request that another site
+// made the browser send (CSRF): 403, nothing done.
+func (s *Server) crossOriginRefused(w http.ResponseWriter, r *http.Request) {
+	s.log.Info("cross-origin request refused", "method", r.Method, "path", clip(r.URL.Path, 200),
+		"origin", clip(r.Header.Get("Origin"), 200), "sec_fetch_site", clip(r.Header.Get("Sec-Fetch-Site"), 40))
+	s.renderMessage(w, http.StatusForbidden, "Request refused",
+		"This request came from another site, so it was refused. Open the login page on this site and try again.")
+}
