@@ -1,0 +1,367 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"sessionmon/sessionlogic"
+)
+
+// newManager opens a fresh SQLite store in a temporary directory and
+// returns a Manager on it with the cheapest bcrypt cost.
+func newManager(t *testing.T) *sessionlogic.Manager {
+	t.Helper()
+	st := newMemStore() // TEMPORARY until data/sqlite lands
+	m, err := sessionlogic.New(sessionlogic.Options{
+		Store:            st,
+		SaveEveryRequest: true,
+		PasswordCost:     bcrypt.MinCost,
+		Logger:           slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatalf("sessionlogic.New: %v", err)
+	}
+	return m
+}
+
+// loginServer is the login server's HTTP contract in a few lines, built
+// directly on sessionlogic, so this package is tested against real HTTP and
+// a real store without depending on package server.
+func loginServer(m *sessionlogic.Manager) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<form method="post" action="/login"><input name="username"><input name="password" type="password"></form>`))
+	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		token, _, err := m.Login(r.Context(), sessionlogic.LoginRequest{
+			Username:  r.PostFormValue("username"),
+			Password:  r.PostFormValue("password"),
+			IP:        sessionlogic.ClientIP(r, false),
+			UserAgent: r.UserAgent(),
+			OldToken:  m.SessionToken(r),
+		})
+		if err != nil {
+			var te *sessionlogic.ThrottledError
+			if errors.As(err, &te) {
+				w.Header().Set("Retry-After", "60")
+			}
+			http.Error(w, err.Error(), sessionlogic.HTTPStatus(err))
+			return
+		}
+		http.SetCookie(w, m.Cookie(token))
+		http.Redirect(w, r, sessionlogic.SafeNext(r.PostFormValue("next"), "/"), http.StatusSeeOther)
+	})
+	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+		if err := m.Logout(r.Context(), m.SessionToken(r)); err != nil {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		http.SetCookie(w, m.ClearCookie())
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	})
+	mux.Handle("GET /{$}", m.RequireSession(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := sessionlogic.FromContext(r.Context())
+		_, _ = w.Write([]byte("<p>Hello, " + s.FullName + "</p>"))
+	})))
+	mux.Handle("GET /api/me", m.RequireSessionAJAX(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := sessionlogic.FromContext(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"user":"` + s.Username + `"}`))
+	})))
+	return mux
+}
+
+func TestSeedIsIdempotentAndHasSeveralRoles(t *testing.T) {
+	m := newManager(t)
+	ctx := t.Context()
+
+	first, err := Seed(ctx, m, 12)
+	if err != nil {
+		t.Fatalf("Seed: %v", err)
+	}
+	if len(first) != 12 {
+		t.Fatalf("Seed returned %d accounts, want 12", len(first))
+	}
+	if first[0].Username != DemoUsername || first[0].Password != DemoPassword {
+		t.Fatalf("first account = %+v, want the well-known %s/%s", first[0], DemoUsername, DemoPassword)
+	}
+	roles := map[string]bool{}
+	names := map[string]bool{}
+	for _, a := range first {
+		roles[a.Role] = true
+		if names[a.Username] {
+			t.Fatalf("username %q seeded twice", a.Username)
+		}
+		names[a.Username] = true
+	}
+	for _, want := range []string{"admin", "staff", "editor", "viewer", "support"} {
+		if !roles[want] {
+			t.Errorf("no %s among seeded roles %v", want, roles)
+		}
+	}
+
+	// A user changed by an operator is kept as it is.
+	if _, err := m.SetRole(ctx, "test", "bob", "auditor"); err != nil {
+		t.Fatalf("SetRole: %v", err)
+	}
+	second, err := Seed(ctx, m, 15)
+	if err != nil {
+		t.Fatalf("second Seed: %v", err)
+	}
+	for i := range first {
+		want := first[i]
+		if want.Username == "bob" {
+			want.Role = "auditor"
+		}
+		if second[i] != want {
+			t.Errorf("account %d: second seed %+v, first %+v", i, second[i], want)
+		}
+	}
+	users, err := m.Users(ctx)
+	if err != nil {
+		t.Fatalf("Users: %v", err)
+	}
+	if len(users) != 15 {
+		t.Fatalf("%d users after seeding 12 then 15, want 15", len(users))
+	}
+	for _, u := range users {
+		if u.Email == "" || u.FullName == "" {
+			t.Errorf("user %q lacks email or full name: %+v", u.Username, u)
+		}
+	}
+
+	// Every seeded password works.
+	for _, a := range second {
+		if _, _, err := m.Login(ctx, sessionlogic.LoginRequest{Username: a.Username, Password: a.Password, IP: "192.0.2.1"}); err != nil {
+			t.Errorf("login %s: %v", a.Username, err)
+		}
+	}
+}
+
+func TestSeedMoreThanOneRoundOfNames(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 3 * len(people) {
+		nu, acct := accountFor(i)
+		if seen[nu.Username] {
+			t.Fatalf("user %d: username %q repeats", i, nu.Username)
+		}
+		seen[nu.Username] = true
+		if acct.Username != nu.Username || acct.Password != nu.Password || acct.Role != nu.Role {
+			t.Fatalf("user %d: account %+v does not match %+v", i, acct, nu)
+		}
+		if len(nu.Password) < 8 {
+			t.Fatalf("user %d: password %q too short", i, nu.Password)
+		}
+	}
+}
+
+// activeFor returns the active sessions of username.
+func activeFor(t *testing.T, m *sessionlogic.Manager, username string) []sessionlogic.Session {
+	t.Helper()
+	p, err := m.Active(t.Context(), sessionlogic.ListQuery{Username: username, Limit: 1000})
+	if err != nil {
+		t.Fatalf("Active: %v", err)
+	}
+	return p.Sessions
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSimulatorLogsInAndNoticesForcedLogout(t *testing.T) {
+	m := newManager(t)
+	accounts, err := Seed(t.Context(), m, 5)
+	if err != nil {
+		t.Fatalf("Seed: %v", err)
+	}
+	srv := httptest.NewServer(loginServer(m))
+	defer srv.Close()
+
+	sim := NewSimulator(SimOptions{
+		BaseURL:  srv.URL,
+		Accounts: accounts[1:], // alice is left for a person
+		Users:    4,
+		Seed:     1,
+		ThinkMin: 5 * time.Millisecond,
+		ThinkMax: 50 * time.Millisecond,
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(ctx) }()
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run returned %v, want nil after cancel", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Error("Run did not return within 5s of cancel")
+			}
+		})
+	}
+	defer stop()
+
+	// Sessions appear in the store.
+	waitFor(t, 5*time.Second, "active sessions", func() bool {
+		st, err := m.Stats(t.Context())
+		return err == nil && st.Active > 0
+	})
+	if n := len(activeFor(t, m, DemoUsername)); n != 0 {
+		t.Fatalf("%d sessions of %s, which the simulator was not given", n, DemoUsername)
+	}
+
+	// Force a logged-in virtual user out; it notices and logs in again.
+	// The forced session may be given up by its holder (a logout) before
+	// the holder notices, so try a few times.
+	var victim string
+	var forcedAt time.Time
+	noticed := false
+	for try := 0; try < 10 && !noticed; try++ {
+		victim = ""
+		waitFor(t, 3*time.Second, "a logged-in virtual user", func() bool {
+			for _, a := range accounts[1:] {
+				if len(activeFor(t, m, a.Username)) > 0 {
+					victim = a.Username
+					return true
+				}
+			}
+			return false
+		})
+		before := sim.Stats().ForcedOut
+		forcedAt = m.Now()
+		n, err := m.ForceLogoutUser(t.Context(), "test-operator", victim)
+		if err != nil {
+			t.Fatalf("ForceLogoutUser(%s): %v", victim, err)
+		}
+		if n == 0 {
+			continue
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) && !noticed {
+			noticed = sim.Stats().ForcedOut > before
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if !noticed {
+		t.Fatalf("forced-out count never rose; stats %s", sim.Stats())
+	}
+	waitFor(t, 5*time.Second, "a new session of "+victim, func() bool {
+		return slices.ContainsFunc(activeFor(t, m, victim), func(s sessionlogic.Session) bool {
+			return !s.LoginTime.Before(forcedAt)
+		})
+	})
+
+	stop()
+	st := sim.Stats()
+	t.Logf("stats: %s", st)
+	if st.Users != 4 || st.Logins < 2 || st.Requests <= st.Logins || st.ForcedOut < 1 {
+		t.Errorf("implausible stats: %s", st)
+	}
+	if st.Errors != 0 || st.Throttled != 0 {
+		t.Errorf("errors or throttling against a healthy server: %s", st)
+	}
+	if st.LoggedIn != 0 {
+		t.Errorf("LoggedIn = %d after Run returned, want 0", st.LoggedIn)
+	}
+}
+
+func TestSimulatorUserAgentsAndIPsReachTheStore(t *testing.T) {
+	m := newManager(t)
+	accounts, err := Seed(t.Context(), m, 3)
+	if err != nil {
+		t.Fatalf("Seed: %v", err)
+	}
+	srv := httptest.NewServer(loginServer(m))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	sim := NewSimulator(SimOptions{BaseURL: srv.URL, Accounts: accounts, Users: 3, Seed: 2,
+		ThinkMin: time.Millisecond, ThinkMax: 10 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(ctx) }()
+	var page sessionlogic.Page
+	waitFor(t, 5*time.Second, "an active session", func() bool {
+		page, err = m.Active(t.Context(), sessionlogic.ListQuery{})
+		return err == nil && len(page.Sessions) > 0
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	s := page.Sessions[0]
+	if !slices.Contains(userAgents[:], s.UserAgent) {
+		t.Errorf("session user agent %q is not one of the simulator's", s.UserAgent)
+	}
+	if s.IP != "127.0.0.1" {
+		t.Errorf("session IP %q, want 127.0.0.1", s.IP)
+	}
+}
+
+func TestSimulatorRefusedLoginGivesUp(t *testing.T) {
+	m := newManager(t)
+	if _, err := Seed(t.Context(), m, 1); err != nil {
+		t.Fatalf("Seed: %v", err)
+	}
+	srv := httptest.NewServer(loginServer(m))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	sim := NewSimulator(SimOptions{BaseURL: srv.URL, Users: 2,
+		Accounts: []Account{{Username: DemoUsername, Password: "not-the-password"}},
+		ThinkMin: time.Millisecond, ThinkMax: 5 * time.Millisecond})
+	if err := sim.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// Each virtual user tried once and stopped, rather than feeding the
+	// failed-login throttle.
+	if st := sim.Stats(); st.Logins != 0 || st.Errors != 2 || st.Throttled != 0 {
+		t.Fatalf("stats %s, want 0 logins and exactly 2 errors (one refused login each)", st)
+	}
+}
+
+func TestSimulatorBadOptions(t *testing.T) {
+	for _, opts := range []SimOptions{
+		{Accounts: []Account{{Username: "a", Password: "b"}}},
+		{BaseURL: "ftp://x", Accounts: []Account{{Username: "a", Password: "b"}}},
+		{BaseURL: "http://127.0.0.1:1"},
+	} {
+		if err := NewSimulator(opts).Run(t.Context()); err == nil {
+			t.Errorf("Run(%+v) = nil, want an error", opts)
+		}
+	}
+	sim := NewSimulator(SimOptions{BaseURL: "http://127.0.0.1:1", Accounts: []Account{{Username: "a", Password: "bbbbbbbb"}}, Users: 1})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(ctx) }()
+	waitFor(t, 2*time.Second, "Run to start", func() bool { return sim.Stats().Users == 1 })
+	if err := sim.Run(t.Context()); err == nil {
+		t.Error("second Run = nil, want an error")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run against a dead port returned %v, want nil after cancel", err)
+	}
+}

@@ -1,0 +1,227 @@
+package demo
+
+// TEMPORARY: a minimal in-memory data.Store, only until data/sqlite lands.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"sessionmon/data"
+)
+
+type memStore struct {
+	mu       sync.Mutex
+	users    map[string]data.User
+	sessions map[string]data.Session
+	audit    []data.AuditEntry
+	nextUser int64
+	version  int64
+}
+
+func newMemStore() *memStore {
+	return &memStore{users: map[string]data.User{}, sessions: map[string]data.Session{}}
+}
+
+func (st *memStore) CreateUser(_ context.Context, u data.User, a data.AuditEntry) (data.User, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, ok := st.users[u.Username]; ok {
+		return data.User{}, fmt.Errorf("create user: %w", data.ErrConflict)
+	}
+	st.nextUser++
+	u.ID = st.nextUser
+	st.users[u.Username] = u
+	st.audit = append(st.audit, a)
+	return u, nil
+}
+
+func (st *memStore) UserByUsername(_ context.Context, username string) (data.User, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	u, ok := st.users[username]
+	if !ok {
+		return data.User{}, data.ErrNotFound
+	}
+	return u, nil
+}
+
+func (st *memStore) ListUsers(context.Context) ([]data.User, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var us []data.User
+	for _, u := range st.users {
+		us = append(us, u)
+	}
+	slices.SortFunc(us, func(a, b data.User) int { return cmpString(a.Username, b.Username) })
+	return us, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (st *memStore) SetUserRole(_ context.Context, username, role string, a data.AuditEntry) (data.User, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	u, ok := st.users[username]
+	if !ok {
+		return data.User{}, data.ErrNotFound
+	}
+	u.Role = role
+	st.users[username] = u
+	return u, nil
+}
+
+func (st *memStore) SetUserStatus(context.Context, string, string, data.End, data.AuditEntry) (data.User, int, error) {
+	return data.User{}, 0, fmt.Errorf("not implemented")
+}
+
+func (st *memStore) SetUserPassword(context.Context, string, string) error {
+	return fmt.Errorf("not implemented")
+}
+
+func (st *memStore) CreateSession(_ context.Context, s data.Session, replaceID string, a data.AuditEntry) (data.Session, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if old, ok := st.sessions[replaceID]; ok && old.Active(s.LoginTime) {
+		st.version++
+		old.EndedAt, old.EndReason, old.Version = s.LoginTime, data.EndReplaced, st.version
+		st.sessions[replaceID] = old
+	}
+	st.version++
+	s.Version = st.version
+	st.sessions[s.ID] = s
+	return s, nil
+}
+
+func (st *memStore) Touch(_ context.Context, id string, now, expires time.Time) (data.Session, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s, ok := st.sessions[id]
+	if !ok || !s.Active(now) {
+		return data.Session{}, data.ErrNotFound
+	}
+	st.version++
+	s.LastActivity, s.ExpiresAt, s.Version = now, expires, st.version
+	st.sessions[id] = s
+	return s, nil
+}
+
+func (st *memStore) Session(_ context.Context, id string) (data.Session, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s, ok := st.sessions[id]
+	if !ok {
+		return data.Session{}, data.ErrNotFound
+	}
+	return s, nil
+}
+
+func (st *memStore) EndSession(_ context.Context, id string, end data.End, a data.AuditEntry) (data.Session, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s, ok := st.sessions[id]
+	if !ok {
+		return data.Session{}, data.ErrNotFound
+	}
+	if !s.Active(end.At) {
+		return data.Session{}, data.ErrEnded
+	}
+	st.version++
+	s.EndedAt, s.EndReason, s.EndedBy, s.Version = end.At, end.Reason, end.By, st.version
+	st.sessions[id] = s
+	return s, nil
+}
+
+func (st *memStore) EndUserSessions(_ context.Context, userID int64, end data.End, a data.AuditEntry) (int, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := 0
+	for id, s := range st.sessions {
+		if s.UserID == userID && s.Active(end.At) {
+			st.version++
+			s.EndedAt, s.EndReason, s.EndedBy, s.Version = end.At, end.Reason, end.By, st.version
+			st.sessions[id] = s
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (st *memStore) Extend(context.Context, string, time.Duration, time.Time, data.AuditEntry) (data.Session, error) {
+	return data.Session{}, fmt.Errorf("not implemented")
+}
+
+func (st *memStore) ListActive(_ context.Context, q data.Query) (data.Page, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var p data.Page
+	for _, s := range st.sessions {
+		if s.Active(q.Now) && (q.Username == "" || s.Username == q.Username) {
+			p.Sessions = append(p.Sessions, s)
+		}
+	}
+	return p, nil
+}
+
+func (st *memStore) Stats(_ context.Context, q data.StatsQuery) (data.Stats, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out data.Stats
+	for _, s := range st.sessions {
+		if s.Active(q.Now) {
+			out.Active++
+		}
+	}
+	return out, nil
+}
+
+func (st *memStore) ChangesSince(context.Context, int64, int) (data.Changes, error) {
+	return data.Changes{}, fmt.Errorf("not implemented")
+}
+
+func (st *memStore) Purge(context.Context, time.Time, data.AuditEntry) (int64, error) {
+	return 0, nil
+}
+
+func (st *memStore) AppendAudit(_ context.Context, e data.AuditEntry) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.audit = append(st.audit, e)
+	return nil
+}
+
+func (st *memStore) Audit(context.Context, data.AuditQuery) ([]data.AuditEntry, error) {
+	return nil, nil
+}
+
+func (st *memStore) RecentFailures(_ context.Context, q data.FailureQuery) (int64, int64, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var byUser, byIP int64
+	for _, e := range st.audit {
+		if e.Action != data.ActionLoginFailed || e.Time.Before(q.Since) {
+			continue
+		}
+		if e.Username == q.Username {
+			byUser++
+		}
+		if e.IP == q.IP {
+			byIP++
+		}
+	}
+	return byUser, byIP, nil
+}
+
+func (st *memStore) Ping(context.Context) error { return nil }
+func (st *memStore) Describe() string           { return "memory" }
+func (st *memStore) Close() error               { return nil }
