@@ -1,0 +1,335 @@
+package storetest
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"sessionmon/data"
+)
+
+var listCases = []testCase{
+	{"OnlyActive", testListOnlyActive},
+	{"Sort", testListSort},
+	{"Paging", testListPaging},
+	{"Filters", testListFilters},
+	{"TextIsLiteral", testListTextLiteral},
+	{"DefaultLimit", testListDefaultLimit},
+	{"InvalidSort", testListInvalidSort},
+}
+
+// listNow is the Query.Now of the ListActive cases.
+var listNow = at(time.Hour)
+
+func mustList(t *testing.T, st data.Store, q data.Query) data.Page {
+	t.Helper()
+	p, err := st.ListActive(ctx(t), q)
+	if err != nil {
+		t.Fatalf("ListActive(%+v): %v", q, err)
+	}
+	return p
+}
+
+func testListOnlyActive(t *testing.T, st data.Store) {
+	u := mustUser(t, st, "alice", "admin")
+	a1 := mustCreate(t, st, newSession(u, "a1"))
+	a2 := newSession(u, "a2")
+	a2.ExpiresAt = listNow.Add(time.Microsecond)
+	a2 = mustCreate(t, st, a2)
+	mustEnd(t, st, mustCreate(t, st, newSession(u, "ended")).ID, data.End{At: at(time.Minute), Reason: data.EndLogout, By: "alice"})
+	atNow := newSession(u, "expires-now")
+	atNow.ExpiresAt = listNow
+	mustCreate(t, st, atNow)
+	past := newSession(u, "expired")
+	past.ExpiresAt = listNow.Add(-time.Hour)
+	mustCreate(t, st, past)
+
+	p := mustList(t, st, data.Query{Now: listNow})
+	got := ids(p.Sessions)
+	want := []string{a2.ID, a1.ID} // by expiry
+	if !slices.Equal(got, want) {
+		t.Fatalf("ListActive = %s, want %s", shortIDs(got), shortIDs(want))
+	}
+	if p.Next != nil {
+		t.Fatalf("Next = %+v on the only page", p.Next)
+	}
+	wantSession(t, "listed row", a2, p.Sessions[0])
+	if p.Sessions[0].Version != a2.Version {
+		t.Fatal("listed row has a different Version")
+	}
+	// Earlier, the expired ones were active too.
+	if p := mustList(t, st, data.Query{Now: at(0)}); len(p.Sessions) != 4 {
+		t.Fatalf("ListActive at T0 = %d rows, want 4", len(p.Sessions))
+	}
+}
+
+// sortFixture stores 12 active sessions whose sort keys tie in several ways,
+// plus rows that must never be listed, and returns the active ones.
+func sortFixture(t *testing.T, st data.Store) []data.Session {
+	t.Helper()
+	users := []data.User{
+		mustUser(t, st, "dan", "viewer"),
+		mustUser(t, st, "ann", "admin"),
+		mustUser(t, st, "cat", "operator"),
+		mustUser(t, st, "ben", "viewer"),
+	}
+	var out []data.Session
+	for i := range 12 {
+		s := newSession(users[i%len(users)], fmt.Sprintf("sort-%02d", i))
+		s.LoginTime = at(-time.Duration(i%4) * time.Hour)
+		s.LastActivity = at(time.Duration(i%3) * time.Minute)
+		s.ExpiresAt = at(CookieAge + time.Duration(i%5)*time.Minute)
+		out = append(out, mustCreate(t, st, s))
+	}
+	ended := newSession(users[0], "sort-ended")
+	mustEnd(t, st, mustCreate(t, st, ended).ID, data.End{At: at(time.Minute), Reason: data.EndLogout, By: "dan"})
+	expired := newSession(users[1], "sort-expired")
+	expired.ExpiresAt = listNow.Add(-time.Minute)
+	mustCreate(t, st, expired)
+	return out
+}
+
+// sortKey returns a row's position in the order of k, as the Cursor would
+// carry it.
+func sortKey(k data.SortKey, s data.Session) data.Cursor {
+	switch k {
+	case data.SortLastActivity:
+		return data.Cursor{Time: s.LastActivity, ID: s.ID}
+	case data.SortLoginTime:
+		return data.Cursor{Time: s.LoginTime, ID: s.ID}
+	case data.SortUser:
+		return data.Cursor{User: s.Username, ID: s.ID}
+	default:
+		return data.Cursor{Time: s.ExpiresAt, ID: s.ID}
+	}
+}
+
+func compareCursor(a, b data.Cursor) int {
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.User, b.User); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+func expectedOrder(rows []data.Session, k data.SortKey, desc bool) []string {
+	sorted := slices.Clone(rows)
+	slices.SortFunc(sorted, func(a, b data.Session) int {
+		c := compareCursor(sortKey(k, a), sortKey(k, b))
+		if desc {
+			return -c
+		}
+		return c
+	})
+	return ids(sorted)
+}
+
+func testListSort(t *testing.T, st data.Store) {
+	rows := sortFixture(t, st)
+	for _, k := range append([]data.SortKey{""}, data.SortKeys...) {
+		for _, desc := range []bool{false, true} {
+			p := mustList(t, st, data.Query{Now: listNow, Sort: k, Desc: desc, Limit: 50})
+			got, want := ids(p.Sessions), expectedOrder(rows, cmp.Or(k, data.SortExpires), desc)
+			if !slices.Equal(got, want) {
+				t.Errorf("sort %q desc=%v:\n got %s\nwant %s", k, desc, shortIDs(got), shortIDs(want))
+			}
+			if p.Next != nil {
+				t.Errorf("sort %q desc=%v: Next = %+v, want nil", k, desc, p.Next)
+			}
+		}
+	}
+}
+
+func testListPaging(t *testing.T, st data.Store) {
+	rows := sortFixture(t, st)
+	for _, k := range data.SortKeys {
+		for _, desc := range []bool{false, true} {
+			want := expectedOrder(rows, k, desc)
+			for _, limit := range []int{1, 4, 5, 12, 13} {
+				name := fmt.Sprintf("sort %q desc=%v limit=%d", k, desc, limit)
+				var got []string
+				var after *data.Cursor
+				for page := 0; ; page++ {
+					if page > len(rows)+1 {
+						t.Fatalf("%s: paging does not end", name)
+					}
+					p := mustList(t, st, data.Query{Now: listNow, Sort: k, Desc: desc, Limit: limit, After: after})
+					if len(p.Sessions) > limit {
+						t.Fatalf("%s: page of %d rows", name, len(p.Sessions))
+					}
+					got = append(got, ids(p.Sessions)...)
+					if p.Next == nil {
+						break
+					}
+					if len(p.Sessions) == 0 {
+						t.Fatalf("%s: empty page with a Next cursor", name)
+					}
+					last := p.Sessions[len(p.Sessions)-1]
+					if wantC := sortKey(k, last); compareCursor(*p.Next, wantC) != 0 {
+						t.Fatalf("%s: Next = %+v, want the last row's position %+v", name, *p.Next, wantC)
+					}
+					after = p.Next
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s: walked\n %s\nwant %s", name, shortIDs(got), shortIDs(want))
+				}
+			}
+		}
+	}
+}
+
+type filterCase struct {
+	q    data.Query
+	want []string // session names
+}
+
+func checkFilters(t *testing.T, st data.Store, cases []filterCase) {
+	t.Helper()
+	for _, c := range cases {
+		c.q.Now = listNow
+		c.q.Sort = data.SortUser
+		c.q.Limit = 100
+		p := mustList(t, st, c.q)
+		var want []string
+		for _, n := range c.want {
+			want = append(want, SessionID(n))
+		}
+		got := ids(p.Sessions)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("ListActive(Username=%q Role=%q Text=%q) = %s, want %v",
+				c.q.Username, c.q.Role, c.q.Text, shortIDs(got), c.want)
+		}
+	}
+}
+
+func testListFilters(t *testing.T, st data.Store) {
+	mk := func(username, email, fullName, role, ip, name string) data.Session {
+		u, err := st.CreateUser(ctx(t), data.User{
+			Username: username, Email: email, FullName: fullName, Role: role,
+			Status: data.StatusActive, CreatedAt: T0,
+		}, auditEntry(data.ActionUserAdd, "root", username, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := newSession(u, name)
+		s.IP = ip
+		return mustCreate(t, st, s)
+	}
+	mk("alice", "alice@example.com", "Alice Liddell", "admin", "10.1.1.1", "alice-1")
+	bob := mk("bob", "bob@Corp.Example", "Robert Smith", "operator", "10.2.2.2", "bob-1")
+	mk("carol", "carol@example.com", "Carol Jones", "viewer", "192.0.2.33", "carol-1")
+	// A second session of bob, from elsewhere.
+	b2 := newSession(data.User{ID: bob.UserID, Username: "bob", Email: bob.Email, FullName: bob.FullName, Role: bob.Role, Status: bob.Status}, "bob-2")
+	b2.IP = "2001:db8::b0b"
+	mustCreate(t, st, b2)
+	// An ended session that matches every filter below must never show.
+	ghost := newSession(data.User{ID: bob.UserID, Username: "bob", Email: bob.Email, FullName: bob.FullName, Role: bob.Role, Status: bob.Status}, "bob-ended")
+	ghost.IP = "10.2.2.2"
+	mustEnd(t, st, mustCreate(t, st, ghost).ID, data.End{At: at(time.Minute), Reason: data.EndLogout, By: "bob"})
+
+	all := []string{"alice-1", "bob-1", "bob-2", "carol-1"}
+	checkFilters(t, st, []filterCase{
+		{data.Query{}, all},
+		{data.Query{Username: "bob"}, []string{"bob-1", "bob-2"}},
+		{data.Query{Username: "BOB"}, nil}, // exact
+		{data.Query{Username: "bo"}, nil},  // exact
+		{data.Query{Role: "viewer"}, []string{"carol-1"}},
+		{data.Query{Role: "VIEWER"}, nil},
+		{data.Query{Role: "operator", Username: "bob"}, []string{"bob-1", "bob-2"}},
+		{data.Query{Role: "admin", Username: "bob"}, nil},
+		{data.Query{Text: "ALICE"}, []string{"alice-1"}},            // username, email, full name
+		{data.Query{Text: "liddell"}, []string{"alice-1"}},          // full name
+		{data.Query{Text: "rOBERT sm"}, []string{"bob-1", "bob-2"}}, // full name, case-insensitive
+		{data.Query{Text: "corp.example"}, []string{"bob-1", "bob-2"}},
+		{data.Query{Text: "@EXAMPLE.com"}, []string{"alice-1", "bob-1", "bob-2", "carol-1"}},
+		{data.Query{Text: "OPERAT"}, []string{"bob-1", "bob-2"}}, // role
+		{data.Query{Text: "192.0.2"}, []string{"carol-1"}},       // IP
+		{data.Query{Text: "10."}, []string{"alice-1", "bob-1"}},
+		{data.Query{Text: "DB8::B0"}, []string{"bob-2"}},
+		{data.Query{Text: "zzz"}, nil},
+		{data.Query{Text: "a"}, all},
+		{data.Query{Text: "10.1", Role: "admin"}, []string{"alice-1"}},
+		{data.Query{Text: "10.1", Role: "viewer"}, nil},
+		{data.Query{Text: "bob", Username: "alice"}, nil},
+	})
+}
+
+func testListTextLiteral(t *testing.T, st data.Store) {
+	names := []string{
+		"per%cent", "under_score", "quote'single", `dq"user`, `back\slash`,
+		"plain", "star*", "brack[et]", "caret^", "dollar$", "dot.ted",
+	}
+	for i, n := range names {
+		u, err := st.CreateUser(ctx(t), data.User{
+			Username: n, Email: fmt.Sprintf("user%d@example.com", i), FullName: "User " + fmt.Sprint(i),
+			Role: "viewer", Status: data.StatusActive, CreatedAt: T0,
+		}, auditEntry(data.ActionUserAdd, "root", n, ""))
+		if err != nil {
+			t.Fatalf("CreateUser(%q): %v", n, err)
+		}
+		mustCreate(t, st, newSession(u, n))
+	}
+	checkFilters(t, st, []filterCase{
+		{data.Query{Text: "%"}, []string{"per%cent"}},
+		{data.Query{Text: "_"}, []string{"under_score"}},
+		{data.Query{Text: "r%c"}, []string{"per%cent"}},
+		{data.Query{Text: "r_c"}, nil}, // "_" is not a wildcard
+		{data.Query{Text: "er_s"}, []string{"under_score"}},
+		{data.Query{Text: "%%"}, nil},
+		{data.Query{Text: "%c%"}, nil},
+		{data.Query{Text: "'"}, []string{"quote'single"}},
+		{data.Query{Text: `"`}, []string{`dq"user`}},
+		{data.Query{Text: `\`}, []string{`back\slash`}},
+		{data.Query{Text: `k\s`}, []string{`back\slash`}},
+		{data.Query{Text: `\%`}, nil},
+		{data.Query{Text: `\_`}, nil},
+		{data.Query{Text: "*"}, []string{"star*"}},
+		{data.Query{Text: "[et]"}, []string{"brack[et]"}},
+		{data.Query{Text: "[a-z]"}, nil},
+		{data.Query{Text: "^"}, []string{"caret^"}},
+		{data.Query{Text: "$"}, []string{"dollar$"}},
+		{data.Query{Text: ".*"}, nil},
+		{data.Query{Text: "t.t"}, []string{"dot.ted"}},
+		{data.Query{Text: "'; DROP TABLE sessions; --"}, nil},
+		{data.Query{Text: `"; DROP TABLE sessions; --`}, nil},
+		{data.Query{Text: "' OR '1'='1"}, nil},
+		{data.Query{Text: "') OR 1=1 --"}, nil},
+		{data.Query{Username: "' OR '1'='1"}, nil},
+		{data.Query{Role: "viewer' OR 'x'='x"}, nil},
+	})
+	// Nothing was harmed.
+	if p := mustList(t, st, data.Query{Now: listNow, Limit: 100}); len(p.Sessions) != len(names) {
+		t.Fatalf("after hostile filters ListActive = %d rows, want %d", len(p.Sessions), len(names))
+	}
+	if us, err := st.ListUsers(ctx(t)); err != nil || len(us) != len(names) {
+		t.Fatalf("after hostile filters ListUsers = %d, %v", len(us), err)
+	}
+}
+
+func testListDefaultLimit(t *testing.T, st data.Store) {
+	u := mustUser(t, st, "alice", "admin")
+	for i := range 101 {
+		mustCreate(t, st, newSession(u, fmt.Sprintf("many-%03d", i)))
+	}
+	p := mustList(t, st, data.Query{Now: listNow})
+	if len(p.Sessions) != 100 || p.Next == nil {
+		t.Fatalf("Limit 0: %d rows, Next=%v; want 100 and a cursor", len(p.Sessions), p.Next)
+	}
+	p = mustList(t, st, data.Query{Now: listNow, Limit: -1, After: p.Next})
+	if len(p.Sessions) != 1 || p.Next != nil {
+		t.Fatalf("second page: %d rows, Next=%v; want 1 and nil", len(p.Sessions), p.Next)
+	}
+}
+
+func testListInvalidSort(t *testing.T, st data.Store) {
+	if _, err := st.ListActive(ctx(t), data.Query{Now: listNow, Sort: "expires_at; DROP TABLE sessions"}); err == nil {
+		t.Fatal("ListActive with an unknown sort key succeeded")
+	}
+}
