@@ -2,9 +2,7 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sync"
@@ -13,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"sessionmon/server"
 	"sessionmon/sessionlogic"
 )
 
@@ -33,52 +32,16 @@ func newManager(t *testing.T) *sessionlogic.Manager {
 	return m
 }
 
-// loginServer is the login server's HTTP contract in a few lines, built
-// directly on sessionlogic, so this package is tested against real HTTP and
-// a real store without depending on package server.
-func loginServer(m *sessionlogic.Manager) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(`<form method="post" action="/login"><input name="username"><input name="password" type="password"></form>`))
-	})
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		token, _, err := m.Login(r.Context(), sessionlogic.LoginRequest{
-			Username:  r.PostFormValue("username"),
-			Password:  r.PostFormValue("password"),
-			IP:        sessionlogic.ClientIP(r, false),
-			UserAgent: r.UserAgent(),
-			OldToken:  m.SessionToken(r),
-		})
-		if err != nil {
-			var te *sessionlogic.ThrottledError
-			if errors.As(err, &te) {
-				w.Header().Set("Retry-After", "60")
-			}
-			http.Error(w, err.Error(), sessionlogic.HTTPStatus(err))
-			return
-		}
-		http.SetCookie(w, m.Cookie(token))
-		http.Redirect(w, r, sessionlogic.SafeNext(r.PostFormValue("next"), "/"), http.StatusSeeOther)
-	})
-	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
-		if err := m.Logout(r.Context(), m.SessionToken(r)); err != nil {
-			http.Error(w, "unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		http.SetCookie(w, m.ClearCookie())
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
-	})
-	mux.Handle("GET /{$}", m.RequireSession(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, _ := sessionlogic.FromContext(r.Context())
-		_, _ = w.Write([]byte("<p>Hello, " + s.FullName + "</p>"))
-	})))
-	mux.Handle("GET /api/me", m.RequireSessionAJAX(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, _ := sessionlogic.FromContext(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"user":"` + s.Username + `"}`))
-	})))
-	return mux
+// newServer starts the real login server on m.
+func newServer(t *testing.T, m *sessionlogic.Manager) *httptest.Server {
+	t.Helper()
+	srv, err := server.New(server.Options{Manager: m, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return ts
 }
 
 func TestSeedIsIdempotentAndHasSeveralRoles(t *testing.T) {
@@ -193,8 +156,7 @@ func TestSimulatorLogsInAndNoticesForcedLogout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Seed: %v", err)
 	}
-	srv := httptest.NewServer(loginServer(m))
-	defer srv.Close()
+	srv := newServer(t, m)
 
 	sim := NewSimulator(SimOptions{
 		BaseURL:  srv.URL,
@@ -294,8 +256,7 @@ func TestSimulatorUserAgentsAndIPsReachTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Seed: %v", err)
 	}
-	srv := httptest.NewServer(loginServer(m))
-	defer srv.Close()
+	srv := newServer(t, m)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	sim := NewSimulator(SimOptions{BaseURL: srv.URL, Accounts: accounts, Users: 3, Seed: 2,
@@ -320,25 +281,31 @@ func TestSimulatorUserAgentsAndIPsReachTheStore(t *testing.T) {
 	}
 }
 
-func TestSimulatorRefusedLoginGivesUp(t *testing.T) {
+func TestSimulatorRefusedLoginsDoNotFeedTheThrottle(t *testing.T) {
 	m := newManager(t)
-	if _, err := Seed(t.Context(), m, 1); err != nil {
+	accounts, err := Seed(t.Context(), m, 2)
+	if err != nil {
 		t.Fatalf("Seed: %v", err)
 	}
-	srv := httptest.NewServer(loginServer(m))
-	defer srv.Close()
+	if _, err := m.Deactivate(t.Context(), "test", accounts[1].Username); err != nil {
+		t.Fatalf("Deactivate: %v", err)
+	}
+	srv := newServer(t, m)
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
-	sim := NewSimulator(SimOptions{BaseURL: srv.URL, Users: 2,
-		Accounts: []Account{{Username: DemoUsername, Password: "not-the-password"}},
+	sim := NewSimulator(SimOptions{BaseURL: srv.URL, Users: 4,
+		Accounts: []Account{
+			{Username: DemoUsername, Password: "not-the-password"}, // wrong: gives up
+			accounts[1], // inactive: tries again only after a long wait
+		},
 		ThinkMin: time.Millisecond, ThinkMax: 5 * time.Millisecond})
 	if err := sim.Run(ctx); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	// Each virtual user tried once and stopped, rather than feeding the
-	// failed-login throttle.
-	if st := sim.Stats(); st.Logins != 0 || st.Errors != 2 || st.Throttled != 0 {
-		t.Fatalf("stats %s, want 0 logins and exactly 2 errors (one refused login each)", st)
+	// Each virtual user tried once and stopped or went away, rather than
+	// feeding the failed-login throttle.
+	if st := sim.Stats(); st.Logins != 0 || st.Refused != 4 || st.Errors != 0 || st.Throttled != 0 {
+		t.Fatalf("stats %s, want 0 logins, exactly 4 refused (one each), no errors", st)
 	}
 }
 

@@ -81,8 +81,21 @@ func (st *memStore) SetUserRole(_ context.Context, username, role string, a data
 	return u, nil
 }
 
-func (st *memStore) SetUserStatus(context.Context, string, string, data.End, data.AuditEntry) (data.User, int, error) {
-	return data.User{}, 0, fmt.Errorf("not implemented")
+func (st *memStore) SetUserStatus(_ context.Context, username, status string, end data.End, a data.AuditEntry) (data.User, int, error) {
+	st.mu.Lock()
+	u, ok := st.users[username]
+	if !ok {
+		st.mu.Unlock()
+		return data.User{}, 0, data.ErrNotFound
+	}
+	u.Status = status
+	st.users[username] = u
+	st.mu.Unlock()
+	n := 0
+	if status == data.StatusInactive {
+		n, _ = st.EndUserSessions(context.Background(), u.ID, end, a)
+	}
+	return u, n, nil
 }
 
 func (st *memStore) SetUserPassword(context.Context, string, string) error {

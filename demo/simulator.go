@@ -58,13 +58,16 @@ type SimStats struct {
 	// page, or /api/me answered 401. (An operator's force-logout, or expiry.)
 	ForcedOut int64
 	Throttled int64 // logins answered 429
-	Errors    int64 // transport errors, 5xx and other unexpected answers
+	// Refused counts logins answered 401 (wrong credentials: the virtual
+	// user stops) or 403 (account inactive: it tries again much later).
+	Refused int64
+	Errors  int64 // transport errors, 5xx and other unexpected answers
 }
 
 // String is a one-line summary, for a status line.
 func (s SimStats) String() string {
-	return fmt.Sprintf("%d users, %d logged in; %d logins, %d logouts, %d forced out, %d requests, %d throttled, %d errors",
-		s.Users, s.LoggedIn, s.Logins, s.Logouts, s.ForcedOut, s.Requests, s.Throttled, s.Errors)
+	return fmt.Sprintf("%d users, %d logged in; %d logins, %d logouts, %d forced out, %d requests, %d throttled, %d refused, %d errors",
+		s.Users, s.LoggedIn, s.Logins, s.Logouts, s.ForcedOut, s.Requests, s.Throttled, s.Refused, s.Errors)
 }
 
 // Simulator drives virtual users against a login server over real HTTP.
@@ -85,6 +88,7 @@ type Simulator struct {
 	requests  atomic.Int64
 	forcedOut atomic.Int64
 	throttled atomic.Int64
+	refused   atomic.Int64
 	errors    atomic.Int64
 }
 
@@ -125,6 +129,7 @@ func (s *Simulator) Stats() SimStats {
 		Requests:  s.requests.Load(),
 		ForcedOut: s.forcedOut.Load(),
 		Throttled: s.throttled.Load(),
+		Refused:   s.refused.Load(),
 		Errors:    s.errors.Load(),
 	}
 }
@@ -219,6 +224,11 @@ func (s *Simulator) newUser(i int, rt http.RoundTripper) *vuser {
 	}
 }
 
+// inactiveRetry is how long a virtual user whose account is inactive waits
+// before trying again: the server's default failed-login window, so each
+// such user adds at most one failure per window to the shared per-IP count.
+const inactiveRetry = 15 * time.Minute
+
 // outcome is what one request told the virtual user.
 type outcome int
 
@@ -227,6 +237,7 @@ const (
 	lost                    // the session is gone: 302 to the login page, or 401
 	throttle                // 429
 	refused                 // 401 at login: wrong credentials
+	inactive                // 403 at login: the account is deactivated
 	failed                  // transport error, 5xx, or anything unexpected
 	stopped                 // ctx is done
 )
@@ -258,6 +269,14 @@ func (u *vuser) run(ctx context.Context, start time.Duration) {
 			// virtual user: this one gives up instead.
 			u.log.Warn("login refused; this virtual user stops", "status", http.StatusUnauthorized)
 			return
+		case inactive:
+			// Deactivated by an operator. Try again, but only once per
+			// throttle window, so even many deactivated users cannot lock
+			// every virtual user (and the person at the browser) out.
+			u.log.Info("account inactive; will try again much later", "wait", inactiveRetry)
+			if !sleep(ctx, u.jitter(inactiveRetry)) {
+				return
+			}
 		case failed:
 			u.log.Debug("login failed; backing off", "wait", backoff)
 			if !sleep(ctx, u.jitter(backoff)) {
@@ -350,8 +369,13 @@ func (u *vuser) login(ctx context.Context) (outcome, time.Duration) {
 		u.sim.throttled.Add(1)
 		return throttle, retryAfter(resp.Header.Get("Retry-After"))
 	case http.StatusUnauthorized:
-		u.sim.errors.Add(1)
+		u.sim.refused.Add(1)
 		return refused, 0
+	case http.StatusForbidden:
+		// The account is inactive. (A cross-origin refusal is 403 too, but
+		// a Go client sends no Origin or Sec-Fetch-Site, so it never gets one.)
+		u.sim.refused.Add(1)
+		return inactive, 0
 	default:
 		return u.judge(ctx, "POST /login", resp, nil, http.StatusSeeOther), 0
 	}
