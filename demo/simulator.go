@@ -194,7 +194,6 @@ var userAgents = [...]string{
 // vuser is one virtual user. Only its own goroutine touches it.
 type vuser struct {
 	sim      *Simulator
-	id       int
 	acct     Account
 	client   *http.Client
 	rng      *rand.Rand
@@ -209,7 +208,6 @@ func (s *Simulator) newUser(i int, rt http.RoundTripper) *vuser {
 	acct := s.opts.Accounts[i%len(s.opts.Accounts)]
 	return &vuser{
 		sim:  s,
-		id:   i,
 		acct: acct,
 		client: &http.Client{
 			Transport: rt,
