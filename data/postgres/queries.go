@@ -1,0 +1,188 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"sessionmon/data"
+)
+
+// sortCols maps each sort key to its column; each has a partial index
+// (column, id) on not-ended rows, or a full one for login_time.
+var sortCols = map[data.SortKey]string{
+	data.SortExpires:      "expires_at",
+	data.SortLastActivity: "last_activity",
+	data.SortLoginTime:    "login_time",
+	data.SortUser:         "username",
+}
+
+// likeEscaper makes text match itself literally in (I)LIKE, whose default
+// escape character is the backslash.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// ListActive returns one keyset page of active sessions. The SQL is built
+// from fixed fragments only; every value, the filter text included, is a
+// bound parameter.
+func (s *Store) ListActive(ctx context.Context, q data.Query) (data.Page, error) {
+	if q.Sort == "" {
+		q.Sort = data.SortExpires
+	}
+	col, ok := sortCols[q.Sort]
+	if !ok {
+		return data.Page{}, fmt.Errorf("postgres list active: unknown sort key %q", q.Sort)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	var b strings.Builder
+	b.WriteString(`SELECT ` + sessionCols + ` FROM sessions WHERE ended_at IS NULL AND expires_at > ` + arg(q.Now))
+	if q.Username != "" {
+		b.WriteString(` AND username = ` + arg(q.Username))
+	}
+	if q.Role != "" {
+		b.WriteString(` AND role = ` + arg(q.Role))
+	}
+	if q.Text != "" {
+		p := arg("%" + likeEscaper.Replace(q.Text) + "%")
+		b.WriteString(` AND (username ILIKE ` + p + ` OR full_name ILIKE ` + p + ` OR email ILIKE ` + p +
+			` OR role ILIKE ` + p + ` OR ip ILIKE ` + p + `)`)
+	}
+	dir, cmp := "", ">"
+	if q.Desc {
+		dir, cmp = " DESC", "<"
+	}
+	if q.After != nil {
+		var v any = q.After.Time
+		if q.Sort == data.SortUser {
+			v = q.After.User
+		}
+		b.WriteString(` AND (` + col + `, id) ` + cmp + ` (` + arg(v) + `, ` + arg(q.After.ID) + `)`)
+	}
+	b.WriteString(` ORDER BY ` + col + dir + `, id` + dir + ` LIMIT ` + arg(limit+1))
+
+	rows, err := s.pool.Query(ctx, b.String(), args...)
+	if err != nil {
+		return data.Page{}, wrap("list active", err)
+	}
+	list, err := scanSessions(rows)
+	if err != nil {
+		return data.Page{}, wrap("list active", err)
+	}
+	page := data.Page{Sessions: list}
+	if len(list) > limit {
+		page.Sessions = list[:limit]
+		last := page.Sessions[limit-1]
+		c := &data.Cursor{ID: last.ID}
+		switch q.Sort {
+		case data.SortExpires:
+			c.Time = last.ExpiresAt
+		case data.SortLastActivity:
+			c.Time = last.LastActivity
+		case data.SortLoginTime:
+			c.Time = last.LoginTime
+		case data.SortUser:
+			c.User = last.Username
+		}
+		page.Next = c
+	}
+	return page, nil
+}
+
+// Stats counts, in one statement (one snapshot): active sessions, active by
+// role, active expiring within (Now, Now+ExpiryWindow], and sessions in any
+// state that logged in at or after Now-LoginWindow (no upper bound, so a
+// replica whose clock runs ahead is still counted).
+func (s *Store) Stats(ctx context.Context, q data.StatsQuery) (data.Stats, error) {
+	st := data.Stats{ByRole: map[string]int64{}}
+	var byRole map[string]int64
+	err := s.pool.QueryRow(ctx, `WITH active AS (
+			SELECT role, expires_at FROM sessions WHERE ended_at IS NULL AND expires_at > $1
+		)
+		SELECT
+			(SELECT count(*) FROM active),
+			(SELECT count(*) FROM active WHERE expires_at <= $2),
+			(SELECT count(*) FROM sessions WHERE login_time >= $3),
+			(SELECT coalesce(jsonb_object_agg(role, n), '{}')
+			   FROM (SELECT role, count(*) AS n FROM active GROUP BY role) r)`,
+		q.Now, q.Now.Add(q.ExpiryWindow), q.Now.Add(-q.LoginWindow),
+	).Scan(&st.Active, &st.ExpiringWithin, &st.RecentLogins, &byRole)
+	if err != nil {
+		return data.Stats{}, wrap("stats", err)
+	}
+	for k, v := range byRole {
+		st.ByRole[k] = v
+	}
+	return st, nil
+}
+
+// ChangesSince returns rows with Version > since in version order, at most
+// limit (<= 0: 1000), and the highest version handed out: the larger of the
+// highest version in the table and the highest Purge deleted. That is read
+// first, in the same round trip, so it never exceeds what a later read sees.
+//
+// Caveat: versions are drawn when a statement runs but become visible when
+// it commits, so under concurrent writes a lower version can commit after a
+// higher one was returned; a poller that moves "since" past it misses that
+// write until its next full refresh (LISTEN on ChangeChannel narrows the gap
+// for logins, ends and extends).
+func (s *Store) ChangesSince(ctx context.Context, since int64, limit int) (data.Changes, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	b := &pgx.Batch{}
+	var ch data.Changes
+	b.Queue(`SELECT greatest(coalesce((SELECT max(version) FROM sessions), 0),
+		(SELECT coalesce(max(v), 0) FROM purged_version))`).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&ch.Version)
+	})
+	b.Queue(`SELECT `+sessionCols+` FROM sessions WHERE version > $1 ORDER BY version LIMIT $2`,
+		since, limit+1).Query(func(rows pgx.Rows) error {
+		list, err := scanSessions(rows)
+		ch.Sessions = list
+		return err
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return data.Changes{}, wrap("changes since "+strconv.FormatInt(since, 10), err)
+	}
+	if len(ch.Sessions) > limit {
+		ch.Sessions = ch.Sessions[:limit]
+		ch.More = true
+	}
+	if n := len(ch.Sessions); n > 0 {
+		ch.Version = max(ch.Version, ch.Sessions[n-1].Version)
+	}
+	return ch, nil
+}
+
+// Purge deletes sessions that ended, or expired, before `before`, remembers
+// the highest version it deleted (see ChangesSince), and logs audit only when
+// it deleted any, in one statement.
+func (s *Store) Purge(ctx context.Context, before time.Time, audit data.AuditEntry) (int64, error) {
+	args := auditArgs(pgx.NamedArgs{"before": before}, audit)
+	var n int64
+	err := s.pool.QueryRow(ctx, `WITH gone AS (
+			DELETE FROM sessions
+			WHERE ended_at < @before OR (ended_at IS NULL AND expires_at < @before)
+			RETURNING version
+		), n AS (
+			SELECT count(*) AS c, max(version) AS v FROM gone
+		), mark AS (
+			UPDATE purged_version SET v = greatest(purged_version.v, n.v) FROM n WHERE n.c > 0
+		), logged AS (`+insertAudit+`FROM n WHERE n.c > 0)
+		SELECT c FROM n`, args).Scan(&n)
+	if err != nil {
+		return 0, wrap("purge", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,213 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"sessionmon/data"
+)
+
+// short is a session id cut for messages.
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// sessionErr wraps err for op on session id, turning "no rows" into
+// data.ErrNotFound.
+func sessionErr(op, id string, err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = data.ErrNotFound
+	}
+	return wrap(op+" "+short(id), err)
+}
+
+// CreateSession inserts s with a fresh version, ends the session replaceID
+// (if given and still active at s.LoginTime) as replaced, and logs audit,
+// all in one statement. It notifies "login".
+func (s *Store) CreateSession(ctx context.Context, sess data.Session, replaceID string, audit data.AuditEntry) (data.Session, error) {
+	if sess.ID == "" {
+		return data.Session{}, fmt.Errorf("postgres create session: empty id")
+	}
+	raw, err := encodeData(sess.Data)
+	if err != nil {
+		return data.Session{}, fmt.Errorf("postgres create session %s: encode data: %w", short(sess.ID), err)
+	}
+	args := auditArgs(pgx.NamedArgs{
+		"id": sess.ID, "user_id": sess.UserID, "username": sess.Username, "email": sess.Email,
+		"full_name": sess.FullName, "role": sess.Role, "status": sess.Status, "data": string(raw),
+		"ip": sess.IP, "user_agent": sess.UserAgent,
+		"login": sess.LoginTime, "last": sess.LastActivity, "expires": sess.ExpiresAt,
+		"absolute": nullTime(sess.AbsoluteExpiresAt), "ended": nullTime(sess.EndedAt),
+		"end_reason": sess.EndReason, "ended_by": sess.EndedBy,
+		"replace": replaceID, "replaced": data.EndReplaced,
+	}, audit)
+	row := s.pool.QueryRow(ctx, `WITH replaced AS (
+			UPDATE sessions
+			SET ended_at = @login, end_reason = @replaced, ended_by = @username,
+			    version = nextval('session_version_seq')
+			WHERE @replace::text <> '' AND id = @replace::text
+			  AND ended_at IS NULL AND expires_at > @login
+		), created AS (
+			INSERT INTO sessions (id, user_id, username, email, full_name, role, status, data, ip, user_agent,
+				login_time, last_activity, expires_at, absolute_expires_at, ended_at, end_reason, ended_by)
+			VALUES (@id, @user_id, @username, @email, @full_name, @role, @status, @data::jsonb, @ip, @user_agent,
+				@login, @last, @expires, @absolute, @ended, @end_reason, @ended_by)
+			RETURNING `+sessionCols+`
+		), logged AS (`+insertAudit+`FROM created)
+		SELECT `+sessionCols+` FROM created WHERE sessionmon_notify('login', 1)`, args)
+	out, err := scanSession(row)
+	if err != nil {
+		return data.Session{}, sessionErr("create session", sess.ID, err)
+	}
+	return out, nil
+}
+
+const touchSQL = `UPDATE sessions
+	SET last_activity = $2,
+	    expires_at = LEAST($3, coalesce(absolute_expires_at, 'infinity')),
+	    version = nextval('session_version_seq')
+	WHERE id = $1 AND ended_at IS NULL AND expires_at > $2
+	RETURNING ` + sessionCols
+
+// Touch is the hot path: one UPDATE … RETURNING, one round trip, no
+// transaction block, no notification. Unknown, ended and expired sessions
+// are all ErrNotFound.
+func (s *Store) Touch(ctx context.Context, id string, now, expires time.Time) (data.Session, error) {
+	out, err := scanSession(s.pool.QueryRow(ctx, touchSQL, id, now, expires))
+	if err != nil {
+		return data.Session{}, sessionErr("touch", id, err)
+	}
+	return out, nil
+}
+
+// Session returns a session in any state.
+func (s *Store) Session(ctx context.Context, id string) (data.Session, error) {
+	out, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = $1`, id))
+	if err != nil {
+		return data.Session{}, sessionErr("session", id, err)
+	}
+	return out, nil
+}
+
+// retries bounds how often EndSession and Extend re-run their guarded
+// update when the diagnosis read finds the row changed in between.
+const retries = 3
+
+// EndSession ends one active session (at end.At; zero is now) and logs
+// audit in one statement, guarded by WHERE so it never ends a session twice.
+// ErrNotFound for an unknown id, ErrEnded for an ended or expired one.
+func (s *Store) EndSession(ctx context.Context, id string, end data.End, audit data.AuditEntry) (data.Session, error) {
+	if end.At.IsZero() {
+		end.At = time.Now().UTC().Truncate(time.Microsecond)
+	}
+	args := auditArgs(pgx.NamedArgs{"id": id, "at": end.At, "reason": end.Reason, "by": end.By}, audit)
+	const sql = `WITH ended AS (
+			UPDATE sessions
+			SET ended_at = @at, end_reason = @reason, ended_by = @by,
+			    version = nextval('session_version_seq')
+			WHERE id = @id AND ended_at IS NULL AND expires_at > @at
+			RETURNING ` + sessionCols + `
+		), logged AS (` + insertAudit + `FROM ended)
+		SELECT ` + sessionCols + ` FROM ended WHERE sessionmon_notify('end', 1)`
+	for range retries {
+		out, err := scanSession(s.pool.QueryRow(ctx, sql, args))
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return data.Session{}, sessionErr("end session", id, err)
+		}
+		// Nothing changed: tell why.
+		cur, err := s.Session(ctx, id)
+		if err != nil {
+			return data.Session{}, sessionErr("end session", id, unwrapNotFound(err))
+		}
+		if !cur.Active(end.At) {
+			return data.Session{}, sessionErr("end session", id, data.ErrEnded)
+		}
+		// It became active in between (a clock-skewed replica): try again.
+	}
+	return data.Session{}, wrap("end session "+short(id), errors.New("the session kept changing; try again"))
+}
+
+// unwrapNotFound returns data.ErrNotFound itself when err is one, so the
+// caller's wrapping does not repeat the inner operation's name.
+func unwrapNotFound(err error) error {
+	if errors.Is(err, data.ErrNotFound) {
+		return data.ErrNotFound
+	}
+	return err
+}
+
+// EndUserSessions ends every active session of a user at end.At and logs
+// audit (always, even when none was active), in one statement.
+func (s *Store) EndUserSessions(ctx context.Context, userID int64, end data.End, audit data.AuditEntry) (int, error) {
+	args := auditArgs(pgx.NamedArgs{"user_id": userID, "at": nullTime(end.At), "reason": end.Reason, "by": end.By}, audit)
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH ended AS (
+			UPDATE sessions
+			SET ended_at = coalesce(@at::timestamptz, now()), end_reason = @reason, ended_by = @by,
+			    version = nextval('session_version_seq')
+			WHERE user_id = @user_id AND ended_at IS NULL AND expires_at > coalesce(@at::timestamptz, now())
+			RETURNING id
+		), n AS (
+			SELECT count(*) AS c FROM ended
+		), logged AS (`+insertAudit+`)
+		SELECT c FROM n WHERE sessionmon_notify('end', c)`, args).Scan(&n)
+	if err != nil {
+		return 0, wrap(fmt.Sprintf("end sessions of user %d", userID), err)
+	}
+	return n, nil
+}
+
+// Extend moves an active session's expiry later by d (to the microsecond),
+// never past its absolute limit, and logs audit, in one statement guarded by
+// WHERE: it is atomic against EndSession and Touch and never revives an
+// ended session. When nothing changed it reads the row to say why:
+// ErrNotFound, ErrEnded (ended or expired at now) or ErrBeyondLimit.
+// It notifies "extend".
+func (s *Store) Extend(ctx context.Context, id string, d time.Duration, now time.Time, audit data.AuditEntry) (data.Session, error) {
+	op := fmt.Sprintf("extend %s by %s", short(id), d)
+	if d <= 0 {
+		return data.Session{}, fmt.Errorf("postgres %s: duration must be positive", op)
+	}
+	args := auditArgs(pgx.NamedArgs{"id": id, "us": d.Microseconds(), "now": now}, audit)
+	const sql = `WITH extended AS (
+			UPDATE sessions
+			SET expires_at = expires_at + @us::bigint * interval '1 microsecond',
+			    version = nextval('session_version_seq')
+			WHERE id = @id AND ended_at IS NULL AND expires_at > @now
+			  AND (absolute_expires_at IS NULL
+			       OR expires_at + @us::bigint * interval '1 microsecond' <= absolute_expires_at)
+			RETURNING ` + sessionCols + `
+		), logged AS (` + insertAudit + `FROM extended)
+		SELECT ` + sessionCols + ` FROM extended WHERE sessionmon_notify('extend', 1)`
+	for range retries {
+		out, err := scanSession(s.pool.QueryRow(ctx, sql, args))
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return data.Session{}, wrap(op, err)
+		}
+		cur, err := s.Session(ctx, id)
+		switch {
+		case err != nil:
+			return data.Session{}, wrap(op, unwrapNotFound(err))
+		case !cur.Active(now):
+			return data.Session{}, wrap(op, data.ErrEnded)
+		case !cur.AbsoluteExpiresAt.IsZero() && cur.ExpiresAt.Add(d.Truncate(time.Microsecond)).After(cur.AbsoluteExpiresAt):
+			return data.Session{}, fmt.Errorf("postgres %s: %w (limit %s)", op, data.ErrBeyondLimit,
+				cur.AbsoluteExpiresAt.Format(time.RFC3339))
+		}
+		// The row changed between the update and the read: try again.
+	}
+	return data.Session{}, wrap(op, errors.New("the session kept changing; try again"))
+}
