@@ -1,0 +1,243 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"sessionmon/sessionlogic"
+)
+
+// Every store call runs inside a tea.Cmd. Each result is a named message
+// carrying the id of the request that made it; the root model drops results
+// whose id is not the latest it issued for that kind of request.
+
+// Timeouts for one command's store calls.
+const (
+	pollTimeout   = 4 * time.Second
+	actionTimeout = 10 * time.Second
+)
+
+// Tick messages. The tag ties a tick to the loop that armed it: arming a
+// new loop raises the tag, so ticks of an older loop are ignored and never
+// re-arm (bubbles/timer does the same).
+type (
+	pollTickMsg  struct{ tag int }
+	clockTickMsg struct{ tag int }
+)
+
+func pollTick(tag int, d time.Duration) tea.Cmd {
+	return tea.Tick(d, func(time.Time) tea.Msg { return pollTickMsg{tag: tag} })
+}
+
+func clockTick(tag int) tea.Cmd {
+	return tea.Tick(time.Second, func(time.Time) tea.Msg { return clockTickMsg{tag: tag} })
+}
+
+// windowMsg answers a window fetch.
+type windowMsg struct {
+	id  int
+	req windowReq
+	res windowResult
+	err error
+	// reachable is set on an error when a Ping succeeded: the store is up
+	// but the query failed (a malformed row, say).
+	reachable bool
+}
+
+func fetchWindowCmd(ctx context.Context, m *sessionlogic.Manager, id int, req windowReq) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+		defer cancel()
+		res, err := fetchWindow(ctx, m, req)
+		msg := windowMsg{id: id, req: req, res: res, err: err}
+		if err != nil && ctx.Err() == nil {
+			msg.reachable = m.Ping(ctx) == nil
+		}
+		return msg
+	}
+}
+
+// statsMsg answers a stats fetch.
+type statsMsg struct {
+	id    int
+	stats sessionlogic.Stats
+	err   error
+}
+
+func fetchStatsCmd(ctx context.Context, m *sessionlogic.Manager, id int) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+		defer cancel()
+		st, err := m.Stats(ctx)
+		return statsMsg{id: id, stats: st, err: err}
+	}
+}
+
+// detailMsg answers the detail view's fetch: the session as it is now and
+// its audit history.
+type detailMsg struct {
+	id       int
+	session  sessionlogic.Session
+	audit    []sessionlogic.AuditEntry
+	err      error // reading the session
+	auditErr error
+}
+
+func fetchDetailCmd(ctx context.Context, m *sessionlogic.Manager, id int, sid string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+		defer cancel()
+		msg := detailMsg{id: id}
+		msg.session, msg.err = m.Session(ctx, sid)
+		msg.audit, msg.auditErr = m.Audit(ctx, sessionlogic.AuditQuery{SessionID: sid, Limit: 100})
+		return msg
+	}
+}
+
+// auditMsg answers the audit view's fetch.
+type auditMsg struct {
+	id      int
+	entries []sessionlogic.AuditEntry
+	err     error
+}
+
+func fetchAuditCmd(ctx context.Context, m *sessionlogic.Manager, id, limit int) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+		defer cancel()
+		es, err := m.Audit(ctx, sessionlogic.AuditQuery{Limit: limit})
+		return auditMsg{id: id, entries: es, err: err}
+	}
+}
+
+// userCountMsg answers how many active sessions a user has, for the X
+// confirmation.
+type userCountMsg struct {
+	id       int
+	username string
+	n        int
+	more     bool
+	err      error
+}
+
+const maxUserCount = 1000
+
+func countUserCmd(ctx context.Context, m *sessionlogic.Manager, id int, username string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+		defer cancel()
+		p, err := m.Active(ctx, sessionlogic.ListQuery{Username: username, Limit: maxUserCount})
+		return userCountMsg{id: id, username: username, n: len(p.Sessions), more: p.Next != nil, err: err}
+	}
+}
+
+// actionMsg reports a finished action in words for the status line.
+type actionMsg struct {
+	id   int
+	text string
+	err  error
+	done []string // session ids the action ended or changed (marks to drop)
+}
+
+// target is a session captured when an action key is pressed: the action
+// uses these values, never a row index resolved later.
+type target struct {
+	ID       string
+	Username string
+}
+
+func forceLogoutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator string, targets []target) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
+		defer cancel()
+		var (
+			ended, gone int
+			users       []string
+			failed      []error
+			done        []string
+		)
+		seen := map[string]bool{}
+		for _, t := range targets {
+			_, err := m.ForceLogout(ctx, operator, t.ID)
+			switch {
+			case err == nil:
+				ended++
+				if !seen[t.Username] {
+					seen[t.Username] = true
+					users = append(users, t.Username)
+				}
+			case errors.Is(err, sessionlogic.ErrEnded), errors.Is(err, sessionlogic.ErrNotFound):
+				gone++
+			default:
+				failed = append(failed, err)
+				continue
+			}
+			done = append(done, t.ID)
+		}
+		msg := actionMsg{id: id, done: done}
+		var parts []string
+		if ended > 0 || len(failed) == 0 {
+			parts = append(parts, fmt.Sprintf("logged out %s: %s", joinUsers(users), plural(ended, "session")))
+		}
+		if gone > 0 {
+			parts = append(parts, fmt.Sprintf("%s had already ended", plural(gone, "session")))
+		}
+		if len(failed) > 0 {
+			msg.err = fmt.Errorf("force logout failed for %d of %d: %w", len(failed), len(targets), failed[0])
+		}
+		msg.text = strings.Join(parts, "; ")
+		return msg
+	}
+}
+
+func forceLogoutUserCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator, username string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
+		defer cancel()
+		n, err := m.ForceLogoutUser(ctx, operator, username)
+		if err != nil {
+			return actionMsg{id: id, err: err}
+		}
+		return actionMsg{id: id, text: fmt.Sprintf("logged out %s: %s", username, plural(n, "session"))}
+	}
+}
+
+func extendCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator string, t target, d time.Duration) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
+		defer cancel()
+		s, err := m.Extend(ctx, operator, t.ID, d)
+		switch {
+		case errors.Is(err, sessionlogic.ErrBeyondLimit):
+			return actionMsg{id: id, err: fmt.Errorf("refused: extending %s's session %s by %s would pass the absolute session limit",
+				t.Username, sessionlogic.ShortID(t.ID), showSpan(d))}
+		case err != nil:
+			return actionMsg{id: id, err: err}
+		}
+		return actionMsg{id: id, done: []string{t.ID}, text: fmt.Sprintf("extended %s's session %s by %s: expires in %s",
+			t.Username, sessionlogic.ShortID(t.ID), showSpan(d), span(s.ExpiresAt.Sub(m.Now())))}
+	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// joinUsers names up to three users: "alice", "alice, bob", "alice, bob, carol +2".
+func joinUsers(users []string) string {
+	switch {
+	case len(users) == 0:
+		return "nobody"
+	case len(users) <= 3:
+		return strings.Join(users, ", ")
+	}
+	return fmt.Sprintf("%s +%d", strings.Join(users[:3], ", "), len(users)-3)
+}

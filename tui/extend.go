@@ -1,0 +1,131 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"sessionmon/sessionlogic"
+)
+
+// extendSubmitMsg: the operator entered a valid duration.
+type extendSubmitMsg struct {
+	target target
+	by     time.Duration
+}
+
+// extendModel is the extend prompt: a duration, prefilled with the
+// configured default, and the resulting expiry shown as it is typed. A
+// duration that would pass the session's absolute limit is refused here,
+// before the store is asked (the store refuses it too).
+type extendModel struct {
+	theme *Theme
+	open  bool
+	input textinput.Model
+
+	target    target
+	expiresAt time.Time // as captured when e was pressed
+	limit     time.Time // the absolute limit; zero: none
+	err       string    // why the last Enter was refused
+}
+
+func newExtend(theme *Theme) extendModel {
+	in := textinput.New()
+	in.Prompt = "by: "
+	in.CharLimit = 32
+	in.Width = 20
+	in.SetCursorMode(textinput.CursorStatic)
+	return extendModel{theme: theme, input: in}
+}
+
+// Open starts the prompt for session s. limit is its absolute limit (zero
+// for none).
+func (e extendModel) Open(s sessionlogic.Session, def time.Duration, limit time.Time) (extendModel, tea.Cmd) {
+	e.open = true
+	e.target = target{ID: s.ID, Username: s.Username}
+	e.expiresAt, e.limit, e.err = s.ExpiresAt, limit, ""
+	e.input.SetValue(showSpan(def))
+	e.input.CursorEnd()
+	return e, e.input.Focus()
+}
+
+// check parses the input and says what the new expiry would be, or why it
+// would be refused.
+func (e extendModel) check() (time.Duration, time.Time, error) {
+	d, err := parseSpan(e.input.Value())
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	if d <= 0 || d > sessionlogic.MaxExtend {
+		return 0, time.Time{}, fmt.Errorf("want a duration above 0 and at most %s", span(sessionlogic.MaxExtend))
+	}
+	at := e.expiresAt.Add(d)
+	if !e.limit.IsZero() && at.After(e.limit) {
+		room := e.limit.Sub(e.expiresAt)
+		if room <= 0 {
+			return d, at, fmt.Errorf("refused: the session is already at its absolute limit (%s)", stamp(e.limit))
+		}
+		return d, at, fmt.Errorf("refused: that passes the absolute limit %s (at most %s more)", stamp(e.limit), span(room))
+	}
+	return d, at, nil
+}
+
+func (e extendModel) Update(msg tea.Msg) (extendModel, tea.Cmd) {
+	if !e.open {
+		return e, nil
+	}
+	if km, ok := msg.(tea.KeyMsg); ok {
+		switch km.String() {
+		case "esc":
+			e.open = false
+			e.input.Blur()
+			return e, emit(cancelledMsg{})
+		case "enter":
+			d, _, err := e.check()
+			if err != nil {
+				e.err = err.Error()
+				return e, nil
+			}
+			e.open = false
+			e.input.Blur()
+			return e, emit(extendSubmitMsg{target: e.target, by: d})
+		}
+	}
+	var cmd tea.Cmd
+	e.input, cmd = e.input.Update(msg)
+	e.err = ""
+	return e, cmd
+}
+
+func (e extendModel) View(now time.Time, width int) string {
+	if !e.open {
+		return ""
+	}
+	title := fmt.Sprintf("Extend %s's session %s", clean(e.target.Username), clean(shortID(e.target.ID)))
+	var preview string
+	_, at, err := e.check()
+	switch {
+	case e.err != "":
+		preview = e.theme.Err.Render("✗ " + e.err)
+	case err != nil:
+		preview = e.theme.Err.Render(err.Error())
+	default:
+		preview = fmt.Sprintf("new expiry %s (in %s)", stamp(at), span(at.Sub(now)))
+	}
+	lines := []string{title, e.input.View(), preview, "enter: extend    esc: cancel"}
+	if width < 12 {
+		for i := range lines {
+			lines[i] = cut(lines[i], width)
+		}
+		return strings.Join(lines, "\n")
+	}
+	inner := min(width-4, 76)
+	for i := range lines {
+		lines[i] = cut(lines[i], inner)
+	}
+	lines[0] = e.theme.Warn.Render(lines[0])
+	return e.theme.Dialog.Render(strings.Join(lines, "\n"))
+}

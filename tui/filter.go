@@ -1,0 +1,78 @@
+package tui
+
+import (
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+)
+
+// maxFilter is the longest filter the Manager accepts.
+const maxFilter = 200
+
+// filterChangedMsg: the filter text changed (as typed, or cleared).
+type filterChangedMsg struct{ text string }
+
+// filterModel is the `/` input. The filter applies as it is typed; Enter
+// keeps it and leaves the input, Esc clears it. The text goes to the store
+// as data (Manager.Active's Text), never as SQL.
+type filterModel struct {
+	editing bool
+	value   string
+	input   textinput.Model
+}
+
+func newFilter() filterModel {
+	in := textinput.New()
+	in.Prompt = "/"
+	in.Placeholder = "user, name, email, role or IP"
+	in.CharLimit = maxFilter
+	in.SetCursorMode(textinput.CursorStatic)
+	return filterModel{input: in}
+}
+
+// Open starts editing the filter.
+func (f filterModel) Open() (filterModel, tea.Cmd) {
+	f.editing = true
+	f.input.SetValue(f.value)
+	f.input.CursorEnd()
+	return f, f.input.Focus()
+}
+
+// Clear drops the filter.
+func (f filterModel) Clear() (filterModel, tea.Cmd) {
+	f.editing = false
+	f.input.Blur()
+	f.input.SetValue("")
+	if f.value == "" {
+		return f, nil
+	}
+	f.value = ""
+	return f, emit(filterChangedMsg{})
+}
+
+func (f filterModel) Update(msg tea.Msg) (filterModel, tea.Cmd) {
+	if !f.editing {
+		return f, nil
+	}
+	if km, ok := msg.(tea.KeyMsg); ok {
+		switch km.String() {
+		case "esc":
+			return f.Clear()
+		case "enter", "tab":
+			f.editing = false
+			f.input.Blur()
+			return f, nil
+		}
+	}
+	var cmd tea.Cmd
+	f.input, cmd = f.input.Update(msg)
+	if v := f.input.Value(); v != f.value {
+		f.value = v
+		return f, tea.Batch(cmd, emit(filterChangedMsg{text: v}))
+	}
+	return f, cmd
+}
+
+func (f filterModel) View(width int) string {
+	f.input.Width = max(1, width-3)
+	return cut(f.input.View(), width)
+}

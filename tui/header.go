@@ -1,0 +1,101 @@
+package tui
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"sessionmon/sessionlogic"
+)
+
+// storeState is what the header says about the store.
+type storeState int
+
+const (
+	stateConnecting   storeState = iota // no answer yet
+	stateLive                           // the last poll succeeded
+	stateStale                          // the last poll failed; retrying with backoff
+	stateReconnecting                   // stale, and a retry is in flight
+	stateQueryError                     // the store answers, but the listing failed
+)
+
+// headerModel is the two lines at the top: the store and its state, then
+// the counts.
+type headerModel struct {
+	theme *Theme
+	store string // Manager.Describe(), password already redacted
+
+	state    storeState
+	lastOK   time.Time // when the last poll succeeded
+	retryAt  time.Time // when the next retry starts (stale)
+	interval time.Duration
+	paused   bool
+
+	stats     sessionlogic.Stats
+	haveStats bool
+}
+
+const headerHeight = 2
+
+func (h headerModel) View(now time.Time, width int) string {
+	t := h.theme
+	var badge string
+	switch h.state {
+	case stateConnecting:
+		badge = t.Paused.Render("connecting…")
+	case stateLive:
+		badge = t.Live.Render("● live")
+	case stateStale:
+		retry := ""
+		if !h.retryAt.IsZero() && h.retryAt.After(now) {
+			retry = ", retry in " + span(h.retryAt.Sub(now)+time.Second-1)
+		}
+		badge = t.Stale.Render("✗ " + h.staleFor(now) + retry)
+	case stateReconnecting:
+		badge = t.Stale.Render("✗ " + h.staleFor(now) + ", reconnecting…")
+	case stateQueryError:
+		badge = t.Stale.Render("! query failed, " + h.staleFor(now))
+	}
+	poll := "poll " + showSpan(h.interval)
+	if h.paused {
+		poll = t.Paused.Render("⏸ paused") + t.Dim.Render(" (poll "+showSpan(h.interval)+")")
+	} else {
+		poll = t.Dim.Render(poll)
+	}
+	line1 := t.Title.Render("sessionmon") + " " + t.Dim.Render(clean(h.store)) + "  " + badge + "  " + poll
+
+	var line2 string
+	if h.haveStats {
+		st := h.stats
+		parts := []string{fmt.Sprintf("%d active", st.Active)}
+		roles := make([]string, 0, len(st.ByRole))
+		for r := range st.ByRole {
+			roles = append(roles, r)
+		}
+		sort.Strings(roles)
+		var byRole []string
+		for _, r := range roles {
+			byRole = append(byRole, t.Role(r).Apply(clean(r))+" "+fmt.Sprint(st.ByRole[r]))
+		}
+		if len(byRole) > 0 {
+			parts = append(parts, strings.Join(byRole, " "))
+		}
+		exp := fmt.Sprintf("%d expiring <1h", st.ExpiringWithin)
+		if st.ExpiringWithin > 0 {
+			exp = t.Amber.Apply(exp)
+		}
+		parts = append(parts, exp, fmt.Sprintf("%d logins in 5m", st.RecentLogins))
+		line2 = strings.Join(parts, t.Dim.Render(" · "))
+	} else {
+		line2 = t.Dim.Render("counts: waiting for the store")
+	}
+	return cut(line1, width) + "\n" + cut(line2, width)
+}
+
+func (h headerModel) staleFor(now time.Time) string {
+	if h.lastOK.IsZero() {
+		return "no data yet"
+	}
+	return "stale " + span(now.Sub(h.lastOK))
+}

@@ -1,0 +1,126 @@
+package tui
+
+import "github.com/charmbracelet/bubbles/key"
+
+// KeyMap is every key the dashboard answers to. A disabled binding neither
+// matches (key.Matches ignores it) nor shows in help, so read-only mode is
+// nothing more than disabling the action bindings.
+//
+// bubbles/table's defaults (d, u, f, b, g and space for paging) are not
+// used: the table here has its own bindings, and space marks a session.
+type KeyMap struct {
+	Up       key.Binding
+	Down     key.Binding
+	PageUp   key.Binding
+	PageDown key.Binding
+	Home     key.Binding
+	End      key.Binding
+
+	Detail  key.Binding
+	Back    key.Binding
+	Filter  key.Binding
+	Sort    key.Binding
+	Reverse key.Binding
+
+	Mark     key.Binding
+	Kill     key.Binding
+	KillUser key.Binding
+	Extend   key.Binding
+
+	Pause   key.Binding
+	Faster  key.Binding
+	Slower  key.Binding
+	Refresh key.Binding
+	Audit   key.Binding
+	Help    key.Binding
+	Quit    key.Binding
+}
+
+// DefaultKeyMap returns the bindings; readOnly disables the actions that
+// change sessions (mark, force-logout, extend).
+func DefaultKeyMap(readOnly bool) KeyMap {
+	k := KeyMap{
+		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
+		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
+		PageUp:   key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "page up")),
+		PageDown: key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "page down")),
+		Home:     key.NewBinding(key.WithKeys("home"), key.WithHelp("home", "first")),
+		End:      key.NewBinding(key.WithKeys("end"), key.WithHelp("end", "last")),
+
+		Detail:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "detail")),
+		Back:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back/clear")),
+		Filter:  key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+		Sort:    key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sort")),
+		Reverse: key.NewBinding(key.WithKeys("S"), key.WithHelp("S", "reverse")),
+
+		Mark:     key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "mark")),
+		Kill:     key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "force out")),
+		KillUser: key.NewBinding(key.WithKeys("X"), key.WithHelp("X", "force out user")),
+		Extend:   key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "extend")),
+
+		Pause:   key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause")),
+		Faster:  key.NewBinding(key.WithKeys("+", "="), key.WithHelp("+", "poll faster")),
+		Slower:  key.NewBinding(key.WithKeys("-", "_"), key.WithHelp("-", "poll slower")),
+		Refresh: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "refresh")),
+		Audit:   key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "audit")),
+		Help:    key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
+		Quit:    key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+	}
+	if readOnly {
+		for _, b := range []*key.Binding{&k.Mark, &k.Kill, &k.KillUser, &k.Extend} {
+			b.SetEnabled(false)
+		}
+	}
+	return k
+}
+
+// ShortHelp is the footer line (help.KeyMap).
+func (k KeyMap) ShortHelp() []key.Binding {
+	return []key.Binding{k.Detail, k.Filter, k.Sort, k.Kill, k.Extend, k.Pause, k.Audit, k.Help, k.Quit}
+}
+
+// FullHelp is the `?` view (help.KeyMap).
+func (k KeyMap) FullHelp() [][]key.Binding {
+	return [][]key.Binding{
+		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
+		{k.Detail, k.Audit, k.Back, k.Filter, k.Sort, k.Reverse},
+		{k.Mark, k.Kill, k.KillUser, k.Extend},
+		{k.Pause, k.Faster, k.Slower, k.Refresh, k.Help, k.Quit},
+	}
+}
+
+// viewKeys is the help of one view: the detail and audit views list only
+// the keys that work there.
+type viewKeys struct {
+	k    KeyMap
+	mode viewMode
+}
+
+func (v viewKeys) ShortHelp() []key.Binding {
+	k := v.k
+	switch v.mode {
+	case modeDetail:
+		return []key.Binding{k.Back, k.Kill, k.KillUser, k.Extend, k.Refresh, k.Audit, k.Help, k.Quit}
+	case modeAudit:
+		return []key.Binding{k.Back, k.Up, k.Down, k.Refresh, k.Pause, k.Help, k.Quit}
+	}
+	return k.ShortHelp()
+}
+
+func (v viewKeys) FullHelp() [][]key.Binding {
+	k := v.k
+	switch v.mode {
+	case modeDetail:
+		return [][]key.Binding{
+			{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
+			{k.Back, k.Audit, k.Kill, k.KillUser, k.Extend},
+			{k.Pause, k.Faster, k.Slower, k.Refresh, k.Help, k.Quit},
+		}
+	case modeAudit:
+		return [][]key.Binding{
+			{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
+			{k.Back, k.Pause, k.Faster, k.Slower, k.Refresh, k.Help, k.Quit},
+		}
+	}
+	return k.FullHelp()
+}

@@ -1,0 +1,70 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/charmbracelet/x/ansi"
+)
+
+// statusModel is the line under the table: the last action's result or the
+// last error, in words, and on the right the filter and the marks.
+type statusModel struct {
+	theme *Theme
+	text  string
+	isErr bool
+}
+
+func (s *statusModel) Set(text string)     { s.text, s.isErr = text, false }
+func (s *statusModel) SetErr(err error)    { s.text, s.isErr = errText(err), true }
+func (s *statusModel) SetErrText(t string) { s.text, s.isErr = t, true }
+
+// errText is an error as one clean line.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return clean(strings.ReplaceAll(err.Error(), "\n", " "))
+}
+
+func (s statusModel) View(width int, filter string, marked, hidden int, sortName string) string {
+	var right []string
+	if filter != "" {
+		right = append(right, "filter "+fmt.Sprintf("%q", clean(filter)))
+	}
+	if marked > 0 {
+		m := fmt.Sprintf("%d marked", marked)
+		if hidden > 0 {
+			m += fmt.Sprintf(" (%d hidden by filter)", hidden)
+		}
+		right = append(right, m)
+	}
+	right = append(right, "sort "+sortName)
+	r := s.theme.Dim.Render(strings.Join(right, " · "))
+	rw := ansi.StringWidth(r)
+
+	var left string
+	switch {
+	case s.text == "":
+	case s.isErr:
+		left = "✗ " + clean(s.text)
+	default:
+		left = "✓ " + clean(s.text)
+	}
+	if rw+1 > width {
+		// No room for both: the message wins.
+		r, rw = "", 0
+	}
+	lw := width - rw - 1
+	left = cut(left, lw)
+	if s.isErr {
+		left = s.theme.Err.Render(left)
+	} else if left != "" {
+		left = s.theme.OK.Render(left)
+	}
+	pad := width - ansi.StringWidth(left) - rw
+	if pad < 0 {
+		return cut(left, width)
+	}
+	return left + strings.Repeat(" ", pad) + r
+}

@@ -1,0 +1,441 @@
+package tui
+
+import (
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"sessionmon/sessionlogic"
+)
+
+// The table of active sessions. It is not bubbles/table: that one cuts
+// cells with an ANSI-unaware truncation (so colours bleed into the next
+// column), keeps its cursor as a row index, and renders twice the visible
+// rows. This one renders only the visible rows, cuts every cell to its
+// width before colouring it, and keeps the selection on a session id.
+//
+// It holds a window of the sorted list (see window.go); moving past the
+// rows it holds asks the root, with a message, to fetch another window.
+
+type column int
+
+const (
+	colUser column = iota
+	colName
+	colRole
+	colStatus
+	colIP
+	colLogin
+	colLast
+	colExpires
+	colID
+)
+
+type colSpec struct {
+	col        column
+	title      string
+	min, ideal int
+	prio       int // lower stays longer when the terminal is narrow
+}
+
+var colSpecs = []colSpec{
+	{colUser, "user", 8, 12, 0},
+	{colName, "name", 8, 22, 5},
+	{colRole, "role", 6, 8, 2},
+	{colStatus, "status", 8, 8, 7},
+	{colIP, "ip", 9, 15, 3},
+	{colLogin, "age", 7, 8, 4},
+	{colLast, "seen", 7, 8, 1},
+	{colExpires, "expires", 8, 9, 0},
+	{colID, "id", 8, 8, 6},
+}
+
+// prefixWidth is the selection and mark column in front of every row.
+const prefixWidth = 2
+
+type tableCol struct {
+	colSpec
+	width int
+}
+
+// layoutColumns fits the columns in width: drop the least important ones
+// until the minimum widths fit, then grow each towards its ideal width, in
+// order of importance, and give what is left to the name.
+func layoutColumns(width int) []tableCol {
+	specs := append([]colSpec(nil), colSpecs...)
+	// need counts the most important columns at their ideal width, so a
+	// minor column is dropped before they are squeezed.
+	need := func(ss []colSpec) int {
+		n := prefixWidth
+		for i, s := range ss {
+			if i > 0 {
+				n++
+			}
+			n += s.min
+			if s.prio <= 2 {
+				n += s.ideal - s.min
+			}
+		}
+		return n
+	}
+	for need(specs) > width {
+		worst := -1
+		for i, s := range specs {
+			if s.prio > 0 && (worst < 0 || s.prio > specs[worst].prio) {
+				worst = i
+			}
+		}
+		if worst < 0 {
+			break
+		}
+		specs = append(specs[:worst], specs[worst+1:]...)
+	}
+	cols := make([]tableCol, len(specs))
+	spare := width - prefixWidth - max(0, len(specs)-1)
+	for i, s := range specs {
+		cols[i] = tableCol{colSpec: s, width: s.min}
+		spare -= s.min
+	}
+	for prio := 0; prio <= 7 && spare > 0; prio++ {
+		for i := range cols {
+			if cols[i].prio == prio && cols[i].width < cols[i].ideal {
+				add := min(spare, cols[i].ideal-cols[i].width)
+				cols[i].width += add
+				spare -= add
+			}
+		}
+	}
+	for i := range cols {
+		if cols[i].col == colName && spare > 0 {
+			cols[i].width += spare
+		}
+	}
+	return cols
+}
+
+// Messages from the table to the root: the window must move.
+type (
+	// scrolledMsg: the visible rows start further down than the first row
+	// held; fetch a window from there.
+	scrolledMsg struct{}
+	// scrollUpMsg: move n rows above the first row held.
+	scrollUpMsg struct{ n int }
+	// jumpMsg: go to the first (end false) or last rows of the list.
+	jumpMsg struct{ end bool }
+)
+
+func emit(msg tea.Msg) tea.Cmd { return func() tea.Msg { return msg } }
+
+type tableModel struct {
+	keys  KeyMap
+	theme *Theme
+
+	rows    []sessionlogic.Session
+	sel     int    // index of the selected row in rows
+	selID   string // the selected session; survives refreshes
+	offset  int    // index of the first visible row
+	atStart bool   // rows[0] is the first of the list
+	more    bool   // there are rows after the last one held
+	loaded  bool
+
+	marks map[string]sessionlogic.Session
+
+	sort sessionlogic.SortKey
+	desc bool
+
+	width, height int // height: visible rows
+	cols          []tableCol
+}
+
+func newTable(keys KeyMap, theme *Theme) tableModel {
+	return tableModel{keys: keys, theme: theme, atStart: true, marks: map[string]sessionlogic.Session{}, sort: sessionlogic.SortExpires}
+}
+
+// SetSize sets the width and the number of visible rows.
+func (t *tableModel) SetSize(width, rows int) {
+	if width != t.width || t.cols == nil {
+		t.cols = layoutColumns(width)
+	}
+	t.width, t.height = width, max(0, rows)
+	t.clampOffset()
+}
+
+// SetRows replaces the rows held and re-anchors the selection on the
+// selected session's id. When that session is gone, the selection stays at
+// the same position. shift moves the selection by that many rows after
+// re-anchoring (a page up that needed a fetch).
+func (t *tableModel) SetRows(rows []sessionlogic.Session, atStart, more bool, shift int) (found bool) {
+	t.rows, t.atStart, t.more, t.loaded = rows, atStart, more, true
+	t.offset = 0
+	idx := -1
+	if t.selID != "" {
+		for i := range rows {
+			if rows[i].ID == t.selID {
+				idx = i
+				break
+			}
+		}
+	}
+	found = idx >= 0
+	if idx < 0 {
+		idx = t.sel
+	}
+	t.selectIndex(idx + shift)
+	return found
+}
+
+// Select puts the selection on the first (end false) or last row held.
+func (t *tableModel) Select(end bool) {
+	if end {
+		t.selectIndex(len(t.rows) - 1)
+		t.offset = max(0, len(t.rows)-t.height)
+		return
+	}
+	t.offset = 0
+	t.selectIndex(0)
+}
+
+func (t *tableModel) selectIndex(i int) {
+	t.sel = max(0, min(i, len(t.rows)-1))
+	if len(t.rows) == 0 {
+		t.sel = 0
+		// Keep selID: if the session comes back in view, so does the selection.
+		return
+	}
+	t.selID = t.rows[t.sel].ID
+	t.clampOffset()
+}
+
+func (t *tableModel) clampOffset() {
+	if t.sel < t.offset {
+		t.offset = t.sel
+	}
+	if t.height > 0 && t.sel >= t.offset+t.height {
+		t.offset = t.sel - t.height + 1
+	}
+	t.offset = max(0, min(t.offset, len(t.rows)-1))
+}
+
+// Selected returns the selected session, if any.
+func (t tableModel) Selected() (sessionlogic.Session, bool) {
+	if t.sel < 0 || t.sel >= len(t.rows) {
+		return sessionlogic.Session{}, false
+	}
+	return t.rows[t.sel], true
+}
+
+// ToggleMark marks or unmarks the selected session.
+func (t *tableModel) ToggleMark() {
+	s, ok := t.Selected()
+	if !ok {
+		return
+	}
+	if _, on := t.marks[s.ID]; on {
+		delete(t.marks, s.ID)
+	} else {
+		t.marks[s.ID] = s
+	}
+}
+
+// Update moves the selection. Moving past the rows held asks the root for
+// another window, with a message.
+func (t tableModel) Update(msg tea.Msg) (tableModel, tea.Cmd) {
+	km, ok := msg.(tea.KeyMsg)
+	if !ok {
+		return t, nil
+	}
+	before := t.offset
+	page := max(1, t.height)
+	switch {
+	case key.Matches(km, t.keys.Up):
+		if t.sel == 0 && !t.atStart {
+			return t, emit(scrollUpMsg{n: 1})
+		}
+		t.selectIndex(t.sel - 1)
+	case key.Matches(km, t.keys.Down):
+		t.selectIndex(t.sel + 1)
+	case key.Matches(km, t.keys.PageUp):
+		if t.sel-page < 0 && !t.atStart {
+			return t, emit(scrollUpMsg{n: page})
+		}
+		t.selectIndex(t.sel - page)
+	case key.Matches(km, t.keys.PageDown):
+		t.selectIndex(t.sel + page)
+	case key.Matches(km, t.keys.Home):
+		return t, emit(jumpMsg{end: false})
+	case key.Matches(km, t.keys.End):
+		return t, emit(jumpMsg{end: true})
+	default:
+		return t, nil
+	}
+	if t.offset != before {
+		return t, emit(scrolledMsg{})
+	}
+	return t, nil
+}
+
+// View renders the column titles and the visible rows only.
+func (t tableModel) View(now time.Time, filter string) string {
+	var b strings.Builder
+	t.writeTitles(&b)
+	switch {
+	case !t.loaded:
+		b.WriteString("\n" + cut("  loading…", t.width))
+	case len(t.rows) == 0 && filter != "":
+		b.WriteString("\n" + cut("  no active session matches the filter", t.width))
+	case len(t.rows) == 0:
+		b.WriteString("\n" + cut("  no active sessions", t.width))
+	}
+	end := min(len(t.rows), t.offset+t.height)
+	for i := t.offset; i < end; i++ {
+		b.WriteByte('\n')
+		t.writeRow(&b, i, now)
+	}
+	return b.String()
+}
+
+func (t tableModel) writeTitles(b *strings.Builder) {
+	var line strings.Builder
+	line.WriteString(strings.Repeat(" ", prefixWidth))
+	for i, c := range t.cols {
+		if i > 0 {
+			line.WriteByte(' ')
+		}
+		title := c.title
+		if sortColumn(t.sort) == c.col {
+			if t.desc {
+				title = "▼" + title
+			} else {
+				title = "▲" + title
+			}
+		}
+		line.WriteString(fit(title, c.width))
+	}
+	b.WriteString(t.theme.ColTitle.Render(cut(line.String(), t.width)))
+}
+
+func sortColumn(k sessionlogic.SortKey) column {
+	switch k {
+	case sessionlogic.SortLastActivity:
+		return colLast
+	case sessionlogic.SortLoginTime:
+		return colLogin
+	case sessionlogic.SortUser:
+		return colUser
+	}
+	return colExpires
+}
+
+func (t tableModel) writeRow(b *strings.Builder, i int, now time.Time) {
+	s := &t.rows[i]
+	selected := i == t.sel
+	_, marked := t.marks[s.ID]
+
+	var line strings.Builder
+	line.Grow(t.width + 64)
+	switch {
+	case selected:
+		line.WriteString("▸")
+	default:
+		line.WriteString(" ")
+	}
+	if marked {
+		line.WriteString(t.paint(selected, t.theme.Marked, "✓"))
+	} else {
+		line.WriteString(" ")
+	}
+	used := prefixWidth
+	for ci, c := range t.cols {
+		if ci > 0 {
+			line.WriteByte(' ')
+			used++
+		}
+		w := c.width
+		if used+w > t.width {
+			w = t.width - used
+		}
+		if w <= 0 {
+			break
+		}
+		used += w
+		text, p := t.cell(s, c.col, now)
+		line.WriteString(t.paint(selected, p, fit(text, w)))
+	}
+	if selected {
+		b.WriteString(t.theme.Selected.Apply(line.String()))
+		return
+	}
+	b.WriteString(line.String())
+}
+
+// paint colours a cell that has already been cut to its width. The
+// selected row is painted whole (reverse video) instead, so a cell's reset
+// cannot end the highlight half-way.
+func (t tableModel) paint(selected bool, p Paint, s string) string {
+	if selected {
+		return s
+	}
+	return p.Apply(s)
+}
+
+// cell returns the plain text of a cell and the paint it gets.
+func (t tableModel) cell(s *sessionlogic.Session, c column, now time.Time) (string, Paint) {
+	switch c {
+	case colUser:
+		return clean(s.Username), Paint{}
+	case colName:
+		return clean(s.FullName), Paint{}
+	case colRole:
+		return clean(s.Role), t.theme.Role(s.Role)
+	case colStatus:
+		return clean(s.Status), Paint{}
+	case colIP:
+		return clean(s.IP), Paint{}
+	case colLogin:
+		return span(now.Sub(s.LoginTime)), Paint{}
+	case colLast:
+		return ago(now, s.LastActivity), Paint{}
+	case colExpires:
+		return expiresIn(s.ExpiresAt, now), t.expiryPaint(s.ExpiresAt, now)
+	case colID:
+		return clean(sessionlogic.ShortID(s.ID)), Paint{}
+	}
+	return "", Paint{}
+}
+
+func expiresIn(at, now time.Time) string {
+	if !at.After(now) {
+		return "expired"
+	}
+	// Round up, so a countdown reads 1s in its last second and never 0s
+	// while the session is still active.
+	return span(at.Sub(now) + time.Second - 1)
+}
+
+func (t tableModel) expiryPaint(at, now time.Time) Paint {
+	left := at.Sub(now)
+	switch {
+	case left < 5*time.Minute:
+		return t.theme.Red
+	case left < time.Hour:
+		return t.theme.Amber
+	}
+	return Paint{}
+}
+
+// earliestExpiry is the first moment a row held will expire: until then a
+// poll that sees no change in the store need not list the window again.
+func (t tableModel) earliestExpiry() time.Time {
+	var first time.Time
+	for i := range t.rows {
+		if e := t.rows[i].ExpiresAt; first.IsZero() || e.Before(first) {
+			first = e
+		}
+	}
+	if first.IsZero() {
+		return time.Time{}
+	}
+	return first
+}

@@ -1,0 +1,133 @@
+package tui
+
+import (
+	"hash/fnv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/lipgloss"
+)
+
+// Theme holds every colour and style of the dashboard, built once from a
+// lipgloss renderer. The renderer decides the colour profile: it reads
+// NO_COLOR (and CLICOLOR) from the environment through termenv, and an
+// Ascii profile drops every colour and attribute. Nothing else in the
+// package names a colour.
+type Theme struct {
+	Title    lipgloss.Style // "sessionmon" in the header
+	Dim      lipgloss.Style // secondary text
+	Label    lipgloss.Style // field names in the detail view
+	Live     lipgloss.Style // "live" badge
+	Stale    lipgloss.Style // "stale 12s" badge
+	Paused   lipgloss.Style // "paused" badge
+	ColTitle lipgloss.Style // table column titles
+	OK       lipgloss.Style // status line: an action succeeded
+	Err      lipgloss.Style // status line and detail: an error
+	Warn     lipgloss.Style // confirm dialog title, warnings
+	Dialog   lipgloss.Style // confirm and extend boxes
+	Help     help.Styles
+
+	// Paints apply to one table cell after it has been cut to its width;
+	// they are precomputed escape sequences, so a frame costs no lipgloss
+	// rendering per cell.
+	Amber    Paint // expires in under an hour
+	Red      Paint // expires in under five minutes, or expired
+	Marked   Paint // the mark column
+	Selected Paint // the selected row (reverse video)
+	roles    []Paint
+	admin    Paint
+}
+
+// Paint wraps text in precomputed escape sequences. The zero Paint leaves
+// text as it is.
+type Paint struct{ pre, post string }
+
+// Apply returns s wrapped in the paint's sequences.
+func (p Paint) Apply(s string) string {
+	if p.pre == "" {
+		return s
+	}
+	return p.pre + s + p.post
+}
+
+func paintOf(st lipgloss.Style) Paint {
+	const probe = "x"
+	out := st.Render(probe)
+	i := strings.Index(out, probe)
+	if i < 0 || out == probe {
+		return Paint{}
+	}
+	return Paint{pre: out[:i], post: out[i+len(probe):]}
+}
+
+// NewTheme builds the theme for renderer r (lipgloss.DefaultRenderer() when
+// nil). Colours are adaptive: one value for light and one for dark
+// terminals.
+func NewTheme(r *lipgloss.Renderer) Theme {
+	if r == nil {
+		r = lipgloss.DefaultRenderer()
+	}
+	c := func(light, dark string) lipgloss.AdaptiveColor {
+		return lipgloss.AdaptiveColor{Light: light, Dark: dark}
+	}
+	var (
+		accent = c("#5A4FCF", "#A39BFF")
+		dim    = c("#6B6B6B", "#8A8A8A")
+		green  = c("#1E7F3A", "#5FD787")
+		amber  = c("#A35F00", "#FFB000")
+		red    = c("#C01C28", "#FF5F5F")
+	)
+	s := r.NewStyle
+	t := Theme{
+		Title:    s().Bold(true).Foreground(accent),
+		Dim:      s().Foreground(dim),
+		Label:    s().Bold(true),
+		Live:     s().Bold(true).Foreground(green),
+		Stale:    s().Bold(true).Foreground(red),
+		Paused:   s().Bold(true).Foreground(amber),
+		ColTitle: s().Bold(true).Underline(true),
+		OK:       s().Foreground(green),
+		Err:      s().Foreground(red),
+		Warn:     s().Bold(true).Foreground(amber),
+		Dialog:   s().Border(lipgloss.RoundedBorder()).BorderForeground(amber).Padding(0, 1),
+		Amber:    paintOf(s().Foreground(amber)),
+		Red:      paintOf(s().Bold(true).Foreground(red)),
+		Marked:   paintOf(s().Bold(true).Foreground(accent)),
+		Selected: paintOf(s().Reverse(true)),
+		admin:    paintOf(s().Bold(true).Foreground(red)),
+	}
+	for _, col := range []lipgloss.AdaptiveColor{
+		c("#0060A0", "#5FAFFF"), // blue
+		c("#1E7F3A", "#87D787"), // green
+		c("#8A3FA0", "#D787FF"), // purple
+		c("#00707A", "#5FD7D7"), // teal
+		c("#7A5C00", "#D7AF5F"), // ochre
+	} {
+		t.roles = append(t.roles, paintOf(s().Foreground(col)))
+	}
+	t.Help = help.Styles{
+		ShortKey:       s().Bold(true),
+		ShortDesc:      s().Foreground(dim),
+		ShortSeparator: s().Foreground(dim),
+		Ellipsis:       s().Foreground(dim),
+		FullKey:        s().Bold(true),
+		FullDesc:       s().Foreground(dim),
+		FullSeparator:  s().Foreground(dim),
+	}
+	return t
+}
+
+// Role is the paint of a role: admin-like roles in bold red, any other
+// role a stable colour picked from its name.
+func (t Theme) Role(role string) Paint {
+	switch role {
+	case "admin", "root", "superuser":
+		return t.admin
+	}
+	if len(t.roles) == 0 {
+		return Paint{}
+	}
+	h := fnv.New32a()
+	h.Write([]byte(role))
+	return t.roles[h.Sum32()%uint32(len(t.roles))]
+}

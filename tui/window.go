@@ -1,0 +1,219 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"sessionmon/sessionlogic"
+)
+
+// The table shows a window of the sorted, filtered list of active sessions.
+// The window is defined by a keyset position, top: the cursor of the row just
+// above the first row fetched (nil: the start of the list). Every poll asks
+// the store for `limit` rows after top, so a poll costs the same at 100
+// sessions and at a million. Moving above the first fetched row, to the end
+// of the list or to a session that moved out of the window asks for a few
+// rows in the reverse order (the same index, walked backwards) to find the
+// new top.
+
+// cursorOf is the keyset position of s in the order by sort.
+func cursorOf(s sessionlogic.Session, sort sessionlogic.SortKey) *sessionlogic.Cursor {
+	c := &sessionlogic.Cursor{ID: s.ID}
+	switch sort {
+	case sessionlogic.SortLastActivity:
+		c.Time = s.LastActivity
+	case sessionlogic.SortLoginTime:
+		c.Time = s.LoginTime
+	case sessionlogic.SortUser:
+		c.User = s.Username
+	default:
+		c.Time = s.ExpiresAt
+	}
+	return c
+}
+
+// matches mirrors the store's filter (a case-insensitive substring of the
+// username, full name, email, role or IP), so the dashboard can tell which
+// marked sessions the current filter hides without asking the store.
+func matches(s sessionlogic.Session, text string) bool {
+	if text == "" {
+		return true
+	}
+	t := strings.ToLower(text)
+	for _, f := range []string{s.Username, s.FullName, s.Email, s.Role, s.IP} {
+		if strings.Contains(strings.ToLower(f), t) {
+			return true
+		}
+	}
+	return false
+}
+
+// place says where a window fetch should put the window.
+type place int
+
+const (
+	placeTop  place = iota // after req.top (nil: the start)
+	placeUp                // req.up rows above req.from
+	placeEnd               // the last rows of the list
+	placeNear              // around the session req.follow
+)
+
+// windowReq is everything a window fetch needs, copied out of the model
+// before the command's closure is built.
+type windowReq struct {
+	text  string
+	sort  sessionlogic.SortKey
+	desc  bool
+	rows  int // visible rows
+	limit int // rows to fetch: rows plus a margin
+
+	at   place
+	top  *sessionlogic.Cursor
+	from *sessionlogic.Cursor // placeUp: the first row fetched now
+	up   int                  // placeUp: how many rows to move up
+
+	// follow is the selected session: when a poll no longer finds it in
+	// the window (it moved in the order), the window moves to it.
+	follow string
+
+	// A plain poll may skip the listing when nothing changed since the
+	// last change counter and no row in the window has expired.
+	poll  bool
+	since int64
+	until time.Time
+
+	// What the selection does when the rows arrive (not used by the fetch):
+	// move by shift rows after re-anchoring, or go to the first or last row.
+	shift                  int
+	selectFirst, selectEnd bool
+	firstIfGone            bool // the first row, unless the selected one is still there
+}
+
+// windowResult is what a window fetch found.
+type windowResult struct {
+	rows      []sessionlogic.Session
+	top       *sessionlogic.Cursor
+	more      bool // rows exist after the last one fetched
+	version   int64
+	unchanged bool
+	rowErr    error // the store returned rows and an error (a malformed row)
+}
+
+func (r windowReq) query(after *sessionlogic.Cursor, limit int, reverse bool) sessionlogic.ListQuery {
+	return sessionlogic.ListQuery{
+		Text: r.text, Sort: r.sort, Desc: r.desc != reverse,
+		Limit: max(1, min(limit, sessionlogic.MaxListLimit)), After: after,
+	}
+}
+
+// topAbove returns the top cursor that puts n rows of the list above the
+// position from (nil: the end of the list) in the window.
+func topAbove(ctx context.Context, m *sessionlogic.Manager, r windowReq, from *sessionlogic.Cursor, n int) ([]sessionlogic.Session, *sessionlogic.Cursor, error) {
+	page, err := m.Active(ctx, r.query(from, n+1, true))
+	if err != nil && len(page.Sessions) == 0 {
+		return nil, nil, err
+	}
+	rev := page.Sessions
+	if len(rev) > n {
+		return rev[:n], cursorOf(rev[n], r.sort), nil
+	}
+	return rev, nil, nil
+}
+
+func fetchWindow(ctx context.Context, m *sessionlogic.Manager, r windowReq) (windowResult, error) {
+	var res windowResult
+	ch, err := m.Changes(ctx, r.since, 1)
+	if err != nil {
+		return res, err
+	}
+	res.version = ch.Version
+	if r.poll && ch.Version == r.since && m.Now().Before(r.until) {
+		res.unchanged = true
+		return res, nil
+	}
+
+	top := r.top
+	switch r.at {
+	case placeUp:
+		if _, top, err = topAbove(ctx, m, r, r.from, r.up); err != nil {
+			return res, err
+		}
+	case placeEnd:
+		if _, top, err = topAbove(ctx, m, r, nil, r.rows); err != nil {
+			return res, err
+		}
+	case placeNear:
+		// The selected session in the new order; if it is gone (or the
+		// filter hides it), the start of the list.
+		if top, err = nearTop(ctx, m, r, r.follow); err != nil {
+			top = nil
+		}
+	}
+
+	page, err := m.Active(ctx, r.query(top, r.limit, false))
+	if err != nil {
+		if len(page.Sessions) == 0 {
+			return res, err
+		}
+		res.rowErr = err
+	}
+	rows := page.Sessions
+	res.more = page.Next != nil
+
+	// Near the end of the list the window would be short: fill it from above.
+	if top != nil && len(rows) < r.rows {
+		need := r.rows - len(rows)
+		var anchor *sessionlogic.Cursor
+		if len(rows) > 0 {
+			anchor = cursorOf(rows[0], r.sort)
+		}
+		above, newTop, err := topAbove(ctx, m, r, anchor, need)
+		if err != nil {
+			return res, err
+		}
+		filled := make([]sessionlogic.Session, 0, len(above)+len(rows))
+		for i := len(above) - 1; i >= 0; i-- {
+			filled = append(filled, above[i])
+		}
+		rows = append(filled, rows...)
+		top = newTop
+	}
+
+	// The selected session left the window (its sort key moved): follow it.
+	if r.poll && r.follow != "" && !contains(rows, r.follow) {
+		if nt, err := nearTop(ctx, m, r, r.follow); err == nil {
+			if p, err := m.Active(ctx, r.query(nt, r.limit, false)); err == nil && contains(p.Sessions, r.follow) {
+				rows, top, res.more = p.Sessions, nt, p.Next != nil
+			}
+		}
+	}
+	res.rows, res.top = rows, top
+	return res, nil
+}
+
+// nearTop returns a top that shows session id about a third of the way down
+// the window, or an error if it is not an active session of the list.
+func nearTop(ctx context.Context, m *sessionlogic.Manager, r windowReq, id string) (*sessionlogic.Cursor, error) {
+	s, err := m.Session(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !s.Active(m.Now()) || !matches(s, r.text) {
+		return nil, errGone
+	}
+	_, top, err := topAbove(ctx, m, r, cursorOf(s, r.sort), r.rows/3)
+	return top, err
+}
+
+var errGone = errors.New("session is no longer active")
+
+func contains(rows []sessionlogic.Session, id string) bool {
+	for i := range rows {
+		if rows[i].ID == id {
+			return true
+		}
+	}
+	return false
+}
