@@ -308,7 +308,7 @@ func TestInvalidValues(t *testing.T) {
 			source = f.Env
 		case flagged:
 			_, err = loadText(t, "", nil, map[string]string{tc.key: tc.value})
-			source = "flag --" + tc.key
+			source = "the command line"
 		}
 		if err == nil {
 			t.Errorf("%s = %s from %s: no error", tc.key, tc.value, source)
@@ -362,7 +362,7 @@ func TestUnknownKeys(t *testing.T) {
 		}
 	}
 	if _, err := loadText(t, "", nil, map[string]string{"session.cookie_agee": "5"}); err == nil ||
-		!strings.Contains(err.Error(), "session.cookie_agee: unknown key") {
+		err.Error() != "session.cookie_agee: unknown key on the command line; did you mean session.cookie_age?" {
 		t.Errorf("unknown flag key: %v", err)
 	}
 }

@@ -37,8 +37,8 @@ const example = `# sessionmon configuration: every key, set to its default, with
 # Unknown keys are refused, so a misspelt key cannot go unnoticed.
 `
 
-// write writes c as TOML; with docs, every key comes with its documentation,
-// environment variable and flag (sessionmon.example.toml).
+// write writes c as TOML; with docs, every key comes with its documentation
+// and environment variable (sessionmon.example.toml).
 func (c Config) write(w io.Writer, docs bool) error {
 	var b bytes.Buffer
 	if docs {
@@ -64,7 +64,7 @@ func (c Config) write(w io.Writer, docs bool) error {
 		}
 		if docs {
 			b.WriteString("\n" + comment(f.Doc, "# "))
-			fmt.Fprintf(&b, "# Environment: %s. Flag: --%s.\n", f.Env, f.Name)
+			fmt.Fprintf(&b, "# Environment: %s.\n", f.Env)
 		}
 		v, set := f.format(c)
 		switch {

@@ -10,9 +10,9 @@ import (
 	"unicode/utf8"
 )
 
-// Key describes one setting. main registers a flag per key from Keys.
+// Key describes one setting, for registering flags and writing help.
 type Key struct {
-	Name    string // TOML key within its table, dotted ("session.cookie_age"); also the flag name and the key of LoadOptions.Flags
+	Name    string // TOML key within its table, dotted ("session.cookie_age"); the key of LoadOptions.Flags
 	Env     string // environment variable ("SESSIONMON_SESSION_COOKIE_AGE")
 	Type    string // "string", "bool", "int" or "duration"
 	Default string // the default as flag or environment text ("336h"); "" for an unset session.cookie_secure

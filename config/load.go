@@ -30,7 +30,8 @@ type LoadOptions struct {
 	File string
 	// Env looks up an environment variable; nil means os.LookupEnv.
 	Env func(string) (string, bool)
-	// Flags holds the flags the user set: Key.Name to the flag's text.
+	// Flags holds the values given on the command line: Key.Name to text,
+	// for the flags the user set.
 	Flags map[string]string
 }
 
@@ -80,10 +81,10 @@ func load(path string, data []byte, env func(string) (string, bool), flags map[s
 	for _, name := range slices.Sorted(maps.Keys(flags)) {
 		f, ok := byName[name]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s: unknown key given as a flag", name))
+			errs = append(errs, unknownKey(name, "on the command line"))
 			continue
 		}
-		setRaw(f, flags[name], "flag --"+name)
+		setRaw(f, flags[name], "the command line")
 	}
 	if len(errs) > 0 {
 		return Config{}, joinErrors(errs)
@@ -141,11 +142,7 @@ func loadFile(c *Config, path string, data []byte, from map[string]string) []err
 			continue
 		}
 		done = append(done, name)
-		msg := fmt.Sprintf("%s: unknown key in %s", name, at(k))
-		if s := suggest(name); s != "" {
-			msg += "; did you mean " + s + "?"
-		}
-		errs = append(errs, errors.New(msg))
+		errs = append(errs, unknownKey(name, "in "+at(k)))
 	}
 	return errs
 }
@@ -223,6 +220,16 @@ func lineOf(text string, k toml.Key) int {
 type refuseDecode struct{}
 
 func (refuseDecode) UnmarshalTOML(any) error { return errors.New("found") }
+
+// unknownKey is the error for a key that is not in the registry, with the
+// closest known key when there is one.
+func unknownKey(name, where string) error {
+	msg := fmt.Sprintf("%s: unknown key %s", name, where)
+	if s := suggest(name); s != "" {
+		msg += "; did you mean " + s + "?"
+	}
+	return errors.New(msg)
+}
 
 // suggest returns the known key or table closest to an unknown name, or "".
 func suggest(name string) string {
