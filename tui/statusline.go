@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/charmbracelet/x/ansi"
@@ -19,13 +20,18 @@ func (s *statusModel) Set(text string)     { s.text, s.isErr = text, false }
 func (s *statusModel) SetErr(err error)    { s.text, s.isErr = errText(err), true }
 func (s *statusModel) SetErrText(t string) { s.text, s.isErr = t, true }
 
-// errText is an error as one clean line.
+// errText is an error as one clean line. Session ids (64 hex digits) are
+// shortened to the 8 digits the table shows, so the line stays readable.
 func errText(err error) string {
 	if err == nil {
 		return ""
 	}
-	return clean(strings.ReplaceAll(err.Error(), "\n", " "))
+	s := strings.ReplaceAll(err.Error(), "\n", "; ")
+	s = longID.ReplaceAllStringFunc(s, func(id string) string { return id[:8] + "…" })
+	return clean(s)
 }
+
+var longID = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
 
 func (s statusModel) View(width int, filter string, marked, hidden int, sortName string) string {
 	var right []string

@@ -477,7 +477,7 @@ func (m *Model) onWindow(msg windowMsg) tea.Cmd {
 		m.failures++
 		if msg.reachable {
 			m.header.state = stateQueryError
-			m.status.SetErrText("listing sessions failed: " + errText(msg.err))
+			m.status.SetErrText("listing failed: " + errText(msg.err))
 			return m.arm(m.interval)
 		}
 		backoff := min(time.Second<<min(m.failures-1, 5), maxBackoff)
