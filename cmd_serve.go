@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/spf13/cobra"
+
+	"sessionmon/data"
+	"sessionmon/server"
+	"sessionmon/sessionlogic"
+)
+
+func (a *app) serveCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the companion HTTP login server",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log := a.logger(a.stderr)
+			st, err := a.openStore(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ln, err := net.Listen("tcp", a.cfg.Listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
+			}
+			srv, m, err := a.buildServer(st, log)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			go m.RunPurger(ctx, a.cfg.Session.PurgeInterval)
+			log.Info("serving", "url", "http://"+ln.Addr().String(), "store", st.Describe())
+			return server.Serve(ctx, ln, srv.Handler(), log)
+		},
+	}
+	cmd.Flags().String("listen", "", "address to listen on (config key listen; default 127.0.0.1:8080)")
+	cmd.Flags().Bool("production", false, "production mode: Secure __Host- cookie, HSTS")
+	return cmd
+}
+
+// buildServer wires metrics, the Manager and the login server on st.
+func (a *app) buildServer(st data.Store, log *slog.Logger) (*server.Server, *sessionlogic.Manager, error) {
+	metrics, err := server.NewMetrics(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := a.managerOptions(st, log)
+	opts.Observer = metrics
+	m, err := sessionlogic.New(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := server.New(server.Options{
+		Manager:           m,
+		Logger:            log,
+		TrustProxyHeaders: a.cfg.Login.TrustProxyHeaders,
+		Production:        a.cfg.Production,
+		Metrics:           metrics,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return srv, m, nil
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"sessionmon/demo"
+	"sessionmon/server"
+	"sessionmon/sessionlogic"
+	"sessionmon/tui"
+)
+
+func (a *app) watchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "Open the live dashboard on a store (--db)",
+		Long: `Open the live dashboard on a store. Alongside any number of
+"sessionmon serve" processes on the same store (PostgreSQL for many), it shows
+every session they make and acts on them.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			st, err := a.openStore(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			_, m, err := a.buildServer(st, slog.New(slog.DiscardHandler))
+			if err != nil {
+				return err
+			}
+			return tui.Run(ctx, a.tuiOptions(m))
+		},
+	}
+	cmd.Flags().Bool("read-only", false, "disable the action keys (mark, force-logout, extend)")
+	cmd.Flags().Duration("poll", 0, "poll interval (config key dashboard.poll_interval; default 1s)")
+	return cmd
+}
+
+func (a *app) demoCmd() *cobra.Command {
+	var (
+		users    int
+		headless bool
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "The dashboard on an embedded store, with a login server and live simulated traffic",
+		Long: `Run everything in one process: an embedded SQLite store (a temporary
+file unless --db is given), demo users of several roles, the login server on
+127.0.0.1:8080 (or a free port), a traffic simulator of virtual users over real
+HTTP, and the dashboard on the same store. q quits everything.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if users < 1 || users > 10000 {
+				return usageError{fmt.Errorf("--users %d: want 1 to 10000", users)}
+			}
+			return a.runDemo(cmd, users, headless)
+		},
+	}
+	cmd.Flags().IntVar(&users, "users", 40, "virtual users in the traffic simulator")
+	cmd.Flags().String("listen", "", "login server address (default 127.0.0.1:8080, or a free port when taken)")
+	cmd.Flags().Bool("read-only", false, "disable the dashboard's action keys")
+	cmd.Flags().Duration("poll", 0, "dashboard poll interval (default 1s)")
+	cmd.Flags().BoolVar(&headless, "no-dashboard", false, "run the server and the simulator without the dashboard, until interrupted")
+	return cmd
+}
+
+func (a *app) runDemo(cmd *cobra.Command, users int, headless bool) error {
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+
+	dir, err := os.MkdirTemp("", "sessionmon-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	_, dbFromEnv := a.env("SESSIONMON_DB")
+	if !cmd.Flags().Changed("db") && !dbFromEnv {
+		a.cfg.DB = filepath.Join(dir, "demo.db")
+	}
+	// The dashboard owns the terminal, so the server's and the simulator's
+	// logs go to a file.
+	logPath := filepath.Join(dir, "demo.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	log := a.logger(logFile)
+
+	st, err := a.openStore(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, m, err := a.buildServer(st, log)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("demo: no port to listen on: %w", err)
+		}
+	}
+	url := "http://" + ln.Addr().String()
+
+	fmt.Fprintf(a.stdout, "sessionmon demo: seeding %d demo users on %s ...\n", users+1, st.Describe())
+	accounts, err := demo.Seed(ctx, m, users+1)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("demo: seed users: %w", err)
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := server.Serve(ctx, ln, srv.Handler(), log); err != nil {
+			errc <- err
+			cancel()
+		}
+	}()
+	sim := demo.NewSimulator(demo.SimOptions{BaseURL: url, Accounts: accounts[1:], Users: users, Logger: log})
+	go func() {
+		defer wg.Done()
+		_ = sim.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		m.RunPurger(ctx, a.cfg.Session.PurgeInterval)
+	}()
+
+	banner := fmt.Sprintf("login server: %s   try it in a browser: %s / %s   log: %s",
+		url, demo.DemoUsername, demo.DemoPassword, logPath)
+	fmt.Fprintln(a.stdout, banner)
+
+	if headless {
+		fmt.Fprintln(a.stdout, "running without the dashboard; Ctrl-C stops")
+		<-ctx.Done()
+	} else {
+		opts := a.tuiOptions(m)
+		err = tui.Run(ctx, opts)
+	}
+	cancel()
+	wg.Wait()
+	select {
+	case serr := <-errc:
+		err = errors.Join(err, serr)
+	default:
+	}
+	fmt.Fprintf(a.stdout, "sessionmon demo: stopped. %s\n", sim.Stats())
+	return err
+}
+
+func (a *app) tuiOptions(m *sessionlogic.Manager) tui.Options {
+	return tui.Options{
+		Manager:       m,
+		Operator:      a.operator(),
+		ReadOnly:      a.cfg.Dashboard.ReadOnly,
+		PollInterval:  a.cfg.Dashboard.PollInterval,
+		ExtendDefault: a.cfg.Session.ExtendDefault,
+	}
+}
