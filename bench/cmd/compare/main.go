@@ -1,0 +1,540 @@
+// Command compare runs sessionmon's performance comparison end to end and
+// prints markdown tables with ratios measured in the same run:
+//
+//	cd bench && go run ./cmd/compare -runs 3
+//
+// Parts (-parts, comma-separated; default all):
+//
+//	pg      GET /api/me throughput on PostgreSQL: sessionmon's real server vs
+//	        the scs+pgxstore peer vs pgbench running Touch's one statement
+//	sqlite  the same server on the embedded SQLite store vs the store's own
+//	        Touch called directly from as many goroutines
+//	poll    one dashboard poll cycle at -sizes active sessions on both stores
+//	        vs the naive cycle that fetches every active row
+//
+// Every PostgreSQL contender gets a fresh schema (dropped afterwards) on the
+// local server (-dsn, loopback only); SQLite files go to a temporary
+// directory that is removed at the end.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"sessionmon/bench/harness"
+	"sessionmon/data"
+	"sessionmon/data/postgres"
+	"sessionmon/data/sqlite"
+	"sessionmon/sessionlogic"
+)
+
+type config struct {
+	dsn                      string
+	parts                    map[string]bool
+	runs                     int
+	duration, warmup         time.Duration
+	conns, sessions, pool    int
+	pgbenchClients, pgbenchJ int
+	sizes                    []int
+	cycles, naiveCycles      int
+	churn                    int
+	profile                  string
+	direct                   bool
+}
+
+func main() {
+	var c config
+	var parts, sizes string
+	flag.StringVar(&c.dsn, "dsn", harness.DefaultDSN, "PostgreSQL server (loopback only); each contender gets a fresh schema")
+	flag.StringVar(&parts, "parts", "pg,sqlite,poll", "parts to run: pg, sqlite, poll")
+	flag.IntVar(&c.runs, "runs", 3, "runs of each throughput contender (median, min, max are reported)")
+	flag.DurationVar(&c.duration, "duration", 20*time.Second, "measured time of each throughput run")
+	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each throughput run")
+	flag.IntVar(&c.conns, "conns", 64, "load generator connections (and goroutines for the direct Touch rate)")
+	flag.IntVar(&c.sessions, "sessions", 10000, "logged-in sessions for the throughput parts")
+	flag.IntVar(&c.pool, "pool", 0, "PostgreSQL pool size of sessionmon and the peer (0: sessionmon's default)")
+	flag.IntVar(&c.pgbenchClients, "pgbench-clients", 16, "pgbench -c")
+	flag.IntVar(&c.pgbenchJ, "pgbench-threads", 2, "pgbench -j")
+	flag.StringVar(&sizes, "sizes", "10000,100000,1000000", "active sessions for the poll part, ascending")
+	flag.IntVar(&c.cycles, "cycles", 15, "measured poll cycles per size")
+	flag.IntVar(&c.naiveCycles, "naive-cycles", 3, "measured naive cycles per size")
+	flag.IntVar(&c.churn, "churn", 20, "sessions touched between two poll cycles")
+	flag.StringVar(&c.profile, "cpuprofile", "", "write CPU profiles of sessionmon's first throughput run to PREFIX-{pg,sqlite}.pprof")
+	flag.BoolVar(&c.direct, "direct", true, "also measure sessionmon's store.Touch called directly on PostgreSQL")
+	flag.Parse()
+	c.parts = map[string]bool{}
+	for _, p := range strings.Split(parts, ",") {
+		c.parts[strings.TrimSpace(p)] = true
+	}
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			fatal(fmt.Errorf("-sizes: %q is not a positive count", s))
+		}
+		c.sizes = append(c.sizes, n)
+	}
+	if c.pool <= 0 {
+		c.pool = int(postgres.DefaultMaxConns())
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	dir, err := os.MkdirTemp("", "sessionmon-bench-")
+	if err != nil {
+		fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	machine(ctx, c)
+	if c.parts["pg"] {
+		if err := throughputPG(ctx, c, dir); err != nil {
+			fatal(err)
+		}
+	}
+	if c.parts["sqlite"] {
+		if err := throughputSQLite(ctx, c, dir); err != nil {
+			fatal(err)
+		}
+	}
+	if c.parts["poll"] {
+		if err := poll(ctx, c, dir); err != nil {
+			fatal(err)
+		}
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "compare:", err)
+	os.Exit(1)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}
+
+func machine(ctx context.Context, c config) {
+	mem := ""
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "MemTotal:") {
+				mem = strings.TrimSpace(strings.TrimPrefix(sc.Text(), "MemTotal:"))
+			}
+		}
+		f.Close()
+	}
+	fmt.Printf("## Machine\n\n- CPUs: %d (GOMAXPROCS %d), memory %s\n- %s, %s/%s\n- %s\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), mem, runtime.Version(), runtime.GOOS, runtime.GOARCH,
+		harness.PGVersion(ctx, c.dsn))
+	fmt.Printf("- flags: %s\n\n", strings.Join(os.Args[1:], " "))
+}
+
+// row collects one contender's runs.
+type row struct {
+	name            string
+	rates, p50, p99 []float64
+	non2xx, errs    int64
+	note            string
+}
+
+func (r *row) add(res harness.Result) {
+	r.rates = append(r.rates, res.Rate)
+	r.p50 = append(r.p50, harness.Ms(res.P50))
+	r.p99 = append(r.p99, harness.Ms(res.P99))
+	r.non2xx += res.Non2xx
+	r.errs += res.Errors
+	if res.Note != "" {
+		r.note = res.Note
+	}
+}
+
+func (r *row) rate() harness.Summary { return harness.Summarize(r.rates) }
+
+func printRows(title string, rows []*row) {
+	fmt.Printf("### %s\n\n", title)
+	fmt.Println("| contender | req/s median | min | max | p50 ms (median) | p99 ms (median) | non-2xx | errors |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rows {
+		s := r.rate()
+		p99 := fmt.Sprintf("%.2f", harness.Summarize(r.p99).Med)
+		if harness.Summarize(r.p99).Med == 0 {
+			p99 = "—"
+		}
+		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.2f | %s | %d | %d |\n", r.name, s.Med, s.Min, s.Max,
+			harness.Summarize(r.p50).Med, p99, r.non2xx, r.errs)
+	}
+	for _, r := range rows {
+		if r.note != "" {
+			fmt.Printf("\n%s: %s\n", r.name, r.note)
+		}
+	}
+	fmt.Println()
+}
+
+// ratio prints a/b per run (same run) and its median, min, max.
+func printRatio(name string, a, b *row, target float64) {
+	var rs []float64
+	for i := range min(len(a.rates), len(b.rates)) {
+		if b.rates[i] > 0 {
+			rs = append(rs, a.rates[i]/b.rates[i])
+		}
+	}
+	s := harness.Summarize(rs)
+	verdict := "MET"
+	if s.Med < target {
+		verdict = "NOT MET"
+	}
+	fmt.Printf("| %s | %.2f | %.2f | %.2f | ≥ %.2f | %s |\n", name, s.Med, s.Min, s.Max, target, verdict)
+}
+
+func startProfile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		logf("cpuprofile: %v", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		logf("cpuprofile: %v", err)
+		f.Close()
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+func throughputPG(ctx context.Context, c config, dir string) error {
+	sm := &row{name: "sessionmon serve (PostgreSQL)"}
+	peer := &row{name: "peer: scs v2.9.0 + pgxstore"}
+	limit := &row{name: fmt.Sprintf("limit: pgbench -c %d -j %d, Touch's UPDATE … RETURNING", c.pgbenchClients, c.pgbenchJ)}
+	direct := &row{name: fmt.Sprintf("sessionmon store.Touch direct, %d goroutines", c.conns)}
+	pool := strconv.Itoa(c.pool)
+	var pgbenchLine string
+	for run := 1; run <= c.runs; run++ {
+		// sessionmon
+		{
+			s, err := harness.NewSchema(ctx, c.dsn, "sm")
+			if err != nil {
+				return err
+			}
+			err = func() error {
+				st, err := postgres.OpenAndMigrate(ctx, s.WithParam("pool_max_conns", pool))
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				logf("pg run %d: seeding %d sessionmon sessions", run, c.sessions)
+				tokens, err := harness.SeedSessions(ctx, st, c.sessions, 16)
+				if err != nil {
+					return err
+				}
+				srv, _, err := harness.StartSessionmon(st)
+				if err != nil {
+					return err
+				}
+				logf("pg run %d: sessionmon %s for %s", run, srv.URL, c.duration)
+				prof := func() {}
+				if run == 1 && c.profile != "" {
+					prof = startProfile(c.profile + "-pg.pprof")
+				}
+				res := harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration)
+				prof()
+				_ = srv.Stop()
+				sm.add(res)
+				logf("  %.0f req/s p50 %v p99 %v non2xx %d err %d", res.Rate, res.P50, res.P99, res.Non2xx, res.Errors)
+				if c.direct {
+					ids := make([]string, len(tokens))
+					for i, t := range tokens {
+						ids[i] = sessionlogic.HashToken(t)
+					}
+					res := harness.OpLoad(ctx, len(ids), c.conns, c.warmup, c.duration, touchOp(st, ids))
+					direct.add(res)
+					logf("  direct Touch %.0f/s p50 %v p99 %v err %d", res.Rate, res.P50, res.P99, res.Errors)
+				}
+				return nil
+			}()
+			if derr := s.Drop(); err == nil {
+				err = derr
+			}
+			if err != nil {
+				return fmt.Errorf("sessionmon run %d: %w", run, err)
+			}
+		}
+		// peer
+		{
+			s, err := harness.NewSchema(ctx, c.dsn, "peer")
+			if err != nil {
+				return err
+			}
+			err = func() error {
+				tokens, err := harness.SeedPeer(ctx, s, c.sessions)
+				if err != nil {
+					return err
+				}
+				srv, closePool, err := harness.StartPeer(ctx, s, int32(c.pool))
+				if err != nil {
+					return err
+				}
+				defer closePool()
+				logf("pg run %d: peer %s for %s", run, srv.URL, c.duration)
+				res := harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration)
+				_ = srv.Stop()
+				peer.add(res)
+				logf("  %.0f req/s p50 %v p99 %v non2xx %d err %d", res.Rate, res.P50, res.P99, res.Non2xx, res.Errors)
+				return nil
+			}()
+			if derr := s.Drop(); err == nil {
+				err = derr
+			}
+			if err != nil {
+				return fmt.Errorf("peer run %d: %w", run, err)
+			}
+		}
+		// limit
+		{
+			s, err := harness.NewSchema(ctx, c.dsn, "limit")
+			if err != nil {
+				return err
+			}
+			err = func() error {
+				st, err := postgres.OpenAndMigrate(ctx, s.DSN)
+				if err != nil {
+					return err
+				}
+				st.Close()
+				if err := harness.BulkLoadPG(ctx, s, 1, c.sessions); err != nil {
+					return err
+				}
+				logf("pg run %d: pgbench for %s", run, c.duration)
+				res, line, err := harness.PGBench(ctx, s, c.sessions, c.pgbenchClients, c.pgbenchJ, c.duration, dir)
+				if err != nil {
+					return err
+				}
+				pgbenchLine = line
+				limit.add(res)
+				logf("  %.0f tps avg %v failed %d", res.Rate, res.P50, res.Errors)
+				return nil
+			}()
+			if derr := s.Drop(); err == nil {
+				err = derr
+			}
+			if err != nil {
+				return fmt.Errorf("pgbench run %d: %w", run, err)
+			}
+		}
+	}
+	rows := []*row{sm, peer, limit}
+	if c.direct {
+		rows = append(rows, direct)
+	}
+	printRows(fmt.Sprintf("PostgreSQL: GET /api/me, %d connections, %d sessions, %s × %d runs, pool %d",
+		c.conns, c.sessions, c.duration, c.runs, c.pool), rows)
+	fmt.Printf("pgbench command: `%s` (PGOPTIONS=-c search_path=<fresh schema>)\n\n", pgbenchLine)
+	fmt.Println("| ratio (same run) | median | min | max | target | verdict |")
+	fmt.Println("|---|---:|---:|---:|---:|---|")
+	printRatio("sessionmon / peer", sm, peer, 2.5)
+	printRatio("sessionmon / pgbench limit", sm, limit, 0.70)
+	if c.direct {
+		printRatio("sessionmon / its own store.Touch direct", sm, direct, 0)
+	}
+	fmt.Println()
+	return nil
+}
+
+func touchOp(st data.Store, ids []string) func(ctx context.Context, i int) error {
+	return func(ctx context.Context, i int) error {
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		_, err := st.Touch(ctx, ids[i], now, now.Add(14*24*time.Hour))
+		return err
+	}
+}
+
+func throughputSQLite(ctx context.Context, c config, dir string) error {
+	sm := &row{name: "sessionmon serve (SQLite)"}
+	raw := &row{name: fmt.Sprintf("raw: store.Touch direct on the same file, %d goroutines", c.conns)}
+	for run := 1; run <= c.runs; run++ {
+		path := harness.SQLiteFile(dir, fmt.Sprintf("tp%d", run))
+		err := func() error {
+			st, err := sqlite.Open(ctx, path)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			logf("sqlite run %d: seeding %d sessions", run, c.sessions)
+			tokens, err := harness.SeedSessions(ctx, st, c.sessions, 4)
+			if err != nil {
+				return err
+			}
+			srv, _, err := harness.StartSessionmon(st)
+			if err != nil {
+				return err
+			}
+			logf("sqlite run %d: sessionmon %s for %s", run, srv.URL, c.duration)
+			prof := func() {}
+			if run == 1 && c.profile != "" {
+				prof = startProfile(c.profile + "-sqlite.pprof")
+			}
+			res := harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration)
+			prof()
+			_ = srv.Stop()
+			sm.add(res)
+			logf("  %.0f req/s p50 %v p99 %v non2xx %d err %d", res.Rate, res.P50, res.P99, res.Non2xx, res.Errors)
+			ids := make([]string, len(tokens))
+			for i, t := range tokens {
+				ids[i] = sessionlogic.HashToken(t)
+			}
+			res = harness.OpLoad(ctx, len(ids), c.conns, c.warmup, c.duration, touchOp(st, ids))
+			raw.add(res)
+			logf("  raw Touch %.0f/s p50 %v p99 %v err %d", res.Rate, res.P50, res.P99, res.Errors)
+			return nil
+		}()
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(path + suffix)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite run %d: %w", run, err)
+		}
+	}
+	printRows(fmt.Sprintf("SQLite: GET /api/me, %d connections, %d sessions, %s × %d runs", c.conns, c.sessions, c.duration, c.runs),
+		[]*row{sm, raw})
+	fmt.Println("| ratio (same run) | median | min | max | target | verdict |")
+	fmt.Println("|---|---:|---:|---:|---:|---|")
+	printRatio("sessionmon / raw validate-and-touch", sm, raw, 0.60)
+	fmt.Println()
+	return nil
+}
+
+func poll(ctx context.Context, c config, dir string) error {
+	fmt.Printf("### Dashboard poll cycle (window %d rows by expiry + changes since last + stats; %d cycles, %d sessions touched between cycles; naive: every active row, %d cycles)\n\n",
+		harness.Window, c.cycles, c.churn, c.naiveCycles)
+	fmt.Println("| store | active | window ms | changes ms | stats ms | cycle w/o stats ms (med / min / max) | full cycle ms (med / min / max) | naive ms (med / min / max) | naive / full |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	// PostgreSQL
+	if err := func() error {
+		s, err := harness.NewSchema(ctx, c.dsn, "poll")
+		if err != nil {
+			return err
+		}
+		defer s.Drop()
+		st, err := postgres.OpenAndMigrate(ctx, s.DSN)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return pollSizes(ctx, c, "PostgreSQL", st, func(from, to int) error { return harness.BulkLoadPG(ctx, s, from, to) })
+	}(); err != nil {
+		return fmt.Errorf("poll postgres: %w", err)
+	}
+	// SQLite
+	if err := func() error {
+		path := harness.SQLiteFile(dir, "poll")
+		defer func() {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(path + suffix)
+			}
+		}()
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return err
+		}
+		st.Close()
+		var cur *sqlite.Store
+		defer func() {
+			if cur != nil {
+				cur.Close()
+			}
+		}()
+		// The loader writes through its own connection; reopen the store
+		// after each load so it starts with fresh connections, as a
+		// dashboard started against an existing file would.
+		load := func(from, to int) error {
+			if cur != nil {
+				cur.Close()
+				cur = nil
+			}
+			if err := harness.BulkLoadSQLite(ctx, path, from, to); err != nil {
+				return err
+			}
+			cur, err = sqlite.Open(ctx, path)
+			return err
+		}
+		return pollSizesDyn(ctx, c, "SQLite", func() data.Store { return cur }, load)
+	}(); err != nil {
+		return fmt.Errorf("poll sqlite: %w", err)
+	}
+	fmt.Println()
+	return nil
+}
+
+func pollSizes(ctx context.Context, c config, name string, st data.Store, load func(from, to int) error) error {
+	return pollSizesDyn(ctx, c, name, func() data.Store { return st }, load)
+}
+
+func pollSizesDyn(ctx context.Context, c config, name string, st func() data.Store, load func(from, to int) error) error {
+	have := 0
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range c.sizes {
+		if n > have {
+			t := time.Now()
+			logf("poll %s: loading rows %d..%d", name, have+1, n)
+			if err := load(have+1, n); err != nil {
+				return err
+			}
+			logf("  loaded in %v", time.Since(t).Round(time.Millisecond))
+			have = n
+		}
+		m, err := harness.NewManager(st())
+		if err != nil {
+			return err
+		}
+		p, err := harness.NewPoller(ctx, m)
+		if err != nil {
+			return err
+		}
+		var win, chg, sts, nostats, full, naive []float64
+		for i := -2; i < c.cycles; i++ { // two unmeasured warm-up cycles
+			if err := harness.Churn(ctx, st(), rng, n, c.churn); err != nil {
+				return err
+			}
+			ct, err := p.Cycle(ctx)
+			if err != nil {
+				return err
+			}
+			if i < 0 {
+				continue
+			}
+			win = append(win, harness.Ms(ct.Window))
+			chg = append(chg, harness.Ms(ct.Changes))
+			sts = append(sts, harness.Ms(ct.Stats))
+			nostats = append(nostats, harness.Ms(ct.NoStats()))
+			full = append(full, harness.Ms(ct.Total()))
+		}
+		for range c.naiveCycles {
+			d, rows, err := harness.Naive(ctx, m)
+			if err != nil {
+				return err
+			}
+			if rows < n {
+				return fmt.Errorf("naive saw %d rows, want %d", rows, n)
+			}
+			naive = append(naive, harness.Ms(d))
+		}
+		ns, f, nv := harness.Summarize(nostats), harness.Summarize(full), harness.Summarize(naive)
+		fmt.Printf("| %s | %d | %.2f | %.2f | %.2f | %.2f / %.2f / %.2f | %.2f / %.2f / %.2f | %.0f / %.0f / %.0f | %.0f× |\n",
+			name, n, harness.Summarize(win).Med, harness.Summarize(chg).Med, harness.Summarize(sts).Med,
+			ns.Med, ns.Min, ns.Max, f.Med, f.Min, f.Max, nv.Med, nv.Min, nv.Max, nv.Med/f.Med)
+		logf("poll %s %d: full %.2f ms, stats %.2f ms, naive %.0f ms", name, n, f.Med, harness.Summarize(sts).Med, nv.Med)
+	}
+	return nil
+}

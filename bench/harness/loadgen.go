@@ -1,0 +1,170 @@
+package harness
+
+import (
+	"context"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Result is one measured run of a workload.
+type Result struct {
+	Ops      int64         // completed operations (2xx for HTTP)
+	Non2xx   int64         // HTTP answers outside 2xx
+	Errors   int64         // transport or store errors
+	Elapsed  time.Duration // measured window
+	Rate     float64       // Ops per second
+	P50, P99 time.Duration // latency percentiles (0 when not measured)
+	Note     string
+}
+
+// latencies gathers per-worker samples; merged at the end.
+type latencies struct {
+	mu  sync.Mutex
+	all []time.Duration
+}
+
+func (l *latencies) add(s []time.Duration) {
+	l.mu.Lock()
+	l.all = append(l.all, s...)
+	l.mu.Unlock()
+}
+
+func (l *latencies) fill(r *Result) {
+	slices.Sort(l.all)
+	if n := len(l.all); n > 0 {
+		r.P50 = l.all[n*50/100]
+		r.P99 = l.all[min(n-1, n*99/100)]
+	}
+}
+
+// HTTPLoad is the load generator: conns workers, each on its own keep-alive
+// connection to url, send GET with cookie name=<random token> back to back.
+// The first warmup is not counted; then it measures for d.
+func HTTPLoad(ctx context.Context, url, cookieName string, tokens []string, conns int, warmup, d time.Duration) Result {
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+
+	var measuring atomic.Bool
+	var ok, non2xx, errs atomic.Int64
+	var lat latencies
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range conns {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 0x5e55))
+			local := make([]time.Duration, 0, 1<<14)
+			for {
+				select {
+				case <-stop:
+					lat.add(local)
+					return
+				default:
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				req.Header.Set("Cookie", cookieName+"="+tokens[rng.IntN(len(tokens))])
+				start := time.Now()
+				resp, err := client.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				el := time.Since(start)
+				if !measuring.Load() {
+					continue
+				}
+				switch {
+				case err != nil:
+					errs.Add(1)
+				case resp.StatusCode/100 != 2:
+					non2xx.Add(1)
+				default:
+					ok.Add(1)
+					local = append(local, el)
+				}
+			}
+		})
+	}
+	sleep(ctx, warmup)
+	measuring.Store(true)
+	start := time.Now()
+	sleep(ctx, d)
+	measuring.Store(false)
+	elapsed := time.Since(start)
+	close(stop)
+	wg.Wait()
+	r := Result{Ops: ok.Load(), Non2xx: non2xx.Load(), Errors: errs.Load(), Elapsed: elapsed}
+	r.Rate = float64(r.Ops) / elapsed.Seconds()
+	lat.fill(&r)
+	return r
+}
+
+// OpLoad runs op from workers goroutines back to back (the i-th call of a
+// worker gets a fresh random index below n) and measures it like HTTPLoad.
+func OpLoad(ctx context.Context, n, workers int, warmup, d time.Duration, op func(ctx context.Context, i int) error) Result {
+	var measuring atomic.Bool
+	var ok, errs atomic.Int64
+	var lat latencies
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 0x70c4))
+			local := make([]time.Duration, 0, 1<<14)
+			for {
+				select {
+				case <-stop:
+					lat.add(local)
+					return
+				default:
+				}
+				start := time.Now()
+				err := op(ctx, rng.IntN(n))
+				el := time.Since(start)
+				if !measuring.Load() {
+					continue
+				}
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				ok.Add(1)
+				local = append(local, el)
+			}
+		})
+	}
+	sleep(ctx, warmup)
+	measuring.Store(true)
+	start := time.Now()
+	sleep(ctx, d)
+	measuring.Store(false)
+	elapsed := time.Since(start)
+	close(stop)
+	wg.Wait()
+	r := Result{Ops: ok.Load(), Errors: errs.Load(), Elapsed: elapsed}
+	r.Rate = float64(r.Ops) / elapsed.Seconds()
+	lat.fill(&r)
+	return r
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
