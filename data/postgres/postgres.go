@@ -54,9 +54,12 @@ type Store struct {
 var _ data.Store = (*Store)(nil)
 
 // Open returns a Store for dsn (a postgres:// URL or keyword/value string).
-// It does not connect yet (call Ping to check the server) and does not
+// It does not connect yet (call Ping to check the server), so a process can
+// start while the database is down and recover when it is back; nor does it
 // migrate. pool_max_conns and the other pgxpool parameters in the DSN are
-// honoured; without pool_max_conns the pool holds DefaultMaxConns.
+// honoured; without pool_max_conns the pool holds DefaultMaxConns. Without
+// connect_timeout, connecting gives up after 5s; without application_name,
+// connections show as "sessionmon" in pg_stat_activity.
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -68,6 +71,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "sessionmon" // pg_stat_activity
 	}
 	return openConfig(ctx, cfg)
 }

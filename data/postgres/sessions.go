@@ -100,13 +100,11 @@ func (s *Store) Session(ctx context.Context, id string) (data.Session, error) {
 // update when the diagnosis read finds the row changed in between.
 const retries = 3
 
-// EndSession ends one active session (at end.At; zero is now) and logs
+// EndSession ends one active session at end.At (zero: now) and logs
 // audit in one statement, guarded by WHERE so it never ends a session twice.
 // ErrNotFound for an unknown id, ErrEnded for an ended or expired one.
 func (s *Store) EndSession(ctx context.Context, id string, end data.End, audit data.AuditEntry) (data.Session, error) {
-	if end.At.IsZero() {
-		end.At = time.Now().UTC().Truncate(time.Microsecond)
-	}
+	end.At = orNow(end.At)
 	args := auditArgs(pgx.NamedArgs{"id": id, "at": end.At, "reason": end.Reason, "by": end.By}, audit)
 	const sql = `WITH ended AS (
 			UPDATE sessions
@@ -137,6 +135,14 @@ func (s *Store) EndSession(ctx context.Context, id string, end data.End, audit d
 	return data.Session{}, wrap("end session "+short(id), errors.New("the session kept changing; try again"))
 }
 
+// orNow returns t, or the current time when t is zero.
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now().UTC().Truncate(time.Microsecond)
+	}
+	return t
+}
+
 // unwrapNotFound returns data.ErrNotFound itself when err is one, so the
 // caller's wrapping does not repeat the inner operation's name.
 func unwrapNotFound(err error) error {
@@ -146,16 +152,17 @@ func unwrapNotFound(err error) error {
 	return err
 }
 
-// EndUserSessions ends every active session of a user at end.At and logs
+// EndUserSessions ends every active session of a user at end.At (zero:
+// now) and logs
 // audit (always, even when none was active), in one statement.
 func (s *Store) EndUserSessions(ctx context.Context, userID int64, end data.End, audit data.AuditEntry) (int, error) {
-	args := auditArgs(pgx.NamedArgs{"user_id": userID, "at": nullTime(end.At), "reason": end.Reason, "by": end.By}, audit)
+	args := auditArgs(pgx.NamedArgs{"user_id": userID, "at": orNow(end.At), "reason": end.Reason, "by": end.By}, audit)
 	var n int
 	err := s.pool.QueryRow(ctx, `WITH ended AS (
 			UPDATE sessions
-			SET ended_at = coalesce(@at::timestamptz, now()), end_reason = @reason, ended_by = @by,
+			SET ended_at = @at, end_reason = @reason, ended_by = @by,
 			    version = nextval('session_version_seq')
-			WHERE user_id = @user_id AND ended_at IS NULL AND expires_at > coalesce(@at::timestamptz, now())
+			WHERE user_id = @user_id AND ended_at IS NULL AND expires_at > @at
 			RETURNING id
 		), n AS (
 			SELECT count(*) AS c FROM ended

@@ -432,3 +432,35 @@ func TestOpenConfig(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTouch measures the hot path with the default pool, from as many
+// goroutines as -cpu (try -cpu 16: the commit's fsync dominates).
+func BenchmarkTouch(b *testing.B) {
+	st := openTest(b)
+	ctx := b.Context()
+	u, err := st.CreateUser(ctx, data.User{Username: "alice", Status: data.StatusActive}, data.AuditEntry{Action: data.ActionUserAdd})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const sessions = 1000
+	for i := range sessions {
+		if _, err := st.CreateSession(ctx, data.Session{
+			ID: sessionID(fmt.Sprint(i)), UserID: u.ID, Username: u.Username,
+			LoginTime: t0, LastActivity: t0, ExpiresAt: t0.Add(time.Hour),
+		}, "", data.AuditEntry{Action: data.ActionLogin}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var n atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			now := t0.Add(time.Duration(i) * time.Microsecond)
+			if _, err := st.Touch(ctx, sessionID(fmt.Sprint(i%sessions)), now, now.Add(time.Hour)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

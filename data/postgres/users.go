@@ -99,17 +99,17 @@ func (s *Store) SetUserStatus(ctx context.Context, username, status string, end 
 	}
 	args := auditArgs(pgx.NamedArgs{
 		"username": username, "status": status, "inactive": data.StatusInactive,
-		"at": nullTime(end.At), "reason": end.Reason, "by": end.By,
+		"at": orNow(end.At), "reason": end.Reason, "by": end.By,
 	}, audit)
 	row := s.pool.QueryRow(ctx, `WITH u AS (
 			UPDATE users SET status = @status WHERE username = @username RETURNING `+userCols+`
 		), ended AS (
 			UPDATE sessions s
-			SET ended_at = coalesce(@at::timestamptz, now()), end_reason = @reason, ended_by = @by,
+			SET ended_at = @at, end_reason = @reason, ended_by = @by,
 			    version = nextval('session_version_seq')
 			FROM u
 			WHERE @status::text = @inactive::text AND s.user_id = u.id
-			  AND s.ended_at IS NULL AND s.expires_at > coalesce(@at::timestamptz, now())
+			  AND s.ended_at IS NULL AND s.expires_at > @at
 			RETURNING s.id
 		), n AS (
 			SELECT count(*) AS c FROM ended
