@@ -108,7 +108,10 @@ func (d detailModel) lines(now time.Time) []string {
 	field("user agent", clean(s.UserAgent))
 	field("logged in", fmt.Sprintf("%s (%s ago)", stamp(s.LoginTime), span(now.Sub(s.LoginTime))))
 	field("last activity", fmt.Sprintf("%s (%s)", stamp(s.LastActivity), ago(now, s.LastActivity)))
-	exp := fmt.Sprintf("%s (in %s)", stamp(s.ExpiresAt), expiresIn(s.ExpiresAt, now))
+	exp := fmt.Sprintf("%s (in %s)", stamp(s.ExpiresAt), span(s.ExpiresAt.Sub(now)))
+	if !s.ExpiresAt.After(now) {
+		exp = stamp(s.ExpiresAt) + " (expired)"
+	}
 	field("expires", (tableModel{theme: t}).expiryPaint(s.ExpiresAt, now).Apply(exp))
 	if s.AbsoluteExpiresAt.IsZero() {
 		field("absolute limit", "none")

@@ -30,6 +30,7 @@ type extendModel struct {
 	expiresAt time.Time // as captured when e was pressed
 	limit     time.Time // the absolute limit; zero: none
 	err       string    // why the last Enter was refused
+	now       time.Time // when e was pressed
 }
 
 func newExtend(theme *Theme) extendModel {
@@ -43,8 +44,8 @@ func newExtend(theme *Theme) extendModel {
 
 // Open starts the prompt for session s. limit is its absolute limit (zero
 // for none).
-func (e extendModel) Open(s sessionlogic.Session, def time.Duration, limit time.Time) (extendModel, tea.Cmd) {
-	e.open = true
+func (e extendModel) Open(s sessionlogic.Session, def time.Duration, limit, now time.Time) (extendModel, tea.Cmd) {
+	e.open, e.now = true, now
 	e.target = target{ID: s.ID, Username: s.Username}
 	e.expiresAt, e.limit, e.err = s.ExpiresAt, limit, ""
 	e.input.SetValue(showSpan(def))
@@ -54,7 +55,7 @@ func (e extendModel) Open(s sessionlogic.Session, def time.Duration, limit time.
 
 // check parses the input and says what the new expiry would be, or why it
 // would be refused.
-func (e extendModel) check() (time.Duration, time.Time, error) {
+func (e extendModel) check(now time.Time) (time.Duration, time.Time, error) {
 	d, err := parseSpan(e.input.Value())
 	if err != nil {
 		return 0, time.Time{}, err
@@ -66,9 +67,9 @@ func (e extendModel) check() (time.Duration, time.Time, error) {
 	if !e.limit.IsZero() && at.After(e.limit) {
 		room := e.limit.Sub(e.expiresAt)
 		if room <= 0 {
-			return d, at, fmt.Errorf("refused: the session is already at its absolute limit (%s)", stamp(e.limit))
+			return d, at, fmt.Errorf("refused: the session is at its absolute limit (%s)", clockTime(now, e.limit))
 		}
-		return d, at, fmt.Errorf("refused: that passes the absolute limit %s (at most %s more)", stamp(e.limit), span(room))
+		return d, at, fmt.Errorf("refused: at most %s more; the absolute limit is %s", span(room), clockTime(now, e.limit))
 	}
 	return d, at, nil
 }
@@ -84,7 +85,7 @@ func (e extendModel) Update(msg tea.Msg) (extendModel, tea.Cmd) {
 			e.input.Blur()
 			return e, emit(cancelledMsg{})
 		case "enter":
-			d, _, err := e.check()
+			d, _, err := e.check(e.now)
 			if err != nil {
 				e.err = err.Error()
 				return e, nil
@@ -106,14 +107,14 @@ func (e extendModel) View(now time.Time, width int) string {
 	}
 	title := fmt.Sprintf("Extend %s's session %s", clean(e.target.Username), clean(shortID(e.target.ID)))
 	var preview string
-	_, at, err := e.check()
+	_, at, err := e.check(now)
 	switch {
 	case e.err != "":
 		preview = e.theme.Err.Render("✗ " + e.err)
 	case err != nil:
 		preview = e.theme.Err.Render(err.Error())
 	default:
-		preview = fmt.Sprintf("new expiry %s (in %s)", stamp(at), span(at.Sub(now)))
+		preview = fmt.Sprintf("new expiry %s (in %s)", clockTime(now, at), span(at.Sub(now)))
 	}
 	lines := []string{title, e.input.View(), preview, "enter: extend    esc: cancel"}
 	if width < 12 {

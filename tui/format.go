@@ -102,6 +102,21 @@ func span(d time.Duration) string {
 	}
 }
 
+// compact is span without the space, for table cells: "13d23h", "5h03m",
+// "4m12s", "9s".
+func compact(d time.Duration) string {
+	return strings.Replace(span(d), " ", "", 1)
+}
+
+// clockTime formats t for a prompt: the time of day when t is on now's
+// date, else the date and the minute.
+func clockTime(now, t time.Time) string {
+	if t.Year() == now.Year() && t.YearDay() == now.YearDay() {
+		return t.Format("15:04:05 MST")
+	}
+	return t.Format("2006-01-02 15:04 MST")
+}
+
 // ago formats how long ago t was: "4s ago", "3m ago", "2h ago", "5d ago".
 func ago(now, t time.Time) string {
 	if t.IsZero() {

@@ -63,7 +63,8 @@ func (h headerModel) View(now time.Time, width int) string {
 	} else {
 		poll = t.Dim.Render(poll)
 	}
-	line1 := t.Title.Render("sessionmon") + " " + t.Dim.Render(clean(h.store)) + "  " + badge + "  " + poll
+	// The store's name comes last: it can be long, and the state must show.
+	line1 := t.Title.Render("sessionmon") + "  " + badge + "  " + poll + "  " + t.Dim.Render(clean(h.store))
 
 	var line2 string
 	if h.haveStats {

@@ -57,8 +57,8 @@ func (s statusModel) View(width int, filter string, marked, hidden int, sortName
 	default:
 		left = "✓ " + clean(s.text)
 	}
-	if rw+1 > width {
-		// No room for both: the message wins.
+	if rw+1 > width || s.isErr && ansi.StringWidth(left)+rw+1 > width {
+		// No room for both: the message wins (an error always does).
 		r, rw = "", 0
 	}
 	lw := width - rw - 1

@@ -38,18 +38,19 @@ type colSpec struct {
 	title      string
 	min, ideal int
 	prio       int // lower stays longer when the terminal is narrow
+	grow       int // lower grows towards its ideal width first
 }
 
 var colSpecs = []colSpec{
-	{colUser, "user", 8, 12, 0},
-	{colName, "name", 8, 22, 5},
-	{colRole, "role", 6, 8, 2},
-	{colStatus, "status", 8, 8, 7},
-	{colIP, "ip", 9, 15, 3},
-	{colLogin, "age", 7, 8, 4},
-	{colLast, "seen", 7, 8, 1},
-	{colExpires, "expires", 8, 9, 0},
-	{colID, "id", 8, 8, 6},
+	{colUser, "user", 8, 10, 0, 0},
+	{colName, "name", 8, 22, 5, 5},
+	{colRole, "role", 6, 7, 2, 3},
+	{colStatus, "status", 8, 8, 7, 6},
+	{colIP, "ip", 9, 15, 3, 4},
+	{colLogin, "age", 6, 7, 4, 2},
+	{colLast, "seen", 7, 8, 1, 2},
+	{colExpires, "expires", 8, 9, 0, 1},
+	{colID, "id", 8, 8, 6, 6},
 }
 
 // prefixWidth is the selection and mark column in front of every row.
@@ -98,9 +99,9 @@ func layoutColumns(width int) []tableCol {
 		cols[i] = tableCol{colSpec: s, width: s.min}
 		spare -= s.min
 	}
-	for prio := 0; prio <= 7 && spare > 0; prio++ {
+	for grow := 0; grow <= 6 && spare > 0; grow++ {
 		for i := range cols {
-			if cols[i].prio == prio && cols[i].width < cols[i].ideal {
+			if cols[i].grow == grow && cols[i].width < cols[i].ideal {
 				add := min(spare, cols[i].ideal-cols[i].width)
 				cols[i].width += add
 				spare -= add
@@ -394,7 +395,7 @@ func (t tableModel) cell(s *sessionlogic.Session, c column, now time.Time) (stri
 	case colIP:
 		return clean(s.IP), Paint{}
 	case colLogin:
-		return span(now.Sub(s.LoginTime)), Paint{}
+		return compact(now.Sub(s.LoginTime)), Paint{}
 	case colLast:
 		return ago(now, s.LastActivity), Paint{}
 	case colExpires:
@@ -411,7 +412,7 @@ func expiresIn(at, now time.Time) string {
 	}
 	// Round up, so a countdown reads 1s in its last second and never 0s
 	// while the session is still active.
-	return span(at.Sub(now) + time.Second - 1)
+	return compact(at.Sub(now) + time.Second - 1)
 }
 
 func (t tableModel) expiryPaint(at, now time.Time) Paint {

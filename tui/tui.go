@@ -687,7 +687,7 @@ func (m *Model) openExtend(s sessionlogic.Session) tea.Cmd {
 		limit = s.LoginTime.Add(m.mgr.AbsoluteTimeout())
 	}
 	var cmd tea.Cmd
-	m.extend, cmd = m.extend.Open(s, m.extendDefault, limit)
+	m.extend, cmd = m.extend.Open(s, m.extendDefault, limit, m.now)
 	return cmd
 }
 
