@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sessionmon/config"
+	"sessionmon/sessionlogic"
+)
+
+// cli runs sessionmon in-process with args and a private environment.
+type cli struct {
+	t   *testing.T
+	db  string
+	env map[string]string
+}
+
+func newCLI(t *testing.T) *cli {
+	return &cli{t: t, db: filepath.Join(t.TempDir(), "cli.db"), env: map[string]string{}}
+}
+
+func (c *cli) run(stdin string, args ...string) (stdout, stderr string, err error) {
+	c.t.Helper()
+	var out, errb bytes.Buffer
+	a := &app{
+		flagValues: map[string]string{}, stdout: &out, stderr: &errb, stdin: strings.NewReader(stdin),
+		env: func(k string) (string, bool) { v, ok := c.env[k]; return v, ok },
+	}
+	root := a.rootCmd()
+	root.SetArgs(append([]string{"--db", c.db, "--operator", "oncall-test"}, args...))
+	err = root.ExecuteContext(context.Background())
+	return out.String(), errb.String(), err
+}
+
+func (c *cli) must(stdin string, args ...string) string {
+	c.t.Helper()
+	out, errOut, err := c.run(stdin, args...)
+	if err != nil {
+		c.t.Fatalf("sessionmon %s: %v\n%s", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+func noEnv(string) (string, bool) { return "", false }
+
+// withManager runs fn on a Manager wired the way the commands wire it.
+func (c *cli) withManager(fn func(m *sessionlogic.Manager) error) {
+	c.t.Helper()
+	a := &app{flagValues: map[string]string{"db": c.db}, env: noEnv}
+	cfg, err := config.Load(config.LoadOptions{Env: noEnv, Flags: a.flagValues})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	a.cfg = cfg
+	if err := a.withManager(context.Background(), fn); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// login opens a session for username and returns its token.
+func (c *cli) login(username, password string) (tok string) {
+	c.t.Helper()
+	c.withManager(func(m *sessionlogic.Manager) error {
+		var err error
+		tok, _, err = m.Login(context.Background(), sessionlogic.LoginRequest{Username: username, Password: password, IP: "192.0.2.7"})
+		return err
+	})
+	return tok
+}
+
+// authenticated reports whether tok is a valid session now.
+func (c *cli) authenticated(tok string) (ok bool) {
+	c.t.Helper()
+	c.withManager(func(m *sessionlogic.Manager) error {
+		_, err := m.Authenticate(context.Background(), tok)
+		ok = err == nil
+		if err != nil && !errors.Is(err, sessionlogic.ErrNoSession) {
+			return err
+		}
+		return nil
+	})
+	return ok
+}
+
+func TestUsersAndSessionsCommands(t *testing.T) {
+	c := newCLI(t)
+	out := c.must("", "users", "add", "alice", "--role", "admin", "--name", "Alice Liddell", "--email", "alice@example.com")
+	if !strings.Contains(out, "added alice") || !strings.Contains(out, "password: ") {
+		t.Fatalf("users add printed %q, want the user and a generated password", out)
+	}
+	c.must("correct-horse\n", "users", "add", "bob", "--role", "viewer", "--password-stdin")
+
+	var users []userJSON
+	if err := json.Unmarshal([]byte(c.must("", "users", "list", "--json")), &users); err != nil || len(users) != 2 {
+		t.Fatalf("users list --json: %v %+v", err, users)
+	}
+
+	b1 := c.login("bob", "correct-horse")
+	b2 := c.login("bob", "correct-horse")
+	var sessions []sessionJSON
+	if err := json.Unmarshal([]byte(c.must("", "sessions", "list", "--json")), &sessions); err != nil || len(sessions) != 2 {
+		t.Fatalf("sessions list --json: %v %+v", err, sessions)
+	}
+	if s := sessions[0]; s.User != "bob" || s.Role != "viewer" || s.IP != "192.0.2.7" || s.ExpiresAt.IsZero() {
+		t.Fatalf("session json = %+v", s)
+	}
+	if table := c.must("", "sessions", "list"); !strings.Contains(table, sessions[0].ID) || !strings.Contains(table, "EXPIRES IN") {
+		t.Fatalf("sessions list table:\n%s", table)
+	}
+
+	out = c.must("", "sessions", "extend", sessions[0].ID, "2h")
+	if !strings.Contains(out, "extended bob's session") {
+		t.Fatalf("extend printed %q", out)
+	}
+
+	// Revoke one session: that cookie stops working, the other does not.
+	victim := sessionlogic.HashToken(b1)
+	c.must("", "sessions", "revoke", victim)
+	if c.authenticated(b1) || !c.authenticated(b2) {
+		t.Fatal("revoke must end exactly the named session")
+	}
+	out = c.must("", "sessions", "revoke-user", "bob")
+	if !strings.Contains(out, "1 session") || c.authenticated(b2) {
+		t.Fatalf("revoke-user printed %q; bob's other session must end", out)
+	}
+
+	b3 := c.login("bob", "correct-horse")
+	if out := c.must("", "users", "deactivate", "bob"); !strings.Contains(out, "1 session ended") || c.authenticated(b3) {
+		t.Fatalf("deactivate printed %q and must end bob's sessions", out)
+	}
+	if out := c.must("", "sessions", "purge"); !strings.Contains(out, "purged 0 sessions") {
+		t.Fatalf("purge printed %q (nothing is past the retention yet)", out)
+	}
+}
+
+func TestCommandsRefuseBadInputClearly(t *testing.T) {
+	c := newCLI(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sessions", "revoke", "'; DROP TABLE sessions; --"}, "not a session id"},
+		{[]string{"sessions", "extend", strings.Repeat("a", 64), "soon"}, "want a Go duration"},
+		{[]string{"sessions", "extend", strings.Repeat("a", 64), "2h"}, "not found"},
+		{[]string{"sessions", "revoke-user", "nobody"}, "not found"},
+		{[]string{"sessions", "list", "--sort", "password_hash"}, "sort"},
+		{[]string{"users", "add", "bad name!", "--role", "admin"}, "username"},
+		{[]string{"--set", "session.cookie_age=abc", "config"}, "session.cookie_age"},
+		{[]string{"--set", "nokey", "config"}, "key=value"},
+		{[]string{"sessions", "revoke"}, "want 1 argument"},
+	} {
+		_, _, err := c.run("", tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("sessionmon %s: err = %v, want it to mention %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+}
+
+func TestConfigRedactsThePassword(t *testing.T) {
+	c := newCLI(t)
+	c.env["SESSIONMON_DB"] = "postgres://app:s3cret@db.internal:5432/sessions"
+	a := &app{flagValues: map[string]string{}, env: func(k string) (string, bool) { v, ok := c.env[k]; return v, ok }}
+	var out bytes.Buffer
+	a.stdout = &out
+	root := a.rootCmd()
+	root.SetArgs([]string{"config"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "s3cret") || !strings.Contains(out.String(), "db.internal") {
+		t.Fatalf("config printed:\n%s", out.String())
+	}
+}
