@@ -464,3 +464,27 @@ func BenchmarkTouch(b *testing.B) {
 		}
 	})
 }
+
+// Usernames sort in byte order (as strings.Compare and the SQLite store do)
+// whatever the database's locale: the columns are COLLATE "C".
+func TestUserSortIsByteOrder(t *testing.T) {
+	st := openTest(t)
+	for _, name := range []string{"alice", "Bob", "_x", "Zed"} {
+		mkSession(t, st, mkUser(t, st, name), name)
+	}
+	p, err := st.ListActive(t.Context(), data.Query{Now: t0, Sort: data.SortUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range p.Sessions {
+		got = append(got, s.Username)
+	}
+	if want := []string{"Bob", "Zed", "_x", "alice"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("sorted by user: %v, want %v", got, want)
+	}
+	users, err := st.ListUsers(t.Context())
+	if err != nil || len(users) != 4 || users[0].Username != "Bob" || users[3].Username != "alice" {
+		t.Fatalf("ListUsers = %+v, %v", users, err)
+	}
+}
