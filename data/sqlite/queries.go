@@ -1,0 +1,119 @@
+package sqlite
+
+// All SQL the store runs. Values are always bound, never formatted in; the
+// only text assembled at run time is ListActive's and Audit's WHERE/ORDER BY
+// from the constants in read.go.
+
+// sessionCols is the column list every session read selects, in the order
+// decodeSession expects.
+const sessionCols = `id, user_id, username, email, full_name, role, status, data, ip, user_agent,
+	login_time, last_activity, expires_at, absolute_expires_at, ended_at, end_reason, ended_by, version`
+
+const nSessionCols = 18
+
+const userCols = `id, username, email, full_name, role, status, password_hash, created_at`
+
+// highestVersionSQL is the highest version handed out: the newest row's, or
+// the floor Purge left when it deleted the newest rows.
+const highestVersionSQL = `max(ifnull((SELECT max(version) FROM sessions), 0),
+	(SELECT value FROM counters WHERE name = 'version'))`
+
+// nextVersionSQL is the version of the row being written. SQLite has one
+// writer at a time, so no other statement can take the same value.
+const nextVersionSQL = `(` + highestVersionSQL + ` + 1)`
+
+// Writes (the writer pool).
+const (
+	// touchSQL is the hot path in one statement: ?1 now, ?2 requested
+	// expiry, ?3 id. The row must be not ended and not expired at now; the
+	// new expiry is capped at the absolute limit.
+	touchSQL = `UPDATE sessions SET
+	last_activity = ?1,
+	expires_at = CASE WHEN absolute_expires_at IS NOT NULL AND absolute_expires_at < ?2
+		THEN absolute_expires_at ELSE ?2 END,
+	version = ` + nextVersionSQL + `
+WHERE id = ?3 AND ended_at IS NULL AND expires_at > ?1
+RETURNING ` + sessionCols
+
+	insertSessionSQL = `INSERT INTO sessions (
+	id, user_id, username, email, full_name, role, status, data, ip, user_agent,
+	login_time, last_activity, expires_at, absolute_expires_at, version)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + nextVersionSQL + `)
+RETURNING ` + sessionCols
+
+	// endOneSQL ends one session that is active at ?1: ?1 at, ?2 reason,
+	// ?3 by, ?4 id.
+	endOneSQL = `UPDATE sessions SET
+	ended_at = ?1, end_reason = ?2, ended_by = ?3, version = ` + nextVersionSQL + `
+WHERE id = ?4 AND ended_at IS NULL AND expires_at > ?1
+RETURNING ` + sessionCols
+
+	// replaceSQL is endOneSQL without RETURNING: the replaced row is not
+	// handed back, so a corrupt one cannot block a new login.
+	replaceSQL = `UPDATE sessions SET
+	ended_at = ?1, end_reason = ?2, ended_by = ?3, version = ` + nextVersionSQL + `
+WHERE id = ?4 AND ended_at IS NULL AND expires_at > ?1`
+
+	// endUserSQL ends every session of user ?1 that is active at ?2 (?3
+	// reason, ?4 by). Each row gets its own version, in id order, above
+	// every version handed out before.
+	endUserSQL = `WITH
+	base(v) AS MATERIALIZED (SELECT ` + highestVersionSQL + `),
+	t(id, n) AS MATERIALIZED (
+		SELECT id, row_number() OVER (ORDER BY id) FROM sessions
+		WHERE user_id = ?1 AND ended_at IS NULL AND expires_at > ?2)
+UPDATE sessions SET
+	ended_at = ?2, end_reason = ?3, ended_by = ?4,
+	version = (SELECT v FROM base) + t.n
+FROM t WHERE sessions.id = t.id`
+
+	// extendSQL: ?1 the extension in microseconds, ?2 id, ?3 now.
+	extendSQL = `UPDATE sessions SET
+	expires_at = expires_at + ?1, version = ` + nextVersionSQL + `
+WHERE id = ?2 AND ended_at IS NULL AND expires_at > ?3
+	AND (absolute_expires_at IS NULL OR expires_at + ?1 <= absolute_expires_at)
+RETURNING ` + sessionCols
+
+	sessionStateSQL = `SELECT ended_at, expires_at FROM sessions WHERE id = ?`
+
+	// raiseVersionFloorSQL keeps the highest version handed out even when
+	// Purge deletes its row.
+	raiseVersionFloorSQL = `UPDATE counters SET value = ` + highestVersionSQL + ` WHERE name = 'version'`
+
+	purgeSQL = `DELETE FROM sessions WHERE (ended_at IS NOT NULL AND ended_at < ?1) OR expires_at < ?1`
+
+	insertAuditSQL = `INSERT INTO audit (time, actor, action, username, session_id, ip, detail)
+	VALUES (?, ?, ?, ?, ?, ?, ?)`
+
+	insertUserSQL = `INSERT INTO users (username, email, full_name, role, status, password_hash, created_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ` + userCols
+
+	setRoleSQL     = `UPDATE users SET role = ? WHERE username = ? RETURNING ` + userCols
+	setStatusSQL   = `UPDATE users SET status = ? WHERE username = ? RETURNING ` + userCols
+	setPasswordSQL = `UPDATE users SET password_hash = ? WHERE username = ?`
+)
+
+var writerSQL = []string{
+	touchSQL, insertSessionSQL, endOneSQL, replaceSQL, endUserSQL, extendSQL, sessionStateSQL,
+	raiseVersionFloorSQL, purgeSQL, insertAuditSQL, insertUserSQL, setRoleSQL, setStatusSQL, setPasswordSQL,
+}
+
+// Reads (the reader pool).
+const (
+	getSessionSQL  = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?`
+	userSQL        = `SELECT ` + userCols + ` FROM users WHERE username = ?`
+	listUsersSQL   = `SELECT ` + userCols + ` FROM users ORDER BY username`
+	statsActiveSQL = `SELECT role, count(*), sum(expires_at <= ?2) FROM sessions
+	WHERE ended_at IS NULL AND expires_at > ?1 GROUP BY role`
+	statsLoginsSQL  = `SELECT count(*) FROM sessions WHERE login_time >= ? AND login_time <= ?`
+	highestSQL      = `SELECT ` + highestVersionSQL
+	changesSQL      = `SELECT ` + sessionCols + ` FROM sessions WHERE version > ? ORDER BY version LIMIT ?`
+	failuresUserSQL = `SELECT count(*) FROM audit WHERE action = 'login_failed' AND username = ? AND time >= ?`
+	failuresIPSQL   = `SELECT count(*) FROM audit WHERE action = 'login_failed' AND ip = ? AND time >= ?`
+	pingSQL         = `SELECT count(*) FROM schema_migrations`
+)
+
+var readerSQL = []string{
+	getSessionSQL, userSQL, listUsersSQL, statsActiveSQL, statsLoginsSQL, highestSQL, changesSQL,
+	failuresUserSQL, failuresIPSQL, pingSQL,
+}

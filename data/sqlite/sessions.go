@@ -1,0 +1,186 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"sessionmon/data"
+)
+
+// Touch slides an active session's expiry and records activity, in one
+// prepared statement (its own transaction). Unknown, ended or expired:
+// ErrNotFound.
+func (s *Store) Touch(ctx context.Context, id string, now, expires time.Time) (data.Session, error) {
+	got, err := scanSession(s.ws.queryRow(ctx, touchSQL, micros(now), micros(expires), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return data.Session{}, fmt.Errorf("sqlite: touch: %w", data.ErrNotFound)
+	}
+	if err != nil {
+		return data.Session{}, wrap("touch", err)
+	}
+	return got, nil
+}
+
+// Session returns a session in any state.
+func (s *Store) Session(ctx context.Context, id string) (data.Session, error) {
+	got, err := scanSession(s.rs.queryRow(ctx, getSessionSQL, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return data.Session{}, fmt.Errorf("sqlite: session: %w", data.ErrNotFound)
+	}
+	if err != nil {
+		return data.Session{}, wrap("session", err)
+	}
+	return got, nil
+}
+
+// CreateSession inserts sess, first ending replaceID (when it is still
+// active at sess.LoginTime) with EndReplaced, all with the audit entry in one
+// transaction. A taken id is ErrConflict; an unknown user is ErrNotFound.
+func (s *Store) CreateSession(ctx context.Context, sess data.Session, replaceID string, audit data.AuditEntry) (data.Session, error) {
+	payload, err := encodeData(sess.Data)
+	if err != nil {
+		return data.Session{}, wrap("create session", err)
+	}
+	var out data.Session
+	err = s.inTx(ctx, "create session", func(t tq) error {
+		if replaceID != "" && replaceID != sess.ID {
+			if _, err := t.exec(replaceSQL, micros(sess.LoginTime), data.EndReplaced, sess.Username, replaceID); err != nil {
+				return fmt.Errorf("replace %s: %w", replaceID, err)
+			}
+		}
+		got, err := scanSession(t.queryRow(insertSessionSQL,
+			sess.ID, sess.UserID, sess.Username, sess.Email, sess.FullName, sess.Role, sess.Status,
+			payload, sess.IP, sess.UserAgent,
+			micros(sess.LoginTime), micros(sess.LastActivity), micros(sess.ExpiresAt), nullMicros(sess.AbsoluteExpiresAt)))
+		switch {
+		case isUniqueViolation(err):
+			return fmt.Errorf("session %s: %w", sess.ID, data.ErrConflict)
+		case isForeignKeyViolation(err):
+			return fmt.Errorf("user %d: %w", sess.UserID, data.ErrNotFound)
+		case err != nil:
+			return err
+		}
+		out = got
+		return insertAudit(t, audit)
+	})
+	if err != nil {
+		return data.Session{}, err
+	}
+	return out, nil
+}
+
+// EndSession ends one session that is active at end.At: ErrNotFound for an
+// unknown id, ErrEnded for one already ended or expired.
+func (s *Store) EndSession(ctx context.Context, id string, end data.End, audit data.AuditEntry) (data.Session, error) {
+	var out data.Session
+	err := s.inTx(ctx, "end session", func(t tq) error {
+		got, err := scanSession(t.queryRow(endOneSQL, micros(end.At), end.Reason, end.By, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return whyNotActive(t, id, end.At, false)
+		}
+		if err != nil {
+			return err
+		}
+		out = got
+		return insertAudit(t, audit)
+	})
+	if err != nil {
+		return data.Session{}, err
+	}
+	return out, nil
+}
+
+// whyNotActive explains, inside the transaction that failed to write it, why
+// a session was not written: ErrNotFound when there is no such row, ErrEnded
+// when it has ended or expired at now, else (for Extend) ErrBeyondLimit.
+func whyNotActive(t tq, id string, now time.Time, extend bool) error {
+	var ended, expires any
+	err := t.queryRow(sessionStateSQL, id).Scan(&ended, &expires)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("session %s: %w", id, data.ErrNotFound)
+	case err != nil:
+		return err
+	}
+	exp, ok := expires.(int64)
+	if ended != nil || !ok || exp <= micros(now) || !extend {
+		return fmt.Errorf("session %s: %w", id, data.ErrEnded)
+	}
+	return fmt.Errorf("session %s: %w", id, data.ErrBeyondLimit)
+}
+
+func endUser(t tq, userID int64, end data.End) (int, error) {
+	res, err := t.exec(endUserSQL, userID, micros(end.At), end.Reason, end.By)
+	if err != nil {
+		return 0, fmt.Errorf("end sessions of user %d: %w", userID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// EndUserSessions ends every session of the user that is active at end.At.
+func (s *Store) EndUserSessions(ctx context.Context, userID int64, end data.End, audit data.AuditEntry) (int, error) {
+	var n int
+	err := s.inTx(ctx, "end user sessions", func(t tq) error {
+		var err error
+		if n, err = endUser(t, userID, end); err != nil {
+			return err
+		}
+		return insertAudit(t, audit)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Extend moves an active session's expiry later by d, never past its
+// absolute limit (ErrBeyondLimit) and never for an ended or expired session
+// (ErrEnded).
+func (s *Store) Extend(ctx context.Context, id string, d time.Duration, now time.Time, audit data.AuditEntry) (data.Session, error) {
+	var out data.Session
+	err := s.inTx(ctx, "extend", func(t tq) error {
+		got, err := scanSession(t.queryRow(extendSQL, d.Microseconds(), id, micros(now)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return whyNotActive(t, id, now, true)
+		}
+		if err != nil {
+			return err
+		}
+		out = got
+		return insertAudit(t, audit)
+	})
+	if err != nil {
+		return data.Session{}, err
+	}
+	return out, nil
+}
+
+// Purge deletes sessions that ended, or expired, before `before`. The audit
+// entry is written only when it deleted any.
+func (s *Store) Purge(ctx context.Context, before time.Time, audit data.AuditEntry) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, "purge", func(t tq) error {
+		if _, err := t.exec(raiseVersionFloorSQL); err != nil {
+			return err
+		}
+		res, err := t.exec(purgeSQL, micros(before))
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return insertAudit(t, audit)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}

@@ -1,0 +1,143 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"sessionmon/data"
+)
+
+func scanUser(sc scanner) (data.User, error) {
+	var u data.User
+	var created int64
+	if err := sc.Scan(&u.ID, &u.Username, &u.Email, &u.FullName, &u.Role, &u.Status, &u.PasswordHash, &created); err != nil {
+		return data.User{}, err
+	}
+	u.CreatedAt = time.UnixMicro(created).UTC()
+	return u, nil
+}
+
+// CreateUser inserts u. An empty Status means active.
+func (s *Store) CreateUser(ctx context.Context, u data.User, audit data.AuditEntry) (data.User, error) {
+	if u.Status == "" {
+		u.Status = data.StatusActive
+	}
+	var out data.User
+	err := s.inTx(ctx, "create user", func(t tq) error {
+		got, err := scanUser(t.queryRow(insertUserSQL, u.Username, u.Email, u.FullName, u.Role, u.Status, u.PasswordHash, micros(u.CreatedAt)))
+		if isUniqueViolation(err) {
+			return fmt.Errorf("user %q: %w", u.Username, data.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		out = got
+		return insertAudit(t, audit)
+	})
+	if err != nil {
+		return data.User{}, err
+	}
+	return out, nil
+}
+
+// UserByUsername returns the user or ErrNotFound.
+func (s *Store) UserByUsername(ctx context.Context, username string) (data.User, error) {
+	u, err := scanUser(s.rs.queryRow(ctx, userSQL, username))
+	if errors.Is(err, sql.ErrNoRows) {
+		return data.User{}, fmt.Errorf("sqlite: user %q: %w", username, data.ErrNotFound)
+	}
+	if err != nil {
+		return data.User{}, wrap("user", err)
+	}
+	return u, nil
+}
+
+// ListUsers returns every user, by username.
+func (s *Store) ListUsers(ctx context.Context) ([]data.User, error) {
+	rows, err := s.rs.query(ctx, listUsersSQL)
+	if err != nil {
+		return nil, wrap("list users", err)
+	}
+	defer rows.Close()
+	var out []data.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, wrap("list users", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list users", err)
+	}
+	return out, nil
+}
+
+// updateUser runs one of the UPDATE ... RETURNING statements on a user.
+func updateUser(t tq, q, username string, arg any) (data.User, error) {
+	u, err := scanUser(t.queryRow(q, arg, username))
+	if errors.Is(err, sql.ErrNoRows) {
+		return data.User{}, fmt.Errorf("user %q: %w", username, data.ErrNotFound)
+	}
+	return u, err
+}
+
+// SetUserRole changes a user's role. Sessions keep the role they logged in with.
+func (s *Store) SetUserRole(ctx context.Context, username, role string, audit data.AuditEntry) (data.User, error) {
+	var out data.User
+	err := s.inTx(ctx, "set user role", func(t tq) error {
+		u, err := updateUser(t, setRoleSQL, username, role)
+		if err != nil {
+			return err
+		}
+		out = u
+		return insertAudit(t, audit)
+	})
+	if err != nil {
+		return data.User{}, err
+	}
+	return out, nil
+}
+
+// SetUserStatus changes a user's status; deactivating ends every session of
+// the user that is active at end.At, in the same transaction.
+func (s *Store) SetUserStatus(ctx context.Context, username, status string, end data.End, audit data.AuditEntry) (data.User, int, error) {
+	var out data.User
+	var n int
+	err := s.inTx(ctx, "set user status", func(t tq) error {
+		u, err := updateUser(t, setStatusSQL, username, status)
+		if err != nil {
+			return err
+		}
+		out = u
+		if status == data.StatusInactive {
+			if n, err = endUser(t, u.ID, end); err != nil {
+				return err
+			}
+		}
+		return insertAudit(t, audit)
+	})
+	if err != nil {
+		return data.User{}, 0, err
+	}
+	return out, n, nil
+}
+
+// SetUserPassword replaces a user's password hash.
+func (s *Store) SetUserPassword(ctx context.Context, username, hash string) error {
+	res, err := s.ws.exec(ctx, setPasswordSQL, hash, username)
+	if err != nil {
+		return wrap("set user password", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrap("set user password", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: set user password: user %q: %w", username, data.ErrNotFound)
+	}
+	return nil
+}
