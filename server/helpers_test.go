@@ -69,6 +69,7 @@ func (b *logBuffer) String() string {
 
 type envConfig struct {
 	production bool
+	trustProxy bool
 	open       func(t *testing.T) data.Store // default openStore (SQLite in t.TempDir())
 }
 
@@ -124,7 +125,7 @@ func newEnv(t *testing.T, cfgs ...envConfig) *testEnv {
 		t.Fatal(err)
 	}
 	e.cookie = e.mgr.CookieName()
-	e.srv, err = New(Options{Manager: e.mgr, Logger: log, Production: cfg.production, Metrics: metrics})
+	e.srv, err = New(Options{Manager: e.mgr, Logger: log, Production: cfg.production, TrustProxyHeaders: cfg.trustProxy, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}

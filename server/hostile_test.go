@@ -203,12 +203,11 @@ func TestOffsiteNextIgnored(t *testing.T) {
 	}
 }
 
-// TestThrottle: repeated wrong passwords get 429 with Retry-After, the right
+// Throttle: repeated wrong passwords get 429 with Retry-After, the right
 // password is refused too while throttled (no oracle), and the lock lifts
 // by itself.
-func TestThrottle(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func scenarioThrottle(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 	var last result
 	throttled := 0
 	for i := range 20 {
@@ -236,6 +235,35 @@ func TestThrottle(t *testing.T) {
 
 	e.clock.Advance(time.Duration(secs)*time.Second + time.Second)
 	e.login(alice, alicePassword)
+
+	// Per client IP: spraying many usernames from one address is throttled too.
+	for i := range 25 {
+		last = e.do("POST", "/login", loginForm("user"+strconv.Itoa(i), "wrong password", ""))
+	}
+	wantStatus(t, "25 usernames from one IP", last, http.StatusTooManyRequests)
+}
+
+// TestClientIP: X-Forwarded-For is believed only behind a trusted proxy;
+// otherwise a client could pick its address and dodge the per-IP throttle.
+func TestClientIP(t *testing.T) {
+	t.Parallel()
+	trusted := newEnv(t, envConfig{trustProxy: true})
+	token := trusted.login(alice, alicePassword, withHeader("X-Forwarded-For", "203.0.113.7, 10.0.0.1"))
+	if me := trusted.do("GET", "/api/me", nil, trusted.sess(token)); !strings.Contains(me.body, `"ip":"203.0.113.7"`) {
+		t.Errorf("behind a trusted proxy /api/me = %s, want ip 203.0.113.7", me.body)
+	}
+
+	e := newEnv(t)
+	token = e.login(alice, alicePassword, withHeader("X-Forwarded-For", "203.0.113.7"))
+	if me := e.do("GET", "/api/me", nil, e.sess(token)); !strings.Contains(me.body, `"ip":"127.0.0.1"`) {
+		t.Errorf("untrusted X-Forwarded-For was believed: %s", me.body)
+	}
+	var last result
+	for i := range 25 {
+		last = e.do("POST", "/login", loginForm("user"+strconv.Itoa(i), "wrong password", ""),
+			withHeader("X-Forwarded-For", "198.51.100."+strconv.Itoa(i)))
+	}
+	wantStatus(t, "spraying with forged X-Forwarded-For", last, http.StatusTooManyRequests)
 }
 
 // TestCrossSitePostsRefused: CSRF. A POST that a browser made for another

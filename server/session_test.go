@@ -13,11 +13,10 @@ import (
 	"sessionmon/sessionlogic"
 )
 
-// TestLoginSetsSessionCookie: the cookie a browser gets at login carries
+// LoginSetsSessionCookie: the cookie a browser gets at login carries
 // exactly the Django-like attributes, and the user lands on /.
-func TestLoginSetsSessionCookie(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func scenarioLoginSetsSessionCookie(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 
 	form := e.do("GET", "/login", nil)
 	wantStatus(t, "GET /login", form, http.StatusOK)
@@ -51,12 +50,11 @@ func TestLoginSetsSessionCookie(t *testing.T) {
 	}
 }
 
-// TestAuthenticatedResponsesResendCookie: every authenticated response
+// AuthenticatedResponsesResendCookie: every authenticated response
 // re-sends the cookie with a fresh Max-Age/Expires (save every request),
 // and the pages show the session.
-func TestAuthenticatedResponsesResendCookie(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func scenarioAuthenticatedResponsesResendCookie(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 	token := e.login(alice, alicePassword)
 
 	e.clock.Advance(time.Hour)
@@ -109,12 +107,11 @@ func TestAuthenticatedResponsesResendCookie(t *testing.T) {
 	}
 }
 
-// TestLoginMintsFreshToken: no session fixation. Each login gets a new
+// LoginMintsFreshToken: no session fixation. Each login gets a new
 // token; a cookie planted before login is never adopted; the browser's
 // previous session is ended.
-func TestLoginMintsFreshToken(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func scenarioLoginMintsFreshToken(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 	first := e.login(alice, alicePassword)
 	second := e.login(alice, alicePassword)
 	if first == second {
@@ -139,11 +136,10 @@ func TestLoginMintsFreshToken(t *testing.T) {
 	wantStatus(t, "other browser's session", e.do("GET", "/api/me", nil, e.sess(second)), http.StatusOK)
 }
 
-// TestLogout: logout ends the session on the server, deletes the cookie and
+// Logout: logout ends the session on the server, deletes the cookie and
 // sends the browser to /login; the old cookie never works again.
-func TestLogout(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func scenarioLogout(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 	token := e.login(alice, alicePassword)
 
 	r := e.do("POST", "/logout", url.Values{}, e.sess(token))
@@ -173,11 +169,10 @@ func TestLogout(t *testing.T) {
 	}
 }
 
-// TestLogoutWithoutLiveSession: a stale, unknown, malformed or missing
+// LogoutWithoutLiveSession: a stale, unknown, malformed or missing
 // cookie still gets the deletion cookie and the redirect.
-func TestLogoutWithoutLiveSession(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func scenarioLogoutWithoutLiveSession(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 	ended := e.login(alice, alicePassword)
 	e.do("POST", "/logout", url.Values{}, e.sess(ended))
 	expired := e.login(alice, alicePassword)
@@ -201,11 +196,10 @@ func TestLogoutWithoutLiveSession(t *testing.T) {
 	}
 }
 
-// TestForceLogout: an operator's force-logout makes the holder's very next
+// ForceLogout: an operator's force-logout makes the holder's very next
 // request fail, on pages and on the API.
-func TestForceLogout(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func scenarioForceLogout(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 	token := e.login(alice, alicePassword)
 	other := e.login(alice, alicePassword)
 	wantStatus(t, "before", e.do("GET", "/", nil, e.sess(token)), http.StatusOK)
@@ -228,11 +222,10 @@ func TestForceLogout(t *testing.T) {
 	wantStatus(t, "after force-logout-user", e.do("GET", "/api/me", nil, e.sess(other)), http.StatusUnauthorized)
 }
 
-// TestSessionExpires: after the cookie age without a request the session
+// SessionExpires: after the cookie age without a request the session
 // is gone, even though the browser might still send the cookie.
-func TestSessionExpires(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func scenarioSessionExpires(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 	token := e.login(alice, alicePassword)
 	e.clock.Advance(14*24*time.Hour - time.Minute)
 	wantStatus(t, "just before expiry", e.do("GET", "/api/me", nil, e.sess(token)), http.StatusOK) // slides
@@ -242,10 +235,9 @@ func TestSessionExpires(t *testing.T) {
 	wantStatus(t, "expired", e.do("GET", "/api/me", nil, e.sess(token)), http.StatusUnauthorized)
 }
 
-// TestLoginPageWhenLoggedIn: a logged-in visitor is sent on to a local next.
-func TestLoginPageWhenLoggedIn(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+// LoginPageWhenLoggedIn: a logged-in visitor is sent on to a local next.
+func scenarioLoginPageWhenLoggedIn(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 	token := e.login(alice, alicePassword)
 	for next, want := range map[string]string{
 		"":                 "/",
@@ -265,11 +257,10 @@ func TestLoginPageWhenLoggedIn(t *testing.T) {
 	wantDeletionCookie(t, "GET /login with a dead cookie", r, "sessionid")
 }
 
-// TestLoginRedirectsToNext: a local next survives the round trip through
+// LoginRedirectsToNext: a local next survives the round trip through
 // the form; the protected page's redirect carries it.
-func TestLoginRedirectsToNext(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func scenarioLoginRedirectsToNext(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 	first := e.do("GET", "/", nil)
 	wantStatus(t, "GET / without a session", first, http.StatusFound)
 	loc, _ := url.Parse(first.header.Get("Location"))
@@ -284,11 +275,10 @@ func TestLoginRedirectsToNext(t *testing.T) {
 	}
 }
 
-// TestInactiveUser: a deactivated user's sessions end and they cannot log
+// InactiveUser: a deactivated user's sessions end and they cannot log
 // in, with a message that says so (only after the right password).
-func TestInactiveUser(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func scenarioInactiveUser(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 	token := e.login(alice, alicePassword)
 	if _, err := e.mgr.Deactivate(context.Background(), "oncall", alice); err != nil {
 		t.Fatal(err)
@@ -304,11 +294,11 @@ func TestInactiveUser(t *testing.T) {
 	wantStatus(t, "wrong password of a deactivated user", wrong, http.StatusUnauthorized)
 }
 
-// TestProduction: production mode uses the __Host- cookie with Secure and
+// Production: production mode uses the __Host- cookie with Secure and
 // sends HSTS; development sends neither.
-func TestProduction(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, envConfig{production: true})
+func scenarioProduction(t *testing.T, cfg envConfig) {
+	cfg.production = true
+	e := newEnv(t, cfg)
 	r := e.do("POST", "/login", loginForm(alice, alicePassword, ""))
 	wantStatus(t, "production login", r, http.StatusSeeOther)
 	raw := r.setCookie("__Host-sessionid")
@@ -336,7 +326,7 @@ func TestProduction(t *testing.T) {
 		t.Error("production deletion cookie is not Secure (a browser would ignore it)")
 	}
 
-	dev := newEnv(t)
+	dev := newEnv(t, envConfig{open: cfg.open})
 	if h := dev.do("GET", "/login", nil).header.Get("Strict-Transport-Security"); h != "" {
 		t.Errorf("development sends HSTS %q", h)
 	}
@@ -371,12 +361,11 @@ func TestNewRefusesUnsafeCookies(t *testing.T) {
 	}
 }
 
-// TestStoreDown: with the store gone every answer that needs it is 503
+// StoreDown: with the store gone every answer that needs it is 503
 // (pages, /api/me as JSON, login, logout, health), never a 200 and never a
 // redirect that pretends the session ended.
-func TestStoreDown(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func scenarioStoreDown(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 	token := e.login(alice, alicePassword)
 	e.closeStore()
 
@@ -421,9 +410,8 @@ func TestStoreDown(t *testing.T) {
 	}
 }
 
-func TestHealthz(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func scenarioHealthz(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 	r := e.do("GET", "/healthz", nil)
 	wantStatus(t, "/healthz", r, http.StatusOK)
 	if strings.TrimSpace(r.body) != `{"status":"ok"}` {
