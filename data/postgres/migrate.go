@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -75,8 +76,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("postgres migrate: %w", err)
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var schema *string
+		if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+			return fmt.Errorf("current schema: %w", err)
+		}
+		if schema == nil {
+			return errors.New("no schema to migrate into: the search_path names no existing schema")
+		}
 		if _, err := tx.Exec(ctx,
-			`SELECT pg_advisory_xact_lock(hashtext('sessionmon migrate ' || current_schema()))`); err != nil {
+			`SELECT pg_advisory_xact_lock(hashtext('sessionmon migrate ' || $1))`, *schema); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (

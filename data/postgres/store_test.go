@@ -295,6 +295,18 @@ func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 	}
 }
 
+func TestMigrateWithoutSchema(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	st, err := Open(t.Context(), strings.Replace(dsn, "search_path=", "search_path=no_such_schema_", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(t.Context()); err == nil || !strings.Contains(err.Error(), "no schema") {
+		t.Fatalf("Migrate into a missing schema: %v", err)
+	}
+}
+
 func TestMigrationFiles(t *testing.T) {
 	ms, err := migrations()
 	if err != nil {
