@@ -126,3 +126,24 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CheckSchema reports an error naming the fix when the database lacks
+// migrations this binary carries (or cannot be reached), so a server started
+// before `sessionmon migrate` can say so at once instead of failing every
+// request. It changes nothing.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	var exists bool
+	var applied int
+	err := s.pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists)
+	if err == nil && exists {
+		err = s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&applied)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres check schema: %w", err)
+	}
+	if want := SchemaVersion(); applied < want {
+		return fmt.Errorf("postgres check schema: the database is at schema version %d, this binary needs %d: run `sessionmon migrate`",
+			applied, want)
+	}
+	return nil
+}

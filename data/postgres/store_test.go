@@ -295,6 +295,23 @@ func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 	}
 }
 
+func TestCheckSchema(t *testing.T) {
+	st, err := Open(t.Context(), pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CheckSchema(t.Context()); err == nil || !strings.Contains(err.Error(), "sessionmon migrate") {
+		t.Fatalf("CheckSchema before Migrate: %v", err)
+	}
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CheckSchema(t.Context()); err != nil {
+		t.Fatalf("CheckSchema after Migrate: %v", err)
+	}
+}
+
 func TestMigrateWithoutSchema(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	st, err := Open(t.Context(), strings.Replace(dsn, "search_path=", "search_path=no_such_schema_", 1))
