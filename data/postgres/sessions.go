@@ -152,9 +152,8 @@ func unwrapNotFound(err error) error {
 	return err
 }
 
-// EndUserSessions ends every active session of a user at end.At (zero:
-// now) and logs
-// audit (always, even when none was active), in one statement.
+// EndUserSessions ends every active session of a user at end.At (zero: now)
+// and logs audit (always, even when none was active), in one statement.
 func (s *Store) EndUserSessions(ctx context.Context, userID int64, end data.End, audit data.AuditEntry) (int, error) {
 	args := auditArgs(pgx.NamedArgs{"user_id": userID, "at": orNow(end.At), "reason": end.Reason, "by": end.By}, audit)
 	var n int
