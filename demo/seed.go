@@ -96,8 +96,9 @@ func accountFor(i int) (sessionlogic.NewUser, Account) {
 //
 // Passwords are hashed at the Manager's bcrypt cost (Options.PasswordCost).
 // At the default cost one hash takes tens of milliseconds, so users are
-// created concurrently, GOMAXPROCS at a time: 40 users take well under a
-// second on a laptop. Existing users are looked up first and cost no hashing.
+// created concurrently, GOMAXPROCS at a time: 40 users take about a second
+// on two cores, less on more. Existing users are looked up first and cost
+// no hashing, so seeding an existing --db again is quick.
 func Seed(ctx context.Context, m *sessionlogic.Manager, n int) ([]Account, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("demo: seed %d users: want at least 1", n)
