@@ -143,11 +143,15 @@ func (a *app) openStore(ctx context.Context, migrate bool) (data.Store, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A binary newer than the schema would fail later with obscure
+		// "relation does not exist" errors: say "run sessionmon migrate" now.
+		check := st.CheckSchema
 		if migrate {
-			if err := st.Migrate(ctx); err != nil {
-				st.Close()
-				return nil, err
-			}
+			check = st.Migrate
+		}
+		if err := check(ctx); err != nil {
+			st.Close()
+			return nil, err
 		}
 		return st, nil
 	}
