@@ -17,6 +17,14 @@
 // Every response carries the security headers (CSP, nosniff, frame denial,
 // referrer policy; HSTS in production). Every state-changing request passes
 // http.CrossOriginProtection first, on top of the SameSite=Lax cookie.
+//
+// Wiring, in this order: the metrics are the Manager's Observer, so they
+// exist before it; the Server then serves them.
+//
+//	metrics, err := server.NewMetrics(nil)
+//	mgr, err := sessionlogic.New(sessionlogic.Options{Store: st, Observer: metrics, ...})
+//	srv, err := server.New(server.Options{Manager: mgr, Metrics: metrics, Logger: log})
+//	err = server.ListenAndServe(ctx, addr, srv.Handler(), log) // returns when ctx is cancelled
 package server
 
 import (
