@@ -80,7 +80,12 @@ RETURNING ` + sessionCols
 	// Purge deletes its row.
 	raiseVersionFloorSQL = `UPDATE counters SET value = ` + highestVersionSQL + ` WHERE name = 'version'`
 
-	purgeSQL = `DELETE FROM sessions WHERE (ended_at IS NOT NULL AND ended_at < ?1) OR expires_at < ?1`
+	// purgeSQL deletes rows dead before ?1. A row is dead from the moment
+	// it ended or expired, whichever came first; every write of ended_at
+	// requires expires_at > ended_at, so for an ended row that moment is
+	// ended_at. Split this way, each half is served by an index.
+	purgeSQL = `DELETE FROM sessions
+WHERE (ended_at IS NOT NULL AND ended_at < ?1) OR (ended_at IS NULL AND expires_at < ?1)`
 
 	insertAuditSQL = `INSERT INTO audit (time, actor, action, username, session_id, ip, detail)
 	VALUES (?, ?, ?, ?, ?, ?, ?)`

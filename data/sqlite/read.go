@@ -84,18 +84,22 @@ func (s *Store) ListActive(ctx context.Context, q data.Query) (data.Page, error)
 	defer rows.Close()
 	var page data.Page
 	var bad rowsErr
+	var last *data.Cursor // position of the last row read, good or bad
 	n := 0
 	for rows.Next() {
-		n++
-		if n > limit {
-			// Continue after the last good row. (A page of nothing but
-			// corrupt rows ends the walk; the error says why.)
-			if k := len(page.Sessions); k > 0 {
-				page.Next = cursorOf(sortKey, page.Sessions[k-1])
-			}
+		if n++; n > limit {
+			page.Next = last // nil only if the last row's position is unreadable
 			break
 		}
-		sess, err := scanSession(rows)
+		raw, err := scanRaw(rows)
+		if err != nil {
+			return data.Page{}, wrap("list active", err)
+		}
+		last = nil
+		if c, ok := rawCursor(sortKey, raw); ok {
+			last = c
+		}
+		sess, err := decodeSession(raw)
 		if err != nil {
 			bad.add(err)
 			continue
@@ -106,21 +110,6 @@ func (s *Store) ListActive(ctx context.Context, q data.Query) (data.Page, error)
 		return data.Page{}, wrap("list active", err)
 	}
 	return page, wrap("list active", bad.err())
-}
-
-func cursorOf(k data.SortKey, s data.Session) *data.Cursor {
-	c := &data.Cursor{ID: s.ID}
-	switch k {
-	case data.SortLastActivity:
-		c.Time = s.LastActivity
-	case data.SortLoginTime:
-		c.Time = s.LoginTime
-	case data.SortUser:
-		c.User = s.Username
-	default:
-		c.Time = s.ExpiresAt
-	}
-	return c
 }
 
 // Stats counts active sessions at q.Now, by role and expiring within
@@ -206,13 +195,18 @@ func (s *Store) Audit(ctx context.Context, q data.AuditQuery) ([]data.AuditEntry
 	var b strings.Builder
 	var args []any
 	b.WriteString("SELECT id, time, actor, action, username, session_id, ip, detail FROM audit WHERE 1=1")
-	for _, f := range []struct{ col, val string }{
-		{"username", q.Username}, {"session_id", q.SessionID}, {"action", q.Action},
-	} {
-		if f.val != "" {
-			b.WriteString(" AND " + f.col + " = ?")
-			args = append(args, f.val)
-		}
+	if q.Username != "" {
+		b.WriteString(" AND username = ?")
+		args = append(args, q.Username)
+	}
+	if q.SessionID != "" {
+		// The redundant term lets SQLite use the partial index.
+		b.WriteString(" AND session_id = ? AND session_id <> ''")
+		args = append(args, q.SessionID)
+	}
+	if q.Action != "" {
+		b.WriteString(" AND action = ?")
+		args = append(args, q.Action)
 	}
 	if q.BeforeID > 0 {
 		b.WriteString(" AND id < ?")

@@ -32,15 +32,41 @@ type scanner interface {
 // error naming the session, never a panic and never an anonymous
 // "converting driver.Value" message.
 func scanSession(sc scanner) (data.Session, error) {
-	var raw [nSessionCols]any
+	raw, err := scanRaw(sc)
+	if err != nil {
+		return data.Session{}, err
+	}
+	return decodeSession(raw)
+}
+
+func scanRaw(sc scanner) ([]any, error) {
+	raw := make([]any, nSessionCols)
 	var ptrs [nSessionCols]any
 	for i := range raw {
 		ptrs[i] = &raw[i]
 	}
 	if err := sc.Scan(ptrs[:]...); err != nil {
-		return data.Session{}, err
+		return nil, err
 	}
-	return decodeSession(raw[:])
+	return raw, nil
+}
+
+// rawCursor is the ListActive position of a raw row, read from only its id
+// and sort column, so paging can step past a row that is corrupt elsewhere.
+func rawCursor(k data.SortKey, raw []any) (*data.Cursor, bool) {
+	var d decoder
+	c := &data.Cursor{ID: d.str(raw[0], "id")}
+	switch k {
+	case data.SortLastActivity:
+		c.Time = d.time(raw[11], "last_activity")
+	case data.SortLoginTime:
+		c.Time = d.time(raw[10], "login_time")
+	case data.SortUser:
+		c.User = d.str(raw[2], "username")
+	default:
+		c.Time = d.time(raw[12], "expires_at")
+	}
+	return c, d.err == nil && c.ID != ""
 }
 
 func decodeSession(raw []any) (data.Session, error) {

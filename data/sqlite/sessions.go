@@ -74,14 +74,23 @@ func (s *Store) CreateSession(ctx context.Context, sess data.Session, replaceID 
 
 // EndSession ends one session that is active at end.At: ErrNotFound for an
 // unknown id, ErrEnded for one already ended or expired.
+//
+// A corrupt row does not stop a force-logout: the session is ended and the
+// audit entry written, and the *CorruptRowError is returned with a Session
+// holding what is known (ID and the end).
 func (s *Store) EndSession(ctx context.Context, id string, end data.End, audit data.AuditEntry) (data.Session, error) {
 	var out data.Session
+	var corrupt error
 	err := s.inTx(ctx, "end session", func(t tq) error {
 		got, err := scanSession(t.queryRow(endOneSQL, micros(end.At), end.Reason, end.By, id))
-		if errors.Is(err, sql.ErrNoRows) {
+		var ce *CorruptRowError
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
 			return whyNotActive(t, id, end.At, false)
-		}
-		if err != nil {
+		case errors.As(err, &ce):
+			corrupt = err
+			got = data.Session{ID: id, EndedAt: end.At, EndReason: end.Reason, EndedBy: end.By}
+		case err != nil:
 			return err
 		}
 		out = got
@@ -89,6 +98,9 @@ func (s *Store) EndSession(ctx context.Context, id string, end data.End, audit d
 	})
 	if err != nil {
 		return data.Session{}, err
+	}
+	if corrupt != nil {
+		return out, fmt.Errorf("sqlite: end session: ended, but: %w", corrupt)
 	}
 	return out, nil
 }

@@ -53,7 +53,8 @@ CREATE INDEX sessions_active_username ON sessions (username, id)      WHERE ende
 CREATE INDEX sessions_active_user_id  ON sessions (user_id)           WHERE ended_at IS NULL;
 -- Changes since N; also makes max(version) a single index probe.
 CREATE UNIQUE INDEX sessions_version  ON sessions (version);
--- Recent logins in any state (Stats), and Purge of ended rows.
+-- Recent logins in any state (Stats), and Purge of ended rows (active rows
+-- are found for Purge through sessions_active_expires).
 CREATE INDEX sessions_login_time      ON sessions (login_time);
 CREATE INDEX sessions_ended           ON sessions (ended_at)          WHERE ended_at IS NOT NULL;
 
@@ -83,9 +84,11 @@ CREATE TABLE audit (
 -- Failed-login throttling (RecentFailures) by user and by IP.
 CREATE INDEX audit_action_username ON audit (action, username, time);
 CREATE INDEX audit_action_ip       ON audit (action, ip, time);
--- The operator's audit views: one user's or one session's history, newest first.
+-- The operator's audit views, newest first: one user's history, one
+-- session's, one action's.
 CREATE INDEX audit_username        ON audit (username, id);
 CREATE INDEX audit_session         ON audit (session_id, id) WHERE session_id <> '';
+CREATE INDEX audit_action          ON audit (action, id);
 
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 BEGIN
@@ -93,6 +96,14 @@ BEGIN
 END;
 
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'audit is append-only');
+END;
+
+-- INSERT OR REPLACE (and REPLACE INTO) deletes a conflicting row without
+-- firing DELETE triggers: refuse an insert that names an existing id.
+CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit
+WHEN EXISTS (SELECT 1 FROM audit WHERE id = NEW.id)
 BEGIN
     SELECT RAISE(ABORT, 'audit is append-only');
 END;
