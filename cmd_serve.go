@@ -29,7 +29,7 @@ func (a *app) serveCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
 			}
-			srv, m, err := a.buildServer(st, log)
+			srv, m, err := a.buildServer(st, log, nil)
 			if err != nil {
 				ln.Close()
 				return err
@@ -45,13 +45,17 @@ func (a *app) serveCmd() *cobra.Command {
 }
 
 // buildServer wires metrics, the Manager and the login server on st.
-func (a *app) buildServer(st data.Store, log *slog.Logger) (*server.Server, *sessionlogic.Manager, error) {
+// tweak, when not nil, adjusts the Manager's options (the demo uses it).
+func (a *app) buildServer(st data.Store, log *slog.Logger, tweak func(*sessionlogic.Options)) (*server.Server, *sessionlogic.Manager, error) {
 	metrics, err := server.NewMetrics(nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	opts := a.managerOptions(st, log)
 	opts.Observer = metrics
+	if tweak != nil {
+		tweak(&opts)
+	}
 	m, err := sessionlogic.New(opts)
 	if err != nil {
 		return nil, nil, err
