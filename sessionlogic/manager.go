@@ -319,7 +319,14 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 // throttle). A store error here is logged, not returned: the caller's answer
 // is already "invalid credentials".
 func (m *Manager) fail(ctx context.Context, now time.Time, username, ip, why string) {
-	m.obs.LoginFailed(why)
+	// Observers (metrics anyone may scrape) get a coarse reason: separate
+	// "unknown user" and "wrong password" counts would enumerate users.
+	// The audit table keeps the precise one.
+	reason := "invalid"
+	if why == "inactive" {
+		reason = "inactive"
+	}
+	m.obs.LoginFailed(reason)
 	err := m.store.AppendAudit(ctx, AuditEntry{
 		Time: now, Actor: clip(username, maxUsernameLen), Action: data.ActionLoginFailed,
 		Username: clip(username, maxUsernameLen), IP: ip, Detail: why,
