@@ -198,3 +198,77 @@ func BulkLoadSQLite(ctx context.Context, path string, from, to int) error {
 	}
 	return tx.Commit()
 }
+
+// NewTokens returns n fresh session tokens.
+func NewTokens(n int) []string {
+	t := make([]string, n)
+	for i := range t {
+		t[i] = sessionlogic.NewToken()
+	}
+	return t
+}
+
+// SeedTokensPG bulk-inserts (COPY) one active session per token into the
+// schema's migrated sessions table, with the id sessionmon derives from the
+// token, so the real server accepts the tokens as cookies.
+func SeedTokensPG(ctx context.Context, s *Schema, tokens []string) error {
+	conn, err := s.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	rows := make([][]any, len(tokens))
+	for i, t := range tokens {
+		rows[i] = []any{sessionlogic.HashToken(t), int64(1), "bench", "bench@example.com", "Bench User",
+			Roles[i%len(Roles)], data.StatusActive, "127.0.0.1", "sessionmon-bench", now, now, now.Add(14 * 24 * time.Hour)}
+	}
+	_, err = conn.CopyFrom(ctx, pgx.Identifier{"sessions"}, []string{"id", "user_id", "username", "email", "full_name",
+		"role", "status", "ip", "user_agent", "login_time", "last_activity", "expires_at"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("seed sessions: %w", err)
+	}
+	_, err = conn.Exec(ctx, "ANALYZE sessions")
+	return err
+}
+
+// SeedTokensSQLite inserts one active session per token (and their user)
+// into a migrated SQLite file, in one transaction with a prepared insert.
+func SeedTokensSQLite(ctx context.Context, path string, tokens []string) error {
+	abs, _ := filepath.Abs(path)
+	uri := (&url.URL{Scheme: "file", Path: abs}).String() + "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", uri)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := time.Now().UnixMicro()
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO users (id, username, email, full_name, role, status, password_hash, created_at)
+		VALUES (999999, 'bench', 'bench@example.com', 'Bench User', 'user', 'active', 'x', ?)`, now); err != nil {
+		return err
+	}
+	var base int64
+	if err := tx.QueryRowContext(ctx, "SELECT ifnull(max(version), 0) FROM sessions").Scan(&base); err != nil {
+		return err
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO sessions (id, user_id, username, email, full_name, role, status, data,
+		ip, user_agent, login_time, last_activity, expires_at, version)
+		VALUES (?, 999999, 'bench', 'bench@example.com', 'Bench User', ?, 'active', '{}', '127.0.0.1', 'sessionmon-bench', ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	exp := now + (14 * 24 * time.Hour).Microseconds()
+	for i, t := range tokens {
+		if _, err := stmt.ExecContext(ctx, sessionlogic.HashToken(t), Roles[i%len(Roles)], now, now, exp, base+int64(i)+1); err != nil {
+			return fmt.Errorf("seed session %d: %w", i, err)
+		}
+	}
+	return tx.Commit()
+}

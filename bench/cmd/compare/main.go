@@ -214,6 +214,57 @@ func startProfile(path string) func() {
 	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
+// contender is one throughput measurement: set up, measure, tear down.
+type contender struct {
+	row     *row
+	setup   func() error
+	measure func(run int) (harness.Result, error)
+	close   func()
+}
+
+// runContenders sets every contender up, measures them one after another in
+// an order rotated on each run (so a burst of noise on the shared machine
+// does not always hit the same one), and tears them down.
+func runContenders(run int, cs []*contender) error {
+	defer func() {
+		for _, c := range cs {
+			if c.close != nil {
+				c.close()
+			}
+		}
+	}()
+	for _, c := range cs {
+		if err := c.setup(); err != nil {
+			return fmt.Errorf("%s: setup: %w", c.row.name, err)
+		}
+	}
+	for i := range cs {
+		c := cs[(i+run-1)%len(cs)]
+		logf("run %d: %s", run, c.row.name)
+		res, err := c.measure(run)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.row.name, err)
+		}
+		c.row.add(res)
+		logf("  %.0f/s p50 %v p99 %v non2xx %d errors %d", res.Rate, res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Non2xx, res.Errors)
+	}
+	return nil
+}
+
+// pgSchema makes a fresh schema and registers its drop.
+func pgSchema(ctx context.Context, c config, prefix string, closers *[]func()) (*harness.Schema, error) {
+	s, err := harness.NewSchema(ctx, c.dsn, prefix)
+	if err != nil {
+		return nil, err
+	}
+	*closers = append(*closers, func() {
+		if err := s.Drop(); err != nil {
+			logf("drop schema %s: %v", s.Name, err)
+		}
+	})
+	return s, nil
+}
+
 func throughputPG(ctx context.Context, c config, dir string) error {
 	sm := &row{name: "sessionmon serve (PostgreSQL)"}
 	peer := &row{name: "peer: scs v2.9.0 + pgxstore"}
@@ -222,116 +273,91 @@ func throughputPG(ctx context.Context, c config, dir string) error {
 	pool := strconv.Itoa(c.pool)
 	var pgbenchLine string
 	for run := 1; run <= c.runs; run++ {
-		// sessionmon
-		{
-			s, err := harness.NewSchema(ctx, c.dsn, "sm")
+		var closers []func()
+		var st *postgres.Store
+		var tokens, ids []string
+		var srv *harness.Running
+		smC := &contender{row: sm, setup: func() error {
+			s, err := pgSchema(ctx, c, "sm", &closers)
 			if err != nil {
 				return err
 			}
-			err = func() error {
-				st, err := postgres.OpenAndMigrate(ctx, s.WithParam("pool_max_conns", pool))
-				if err != nil {
-					return err
-				}
-				defer st.Close()
-				logf("pg run %d: seeding %d sessionmon sessions", run, c.sessions)
-				tokens, err := harness.SeedSessions(ctx, st, c.sessions, 16)
-				if err != nil {
-					return err
-				}
-				srv, _, err := harness.StartSessionmon(st)
-				if err != nil {
-					return err
-				}
-				logf("pg run %d: sessionmon %s for %s", run, srv.URL, c.duration)
-				prof := func() {}
-				if run == 1 && c.profile != "" {
-					prof = startProfile(c.profile + "-pg.pprof")
-				}
-				res := harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration)
-				prof()
-				_ = srv.Stop()
-				sm.add(res)
-				logf("  %.0f req/s p50 %v p99 %v non2xx %d err %d", res.Rate, res.P50, res.P99, res.Non2xx, res.Errors)
-				if c.direct {
-					ids := make([]string, len(tokens))
-					for i, t := range tokens {
-						ids[i] = sessionlogic.HashToken(t)
-					}
-					res := harness.OpLoad(ctx, len(ids), c.conns, c.warmup, c.duration, touchOp(st, ids))
-					direct.add(res)
-					logf("  direct Touch %.0f/s p50 %v p99 %v err %d", res.Rate, res.P50, res.P99, res.Errors)
-				}
-				return nil
-			}()
-			if derr := s.Drop(); err == nil {
-				err = derr
+			if st, err = postgres.OpenAndMigrate(ctx, s.WithParam("pool_max_conns", pool)); err != nil {
+				return err
 			}
+			closers = append(closers, func() { st.Close() })
+			tokens = harness.NewTokens(c.sessions)
+			if err := harness.SeedTokensPG(ctx, s, tokens); err != nil {
+				return err
+			}
+			ids = make([]string, len(tokens))
+			for i, t := range tokens {
+				ids[i] = sessionlogic.HashToken(t)
+			}
+			if srv, _, err = harness.StartSessionmon(st); err != nil {
+				return err
+			}
+			closers = append(closers, func() { _ = srv.Stop() })
+			return nil
+		}, measure: func(run int) (harness.Result, error) {
+			prof := func() {}
+			if run == 1 && c.profile != "" {
+				prof = startProfile(c.profile + "-pg.pprof")
+			}
+			defer prof()
+			return harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration), nil
+		}}
+		directC := &contender{row: direct, setup: func() error { return nil }, measure: func(int) (harness.Result, error) {
+			return harness.OpLoad(ctx, len(ids), c.conns, c.warmup, c.duration, touchOp(st, ids)), nil
+		}}
+		var peerSrv *harness.Running
+		var peerTokens []string
+		peerC := &contender{row: peer, setup: func() error {
+			s, err := pgSchema(ctx, c, "peer", &closers)
 			if err != nil {
-				return fmt.Errorf("sessionmon run %d: %w", run, err)
+				return err
 			}
+			if peerTokens, err = harness.SeedPeer(ctx, s, c.sessions); err != nil {
+				return err
+			}
+			srv, closePool, err := harness.StartPeer(ctx, s, int32(c.pool))
+			if err != nil {
+				return err
+			}
+			peerSrv = srv
+			closers = append(closers, closePool, func() { _ = srv.Stop() })
+			return nil
+		}, measure: func(int) (harness.Result, error) {
+			return harness.HTTPLoad(ctx, peerSrv.URL+"/api/me", peerSrv.Cookie, peerTokens, c.conns, c.warmup, c.duration), nil
+		}}
+		var limitSchema *harness.Schema
+		limitC := &contender{row: limit, setup: func() error {
+			s, err := pgSchema(ctx, c, "limit", &closers)
+			if err != nil {
+				return err
+			}
+			limitSchema = s
+			lst, err := postgres.OpenAndMigrate(ctx, s.DSN)
+			if err != nil {
+				return err
+			}
+			lst.Close()
+			return harness.BulkLoadPG(ctx, s, 1, c.sessions)
+		}, measure: func(int) (harness.Result, error) {
+			res, line, err := harness.PGBench(ctx, limitSchema, c.sessions, c.pgbenchClients, c.pgbenchJ, c.duration, dir)
+			pgbenchLine = line
+			return res, err
+		}}
+		cs := []*contender{smC, peerC, limitC}
+		if c.direct {
+			cs = append(cs, directC)
 		}
-		// peer
-		{
-			s, err := harness.NewSchema(ctx, c.dsn, "peer")
-			if err != nil {
-				return err
-			}
-			err = func() error {
-				tokens, err := harness.SeedPeer(ctx, s, c.sessions)
-				if err != nil {
-					return err
-				}
-				srv, closePool, err := harness.StartPeer(ctx, s, int32(c.pool))
-				if err != nil {
-					return err
-				}
-				defer closePool()
-				logf("pg run %d: peer %s for %s", run, srv.URL, c.duration)
-				res := harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration)
-				_ = srv.Stop()
-				peer.add(res)
-				logf("  %.0f req/s p50 %v p99 %v non2xx %d err %d", res.Rate, res.P50, res.P99, res.Non2xx, res.Errors)
-				return nil
-			}()
-			if derr := s.Drop(); err == nil {
-				err = derr
-			}
-			if err != nil {
-				return fmt.Errorf("peer run %d: %w", run, err)
-			}
+		err := runContenders(run, cs)
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
 		}
-		// limit
-		{
-			s, err := harness.NewSchema(ctx, c.dsn, "limit")
-			if err != nil {
-				return err
-			}
-			err = func() error {
-				st, err := postgres.OpenAndMigrate(ctx, s.DSN)
-				if err != nil {
-					return err
-				}
-				st.Close()
-				if err := harness.BulkLoadPG(ctx, s, 1, c.sessions); err != nil {
-					return err
-				}
-				logf("pg run %d: pgbench for %s", run, c.duration)
-				res, line, err := harness.PGBench(ctx, s, c.sessions, c.pgbenchClients, c.pgbenchJ, c.duration, dir)
-				if err != nil {
-					return err
-				}
-				pgbenchLine = line
-				limit.add(res)
-				logf("  %.0f tps avg %v failed %d", res.Rate, res.P50, res.Errors)
-				return nil
-			}()
-			if derr := s.Drop(); err == nil {
-				err = derr
-			}
-			if err != nil {
-				return fmt.Errorf("pgbench run %d: %w", run, err)
-			}
+		if err != nil {
+			return fmt.Errorf("pg run %d: %w", run, err)
 		}
 	}
 	rows := []*row{sm, peer, limit}
@@ -365,40 +391,43 @@ func throughputSQLite(ctx context.Context, c config, dir string) error {
 	raw := &row{name: fmt.Sprintf("raw: store.Touch direct on the same file, %d goroutines", c.conns)}
 	for run := 1; run <= c.runs; run++ {
 		path := harness.SQLiteFile(dir, fmt.Sprintf("tp%d", run))
-		err := func() error {
-			st, err := sqlite.Open(ctx, path)
-			if err != nil {
+		var st *sqlite.Store
+		var srv *harness.Running
+		var tokens, ids []string
+		smC := &contender{row: sm, setup: func() error {
+			var err error
+			if st, err = sqlite.Open(ctx, path); err != nil {
 				return err
 			}
-			defer st.Close()
-			logf("sqlite run %d: seeding %d sessions", run, c.sessions)
-			tokens, err := harness.SeedSessions(ctx, st, c.sessions, 4)
-			if err != nil {
+			tokens = harness.NewTokens(c.sessions)
+			if err := harness.SeedTokensSQLite(ctx, path, tokens); err != nil {
 				return err
 			}
-			srv, _, err := harness.StartSessionmon(st)
-			if err != nil {
-				return err
+			ids = make([]string, len(tokens))
+			for i, t := range tokens {
+				ids[i] = sessionlogic.HashToken(t)
 			}
-			logf("sqlite run %d: sessionmon %s for %s", run, srv.URL, c.duration)
+			srv, _, err = harness.StartSessionmon(st)
+			return err
+		}, measure: func(run int) (harness.Result, error) {
 			prof := func() {}
 			if run == 1 && c.profile != "" {
 				prof = startProfile(c.profile + "-sqlite.pprof")
 			}
-			res := harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration)
-			prof()
-			_ = srv.Stop()
-			sm.add(res)
-			logf("  %.0f req/s p50 %v p99 %v non2xx %d err %d", res.Rate, res.P50, res.P99, res.Non2xx, res.Errors)
-			ids := make([]string, len(tokens))
-			for i, t := range tokens {
-				ids[i] = sessionlogic.HashToken(t)
+			defer prof()
+			return harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration), nil
+		}, close: func() {
+			if srv != nil {
+				_ = srv.Stop()
 			}
-			res = harness.OpLoad(ctx, len(ids), c.conns, c.warmup, c.duration, touchOp(st, ids))
-			raw.add(res)
-			logf("  raw Touch %.0f/s p50 %v p99 %v err %d", res.Rate, res.P50, res.P99, res.Errors)
-			return nil
-		}()
+			if st != nil {
+				st.Close()
+			}
+		}}
+		rawC := &contender{row: raw, setup: func() error { return nil }, measure: func(int) (harness.Result, error) {
+			return harness.OpLoad(ctx, len(ids), c.conns, c.warmup, c.duration, touchOp(st, ids)), nil
+		}}
+		err := runContenders(run, []*contender{smC, rawC})
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			os.Remove(path + suffix)
 		}

@@ -1,0 +1,101 @@
+// Command plans loads N active sessions into a fresh SQLite file (and,
+// with -pg, a fresh PostgreSQL schema) and prints the query plans and
+// timings of the statements behind the dashboard's Stats, so a slow stats
+// refresh can be explained:
+//
+//	cd bench && go run ./cmd/plans -n 100000
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"sessionmon/bench/harness"
+	"sessionmon/data/postgres"
+	"sessionmon/data/sqlite"
+)
+
+func main() {
+	n := flag.Int("n", 100000, "active sessions")
+	pg := flag.Bool("pg", false, "also PostgreSQL")
+	flag.Parse()
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "plans-")
+	defer os.RemoveAll(dir)
+	path := harness.SQLiteFile(dir, "p")
+	st, err := sqlite.Open(ctx, path)
+	check(err)
+	st.Close()
+	check(harness.BulkLoadSQLite(ctx, path, 1, *n))
+	db, err := sql.Open("sqlite", path)
+	check(err)
+	defer db.Close()
+	now := time.Now().UnixMicro()
+	hour := time.Hour.Microseconds()
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`SELECT role, count(*), sum(expires_at <= ?2) FROM sessions WHERE ended_at IS NULL AND expires_at > ?1 GROUP BY role`, []any{now, now + hour}},
+		{`SELECT count(*) FROM sessions WHERE login_time >= ? AND login_time <= ?`, []any{now - 5*60*1000000, now}},
+		{`SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ?`, []any{now}},
+	} {
+		fmt.Println("SQLite:", q.sql)
+		rows, err := db.Query("EXPLAIN QUERY PLAN "+q.sql, q.args...)
+		check(err)
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			check(rows.Scan(&id, &parent, &notused, &detail))
+			fmt.Println("   ", detail)
+		}
+		rows.Close()
+		t := time.Now()
+		rows, err = db.Query(q.sql, q.args...)
+		check(err)
+		for rows.Next() {
+		}
+		rows.Close()
+		fmt.Printf("    %v\n", time.Since(t))
+	}
+	if !*pg {
+		return
+	}
+	s, err := harness.NewSchema(ctx, harness.DefaultDSN, "plans")
+	check(err)
+	defer s.Drop()
+	pst, err := postgres.OpenAndMigrate(ctx, s.DSN)
+	check(err)
+	pst.Close()
+	check(harness.BulkLoadPG(ctx, s, 1, *n))
+	conn, err := s.Conn(ctx)
+	check(err)
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		`SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > now()`,
+		`SELECT role, count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > now() GROUP BY role`,
+		`SELECT count(*) FROM sessions WHERE login_time >= now() - interval '5 minutes'`,
+		`SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > now() AND expires_at <= now() + interval '1 hour'`,
+	} {
+		fmt.Println("PostgreSQL:", q)
+		rows, err := conn.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) "+q)
+		check(err)
+		for rows.Next() {
+			var line string
+			check(rows.Scan(&line))
+			fmt.Println("   ", line)
+		}
+		rows.Close()
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
