@@ -3,10 +3,12 @@ package demo
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -322,6 +324,51 @@ func TestSimulatorRefusedLoginsDoNotFeedTheThrottle(t *testing.T) {
 	}
 	if st := sim.Stats(); st.Logins != 0 || st.Refused != 4 || st.Errors != 0 || st.Throttled != 0 {
 		t.Fatalf("stats %s, want 0 logins, exactly 4 refused (one each), no errors", st)
+	}
+}
+
+func TestSimulatorLoginConcurrencyIsCapped(t *testing.T) {
+	t.Parallel()
+	m := newManager(t)
+	accounts, err := Seed(t.Context(), m, 5)
+	if err != nil {
+		t.Fatalf("Seed: %v", err)
+	}
+	srv, err := server.New(server.Options{Manager: m, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	var inFlight, most atomic.Int64
+	h := srv.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/login" {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for {
+				old := most.Load()
+				if n <= old || most.CompareAndSwap(old, n) {
+					break
+				}
+			}
+			time.Sleep(20 * time.Millisecond) // a slow bcrypt
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	sim := NewSimulator(SimOptions{BaseURL: ts.URL, Accounts: accounts[1:], Users: 4, LoginConcurrency: 1,
+		ThinkMin: time.Millisecond, ThinkMax: 2 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(ctx) }()
+	waitFor(t, 5*time.Second, "four logins", func() bool { return sim.Stats().Logins >= 4 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := most.Load(); got != 1 {
+		t.Fatalf("at most %d logins in flight, want 1", got)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,12 @@ type SimOptions struct {
 	ThinkMin, ThinkMax time.Duration
 	// RequestTimeout bounds each HTTP request. Default 10s.
 	RequestTimeout time.Duration
+	// LoginConcurrency caps the virtual users' logins in flight at once
+	// (the rest wait their turn, as at a busy door). Each login costs the
+	// server a bcrypt hash, and the demo's server shares this process's
+	// CPUs: a crowd of simultaneous logins on a small machine would push
+	// them past the server's timeout into 503s. Default GOMAXPROCS.
+	LoginConcurrency int
 	// Logger receives the simulator's events (logins, logouts, forced-out
 	// notices at Info; every request at Debug). Default: discard. The
 	// simulator never writes to stdout or stderr by itself.
@@ -80,6 +87,7 @@ type Simulator struct {
 	base    *url.URL
 	log     *slog.Logger
 	started atomic.Bool
+	door    chan struct{} // login slots
 
 	users     atomic.Int64
 	loggedIn  atomic.Int64
@@ -109,6 +117,9 @@ func NewSimulator(opts SimOptions) *Simulator {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 10 * time.Second
 	}
+	if opts.LoginConcurrency <= 0 {
+		opts.LoginConcurrency = runtime.GOMAXPROCS(0)
+	}
 	if opts.Seed == 0 {
 		opts.Seed = rand.Int64()
 	}
@@ -116,7 +127,11 @@ func NewSimulator(opts SimOptions) *Simulator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Simulator{opts: opts, log: log.With("component", "demo-sim")}
+	return &Simulator{
+		opts: opts,
+		log:  log.With("component", "demo-sim"),
+		door: make(chan struct{}, opts.LoginConcurrency),
+	}
 }
 
 // Stats returns the counters. It is safe to call at any time, from any goroutine.
@@ -357,7 +372,13 @@ func (u *vuser) login(ctx context.Context) (outcome, time.Duration) {
 		return stopped, 0
 	}
 	form := url.Values{"username": {u.acct.Username}, "password": {u.acct.Password}, "next": {next}}
+	select {
+	case u.sim.door <- struct{}{}:
+	case <-ctx.Done():
+		return stopped, 0
+	}
 	resp, err = u.do(ctx, http.MethodPost, "/login", form)
+	<-u.sim.door
 	if err != nil {
 		return u.judge(ctx, "POST /login", nil, err, http.StatusSeeOther), 0
 	}
