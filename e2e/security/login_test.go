@@ -1,0 +1,188 @@
+package security_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"sessionmon/sessionlogic"
+)
+
+// timingCost is the bcrypt cost of the enumeration timing test: the real
+// one, bcrypt.DefaultCost, except under -race, where one compare at that
+// cost takes seconds; bcrypt.MinCost still makes a password check far
+// slower than the store work around it, so a missing dummy compare shows.
+func timingCost() int {
+	if raceEnabled {
+		return bcrypt.MinCost
+	}
+	return bcrypt.DefaultCost
+}
+
+// TestNoUserEnumeration: a login form cannot tell whether a username
+// exists. An unknown user, a known user with a wrong password and a
+// deactivated user with a wrong password get the same status, the same
+// headers and the same page (but for the echoed username), and take
+// comparable time: the median of interleaved attempts at the real bcrypt
+// cost stays within a factor of two, which holds only if unknown users pay
+// for a (dummy) hash compare too. Each attempt comes from a fresh client IP
+// and the throttle limits are high, so throttling does not interfere.
+func TestNoUserEnumeration(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, envOpts{trustProxy: true, manager: func(o *sessionlogic.Options) {
+			o.PasswordCost = timingCost()
+			o.MaxFailuresPerUser = 10000
+			o.MaxFailuresPerIP = 10000
+		}})
+		if _, err := e.mgr.Deactivate(context.Background(), "oncall", bob); err != nil {
+			t.Fatal(err)
+		}
+		ip := 0
+		attempt := func(username string) (result, time.Duration) {
+			ip++
+			start := time.Now()
+			r := e.postLogin(username, "wrong-password-9", fromIP(fmt.Sprintf("10.9.%d.%d", ip/250, ip%250+1)))
+			return r, time.Since(start)
+		}
+
+		// The same answer, byte for byte once the echoed username is masked.
+		type answer struct {
+			status int
+			header string
+			body   string
+		}
+		norm := func(username string, r result) answer {
+			h := r.header.Clone()
+			h.Del("Date")
+			h.Del("Content-Length")
+			return answer{r.status, fmt.Sprint(h), strings.ReplaceAll(r.body, username, "USERNAME")}
+		}
+		unknownAnswer, _ := attempt("zelda")
+		wrongAnswer, _ := attempt(alice)
+		inactiveAnswer, _ := attempt(bob)
+		want := norm("zelda", unknownAnswer)
+		if want.status != http.StatusUnauthorized {
+			t.Fatalf("unknown user: status %d, want 401", want.status)
+		}
+		if got := norm(alice, wrongAnswer); got != want {
+			t.Errorf("wrong password answer differs from unknown user's:\n%+v\nvs\n%+v", got, want)
+		}
+		if got := norm(bob, inactiveAnswer); got != want {
+			t.Errorf("deactivated user's wrong-password answer differs from unknown user's:\n%+v\nvs\n%+v", got, want)
+		}
+
+		// Comparable timing: interleaved, so load on the machine hits both.
+		const n = 7
+		var unknown, wrong []time.Duration
+		for i := range n {
+			r, d := attempt(fmt.Sprintf("nobody%d", i))
+			wantStatus(t, "unknown user", r, http.StatusUnauthorized)
+			unknown = append(unknown, d)
+			r, d = attempt(alice)
+			wantStatus(t, "wrong password", r, http.StatusUnauthorized)
+			wrong = append(wrong, d)
+		}
+		mu, mw := median(unknown), median(wrong)
+		ratio := float64(mu) / float64(mw)
+		t.Logf("bcrypt cost %d: median unknown user %v, wrong password %v, ratio %.2f", timingCost(), mu, mw, ratio)
+		if ratio < 0.5 || ratio > 2 {
+			t.Errorf("unknown user takes %v, wrong password %v (ratio %.2f, want 0.5..2): response time tells them apart", mu, mw, ratio)
+		}
+	})
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// throttleOpts: at most 5 failures per username and 8 per client IP within
+// 15 minutes; X-Forwarded-For is believed, so a test can pick client IPs.
+func throttleOpts() envOpts {
+	return envOpts{trustProxy: true, manager: func(o *sessionlogic.Options) {
+		o.MaxFailuresPerUser = 5
+		o.MaxFailuresPerIP = 8
+		o.FailureWindow = 15 * time.Minute
+	}}
+}
+
+// wantThrottled checks r is a 429 with Retry-After of the whole window and
+// sets no cookie.
+func wantThrottled(t *testing.T, e *env, what string, r result) {
+	t.Helper()
+	wantStatus(t, what, r, http.StatusTooManyRequests)
+	if ra := r.header.Get("Retry-After"); ra != "900" {
+		t.Errorf("%s: Retry-After %q, want 900 (seconds)", what, ra)
+	}
+	if c := r.sessionCookie(e.cookie); c != nil {
+		t.Errorf("%s: a throttled login set a cookie: %v", what, c)
+	}
+}
+
+// TestThrottlePerUsernameAnswers429WithRetryAfter: after 5 failures for a
+// username (from different IPs) every login for it, even with the right
+// password from a fresh IP, is answered 429 with Retry-After; other users
+// at the same IPs are not affected.
+func TestThrottlePerUsernameAnswers429WithRetryAfter(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, throttleOpts())
+		for i := range 5 {
+			r := e.postLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", i+1)))
+			wantStatus(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized)
+		}
+		wantThrottled(t, e, "the right password from a fresh IP", e.postLogin(alice, alicePassword, fromIP("198.51.100.77")))
+		wantThrottled(t, e, "a wrong password", e.postLogin(alice, "wrong-password-9", fromIP("198.51.100.78")))
+		e.login(bob, bobPassword, fromIP("192.0.2.1"))
+	})
+}
+
+// TestThrottlePerIPAnswers429WithRetryAfter: after 8 failures from one
+// client IP (each for a different username, so no per-username limit is
+// reached) every login from that IP is answered 429 with Retry-After, even
+// a right password; the same user from another IP logs in.
+func TestThrottlePerIPAnswers429WithRetryAfter(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, throttleOpts())
+		attacker := fromIP("203.0.113.66")
+		for i := range 8 {
+			r := e.postLogin(fmt.Sprintf("guess%d", i), "wrong-password-9", attacker)
+			wantStatus(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized)
+		}
+		wantThrottled(t, e, "the right password from the sprayed IP", e.postLogin(alice, alicePassword, attacker))
+		e.login(alice, alicePassword, fromIP("198.51.100.7"))
+	})
+}
+
+// TestThrottleCannotLockAUserOutForever: a per-username lock lifts by
+// itself once the failure window has passed since the last counted
+// failure, and hammering the form during the lock (right and wrong
+// passwords, up to a microsecond before it lifts) does not extend it:
+// throttled attempts are not counted as failures.
+func TestThrottleCannotLockAUserOutForever(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, throttleOpts())
+		t0 := e.clock.Now()
+		for i := range 5 {
+			wantStatus(t, "failure", e.postLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", i+1))), http.StatusUnauthorized)
+		}
+		const window = 15 * time.Minute
+		for at := time.Minute; at < window; at += 2 * time.Minute {
+			e.clock.Set(t0.Add(at))
+			wantThrottled(t, e, "hammering, wrong password", e.postLogin(alice, "wrong-password-9", fromIP("203.0.113.5")))
+			wantThrottled(t, e, "hammering, right password", e.postLogin(alice, alicePassword, fromIP("198.51.100.7")))
+		}
+		e.clock.Set(t0.Add(window - time.Microsecond))
+		wantThrottled(t, e, "a microsecond before the window passes", e.postLogin(alice, "wrong-password-9", fromIP("203.0.113.5")))
+
+		e.clock.Set(t0.Add(window + time.Microsecond))
+		tok := e.login(alice, alicePassword, fromIP("198.51.100.7"))
+		e.accepted("after the lock lifted", tok)
+	})
+}
