@@ -1,0 +1,163 @@
+// Package dashboard_test proves the product's central promise end to end:
+// the login server and the dashboard share one store, and what the operator
+// does in the dashboard is what the server enforces on the very next request.
+package dashboard_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/muesli/termenv"
+	"golang.org/x/crypto/bcrypt"
+
+	"sessionmon/data"
+	"sessionmon/data/postgres"
+	"sessionmon/data/sqlite"
+	"sessionmon/internal/pgtest"
+	"sessionmon/server"
+	"sessionmon/sessionlogic"
+	"sessionmon/tui"
+)
+
+func TestMain(m *testing.M) {
+	lipgloss.SetColorProfile(termenv.Ascii)
+	m.Run()
+}
+
+func TestDashboardForceLogoutRefusesNextRequestSQLite(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "e2e.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	forceLogoutFromDashboard(t, st)
+}
+
+func TestDashboardForceLogoutRefusesNextRequestPostgres(t *testing.T) {
+	st, err := postgres.OpenAndMigrate(context.Background(), pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	forceLogoutFromDashboard(t, st)
+}
+
+// forceLogoutFromDashboard runs the login server and the dashboard as two
+// separate Managers on one store, as `serve` and `watch` would be: a browser
+// logs in over HTTP, the operator forces that session out from the
+// dashboard, and the browser's next requests are refused.
+func forceLogoutFromDashboard(t *testing.T, st data.Store) {
+	ctx := context.Background()
+	newManager := func() *sessionlogic.Manager {
+		m, err := sessionlogic.New(sessionlogic.Options{
+			Store: st, SaveEveryRequest: true, PasswordCost: bcrypt.MinCost,
+			Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	serverMgr, dashMgr := newManager(), newManager()
+	if _, err := serverMgr.AddUser(ctx, "test", sessionlogic.NewUser{
+		Username: "mallory", Password: "stolen-laptop", FullName: "Mallory Moe", Role: "staff",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Manager: serverMgr, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := browser.PostForm(hs.URL+"/login", url.Values{"username": {"mallory"}, "password": {"stolen-laptop"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	u, _ := url.Parse(hs.URL)
+	var token string
+	for _, c := range jar.Cookies(u) {
+		if c.Name == "sessionid" {
+			token = c.Value
+		}
+	}
+	if code, _ := getWithCookie(t, hs.URL+"/api/me", token); code != http.StatusOK {
+		t.Fatalf("/api/me before the force-out: %d", code)
+	}
+
+	tm := teatest.NewTestModel(t, tui.New(tui.Options{
+		Manager: dashMgr, Operator: "oncall-test", PollInterval: 250 * time.Millisecond,
+	}), teatest.WithInitialTermSize(100, 30))
+	teatest.WaitFor(t, tm.Output(), contains("mallory", "1 active"), teatest.WithDuration(10*time.Second))
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("x")})
+	teatest.WaitFor(t, tm.Output(), contains("Force out mallory"), teatest.WithDuration(5*time.Second))
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("y")})
+	teatest.WaitFor(t, tm.Output(), contains("logged out mallory"), teatest.WithDuration(5*time.Second))
+
+	// The very next requests with that cookie are refused: the AJAX endpoint
+	// with 401 JSON, the page with a redirect to the login form. The cookie
+	// is replayed by hand, as a thief holding a copy of it would.
+	code, body := getWithCookie(t, hs.URL+"/api/me", token)
+	var msg map[string]string
+	if code != http.StatusUnauthorized || json.Unmarshal(body, &msg) != nil || msg["error"] == "" {
+		t.Fatalf("/api/me after the force-out: %d %s, want 401 JSON", code, body)
+	}
+	if code, _ := getWithCookie(t, hs.URL+"/", token); code != http.StatusFound {
+		t.Fatalf("page after the force-out: %d, want 302 to /login", code)
+	}
+
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+// getWithCookie sends one GET carrying only the given session cookie,
+// without following redirects.
+func getWithCookie(t *testing.T, u, token string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.AddCookie(&http.Cookie{Name: "sessionid", Value: token})
+	c := &http.Client{Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+func contains(subs ...string) func([]byte) bool {
+	return func(b []byte) bool {
+		for _, s := range subs {
+			if !bytes.Contains(b, []byte(s)) {
+				return false
+			}
+		}
+		return true
+	}
+}
