@@ -26,7 +26,13 @@
 // deletes, so versions are never reused. This keeps Touch, the hot path, to a
 // single UPDATE ... RETURNING with no explicit transaction.
 //
-// Times are stored as INTEGER unix microseconds in UTC.
+// Times are stored as INTEGER unix microseconds in UTC, in STRICT tables.
+//
+// Corrupt rows. A session row that cannot be decoded (bad JSON in data) is
+// reported as a *CorruptRowError naming the session, never a panic. Reads
+// of many rows (ListActive, ChangesSince) return the good rows together with
+// that error, and ListActive's cursor steps past the bad row. EndSession
+// still ends a corrupt session (a force-logout must not be blocked by it).
 package sqlite
 
 import (
@@ -69,19 +75,26 @@ type Store struct {
 var _ data.Store = (*Store)(nil)
 
 // Open opens the SQLite database at path, creating the file if needed (not
-// its directory), and brings its schema up to date.
+// its directory), and brings its schema up to date (Migrate).
 //
 // Every connection runs with foreign_keys=ON and busy_timeout=5000. The file
-// is put in WAL mode with synchronous=NORMAL. In WAL mode NORMAL syncs the
-// WAL only at checkpoints, not at every commit: a committed transaction
-// survives a crash of any process (it is in the WAL, in the OS page cache),
-// and the database is never corrupted, but a power loss or an OS crash can
-// roll back the last commits before the most recent checkpoint. For a
-// session store that is the right trade: it is about eight times the write
-// rate of synchronous=FULL (see NOTES.md: ≈20k vs ≈2.5k touches/s), and what
-// can be lost to a power cut is recent activity. The one loss that matters,
-// a force-logout rolled back by a power cut in the same instant, is
-// visible in the audit trail's absence and is redone by the operator.
+// is in WAL mode with synchronous=NORMAL, deliberately:
+//
+//   - In WAL mode, NORMAL appends each commit to the WAL without an fsync;
+//     the WAL is fsynced at checkpoints. A committed transaction therefore
+//     survives a crash of any process (it is in the WAL, which the next open
+//     replays), and the database is never corrupted.
+//   - What NORMAL gives up: after an OS crash or power loss, the
+//     transactions committed since the last checkpoint can be rolled back
+//     (whole transactions, each with its audit entry; never half of one).
+//   - What it buys: FULL fsyncs every commit, about eight times slower on
+//     this hardware (NOTES.md: ≈20k vs ≈2.5k UPDATE/s), and Touch runs on
+//     every authenticated request.
+//   - The exposure, for sessions: touches and logins of the last moments
+//     before a power cut are lost (people log in again), and a logout or
+//     force-logout made in those moments can be undone. An operator whose
+//     machine lost power should repeat the force-logouts made just before.
+//     Deployments that cannot accept that run on PostgreSQL.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: open: want a file path, got %q", path)
