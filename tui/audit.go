@@ -49,16 +49,16 @@ func (a auditModel) Update(msg tea.Msg) (auditModel, tea.Cmd) {
 
 func (a auditModel) View(_ time.Time, width, height int) string {
 	t := a.theme
-	title := t.Title.Render(fmt.Sprintf("Audit: the latest %d entries, newest first", len(a.entries)))
-	cols := t.ColTitle.Render(fit("when", 14) + " " + fit("who", 10) + " " + fit("what", 12) + " " + fit("target", 17) + " " + "detail")
+	title := t.Title.Apply(fmt.Sprintf("Audit: the latest %d entries, newest first", len(a.entries)))
+	cols := t.ColTitle.Apply(fit("when", 14) + " " + fit("who", 10) + " " + fit("what", 12) + " " + fit("target", 17) + " " + "detail")
 	lines := []string{title, cols}
 	switch {
 	case a.err != nil:
-		lines = append(lines, t.Err.Render("✗ "+errText(a.err)))
+		lines = append(lines, t.Err.Apply("✗ "+errText(a.err)))
 	case !a.loaded:
-		lines = append(lines, t.Dim.Render("reading…"))
+		lines = append(lines, t.Dim.Apply("reading…"))
 	case len(a.entries) == 0:
-		lines = append(lines, t.Dim.Render("no entries"))
+		lines = append(lines, t.Dim.Apply("no entries"))
 	}
 	for _, e := range a.entries {
 		lines = append(lines, auditLine(e, true))

@@ -128,7 +128,7 @@ func (c confirmModel) View(width int) string {
 		return strings.Join(out, "\n")
 	}
 	inner := min(width-4, 76)
-	out := []string{c.theme.Warn.Render(cut(title, inner))}
+	out := []string{c.theme.Warn.Apply(cut(title, inner))}
 	for _, l := range body {
 		out = append(out, cut(l, inner))
 	}

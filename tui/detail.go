@@ -81,11 +81,11 @@ func (d detailModel) lines(now time.Time) []string {
 	s := d.session
 	var out []string
 	field := func(name, value string) {
-		out = append(out, t.Label.Render(fmt.Sprintf("%-15s", name))+" "+value)
+		out = append(out, t.Label.Apply(fmt.Sprintf("%-15s", name))+" "+value)
 	}
-	out = append(out, t.Title.Render("Session "+clean(sessionlogic.ShortID(s.ID))))
+	out = append(out, t.Title.Apply("Session "+clean(sessionlogic.ShortID(s.ID))))
 	if d.err != nil {
-		out = append(out, t.Err.Render("✗ "+errText(d.err)))
+		out = append(out, t.Err.Apply("✗ "+errText(d.err)))
 	}
 	state := "active"
 	switch {
@@ -95,7 +95,7 @@ func (d detailModel) lines(now time.Time) []string {
 		state = "expired"
 	}
 	if !d.loaded && d.err == nil {
-		state += t.Dim.Render("  (reading the store…)")
+		state += t.Dim.Apply("  (reading the store…)")
 	}
 	field("state", state)
 	field("id", clean(s.ID))
@@ -125,19 +125,19 @@ func (d detailModel) lines(now time.Time) []string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	out = append(out, "", t.Label.Render(fmt.Sprintf("Data (%d keys)", len(keys))))
+	out = append(out, "", t.Label.Apply(fmt.Sprintf("Data (%d keys)", len(keys))))
 	for _, k := range keys {
 		out = append(out, "  "+clean(k)+" = "+clean(dataValue(s.Data[k])))
 	}
 
-	out = append(out, "", t.Label.Render(fmt.Sprintf("Audit history (%d)", len(d.audit))))
+	out = append(out, "", t.Label.Apply(fmt.Sprintf("Audit history (%d)", len(d.audit))))
 	switch {
 	case d.auditErr != nil:
-		out = append(out, t.Err.Render("✗ "+errText(d.auditErr)))
+		out = append(out, t.Err.Apply("✗ "+errText(d.auditErr)))
 	case !d.loaded:
-		out = append(out, t.Dim.Render("  reading…"))
+		out = append(out, t.Dim.Apply("  reading…"))
 	case len(d.audit) == 0:
-		out = append(out, t.Dim.Render("  none"))
+		out = append(out, t.Dim.Apply("  none"))
 	}
 	for _, e := range d.audit {
 		out = append(out, "  "+auditLine(e, false))

@@ -110,9 +110,9 @@ func (e extendModel) View(now time.Time, width int) string {
 	_, at, err := e.check(now)
 	switch {
 	case e.err != "":
-		preview = e.theme.Err.Render("✗ " + e.err)
+		preview = e.theme.Err.Apply("✗ " + e.err)
 	case err != nil:
-		preview = e.theme.Err.Render(err.Error())
+		preview = e.theme.Err.Apply(err.Error())
 	default:
 		preview = fmt.Sprintf("new expiry %s (in %s)", clockTime(now, at), span(at.Sub(now)))
 	}
@@ -127,6 +127,6 @@ func (e extendModel) View(now time.Time, width int) string {
 	for i := range lines {
 		lines[i] = cut(lines[i], inner)
 	}
-	lines[0] = e.theme.Warn.Render(lines[0])
+	lines[0] = e.theme.Warn.Apply(lines[0])
 	return e.theme.Dialog.Render(strings.Join(lines, "\n"))
 }

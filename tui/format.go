@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -52,13 +53,24 @@ func unsafeRune(r rune) bool {
 	return !unicode.IsPrint(r) && !unicode.IsSpace(r)
 }
 
+// width is the number of terminal cells s takes. Plain ASCII, the common
+// case, is counted without parsing.
+func width(s string) int {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b >= 0x7f {
+			return ansi.StringWidth(s)
+		}
+	}
+	return len(s)
+}
+
 // fit cuts s to exactly w terminal cells: longer text ends in "…",
 // shorter text is padded with spaces. s must be clean (no escapes).
 func fit(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	sw := ansi.StringWidth(s)
+	sw := width(s)
 	if sw > w {
 		s = ansi.Truncate(s, w, "…")
 		sw = ansi.StringWidth(s)
@@ -74,7 +86,8 @@ func cut(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	if ansi.StringWidth(s) <= w {
+	// A line never takes more cells than it has bytes.
+	if len(s) <= w || width(s) <= w {
 		return s
 	}
 	return ansi.Truncate(s, w, "…")
@@ -86,26 +99,45 @@ func span(d time.Duration) string {
 	if d < 0 {
 		d = 0
 	}
+	return string(appendSpan(nil, d, true))
+}
+
+// appendSpan appends span(d) to b, with or without the space.
+func appendSpan(b []byte, d time.Duration, space bool) []byte {
+	if d < 0 {
+		d = 0
+	}
 	s := int64(d / time.Second)
 	days, s := s/86400, s%86400
 	hours, s := s/3600, s%3600
 	mins, secs := s/60, s%60
+	two := func(b []byte, big int64, bu byte, small int64, su byte) []byte {
+		b = strconv.AppendInt(b, big, 10)
+		b = append(b, bu)
+		if space {
+			b = append(b, ' ')
+		}
+		if small < 10 {
+			b = append(b, '0')
+		}
+		b = strconv.AppendInt(b, small, 10)
+		return append(b, su)
+	}
 	switch {
 	case days > 0:
-		return fmt.Sprintf("%dd %02dh", days, hours)
+		return two(b, days, 'd', hours, 'h')
 	case hours > 0:
-		return fmt.Sprintf("%dh %02dm", hours, mins)
+		return two(b, hours, 'h', mins, 'm')
 	case mins > 0:
-		return fmt.Sprintf("%dm %02ds", mins, secs)
-	default:
-		return fmt.Sprintf("%ds", secs)
+		return two(b, mins, 'm', secs, 's')
 	}
+	return append(strconv.AppendInt(b, secs, 10), 's')
 }
 
 // compact is span without the space, for table cells: "13d23h", "5h03m",
 // "4m12s", "9s".
 func compact(d time.Duration) string {
-	return strings.Replace(span(d), " ", "", 1)
+	return string(appendSpan(make([]byte, 0, 8), d, false))
 }
 
 // clockTime formats t for a prompt: the time of day when t is on now's
@@ -126,16 +158,16 @@ func ago(now, t time.Time) string {
 	if d < 0 {
 		d = 0
 	}
+	n, unit := int64(d/(24*time.Hour)), "d ago"
 	switch {
 	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", int(d/time.Second))
+		n, unit = int64(d/time.Second), "s ago"
 	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+		n, unit = int64(d/time.Minute), "m ago"
 	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh ago", int(d/time.Hour))
-	default:
-		return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
+		n, unit = int64(d/time.Hour), "h ago"
 	}
+	return string(append(strconv.AppendInt(make([]byte, 0, 10), n, 10), unit...))
 }
 
 // stamp formats an absolute time for the detail view, in the local zone of

@@ -43,28 +43,28 @@ func (h headerModel) View(now time.Time, width int) string {
 	var badge string
 	switch h.state {
 	case stateConnecting:
-		badge = t.Paused.Render("connecting…")
+		badge = t.Paused.Apply("connecting…")
 	case stateLive:
-		badge = t.Live.Render("● live")
+		badge = t.Live.Apply("● live")
 	case stateStale:
 		retry := ""
 		if !h.retryAt.IsZero() && h.retryAt.After(now) {
 			retry = ", retry in " + span(h.retryAt.Sub(now)+time.Second-1)
 		}
-		badge = t.Stale.Render("✗ " + h.staleFor(now) + retry)
+		badge = t.Stale.Apply("✗ " + h.staleFor(now) + retry)
 	case stateReconnecting:
-		badge = t.Stale.Render("✗ " + h.staleFor(now) + ", reconnecting…")
+		badge = t.Stale.Apply("✗ " + h.staleFor(now) + ", reconnecting…")
 	case stateQueryError:
-		badge = t.Stale.Render("! query failed, " + h.staleFor(now))
+		badge = t.Stale.Apply("! query failed, " + h.staleFor(now))
 	}
 	poll := "poll " + showSpan(h.interval)
 	if h.paused {
-		poll = t.Paused.Render("⏸ paused") + t.Dim.Render(" (poll "+showSpan(h.interval)+")")
+		poll = t.Paused.Apply("⏸ paused") + t.Dim.Apply(" (poll "+showSpan(h.interval)+")")
 	} else {
-		poll = t.Dim.Render(poll)
+		poll = t.Dim.Apply(poll)
 	}
 	// The store's name comes last: it can be long, and the state must show.
-	line1 := t.Title.Render("sessionmon") + "  " + badge + "  " + poll + "  " + t.Dim.Render(clean(h.store))
+	line1 := t.Title.Apply("sessionmon") + "  " + badge + "  " + poll + "  " + t.Dim.Apply(clean(h.store))
 
 	var line2 string
 	if h.haveStats {
@@ -87,9 +87,9 @@ func (h headerModel) View(now time.Time, width int) string {
 			exp = t.Amber.Apply(exp)
 		}
 		parts = append(parts, exp, fmt.Sprintf("%d logins in 5m", st.RecentLogins))
-		line2 = strings.Join(parts, t.Dim.Render(" · "))
+		line2 = strings.Join(parts, t.Dim.Apply(" · "))
 	} else {
-		line2 = t.Dim.Render("counts: waiting for the store")
+		line2 = t.Dim.Apply("counts: waiting for the store")
 	}
 	return cut(line1, width) + "\n" + cut(line2, width)
 }

@@ -165,6 +165,9 @@ func drain(m Model, cmd tea.Cmd) Model {
 	return m
 }
 
+// runWait is how long run waits for a command before giving up on it.
+var runWait = 100 * time.Millisecond
+
 // run executes cmd (and batches) and returns the messages that came back
 // quickly.
 func run(cmd tea.Cmd) []tea.Msg {
@@ -176,7 +179,7 @@ func run(cmd tea.Cmd) []tea.Msg {
 	var msg tea.Msg
 	select {
 	case msg = <-ch:
-	case <-time.After(100 * time.Millisecond):
+	case <-time.After(runWait):
 		return nil
 	}
 	if b, ok := msg.(tea.BatchMsg); ok {

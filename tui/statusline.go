@@ -46,7 +46,7 @@ func (s statusModel) View(width int, filter string, marked, hidden int, sortName
 		right = append(right, m)
 	}
 	right = append(right, "sort "+sortName)
-	r := s.theme.Dim.Render(strings.Join(right, " · "))
+	r := s.theme.Dim.Apply(strings.Join(right, " · "))
 	rw := ansi.StringWidth(r)
 
 	var left string
@@ -64,9 +64,9 @@ func (s statusModel) View(width int, filter string, marked, hidden int, sortName
 	lw := width - rw - 1
 	left = cut(left, lw)
 	if s.isErr {
-		left = s.theme.Err.Render(left)
+		left = s.theme.Err.Apply(left)
 	} else if left != "" {
-		left = s.theme.OK.Render(left)
+		left = s.theme.OK.Apply(left)
 	}
 	pad := width - ansi.StringWidth(left) - rw
 	if pad < 0 {

@@ -292,6 +292,12 @@ func (t tableModel) View(now time.Time, filter string) string {
 	end := min(len(t.rows), t.offset+t.height)
 	for i := t.offset; i < end; i++ {
 		b.WriteByte('\n')
+		if t.width <= prefixWidth {
+			var row strings.Builder
+			t.writeRow(&row, i, now)
+			b.WriteString(cut(row.String(), t.width))
+			continue
+		}
 		t.writeRow(&b, i, now)
 	}
 	return b.String()
@@ -314,7 +320,7 @@ func (t tableModel) writeTitles(b *strings.Builder) {
 		}
 		line.WriteString(fit(title, c.width))
 	}
-	b.WriteString(t.theme.ColTitle.Render(cut(line.String(), t.width)))
+	b.WriteString(t.theme.ColTitle.Apply(cut(line.String(), t.width)))
 }
 
 func sortColumn(k sessionlogic.SortKey) column {
@@ -350,6 +356,9 @@ func (t tableModel) writeRow(b *strings.Builder, i int, now time.Time) {
 	used := prefixWidth
 	for ci, c := range t.cols {
 		if ci > 0 {
+			if used+1 >= t.width {
+				break
+			}
 			line.WriteByte(' ')
 			used++
 		}

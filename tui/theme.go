@@ -14,22 +14,22 @@ import (
 // Ascii profile drops every colour and attribute. Nothing else in the
 // package names a colour.
 type Theme struct {
-	Title    lipgloss.Style // "sessionmon" in the header
-	Dim      lipgloss.Style // secondary text
-	Label    lipgloss.Style // field names in the detail view
-	Live     lipgloss.Style // "live" badge
-	Stale    lipgloss.Style // "stale 12s" badge
-	Paused   lipgloss.Style // "paused" badge
-	ColTitle lipgloss.Style // table column titles
-	OK       lipgloss.Style // status line: an action succeeded
-	Err      lipgloss.Style // status line and detail: an error
-	Warn     lipgloss.Style // confirm dialog title, warnings
+	Title    Paint          // "sessionmon" in the header
+	Dim      Paint          // secondary text
+	Label    Paint          // field names in the detail view
+	Live     Paint          // "live" badge
+	Stale    Paint          // "stale 12s" badge
+	Paused   Paint          // "paused" badge
+	ColTitle Paint          // table column titles
+	OK       Paint          // status line: an action succeeded
+	Err      Paint          // status line and detail: an error
+	Warn     Paint          // confirm dialog title, warnings
 	Dialog   lipgloss.Style // confirm and extend boxes
 	Help     help.Styles
 
-	// Paints apply to one table cell after it has been cut to its width;
-	// they are precomputed escape sequences, so a frame costs no lipgloss
-	// rendering per cell.
+	// Paints colour text already cut to its width (a table cell, a short
+	// line); they are precomputed escape sequences, so a frame costs no
+	// lipgloss rendering per cell.
 	Amber    Paint // expires in under an hour
 	Red      Paint // expires in under five minutes, or expired
 	Marked   Paint // the mark column
@@ -79,16 +79,16 @@ func NewTheme(r *lipgloss.Renderer) Theme {
 	)
 	s := r.NewStyle
 	t := Theme{
-		Title:    s().Bold(true).Foreground(accent),
-		Dim:      s().Foreground(dim),
-		Label:    s().Bold(true),
-		Live:     s().Bold(true).Foreground(green),
-		Stale:    s().Bold(true).Foreground(red),
-		Paused:   s().Bold(true).Foreground(amber),
-		ColTitle: s().Bold(true).Underline(true),
-		OK:       s().Foreground(green),
-		Err:      s().Foreground(red),
-		Warn:     s().Bold(true).Foreground(amber),
+		Title:    paintOf(s().Bold(true).Foreground(accent)),
+		Dim:      paintOf(s().Foreground(dim)),
+		Label:    paintOf(s().Bold(true)),
+		Live:     paintOf(s().Bold(true).Foreground(green)),
+		Stale:    paintOf(s().Bold(true).Foreground(red)),
+		Paused:   paintOf(s().Bold(true).Foreground(amber)),
+		ColTitle: paintOf(s().Bold(true).Underline(true)),
+		OK:       paintOf(s().Foreground(green)),
+		Err:      paintOf(s().Foreground(red)),
+		Warn:     paintOf(s().Bold(true).Foreground(amber)),
 		Dialog:   s().Border(lipgloss.RoundedBorder()).BorderForeground(amber).Padding(0, 1),
 		Amber:    paintOf(s().Foreground(amber)),
 		Red:      paintOf(s().Bold(true).Foreground(red)),

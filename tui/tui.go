@@ -108,6 +108,10 @@ type Model struct {
 	statsAt      time.Time
 	seq          int // ids for detail, audit, count and action requests
 
+	// help caches the footer, which only changes with the width, the
+	// view and `?` (rendering it is a good part of a frame).
+	helpc *helpCache
+
 	header  headerModel
 	table   tableModel
 	detail  detailModel
@@ -151,6 +155,7 @@ func newModel(opts Options, r *lipgloss.Renderer) Model {
 		confirm:       confirmModel{theme: &theme},
 		extend:        newExtend(&theme),
 		status:        statusModel{theme: &theme},
+		helpc:         &helpCache{},
 	}
 	if m.operator == "" {
 		m.operator = "operator"
@@ -753,6 +758,7 @@ func sortName(k sessionlogic.SortKey, desc bool) string {
 // table grew past the rows it holds, so a larger window must be fetched.
 func (m *Model) layout() bool {
 	w, h := m.width, m.height
+	m.help.Width = w
 	m.showHeader = h >= 10
 	m.showFooter = h >= 6
 	fixed := 1 // the status line
@@ -767,7 +773,6 @@ func (m *Model) layout() bool {
 		fixed-- // lipgloss.Height("") is 1
 	}
 	m.bodyHeight = max(0, h-fixed)
-	m.help.Width = w
 
 	before := m.table.height
 	m.table.SetSize(w, max(0, m.bodyHeight-1)) // one line of column titles
@@ -780,7 +785,7 @@ func (m *Model) footerHeight() int {
 	if m.filter.editing {
 		return 1
 	}
-	return lipgloss.Height(m.help.View(m.helpKeys()))
+	return lipgloss.Height(m.helpView())
 }
 
 // helpKeys are the keys of the current view, for the footer and `?`.
@@ -808,6 +813,8 @@ func (m Model) View() string {
 	if m.showHeader {
 		parts = append(parts, m.header.View(m.now, m.width))
 	}
+	// Every part keeps to the width by itself (the table cuts each cell,
+	// the others cut their lines), so the frame is not measured again.
 	var body string
 	switch m.mode {
 	case modeDetail:
@@ -821,7 +828,7 @@ func (m Model) View() string {
 		parts = append(parts, padLines(body, m.bodyHeight))
 	}
 	if d := m.dialogView(); d != "" {
-		parts = append(parts, d)
+		parts = append(parts, cutLines(d, m.width))
 	}
 	hidden := 0
 	for _, s := range m.table.marks {
@@ -829,21 +836,45 @@ func (m Model) View() string {
 			hidden++
 		}
 	}
-	parts = append(parts, m.status.View(m.width, m.filter.value, len(m.table.marks), hidden, sortName(m.sort, m.desc)))
+	parts = append(parts, cut(m.status.View(m.width, m.filter.value, len(m.table.marks), hidden, sortName(m.sort, m.desc)), m.width))
 	if m.showFooter {
 		if m.filter.editing {
 			parts = append(parts, m.filter.View(m.width))
 		} else {
-			parts = append(parts, m.help.View(m.helpKeys()))
+			parts = append(parts, m.helpView())
 		}
 	}
 	out := strings.Join(parts, "\n")
-	lines := strings.Split(out, "\n")
-	if len(lines) > m.height {
-		lines = lines[:m.height]
+	if n := strings.Count(out, "\n") + 1; n > m.height {
+		lines := strings.Split(out, "\n")
+		out = strings.Join(lines[:m.height], "\n")
 	}
+	return out
+}
+
+type helpCache struct {
+	width int
+	all   bool
+	mode  viewMode
+	view  string
+}
+
+func (m Model) helpView() string {
+	c := m.helpc
+	if c == nil {
+		return cutLines(m.help.View(m.helpKeys()), m.width)
+	}
+	if c.view == "" || c.width != m.width || c.all != m.help.ShowAll || c.mode != m.mode {
+		*c = helpCache{width: m.width, all: m.help.ShowAll, mode: m.mode, view: cutLines(m.help.View(m.helpKeys()), m.width)}
+	}
+	return c.view
+}
+
+// cutLines cuts every line of s to w cells.
+func cutLines(s string, w int) string {
+	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		lines[i] = cut(l, m.width)
+		lines[i] = cut(l, w)
 	}
 	return strings.Join(lines, "\n")
 }

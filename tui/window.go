@@ -123,13 +123,15 @@ func topAbove(ctx context.Context, m *sessionlogic.Manager, r windowReq, from *s
 }
 
 func fetchWindow(ctx context.Context, m *sessionlogic.Manager, r windowReq) (windowResult, error) {
-	var res windowResult
+	res := windowResult{version: r.since}
+	// The change counter tells cheaply whether anything was written. If it
+	// cannot be read (a corrupt row in the feed, a store going away), the
+	// listing below is what decides.
 	ch, err := m.Changes(ctx, r.since, 1)
-	if err != nil {
-		return res, err
+	if err == nil || ch.Version > 0 {
+		res.version = ch.Version
 	}
-	res.version = ch.Version
-	if r.poll && ch.Version == r.since && m.Now().Before(r.until) {
+	if err == nil && r.poll && ch.Version == r.since && m.Now().Before(r.until) {
 		res.unchanged = true
 		return res, nil
 	}
