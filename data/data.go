@@ -247,8 +247,10 @@ type Store interface {
 	CreateSession(ctx context.Context, s Session, replaceID string, audit AuditEntry) (Session, error)
 	// Touch is the hot path: in one statement, for a session that is not
 	// ended and whose ExpiresAt is after now, it sets LastActivity = now and
-	// ExpiresAt = min(expires, AbsoluteExpiresAt), raises Version, and
-	// returns the updated row. Unknown, ended or expired: ErrNotFound.
+	// ExpiresAt = max(ExpiresAt, min(expires, AbsoluteExpiresAt)), raises
+	// Version, and returns the updated row. Touch never shortens a session,
+	// so an operator's Extend survives the holder's next request.
+	// Unknown, ended or expired: ErrNotFound.
 	Touch(ctx context.Context, id string, now, expires time.Time) (Session, error)
 	// Session returns a session in any state. ErrNotFound.
 	Session(ctx context.Context, id string) (Session, error)

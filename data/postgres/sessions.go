@@ -71,7 +71,7 @@ func (s *Store) CreateSession(ctx context.Context, sess data.Session, replaceID 
 
 const touchSQL = `UPDATE sessions
 	SET last_activity = $2,
-	    expires_at = LEAST($3, coalesce(absolute_expires_at, 'infinity')),
+	    expires_at = GREATEST(expires_at, LEAST($3, coalesce(absolute_expires_at, 'infinity'))),
 	    version = nextval('session_version_seq')
 	WHERE id = $1 AND ended_at IS NULL AND expires_at > $2
 	RETURNING ` + sessionCols

@@ -26,11 +26,12 @@ const nextVersionSQL = `(` + highestVersionSQL + ` + 1)`
 const (
 	// touchSQL is the hot path in one statement: ?1 now, ?2 requested
 	// expiry, ?3 id. The row must be not ended and not expired at now; the
-	// new expiry is capped at the absolute limit.
+	// new expiry is capped at the absolute limit and never below the current
+	// one (an operator's extension survives the holder's next request).
 	touchSQL = `UPDATE sessions SET
 	last_activity = ?1,
-	expires_at = CASE WHEN absolute_expires_at IS NOT NULL AND absolute_expires_at < ?2
-		THEN absolute_expires_at ELSE ?2 END,
+	expires_at = max(expires_at, CASE WHEN absolute_expires_at IS NOT NULL AND absolute_expires_at < ?2
+		THEN absolute_expires_at ELSE ?2 END),
 	version = ` + nextVersionSQL + `
 WHERE id = ?3 AND ended_at IS NULL AND expires_at > ?1
 RETURNING ` + sessionCols

@@ -15,6 +15,7 @@ var sessionCases = []testCase{
 	{"TouchSlides", testTouchSlides},
 	{"TouchCapsAtAbsolute", testTouchCaps},
 	{"TouchRefusesInactive", testTouchInactive},
+	{"TouchNeverShortens", testTouchNeverShortens},
 	{"EndSession", testEndSession},
 	{"EndSessionRefuses", testEndSessionRefuses},
 	{"EndUserSessions", testEndUserSessions},
@@ -216,18 +217,40 @@ func testTouchCaps(t *testing.T, st data.Store) {
 	if !got.LastActivity.Equal(now) || !got.AbsoluteExpiresAt.Equal(s.AbsoluteExpiresAt) {
 		t.Fatalf("LastActivity=%v AbsoluteExpiresAt=%v", got.LastActivity, got.AbsoluteExpiresAt)
 	}
-	// Below the cap the requested expiry is used as is.
+	// Touch never shortens: a requested expiry below the current one
+	// leaves it where it is.
 	got, err = st.Touch(ctx(t), s.ID, at(40*time.Minute), at(90*time.Minute))
-	if err != nil || !got.ExpiresAt.Equal(at(90*time.Minute)) {
-		t.Fatalf("Touch below the cap = %v, %v; want ExpiresAt %v", got.ExpiresAt, err, at(90*time.Minute))
+	if err != nil || !got.ExpiresAt.Equal(s.AbsoluteExpiresAt) || !got.LastActivity.Equal(at(40*time.Minute)) {
+		t.Fatalf("Touch below the current expiry = %v, %v; want ExpiresAt kept at %v", got.ExpiresAt, err, s.AbsoluteExpiresAt)
 	}
-	// Capped again, then at the absolute limit the session is expired.
-	got, err = st.Touch(ctx(t), s.ID, at(89*time.Minute), at(89*time.Minute+CookieAge))
-	if err != nil || !got.ExpiresAt.Equal(s.AbsoluteExpiresAt) {
-		t.Fatalf("Touch before the limit = %v, %v; want ExpiresAt %v", got.ExpiresAt, err, s.AbsoluteExpiresAt)
-	}
+	// At the absolute limit the session is expired.
 	_, err = st.Touch(ctx(t), s.ID, at(2*time.Hour), at(2*time.Hour+CookieAge))
 	wantErr(t, "Touch at the absolute limit", err, data.ErrNotFound)
+}
+
+// testTouchNeverShortens: an operator's extension survives the holder's
+// next request, which would otherwise pull the expiry back to now + age.
+func testTouchNeverShortens(t *testing.T, st data.Store) {
+	u := mustUser(t, st, "alice", "admin")
+	s := mustCreate(t, st, newSession(u, "extended"))
+	ext, err := st.Extend(ctx(t), s.ID, 48*time.Hour, at(time.Minute), data.AuditEntry{Time: at(time.Minute), Actor: "ops", Action: data.ActionExtend, SessionID: s.ID})
+	if err != nil {
+		t.Fatalf("Extend: %v", err)
+	}
+	now := at(2 * time.Minute)
+	got, err := st.Touch(ctx(t), s.ID, now, now.Add(CookieAge))
+	if err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	if !got.ExpiresAt.Equal(ext.ExpiresAt) || !got.LastActivity.Equal(now) {
+		t.Fatalf("Touch after Extend: ExpiresAt %v LastActivity %v; want the extended %v kept", got.ExpiresAt, got.LastActivity, ext.ExpiresAt)
+	}
+	// Once now + age passes the extended expiry, Touch slides it again.
+	later := ext.ExpiresAt.Add(-CookieAge).Add(time.Hour)
+	got, err = st.Touch(ctx(t), s.ID, later, later.Add(CookieAge))
+	if err != nil || !got.ExpiresAt.Equal(later.Add(CookieAge)) {
+		t.Fatalf("Touch past the extension = %v, %v; want %v", got.ExpiresAt, err, later.Add(CookieAge))
+	}
 }
 
 func testTouchInactive(t *testing.T, st data.Store) {
