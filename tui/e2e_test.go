@@ -515,3 +515,77 @@ func randomMsg(rng *rand.Rand) tea.Msg {
 	}
 	return keyMsg(stormKeys[rng.IntN(len(stormKeys))])
 }
+
+// settle answers the latest window fetch from the store, synchronously.
+func settle(t *testing.T, m Model) Model {
+	t.Helper()
+	msg := fetchWindowCmd(context.Background(), m.mgr, m.fetchID, m.lastReq)()
+	if w := msg.(windowMsg); w.err != nil {
+		t.Fatal(w.err)
+	}
+	m, _ = upd(m, msg)
+	return m
+}
+
+// Moving through a list far longer than the window, a page or a row at a
+// time, lands on the same row as counting in the full list.
+func TestPagingAgainstStore(t *testing.T) {
+	e := newEnv(t, 0, 0)
+	e.user(t, "ann", "user")
+	for i := range 100 {
+		e.login(t, "ann", i)
+		e.clock.Add(time.Second)
+	}
+	p, err := e.m.Active(context.Background(), sessionlogic.ListQuery{Limit: 1000})
+	if err != nil || len(p.Sessions) != 100 {
+		t.Fatal(len(p.Sessions), err)
+	}
+	full := p.Sessions
+	m := New(Options{Manager: e.m})
+	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.lastReq = m.windowReq(placeTop)
+	m = settle(t, m)
+	page := m.table.height
+	pos := 0
+	steps := []struct {
+		key  string
+		move func(int) int
+	}{
+		{"pgdown", func(p int) int { return p + page }},
+		{"pgdown", func(p int) int { return p + page }},
+		{"down", func(p int) int { return p + 1 }},
+		{"pgup", func(p int) int { return p - page }},
+		{"pgup", func(p int) int { return max(0, p-page) }},
+		{"end", func(int) int { return 99 }},
+		{"pgup", func(p int) int { return p - page }},
+		{"up", func(p int) int { return p - 1 }},
+		{"pgdown", func(p int) int { return min(99, p+page) }},
+		{"pgdown", func(p int) int { return min(99, p+page) }},
+		{"home", func(int) int { return 0 }},
+		{"up", func(int) int { return 0 }},
+	}
+	for i, s := range steps {
+		before := m.fetchID
+		m = press(m, s.key)
+		if m.fetchID != before {
+			m = settle(t, m)
+		}
+		pos = s.move(pos)
+		got, _ := m.table.Selected()
+		if got.ID != full[pos].ID {
+			t.Fatalf("step %d (%s): selected %s, want row %d (%s)", i, s.key, sessionlogic.ShortID(got.ID), pos, sessionlogic.ShortID(full[pos].ID))
+		}
+		if m.table.sel < m.table.offset || m.table.sel >= m.table.offset+m.table.height {
+			t.Fatalf("step %d: the selection is out of view", i)
+		}
+	}
+	for range 30 {
+		m = press(m, "down")
+		if m.fetching {
+			m = settle(t, m)
+		}
+	}
+	if got, _ := m.table.Selected(); got.ID != full[30].ID {
+		t.Fatalf("30 downs: selected %s", sessionlogic.ShortID(got.ID))
+	}
+}

@@ -69,7 +69,12 @@ func (h headerModel) View(now time.Time, width int) string {
 	var line2 string
 	if h.haveStats {
 		st := h.stats
-		parts := []string{fmt.Sprintf("%d active", st.Active)}
+		exp := fmt.Sprintf("%d expiring <1h", st.ExpiringWithin)
+		if st.ExpiringWithin > 0 {
+			exp = t.Amber.Apply(exp)
+		}
+		// The counts first; the roles (there may be many) last.
+		parts := []string{fmt.Sprintf("%d active", st.Active), exp, fmt.Sprintf("%d logins in 5m", st.RecentLogins)}
 		roles := make([]string, 0, len(st.ByRole))
 		for r := range st.ByRole {
 			roles = append(roles, r)
@@ -82,11 +87,6 @@ func (h headerModel) View(now time.Time, width int) string {
 		if len(byRole) > 0 {
 			parts = append(parts, strings.Join(byRole, " "))
 		}
-		exp := fmt.Sprintf("%d expiring <1h", st.ExpiringWithin)
-		if st.ExpiringWithin > 0 {
-			exp = t.Amber.Apply(exp)
-		}
-		parts = append(parts, exp, fmt.Sprintf("%d logins in 5m", st.RecentLogins))
 		line2 = strings.Join(parts, t.Dim.Apply(" · "))
 	} else {
 		line2 = t.Dim.Apply("counts: waiting for the store")

@@ -116,13 +116,22 @@ func layoutColumns(width int) []tableCol {
 	return cols
 }
 
-// Messages from the table to the root: the window must move.
+// Messages from the table to the root: the window must move. They carry
+// keyset cursors, not row indexes, so rows replaced in between cannot
+// shift them.
 type (
-	// scrolledMsg: the visible rows start further down than the first row
-	// held; fetch a window from there.
-	scrolledMsg struct{}
-	// scrollUpMsg: move n rows above the first row held.
-	scrollUpMsg struct{ n int }
+	// scrolledMsg: show the rows after top, and select the row rel rows
+	// into them (rel < 0: keep the selected session).
+	scrolledMsg struct {
+		top *sessionlogic.Cursor
+		rel int
+	}
+	// scrollUpMsg: show the list from n rows above the row at from, and
+	// select the first.
+	scrollUpMsg struct {
+		from *sessionlogic.Cursor
+		n    int
+	}
 	// jumpMsg: go to the first (end false) or last rows of the list.
 	jumpMsg struct{ end bool }
 )
@@ -165,9 +174,8 @@ func (t *tableModel) SetSize(width, rows int) {
 
 // SetRows replaces the rows held and re-anchors the selection on the
 // selected session's id. When that session is gone, the selection stays at
-// the same position. shift moves the selection by that many rows after
-// re-anchoring (a page up that needed a fetch).
-func (t *tableModel) SetRows(rows []sessionlogic.Session, atStart, more bool, shift int) (found bool) {
+// the same position.
+func (t *tableModel) SetRows(rows []sessionlogic.Session, atStart, more bool) (found bool) {
 	t.rows, t.atStart, t.more, t.loaded = rows, atStart, more, true
 	t.offset = 0
 	idx := -1
@@ -183,7 +191,7 @@ func (t *tableModel) SetRows(rows []sessionlogic.Session, atStart, more bool, sh
 	if idx < 0 {
 		idx = t.sel
 	}
-	t.selectIndex(idx + shift)
+	t.selectIndex(idx)
 	return found
 }
 
@@ -247,33 +255,66 @@ func (t tableModel) Update(msg tea.Msg) (tableModel, tea.Cmd) {
 	if !ok {
 		return t, nil
 	}
-	before := t.offset
 	page := max(1, t.height)
 	switch {
 	case key.Matches(km, t.keys.Up):
-		if t.sel == 0 && !t.atStart {
-			return t, emit(scrollUpMsg{n: 1})
-		}
-		t.selectIndex(t.sel - 1)
+		return t.moveUp(1)
 	case key.Matches(km, t.keys.Down):
-		t.selectIndex(t.sel + 1)
+		return t.moveDown(1, 0)
 	case key.Matches(km, t.keys.PageUp):
-		if t.sel-page < 0 && !t.atStart {
-			return t, emit(scrollUpMsg{n: page})
-		}
-		t.selectIndex(t.sel - page)
+		return t.moveUp(page)
 	case key.Matches(km, t.keys.PageDown):
-		t.selectIndex(t.sel + page)
+		return t.moveDown(page, page)
 	case key.Matches(km, t.keys.Home):
 		return t, emit(jumpMsg{end: false})
 	case key.Matches(km, t.keys.End):
 		return t, emit(jumpMsg{end: true})
-	default:
+	}
+	return t, nil
+}
+
+// moveDown moves the selection n rows down and the view at least scroll
+// rows (a page down moves both by a page). Past the rows held, it asks for
+// the window that holds the target.
+func (t tableModel) moveDown(n, scroll int) (tableModel, tea.Cmd) {
+	if len(t.rows) == 0 {
 		return t, nil
 	}
-	if t.offset != before {
-		return t, emit(scrolledMsg{})
+	target := t.sel + n
+	offset := max(t.offset+scroll, target-max(1, t.height)+1)
+	if target >= len(t.rows) {
+		if !t.more {
+			t.selectIndex(len(t.rows) - 1)
+			return t, nil
+		}
+		// Not held yet: fetch from a row that is held.
+		offset = max(1, min(offset, len(t.rows)))
+		rel := target - offset
+		t.selectIndex(len(t.rows) - 1)
+		return t, emit(scrolledMsg{top: cursorOf(t.rows[offset-1], t.sort), rel: rel})
 	}
+	before := t.offset
+	t.sel, t.selID = target, t.rows[target].ID
+	t.offset = min(offset, target)
+	t.clampOffset()
+	if t.offset != before && t.offset > 0 {
+		// The target is held: the selection stays on it by id.
+		return t, emit(scrolledMsg{top: cursorOf(t.rows[t.offset-1], t.sort), rel: -1})
+	}
+	return t, nil
+}
+
+// moveUp moves the selection n rows up; above the first row held it asks
+// for the rows above.
+func (t tableModel) moveUp(n int) (tableModel, tea.Cmd) {
+	if len(t.rows) == 0 {
+		return t, nil
+	}
+	target := t.sel - n
+	if target < 0 && !t.atStart {
+		return t, emit(scrollUpMsg{from: cursorOf(t.rows[0], t.sort), n: -target})
+	}
+	t.selectIndex(max(0, target))
 	return t, nil
 }
 

@@ -399,18 +399,14 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 
 	case scrolledMsg:
-		if m.table.offset > 0 && m.table.offset <= len(m.table.rows) {
-			m.top = cursorOf(m.table.rows[m.table.offset-1], m.sort)
-			return m.fetch(m.windowReq(placeTop))
-		}
-		return nil
+		m.top = msg.top
+		req := m.windowReq(placeTop)
+		req.selectAt = max(0, msg.rel+1)
+		return m.fetch(req)
 
 	case scrollUpMsg:
-		if len(m.table.rows) == 0 {
-			return m.fetch(m.windowReq(placeTop))
-		}
 		req := m.windowReq(placeUp)
-		req.from, req.up, req.shift = cursorOf(m.table.rows[0], m.sort), msg.n, -msg.n
+		req.from, req.up, req.selectAt = msg.from, msg.n, 1
 		return m.fetch(req)
 
 	case jumpMsg:
@@ -422,7 +418,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		}
 		req := m.windowReq(at)
 		req.top, req.follow = nil, ""
-		req.selectEnd, req.selectFirst = msg.end, !msg.end
+		if msg.end {
+			req.selectEnd = true
+		} else {
+			req.selectAt = 1
+		}
 		return m.fetch(req)
 
 	case filterChangedMsg:
@@ -502,9 +502,13 @@ func (m *Model) onWindow(msg windowMsg) tea.Cmd {
 	}
 	if !msg.res.unchanged {
 		m.top = msg.res.top
-		found := m.table.SetRows(msg.res.rows, msg.res.top == nil, msg.res.more, msg.req.shift)
+		found := m.table.SetRows(msg.res.rows, msg.res.top == nil, msg.res.more)
 		switch {
-		case msg.req.selectFirst, msg.req.firstIfGone && !found:
+		case msg.req.selectAt > 0:
+			// Rows put above the requested top (near the end of the list)
+			// move the target down by as many.
+			m.table.selectIndex(msg.req.selectAt - 1 + msg.res.filled)
+		case msg.req.firstIfGone && !found:
 			m.table.Select(false)
 		case msg.req.selectEnd:
 			m.table.Select(true)

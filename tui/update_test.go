@@ -478,7 +478,7 @@ func TestScrollMovesTheWindow(t *testing.T) {
 	for range h {
 		m = press(m, "up")
 	}
-	if m.lastReq.at != placeUp || m.lastReq.up != 1 || m.lastReq.from.ID != rows[1].ID {
+	if m.lastReq.at != placeUp || m.lastReq.up != 1 || m.lastReq.from.ID != rows[1].ID || m.lastReq.selectAt != 1 {
 		t.Fatalf("request %+v", m.lastReq)
 	}
 	m = loadPage(m, rows, true, true)
@@ -494,7 +494,7 @@ func TestScrollMovesTheWindow(t *testing.T) {
 		t.Fatalf("end selected %s", s.Username)
 	}
 	m = press(m, "home")
-	if m.lastReq.at != placeTop || m.lastReq.top != nil || !m.lastReq.selectFirst {
+	if m.lastReq.at != placeTop || m.lastReq.top != nil || m.lastReq.selectAt != 1 {
 		t.Fatalf("home sent %+v", m.lastReq)
 	}
 }

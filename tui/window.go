@@ -84,11 +84,13 @@ type windowReq struct {
 	since int64
 	until time.Time
 
-	// What the selection does when the rows arrive (not used by the fetch):
-	// move by shift rows after re-anchoring, or go to the first or last row.
-	shift                  int
-	selectFirst, selectEnd bool
-	firstIfGone            bool // the first row, unless the selected one is still there
+	// What the selection does when the rows arrive (not used by the
+	// fetch): by default it stays on its session; selectAt > 0 selects row
+	// selectAt-1 instead, selectEnd the last row, and firstIfGone the first
+	// row when the selected session is not among the rows.
+	selectAt    int
+	selectEnd   bool
+	firstIfGone bool
 }
 
 // windowResult is what a window fetch found.
@@ -99,6 +101,7 @@ type windowResult struct {
 	version   int64
 	unchanged bool
 	rowErr    error // the store returned rows and an error (a malformed row)
+	filled    int   // rows put above the requested position to fill the window
 }
 
 func (r windowReq) query(after *sessionlogic.Cursor, limit int, reverse bool) sessionlogic.ListQuery {
@@ -181,13 +184,14 @@ func fetchWindow(ctx context.Context, m *sessionlogic.Manager, r windowReq) (win
 		}
 		rows = append(filled, rows...)
 		top = newTop
+		res.filled = len(above)
 	}
 
 	// The selected session left the window (its sort key moved): follow it.
 	if r.poll && r.follow != "" && !contains(rows, r.follow) {
 		if nt, err := nearTop(ctx, m, r, r.follow); err == nil {
 			if p, err := m.Active(ctx, r.query(nt, r.limit, false)); err == nil && contains(p.Sessions, r.follow) {
-				rows, top, res.more = p.Sessions, nt, p.Next != nil
+				rows, top, res.more, res.filled = p.Sessions, nt, p.Next != nil, 0
 			}
 		}
 	}
