@@ -330,7 +330,9 @@ func TestWindowAgainstStore(t *testing.T) {
 				check("near row 30", r, 27, false)
 				r = base
 				r.poll, r.follow = true, full[40].ID
-				check("follow row 40 out of the window", r, 37, false)
+				check("a poll follows row 40 out of the window", r, 37, false)
+				r.poll = false
+				check("a refresh follows row 40 out of the window", r, 37, false)
 			})
 		}
 	}

@@ -116,7 +116,11 @@ func (e extendModel) View(now time.Time, width int) string {
 	default:
 		preview = fmt.Sprintf("new expiry %s (in %s)", clockTime(now, at), span(at.Sub(now)))
 	}
-	lines := []string{title, e.input.View(), preview, "enter: extend    esc: cancel"}
+	lines := []string{title, e.input.View(), preview}
+	if !e.limit.IsZero() && e.err == "" && err == nil {
+		lines = append(lines, "absolute limit "+clockTime(now, e.limit))
+	}
+	lines = append(lines, "enter: extend    esc: cancel")
 	if width < 12 {
 		for i := range lines {
 			lines[i] = cut(lines[i], width)

@@ -401,12 +401,12 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case scrolledMsg:
 		m.top = msg.top
 		req := m.windowReq(placeTop)
-		req.selectAt = max(0, msg.rel+1)
+		req.selectAt, req.follow = max(0, msg.rel+1), ""
 		return m.fetch(req)
 
 	case scrollUpMsg:
 		req := m.windowReq(placeUp)
-		req.from, req.up, req.selectAt = msg.from, msg.n, 1
+		req.from, req.up, req.selectAt, req.follow = msg.from, msg.n, 1, ""
 		return m.fetch(req)
 
 	case jumpMsg:
@@ -428,7 +428,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case filterChangedMsg:
 		m.top = nil
 		req := m.windowReq(placeTop)
-		req.firstIfGone = true
+		req.firstIfGone, req.follow = true, ""
 		return m.fetch(req)
 
 	case confirmedMsg:

@@ -74,8 +74,9 @@ type windowReq struct {
 	from *sessionlogic.Cursor // placeUp: the first row fetched now
 	up   int                  // placeUp: how many rows to move up
 
-	// follow is the selected session: when a poll no longer finds it in
-	// the window (it moved in the order), the window moves to it.
+	// follow is the selected session: when a refresh no longer finds it in
+	// the window (it moved in the order), the window moves to it. Moves the
+	// operator makes (scrolling, jumping, filtering) leave it empty.
 	follow string
 
 	// A plain poll may skip the listing when nothing changed since the
@@ -188,7 +189,7 @@ func fetchWindow(ctx context.Context, m *sessionlogic.Manager, r windowReq) (win
 	}
 
 	// The selected session left the window (its sort key moved): follow it.
-	if r.poll && r.follow != "" && !contains(rows, r.follow) {
+	if r.follow != "" && !contains(rows, r.follow) {
 		if nt, err := nearTop(ctx, m, r, r.follow); err == nil {
 			if p, err := m.Active(ctx, r.query(nt, r.limit, false)); err == nil && contains(p.Sessions, r.follow) {
 				rows, top, res.more, res.filled = p.Sessions, nt, p.Next != nil, 0
