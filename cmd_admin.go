@@ -205,11 +205,22 @@ func (a *app) sessionsCmd() *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q.Sort = sessionlogic.SortKey(sort)
-			return a.withManager(cmd.Context(), func(m *sessionlogic.Manager) error {
+			return a.withManager(cmd.Context(), func(m *sessionlogic.Manager) (retErr error) {
 				p, err := m.Active(cmd.Context(), q)
-				if err != nil {
+				// A corrupt row is reported by name and never hides the
+				// good rows; the command still exits non-zero.
+				bad := sessionlogic.RowErrors(err)
+				if err != nil && !sessionlogic.OnlyRowErrors(err) {
 					return err
 				}
+				defer func() {
+					for _, re := range bad {
+						fmt.Fprintf(a.stderr, "error: %v\n", re)
+					}
+					if len(bad) > 0 && retErr == nil {
+						retErr = fmt.Errorf("%s could not be read (listed above)", plural(len(bad), "corrupt session row"))
+					}
+				}()
 				if asJSON {
 					out := make([]sessionJSON, len(p.Sessions))
 					for i, s := range p.Sessions {

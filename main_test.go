@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	_ "modernc.org/sqlite"
 
 	"sessionmon/config"
 	"sessionmon/sessionlogic"
@@ -174,5 +177,34 @@ func TestConfigRedactsThePassword(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "s3cret") || !strings.Contains(out.String(), "db.internal") {
 		t.Fatalf("config printed:\n%s", out.String())
+	}
+}
+
+func TestSessionsListReportsACorruptRowByNameAndKeepsTheOthers(t *testing.T) {
+	c := newCLI(t)
+	c.must("correct-horse\n", "users", "add", "bob", "--role", "viewer", "--password-stdin")
+	c.login("bob", "correct-horse")
+	bad := sessionlogic.HashToken(c.login("bob", "correct-horse"))
+	c.login("bob", "correct-horse")
+
+	db, err := sql.Open("sqlite", c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE sessions SET data = '{not json' WHERE id = ?`, bad); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	out, errOut, err := c.run("", "sessions", "list", "--json")
+	if err == nil || !strings.Contains(err.Error(), "1 corrupt session row") {
+		t.Fatalf("err = %v, want the command to fail naming the corrupt row count", err)
+	}
+	if !strings.Contains(errOut, bad) {
+		t.Fatalf("stderr %q does not name the corrupt session %s", errOut, bad)
+	}
+	var sessions []sessionJSON
+	if err := json.Unmarshal([]byte(out), &sessions); err != nil || len(sessions) != 2 {
+		t.Fatalf("good rows: %v %d, want the 2 good sessions printed", err, len(sessions))
 	}
 }

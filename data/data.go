@@ -15,6 +15,7 @@ package data
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -31,6 +32,22 @@ var (
 	// ErrConflict: a unique value (username) is taken.
 	ErrConflict = errors.New("already exists")
 )
+
+// RowError reports a stored session row that cannot be decoded (bad JSON in
+// data, a timestamp written by hand). It names the session so an operator
+// can find and repair it. Listing calls (ListActive, ChangesSince) leave
+// such rows out, return the good ones, and return the RowErrors joined: one
+// bad row never hides the others. Test with errors.As.
+type RowError struct {
+	SessionID string
+	Err       error
+}
+
+func (e *RowError) Error() string {
+	return fmt.Sprintf("corrupt session row %q: %v", e.SessionID, e.Err)
+}
+
+func (e *RowError) Unwrap() error { return e.Err }
 
 // User statuses.
 const (

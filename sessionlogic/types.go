@@ -1,6 +1,10 @@
 package sessionlogic
 
-import "sessionmon/data"
+import (
+	"errors"
+
+	"sessionmon/data"
+)
 
 // The records and sentinel errors of package data, re-exported so that the
 // server and the dashboard hold only a *Manager and never import a store.
@@ -15,6 +19,9 @@ type (
 	Cursor     = data.Cursor
 	SortKey    = data.SortKey
 	Store      = data.Store
+	// RowError names a stored session row that cannot be decoded. Active
+	// and Changes return the good rows together with such errors.
+	RowError = data.RowError
 )
 
 // Sort keys for ListQuery.
@@ -35,3 +42,45 @@ var (
 	ErrBeyondLimit = data.ErrBeyondLimit
 	ErrConflict    = data.ErrConflict
 )
+
+// RowErrors returns the corrupt-row errors inside err (joined or wrapped),
+// and nil when err holds none: the caller then treats err as a failure.
+func RowErrors(err error) []*RowError {
+	var out []*RowError
+	var walk func(error)
+	walk = func(e error) {
+		var re *RowError
+		if joined, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range joined.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		if errors.As(e, &re) {
+			out = append(out, re)
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+// OnlyRowErrors reports whether err is made only of corrupt-row errors, so
+// the rows returned with it are good and should be shown.
+func OnlyRowErrors(err error) bool {
+	if err == nil {
+		return false
+	}
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		var re *RowError
+		return errors.As(err, &re)
+	}
+	for _, x := range joined.Unwrap() {
+		if !OnlyRowErrors(x) {
+			return false
+		}
+	}
+	return true
+}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -76,6 +77,11 @@ func (s *Store) ListActive(ctx context.Context, q data.Query) (data.Page, error)
 		return data.Page{}, wrap("list active", err)
 	}
 	list, err := scanSessions(rows)
+	var badRows error
+	var re *data.RowError
+	if errors.As(err, &re) {
+		badRows, err = err, nil // the good rows are still shown
+	}
 	if err != nil {
 		return data.Page{}, wrap("list active", err)
 	}
@@ -96,7 +102,7 @@ func (s *Store) ListActive(ctx context.Context, q data.Query) (data.Page, error)
 		}
 		page.Next = c
 	}
-	return page, nil
+	return page, badRows
 }
 
 // Stats counts active sessions, by role, and those expiring within
@@ -148,7 +154,10 @@ func (s *Store) ChangesSince(ctx context.Context, since int64, limit int) (data.
 		limit = 1000
 	}
 	b := &pgx.Batch{}
-	var ch data.Changes
+	var (
+		ch      data.Changes
+		badRows error
+	)
 	b.Queue(`SELECT greatest(coalesce((SELECT max(version) FROM sessions), 0),
 		(SELECT coalesce(max(v), 0) FROM purged_version))`).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&ch.Version)
@@ -157,6 +166,10 @@ func (s *Store) ChangesSince(ctx context.Context, since int64, limit int) (data.
 		since, limit+1).Query(func(rows pgx.Rows) error {
 		list, err := scanSessions(rows)
 		ch.Sessions = list
+		var re *data.RowError
+		if errors.As(err, &re) {
+			badRows, err = err, nil
+		}
 		return err
 	})
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
@@ -169,7 +182,7 @@ func (s *Store) ChangesSince(ctx context.Context, since int64, limit int) (data.
 	if n := len(ch.Sessions); n > 0 {
 		ch.Version = max(ch.Version, ch.Sessions[n-1].Version)
 	}
-	return ch, nil
+	return ch, badRows
 }
 
 // Purge deletes sessions that ended, or expired, before `before`, remembers

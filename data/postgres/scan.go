@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -65,7 +66,7 @@ func scanSession(row pgx.Row) (data.Session, error) {
 }
 
 func corrupt(id, column string, err error) error {
-	return fmt.Errorf("corrupt session %s: %s %w", id, column, err)
+	return &data.RowError{SessionID: id, Err: fmt.Errorf("%s %w", column, err)}
 }
 
 // decodeData turns the data column into a map; "{}" and NULL give nil.
@@ -97,13 +98,24 @@ func encodeData(m map[string]any) ([]byte, error) {
 // scanSessions reads every row of sessionCols and closes rows.
 func scanSessions(rows pgx.Rows) ([]data.Session, error) {
 	defer rows.Close()
-	var out []data.Session
+	var (
+		out     []data.Session
+		badRows []error
+	)
 	for rows.Next() {
 		s, err := scanSession(rows)
-		if err != nil {
+		var re *data.RowError
+		switch {
+		case errors.As(err, &re):
+			badRows = append(badRows, err) // leave it out, keep the others
+			continue
+		case err != nil:
 			return nil, err
 		}
 		out = append(out, s)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, errors.Join(badRows...)
 }

@@ -390,6 +390,34 @@ func TestCorruptRows(t *testing.T) {
 	}
 }
 
+// A corrupt row never hides the good ones: listings return them together
+// with a *data.RowError naming the bad session.
+func TestCorruptRowDoesNotHideOthers(t *testing.T) {
+	st := openTest(t)
+	ctx := t.Context()
+	u := mkUser(t, st, "alice")
+	good1, bad, good2 := mkSession(t, st, u, "g1"), mkSession(t, st, u, "bad"), mkSession(t, st, u, "g2")
+	if _, err := st.pool.Exec(ctx, `UPDATE sessions SET data = '[1]' WHERE id = $1`, bad.ID); err != nil {
+		t.Fatal(err)
+	}
+	page, err := st.ListActive(ctx, data.Query{Now: t0})
+	var re *data.RowError
+	if !errors.As(err, &re) || re.SessionID != bad.ID {
+		t.Fatalf("ListActive err = %v, want a RowError naming %s", err, bad.ID)
+	}
+	ids := map[string]bool{}
+	for _, s := range page.Sessions {
+		ids[s.ID] = true
+	}
+	if len(page.Sessions) != 2 || !ids[good1.ID] || !ids[good2.ID] {
+		t.Fatalf("ListActive returned %d rows, want the two good ones", len(page.Sessions))
+	}
+	ch, err := st.ChangesSince(ctx, 0, 100)
+	if !errors.As(err, &re) || len(ch.Sessions) != 2 {
+		t.Fatalf("ChangesSince = %d rows, %v; want 2 and a RowError", len(ch.Sessions), err)
+	}
+}
+
 // Purging every row keeps the highest version handed out, and the sequence
 // never hands it out again.
 func TestVersionAfterPurgingEverything(t *testing.T) {

@@ -9,19 +9,9 @@ import (
 	"sessionmon/data"
 )
 
-// CorruptRowError reports a session row that cannot be decoded (bad JSON in
-// data, a timestamp of the wrong type written by hand). It names the row so
-// an operator can find and repair it; the store never panics on one.
-type CorruptRowError struct {
-	SessionID string
-	Err       error
-}
-
-func (e *CorruptRowError) Error() string {
-	return fmt.Sprintf("corrupt session row %q: %v", e.SessionID, e.Err)
-}
-
-func (e *CorruptRowError) Unwrap() error { return e.Err }
+// CorruptRowError is data.RowError: a session row that cannot be decoded,
+// named so an operator can repair it; the store never panics on one.
+type CorruptRowError = data.RowError
 
 type scanner interface {
 	Scan(dest ...any) error
