@@ -33,7 +33,7 @@ type fixture struct {
 	clock *clock
 }
 
-func newFixture(t *testing.T, tweak func(*sessionlogic.Options)) fixture {
+func newFixture(t testing.TB, tweak func(*sessionlogic.Options)) fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
