@@ -31,6 +31,7 @@ type headerModel struct {
 	retryAt  time.Time // when the next retry starts (stale)
 	interval time.Duration
 	paused   bool
+	readOnly bool
 
 	stats     sessionlogic.Stats
 	haveStats bool
@@ -62,6 +63,9 @@ func (h headerModel) View(now time.Time, width int) string {
 		poll = t.Paused.Apply("⏸ paused") + t.Dim.Apply(" (poll "+showSpan(h.interval)+")")
 	} else {
 		poll = t.Dim.Apply(poll)
+	}
+	if h.readOnly {
+		poll += "  " + t.Paused.Apply("read-only")
 	}
 	// The store's name comes last: it can be long, and the state must show.
 	line1 := t.Title.Apply("sessionmon") + "  " + badge + "  " + poll + "  " + t.Dim.Apply(clean(h.store))

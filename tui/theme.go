@@ -30,12 +30,12 @@ type Theme struct {
 	// Paints colour text already cut to its width (a table cell, a short
 	// line); they are precomputed escape sequences, so a frame costs no
 	// lipgloss rendering per cell.
-	Amber    Paint // expires in under an hour
-	Red      Paint // expires in under five minutes, or expired
-	Marked   Paint // the mark column
-	Selected Paint // the selected row (reverse video)
-	roles    []Paint
-	admin    Paint
+	Amber    Paint            // expires in under an hour
+	Red      Paint            // expires in under five minutes, or expired
+	Marked   Paint            // the mark column
+	Selected Paint            // the selected row (reverse video)
+	roles    []Paint          // for roles not named in known
+	known    map[string]Paint // the usual roles, each its own colour
 }
 
 // Paint wraps text in precomputed escape sequences. The zero Paint leaves
@@ -94,15 +94,24 @@ func NewTheme(r *lipgloss.Renderer) Theme {
 		Red:      paintOf(s().Bold(true).Foreground(red)),
 		Marked:   paintOf(s().Bold(true).Foreground(accent)),
 		Selected: paintOf(s().Reverse(true)),
-		admin:    paintOf(s().Bold(true).Foreground(red)),
 	}
-	for _, col := range []lipgloss.AdaptiveColor{
-		c("#0060A0", "#5FAFFF"), // blue
-		c("#1E7F3A", "#87D787"), // green
-		c("#8A3FA0", "#D787FF"), // purple
-		c("#00707A", "#5FD7D7"), // teal
-		c("#7A5C00", "#D7AF5F"), // ochre
-	} {
+	var (
+		blue   = c("#0060A0", "#5FAFFF")
+		green2 = c("#1E7F3A", "#87D787")
+		purple = c("#8A3FA0", "#D787FF")
+		teal   = c("#00707A", "#5FD7D7")
+		ochre  = c("#7A5C00", "#D7AF5F")
+	)
+	admin := paintOf(s().Bold(true).Foreground(red))
+	t.known = map[string]Paint{
+		"admin": admin, "root": admin, "superuser": admin,
+		"staff":    paintOf(s().Foreground(blue)),
+		"operator": paintOf(s().Foreground(purple)),
+		"support":  paintOf(s().Foreground(teal)),
+		"user":     paintOf(s().Foreground(green2)),
+		"guest":    paintOf(s().Foreground(dim)),
+	}
+	for _, col := range []lipgloss.AdaptiveColor{blue, green2, purple, teal, ochre} {
 		t.roles = append(t.roles, paintOf(s().Foreground(col)))
 	}
 	t.Help = help.Styles{
@@ -117,12 +126,12 @@ func NewTheme(r *lipgloss.Renderer) Theme {
 	return t
 }
 
-// Role is the paint of a role: admin-like roles in bold red, any other
-// role a stable colour picked from its name.
+// Role is the paint of a role: admin-like roles in bold red, the usual
+// roles each their own colour, any other role a stable colour picked from
+// its name.
 func (t Theme) Role(role string) Paint {
-	switch role {
-	case "admin", "root", "superuser":
-		return t.admin
+	if p, ok := t.known[role]; ok {
+		return p
 	}
 	if len(t.roles) == 0 {
 		return Paint{}

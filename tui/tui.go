@@ -172,7 +172,7 @@ func newModel(opts Options, r *lipgloss.Renderer) Model {
 	}
 	m.help.Styles = theme.Help
 	m.now = m.clock()
-	m.header = headerModel{theme: &theme, interval: m.interval}
+	m.header = headerModel{theme: &theme, interval: m.interval, readOnly: opts.ReadOnly}
 	if m.mgr != nil {
 		m.header.store = m.mgr.Describe()
 	}
