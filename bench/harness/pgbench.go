@@ -19,7 +19,7 @@ import (
 // returned), on a random one of the n bulk-loaded rows.
 func PGBenchScript(n int) string {
 	return fmt.Sprintf(`\set n random(1, %d)
-UPDATE sessions SET last_activity = now(), expires_at = LEAST(now() + interval '14 days', coalesce(absolute_expires_at, 'infinity')), version = nextval('session_version_seq') WHERE id = lpad(to_hex(:n::int), 64, '0') AND ended_at IS NULL AND expires_at > now() RETURNING id, user_id, username, email, full_name, role, status, data, ip, user_agent, login_time, last_activity, expires_at, absolute_expires_at, ended_at, end_reason, ended_by, version;
+UPDATE sessions SET last_activity = now(), expires_at = GREATEST(expires_at, LEAST(now() + interval '14 days', coalesce(absolute_expires_at, 'infinity'))), version = nextval('session_version_seq') WHERE id = lpad(to_hex(:n::int), 64, '0') AND ended_at IS NULL AND expires_at > now() RETURNING id, user_id, username, email, full_name, role, status, data, ip, user_agent, login_time, last_activity, expires_at, absolute_expires_at, ended_at, end_reason, ended_by, version;
 `, n)
 }
 

@@ -43,8 +43,12 @@ func (c CycleTimes) NoStats() time.Duration { return c.Window + c.Changes }
 // Total is the whole cycle.
 func (c CycleTimes) Total() time.Duration { return c.Window + c.Changes + c.Stats }
 
-// Cycle runs one poll cycle and times its parts.
-func (p *Poller) Cycle(ctx context.Context) (CycleTimes, error) {
+// Cycle runs one poll cycle (with Stats) and times its parts.
+func (p *Poller) Cycle(ctx context.Context) (CycleTimes, error) { return p.CycleStats(ctx, true) }
+
+// CycleStats runs one poll cycle, with Stats only when withStats (the
+// dashboard refreshes stats on their own, slower cadence).
+func (p *Poller) CycleStats(ctx context.Context, withStats bool) (CycleTimes, error) {
 	var c CycleTimes
 	t := time.Now()
 	page, err := p.M.Active(ctx, sessionlogic.ListQuery{Sort: sessionlogic.SortExpires, Limit: Window})
@@ -72,6 +76,9 @@ func (p *Poller) Cycle(ctx context.Context) (CycleTimes, error) {
 	}
 	c.Changes = time.Since(t)
 
+	if !withStats {
+		return c, nil
+	}
 	t = time.Now()
 	if _, err := p.M.Stats(ctx); err != nil {
 		return c, fmt.Errorf("stats: %w", err)
