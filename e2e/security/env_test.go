@@ -396,10 +396,18 @@ type logBuffer struct {
 	buf bytes.Buffer
 }
 
+// maxLog bounds the kept log (a fuzzing run writes millions of lines): past
+// it, the older half is dropped.
+const maxLog = 1 << 20
+
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	n, err := b.buf.Write(p)
+	if b.buf.Len() > maxLog {
+		b.buf.Next(b.buf.Len() - maxLog/2)
+	}
+	return n, err
 }
 
 func (b *logBuffer) String() string {
