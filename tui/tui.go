@@ -323,9 +323,14 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
 			// Keys typed faster than the program reads arrive as one
 			// message ("/mal"): handle them one by one, so the first can
-			// open the filter and the rest go into it.
+			// open the filter and the rest go into it. A confirmation
+			// opened on the way drops the rest: only a y pressed on its
+			// own confirms (never the y of "xy" pasted in one go).
 			cmds := make([]tea.Cmd, 0, len(msg.Runes))
 			for i, r := range msg.Runes {
+				if i > 0 && m.confirm.open {
+					break
+				}
 				cmds = append(cmds, m.update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt && i == 0}))
 			}
 			return tea.Batch(cmds...)

@@ -563,6 +563,13 @@ func TestGluedKeys(t *testing.T) {
 	if !m.filter.editing || m.filter.value != "bob" {
 		t.Fatalf("editing %v value %q", m.filter.editing, m.filter.value)
 	}
+	// "xy" in one message opens the confirmation but does not answer it.
+	m2 := load(newTest(t, Options{}), fixture())
+	seq := m2.seq
+	m2, cmd = upd(m2, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("xy")})
+	if _, ok := find[confirmedMsg](run(cmd)); ok || !m2.confirm.open || m2.seq != seq {
+		t.Fatal("a glued y confirmed")
+	}
 	// An Esc glued to the next key (alt+/) clears, then opens the filter.
 	m = press(m, "enter")
 	m, cmd = upd(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("/"), Alt: true})
