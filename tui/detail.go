@@ -112,7 +112,7 @@ func (d detailModel) lines(now time.Time) []string {
 	if !s.ExpiresAt.After(now) {
 		exp = stamp(s.ExpiresAt) + " (expired)"
 	}
-	field("expires", (tableModel{theme: t}).expiryPaint(s.ExpiresAt, now).Apply(exp))
+	field("expires", t.Expiry(s.ExpiresAt, now).Apply(exp))
 	if s.AbsoluteExpiresAt.IsZero() {
 		field("absolute limit", "none")
 	} else {

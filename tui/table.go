@@ -449,7 +449,7 @@ func (t tableModel) cell(s *sessionlogic.Session, c column, now time.Time) (stri
 	case colLast:
 		return ago(now, s.LastActivity), Paint{}
 	case colExpires:
-		return expiresIn(s.ExpiresAt, now), t.expiryPaint(s.ExpiresAt, now)
+		return expiresIn(s.ExpiresAt, now), t.theme.Expiry(s.ExpiresAt, now)
 	case colID:
 		return clean(sessionlogic.ShortID(s.ID)), Paint{}
 	}
@@ -465,16 +465,6 @@ func expiresIn(at, now time.Time) string {
 	return compact(at.Sub(now) + time.Second - 1)
 }
 
-func (t tableModel) expiryPaint(at, now time.Time) Paint {
-	left := at.Sub(now)
-	switch {
-	case left < 5*time.Minute:
-		return t.theme.Red
-	case left < time.Hour:
-		return t.theme.Amber
-	}
-	return Paint{}
-}
 
 // earliestExpiry is the first moment a row held will expire: until then a
 // poll that sees no change in the store need not list the window again.

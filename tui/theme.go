@@ -3,6 +3,7 @@ package tui
 import (
 	"hash/fnv"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/lipgloss"
@@ -139,4 +140,17 @@ func (t Theme) Role(role string) Paint {
 	h := fnv.New32a()
 	h.Write([]byte(role))
 	return t.roles[h.Sum32()%uint32(len(t.roles))]
+}
+
+// Expiry is the paint of a countdown to at: red under five minutes (and
+// expired), amber under an hour.
+func (t Theme) Expiry(at, now time.Time) Paint {
+	left := at.Sub(now)
+	switch {
+	case left < 5*time.Minute:
+		return t.Red
+	case left < time.Hour:
+		return t.Amber
+	}
+	return Paint{}
 }
