@@ -465,7 +465,6 @@ func expiresIn(at, now time.Time) string {
 	return compact(at.Sub(now) + time.Second - 1)
 }
 
-
 // earliestExpiry is the first moment a row held will expire: until then a
 // poll that sees no change in the store need not list the window again.
 func (t tableModel) earliestExpiry() time.Time {
