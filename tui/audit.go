@@ -15,8 +15,8 @@ const auditLimit = 200
 // auditModel is the `a` view: the latest logins and operator actions, who
 // did what, when, and to whom. It is read again on every poll while open.
 type auditModel struct {
-	keys  KeyMap
-	theme *Theme
+	keys  keyMap
+	theme *styleSet
 
 	reqID   int
 	entries []sessionlogic.AuditEntry
@@ -27,7 +27,7 @@ type auditModel struct {
 	height int
 }
 
-func newAudit(keys KeyMap, theme *Theme) auditModel {
+func newAudit(keys keyMap, theme *styleSet) auditModel {
 	return auditModel{keys: keys, theme: theme}
 }
 

@@ -31,7 +31,7 @@ type cancelledMsg struct{}
 // defaults to No: Enter, n, Esc and q cancel; only y confirms; other keys
 // do nothing.
 type confirmModel struct {
-	theme *Theme
+	theme *styleSet
 	open  bool
 
 	kind     actionKind

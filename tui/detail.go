@@ -17,8 +17,8 @@ import (
 // keys, its user agent, and its audit history. It opens at once with the
 // row as the table had it, then shows the session as the store has it.
 type detailModel struct {
-	keys  KeyMap
-	theme *Theme
+	keys  keyMap
+	theme *styleSet
 
 	reqID    int
 	session  sessionlogic.Session
@@ -31,7 +31,7 @@ type detailModel struct {
 	height int // lines shown
 }
 
-func newDetail(keys KeyMap, theme *Theme) detailModel {
+func newDetail(keys keyMap, theme *styleSet) detailModel {
 	return detailModel{keys: keys, theme: theme}
 }
 
@@ -58,7 +58,7 @@ func (d detailModel) Update(msg tea.Msg) (detailModel, tea.Cmd) {
 
 // scroll moves a line offset for the up/down/page/home/end keys; the view
 // clamps it.
-func scroll(k KeyMap, msg tea.KeyMsg, off int) int {
+func scroll(k keyMap, msg tea.KeyMsg, off int) int {
 	switch {
 	case key.Matches(msg, k.Up):
 		off--

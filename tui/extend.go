@@ -22,7 +22,7 @@ type extendSubmitMsg struct {
 // duration that would pass the session's absolute limit is refused here,
 // before the store is asked (the store refuses it too).
 type extendModel struct {
-	theme *Theme
+	theme *styleSet
 	open  bool
 	input textinput.Model
 
@@ -33,7 +33,7 @@ type extendModel struct {
 	now       time.Time // when e was pressed
 }
 
-func newExtend(theme *Theme) extendModel {
+func newExtend(theme *styleSet) extendModel {
 	in := textinput.New()
 	in.Prompt = "by: "
 	in.CharLimit = 32

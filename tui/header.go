@@ -23,7 +23,7 @@ const (
 // headerModel is the two lines at the top: the store and its state, then
 // the counts.
 type headerModel struct {
-	theme *Theme
+	theme *styleSet
 	store string // Manager.Describe(), password already redacted
 
 	state    storeState

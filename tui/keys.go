@@ -2,13 +2,13 @@ package tui
 
 import "github.com/charmbracelet/bubbles/key"
 
-// KeyMap is every key the dashboard answers to. A disabled binding neither
+// keyMap is every key the dashboard answers to. A disabled binding neither
 // matches (key.Matches ignores it) nor shows in help, so read-only mode is
 // nothing more than disabling the action bindings.
 //
 // bubbles/table's defaults (d, u, f, b, g and space for paging) are not
 // used: the table here has its own bindings, and space marks a session.
-type KeyMap struct {
+type keyMap struct {
 	Up       key.Binding
 	Down     key.Binding
 	PageUp   key.Binding
@@ -36,10 +36,10 @@ type KeyMap struct {
 	Quit    key.Binding
 }
 
-// DefaultKeyMap returns the bindings; readOnly disables the actions that
+// newKeyMap returns the bindings; readOnly disables the actions that
 // change sessions (mark, force-logout, extend).
-func DefaultKeyMap(readOnly bool) KeyMap {
-	k := KeyMap{
+func newKeyMap(readOnly bool) keyMap {
+	k := keyMap{
 		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
 		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
 		PageUp:   key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "page up")),
@@ -75,12 +75,12 @@ func DefaultKeyMap(readOnly bool) KeyMap {
 }
 
 // ShortHelp is the footer line (help.KeyMap).
-func (k KeyMap) ShortHelp() []key.Binding {
+func (k keyMap) ShortHelp() []key.Binding {
 	return []key.Binding{k.Detail, k.Filter, k.Sort, k.Kill, k.Extend, k.Pause, k.Audit, k.Help, k.Quit}
 }
 
 // FullHelp is the `?` view (help.KeyMap).
-func (k KeyMap) FullHelp() [][]key.Binding {
+func (k keyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
 		{k.Detail, k.Audit, k.Back, k.Filter, k.Sort, k.Reverse},
@@ -92,7 +92,7 @@ func (k KeyMap) FullHelp() [][]key.Binding {
 // viewKeys is the help of one view: the detail and audit views list only
 // the keys that work there.
 type viewKeys struct {
-	k    KeyMap
+	k    keyMap
 	mode viewMode
 }
 

@@ -11,7 +11,7 @@ import (
 // statusModel is the line under the table: the last action's result or the
 // last error, in words, and on the right the filter and the marks.
 type statusModel struct {
-	theme *Theme
+	theme *styleSet
 	text  string
 	isErr bool
 }

@@ -139,8 +139,8 @@ type (
 func emit(msg tea.Msg) tea.Cmd { return func() tea.Msg { return msg } }
 
 type tableModel struct {
-	keys  KeyMap
-	theme *Theme
+	keys  keyMap
+	theme *styleSet
 
 	rows    []sessionlogic.Session
 	sel     int    // index of the selected row in rows
@@ -159,7 +159,7 @@ type tableModel struct {
 	cols          []tableCol
 }
 
-func newTable(keys KeyMap, theme *Theme) tableModel {
+func newTable(keys keyMap, theme *styleSet) tableModel {
 	return tableModel{keys: keys, theme: theme, atStart: true, marks: map[string]sessionlogic.Session{}, sort: sessionlogic.SortExpires}
 }
 
@@ -390,7 +390,7 @@ func (t tableModel) writeRow(b *strings.Builder, i int, now time.Time) {
 		line.WriteString(" ")
 	}
 	if marked {
-		line.WriteString(t.paint(selected, t.theme.Marked, "✓"))
+		line.WriteString(t.colour(selected, t.theme.Marked, "✓"))
 	} else {
 		line.WriteString(" ")
 	}
@@ -412,7 +412,7 @@ func (t tableModel) writeRow(b *strings.Builder, i int, now time.Time) {
 		}
 		used += w
 		text, p := t.cell(s, c.col, now)
-		line.WriteString(t.paint(selected, p, fit(text, w)))
+		line.WriteString(t.colour(selected, p, fit(text, w)))
 	}
 	if selected {
 		b.WriteString(t.theme.Selected.Apply(line.String()))
@@ -421,10 +421,10 @@ func (t tableModel) writeRow(b *strings.Builder, i int, now time.Time) {
 	b.WriteString(line.String())
 }
 
-// paint colours a cell that has already been cut to its width. The
+// colour colours a cell that has already been cut to its width. The
 // selected row is painted whole (reverse video) instead, so a cell's reset
 // cannot end the highlight half-way.
-func (t tableModel) paint(selected bool, p Paint, s string) string {
+func (t tableModel) colour(selected bool, p paint, s string) string {
 	if selected {
 		return s
 	}
@@ -432,28 +432,28 @@ func (t tableModel) paint(selected bool, p Paint, s string) string {
 }
 
 // cell returns the plain text of a cell and the paint it gets.
-func (t tableModel) cell(s *sessionlogic.Session, c column, now time.Time) (string, Paint) {
+func (t tableModel) cell(s *sessionlogic.Session, c column, now time.Time) (string, paint) {
 	switch c {
 	case colUser:
-		return clean(s.Username), Paint{}
+		return clean(s.Username), paint{}
 	case colName:
-		return clean(s.FullName), Paint{}
+		return clean(s.FullName), paint{}
 	case colRole:
 		return clean(s.Role), t.theme.Role(s.Role)
 	case colStatus:
-		return clean(s.Status), Paint{}
+		return clean(s.Status), paint{}
 	case colIP:
-		return clean(s.IP), Paint{}
+		return clean(s.IP), paint{}
 	case colLogin:
-		return compact(now.Sub(s.LoginTime)), Paint{}
+		return compact(now.Sub(s.LoginTime)), paint{}
 	case colLast:
-		return ago(now, s.LastActivity), Paint{}
+		return ago(now, s.LastActivity), paint{}
 	case colExpires:
 		return expiresIn(s.ExpiresAt, now), t.theme.Expiry(s.ExpiresAt, now)
 	case colID:
-		return clean(sessionlogic.ShortID(s.ID)), Paint{}
+		return clean(sessionlogic.ShortID(s.ID)), paint{}
 	}
-	return "", Paint{}
+	return "", paint{}
 }
 
 func expiresIn(at, now time.Time) string {

@@ -9,62 +9,62 @@ import (
 	"github.com/charmbracelet/lipgloss"
 )
 
-// Theme holds every colour and style of the dashboard, built once from a
+// styleSet holds every colour and style of the dashboard, built once from a
 // lipgloss renderer. The renderer decides the colour profile: it reads
 // NO_COLOR (and CLICOLOR) from the environment through termenv, and an
 // Ascii profile drops every colour and attribute. Nothing else in the
 // package names a colour.
-type Theme struct {
-	Title    Paint          // "sessionmon" in the header
-	Dim      Paint          // secondary text
-	Label    Paint          // field names in the detail view
-	Live     Paint          // "live" badge
-	Stale    Paint          // "stale 12s" badge
-	Paused   Paint          // "paused" badge
-	ColTitle Paint          // table column titles
-	OK       Paint          // status line: an action succeeded
-	Err      Paint          // status line and detail: an error
-	Warn     Paint          // confirm dialog title, warnings
+type styleSet struct {
+	Title    paint          // "sessionmon" in the header
+	Dim      paint          // secondary text
+	Label    paint          // field names in the detail view
+	Live     paint          // "live" badge
+	Stale    paint          // "stale 12s" badge
+	Paused   paint          // "paused" badge
+	ColTitle paint          // table column titles
+	OK       paint          // status line: an action succeeded
+	Err      paint          // status line and detail: an error
+	Warn     paint          // confirm dialog title, warnings
 	Dialog   lipgloss.Style // confirm and extend boxes
 	Help     help.Styles
 
 	// Paints colour text already cut to its width (a table cell, a short
 	// line); they are precomputed escape sequences, so a frame costs no
 	// lipgloss rendering per cell.
-	Amber    Paint            // expires in under an hour
-	Red      Paint            // expires in under five minutes, or expired
-	Marked   Paint            // the mark column
-	Selected Paint            // the selected row (reverse video)
-	roles    []Paint          // for roles not named in known
-	known    map[string]Paint // the usual roles, each its own colour
+	Amber    paint            // expires in under an hour
+	Red      paint            // expires in under five minutes, or expired
+	Marked   paint            // the mark column
+	Selected paint            // the selected row (reverse video)
+	roles    []paint          // for roles not named in known
+	known    map[string]paint // the usual roles, each its own colour
 }
 
-// Paint wraps text in precomputed escape sequences. The zero Paint leaves
+// paint wraps text in precomputed escape sequences. The zero paint leaves
 // text as it is.
-type Paint struct{ pre, post string }
+type paint struct{ pre, post string }
 
 // Apply returns s wrapped in the paint's sequences.
-func (p Paint) Apply(s string) string {
+func (p paint) Apply(s string) string {
 	if p.pre == "" {
 		return s
 	}
 	return p.pre + s + p.post
 }
 
-func paintOf(st lipgloss.Style) Paint {
+func paintOf(st lipgloss.Style) paint {
 	const probe = "x"
 	out := st.Render(probe)
 	i := strings.Index(out, probe)
 	if i < 0 || out == probe {
-		return Paint{}
+		return paint{}
 	}
-	return Paint{pre: out[:i], post: out[i+len(probe):]}
+	return paint{pre: out[:i], post: out[i+len(probe):]}
 }
 
-// NewTheme builds the theme for renderer r (lipgloss.DefaultRenderer() when
+// newStyleSet builds the theme for renderer r (lipgloss.DefaultRenderer() when
 // nil). Colours are adaptive: one value for light and one for dark
 // terminals.
-func NewTheme(r *lipgloss.Renderer) Theme {
+func newStyleSet(r *lipgloss.Renderer) styleSet {
 	if r == nil {
 		r = lipgloss.DefaultRenderer()
 	}
@@ -79,7 +79,7 @@ func NewTheme(r *lipgloss.Renderer) Theme {
 		red    = c("#C01C28", "#FF5F5F")
 	)
 	s := r.NewStyle
-	t := Theme{
+	t := styleSet{
 		Title:    paintOf(s().Bold(true).Foreground(accent)),
 		Dim:      paintOf(s().Foreground(dim)),
 		Label:    paintOf(s().Bold(true)),
@@ -104,7 +104,7 @@ func NewTheme(r *lipgloss.Renderer) Theme {
 		ochre  = c("#7A5C00", "#D7AF5F")
 	)
 	admin := paintOf(s().Bold(true).Foreground(red))
-	t.known = map[string]Paint{
+	t.known = map[string]paint{
 		"admin": admin, "root": admin, "superuser": admin,
 		"staff":    paintOf(s().Foreground(blue)),
 		"operator": paintOf(s().Foreground(purple)),
@@ -130,12 +130,12 @@ func NewTheme(r *lipgloss.Renderer) Theme {
 // Role is the paint of a role: admin-like roles in bold red, the usual
 // roles each their own colour, any other role a stable colour picked from
 // its name.
-func (t Theme) Role(role string) Paint {
+func (t styleSet) Role(role string) paint {
 	if p, ok := t.known[role]; ok {
 		return p
 	}
 	if len(t.roles) == 0 {
-		return Paint{}
+		return paint{}
 	}
 	h := fnv.New32a()
 	h.Write([]byte(role))
@@ -144,7 +144,7 @@ func (t Theme) Role(role string) Paint {
 
 // Expiry is the paint of a countdown to at: red under five minutes (and
 // expired), amber under an hour.
-func (t Theme) Expiry(at, now time.Time) Paint {
+func (t styleSet) Expiry(at, now time.Time) paint {
 	left := at.Sub(now)
 	switch {
 	case left < 5*time.Minute:
@@ -152,5 +152,5 @@ func (t Theme) Expiry(at, now time.Time) Paint {
 	case left < time.Hour:
 		return t.Amber
 	}
-	return Paint{}
+	return paint{}
 }

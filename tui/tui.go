@@ -76,8 +76,8 @@ type Model struct {
 	operator      string
 	extendDefault time.Duration
 	clock         func() time.Time
-	theme         *Theme
-	keys          KeyMap
+	theme         *styleSet
+	keys          keyMap
 	help          help.Model
 
 	width, height int
@@ -133,8 +133,8 @@ func New(opts Options) Model {
 }
 
 func newModel(opts Options, r *lipgloss.Renderer) Model {
-	theme := NewTheme(r)
-	keys := DefaultKeyMap(opts.ReadOnly)
+	theme := newStyleSet(r)
+	keys := newKeyMap(opts.ReadOnly)
 	m := Model{
 		mgr:           opts.Manager,
 		ctx:           context.Background(),
