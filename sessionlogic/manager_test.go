@@ -479,3 +479,27 @@ func TestAddUserValidates(t *testing.T) {
 		t.Fatalf("duplicate: %v, want ErrConflict", err)
 	}
 }
+
+func TestLoginRehashesAtTheConfiguredCost(t *testing.T) {
+	f := newFixture(t, nil) // users hashed at bcrypt.MinCost
+	m, err := sessionlogic.New(sessionlogic.Options{
+		Store: f.store, SaveEveryRequest: true, PasswordCost: bcrypt.MinCost + 1, Now: f.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, _, err := m.Login(ctx, sessionlogic.LoginRequest{Username: "alice", Password: "alice-password"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := m.User(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, _ := bcrypt.Cost([]byte(u.PasswordHash)); cost != bcrypt.MinCost+1 {
+		t.Fatalf("stored cost after login = %d, want the configured %d", cost, bcrypt.MinCost+1)
+	}
+	if _, _, err := m.Login(ctx, sessionlogic.LoginRequest{Username: "alice", Password: "alice-password"}); err != nil {
+		t.Fatalf("login after re-hash: %v", err)
+	}
+}
