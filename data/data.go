@@ -305,3 +305,13 @@ type Store interface {
 	Describe() string
 	Close() error
 }
+
+// Watcher is implemented by stores that can push change notices to other
+// processes (PostgreSQL's LISTEN/NOTIFY). Watch calls notify after every
+// committed login, end and extend, and once after each (re)connect, until
+// ctx is done; it reconnects by itself and returns ctx.Err(). Touch does not
+// notify. Pollers use notices to refresh at once and keep polling as the
+// fallback.
+type Watcher interface {
+	Watch(ctx context.Context, notify func()) error
+}

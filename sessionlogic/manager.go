@@ -747,3 +747,21 @@ func HTTPStatus(err error) int {
 		return http.StatusServiceUnavailable
 	}
 }
+
+// CanWatch reports whether the store pushes change notices (PostgreSQL).
+func (m *Manager) CanWatch() bool {
+	_, ok := m.store.(data.Watcher)
+	return ok
+}
+
+// Watch calls notify soon after any process logs a session in, ends one or
+// extends one, when the store can push such notices (see CanWatch), until
+// ctx is done. The dashboard refreshes on a notice and keeps polling as the
+// fallback. Without a Watcher store it returns ErrInvalidInput at once.
+func (m *Manager) Watch(ctx context.Context, notify func()) error {
+	w, ok := m.store.(data.Watcher)
+	if !ok {
+		return fmt.Errorf("%w: %s cannot push change notices; poll instead", ErrInvalidInput, m.store.Describe())
+	}
+	return w.Watch(ctx, notify)
+}

@@ -51,8 +51,9 @@ func DefaultMaxConns() int32 {
 
 // Store is a data.Store on PostgreSQL. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
-	desc string
+	pool    *pgxpool.Pool
+	connCfg *pgx.ConnConfig // for Watch's own connection, outside the pool
+	desc    string
 }
 
 var _ data.Store = (*Store)(nil)
@@ -87,7 +88,7 @@ func openConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres open: %w", err)
 	}
-	return &Store{pool: pool, desc: describe(cfg.ConnConfig)}, nil
+	return &Store{pool: pool, connCfg: cfg.ConnConfig.Copy(), desc: describe(cfg.ConnConfig)}, nil
 }
 
 // OpenAndMigrate opens a Store and brings its schema up to date.
