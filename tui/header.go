@@ -30,6 +30,7 @@ type headerModel struct {
 	lastOK   time.Time // when the last poll succeeded
 	retryAt  time.Time // when the next retry starts (stale)
 	interval time.Duration
+	push     bool // the store pushes change notices (poll + push)
 	paused   bool
 	readOnly bool
 
@@ -62,6 +63,9 @@ func (h headerModel) View(now time.Time, width int) string {
 	if h.paused {
 		poll = t.Paused.Apply("⏸ paused") + t.Dim.Apply(" (poll "+showSpan(h.interval)+")")
 	} else {
+		if h.push {
+			poll += " + push"
+		}
 		poll = t.Dim.Apply(poll)
 	}
 	if h.readOnly {

@@ -108,6 +108,10 @@ type Model struct {
 	statsAt      time.Time
 	seq          int // ids for detail, audit, count and action requests
 
+	// Push notices (watch.go): nil without a store that pushes them.
+	notices       <-chan struct{}
+	noticePending bool
+
 	// help caches the footer, which only changes with the width, the
 	// view and `?` (rendering it is a good part of a frame).
 	helpc *helpCache
@@ -222,6 +226,7 @@ func (m Model) Init() tea.Cmd {
 		fetchWindowCmd(m.ctx, m.mgr, m.fetchID, m.windowReq(placeTop)),
 		fetchStatsCmd(m.ctx, m.mgr, m.statsID),
 		clockTick(m.clockTag),
+		startWatchCmd(m.ctx, m.mgr),
 	)
 }
 
@@ -366,20 +371,39 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		if msg.tag != m.pollTag || m.paused {
 			return nil // a tick of an older loop
 		}
-		req := m.windowReq(placeTop)
-		req.poll = true
-		cmds := []tea.Cmd{m.fetch(req)}
-		if m.statsDue() {
-			cmds = append(cmds, m.fetchStats())
-		}
-		if m.mode == modeAudit {
-			cmds = append(cmds, m.refreshView())
-		}
-		return tea.Batch(cmds...)
+		return m.poll()
+
+	case watchStartedMsg:
+		m.notices = msg.notices
+		m.header.push = true
+		return waitNoticeCmd(m.notices)
+
+	case noticeMsg:
+		return m.onNotice()
 
 	case windowMsg:
 		return m.onWindow(msg)
+	}
+	return m.updateRest(msg)
+}
 
+// poll reads what a poll reads: the window, the stats when due, and the
+// audit view when open.
+func (m *Model) poll() tea.Cmd {
+	req := m.windowReq(placeTop)
+	req.poll = true
+	cmds := []tea.Cmd{m.fetch(req)}
+	if m.statsDue() {
+		cmds = append(cmds, m.fetchStats())
+	}
+	if m.mode == modeAudit {
+		cmds = append(cmds, m.refreshView())
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) updateRest(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
 	case statsMsg:
 		if msg.id != m.statsID {
 			return nil
@@ -518,6 +542,10 @@ func (m *Model) onWindow(msg windowMsg) tea.Cmd {
 		case msg.req.selectEnd:
 			m.table.Select(true)
 		}
+	}
+	if m.noticePending {
+		m.noticePending = false
+		return m.arm(0) // a notice came in while this fetch was in flight
 	}
 	return m.arm(m.interval)
 }

@@ -161,3 +161,35 @@ func contains(subs ...string) func([]byte) bool {
 		return true
 	}
 }
+
+// On PostgreSQL the dashboard hears logins from other processes through
+// LISTEN/NOTIFY: with a 10 s poll interval, a login made over HTTP after
+// the dashboard's first poll shows up long before the next poll would.
+func TestDashboardShowsANewLoginBeforeTheNextPollPostgres(t *testing.T) {
+	st, err := postgres.OpenAndMigrate(context.Background(), pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	m, err := sessionlogic.New(sessionlogic.Options{
+		Store: st, SaveEveryRequest: true, PasswordCost: bcrypt.MinCost, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddUser(ctx, "test", sessionlogic.NewUser{Username: "newcomer", Password: "first-day!", Role: "staff"}); err != nil {
+		t.Fatal(err)
+	}
+	tm := teatest.NewTestModel(t, tui.New(tui.Options{Manager: m, Operator: "oncall-test", PollInterval: 10 * time.Second}),
+		teatest.WithInitialTermSize(100, 30))
+	teatest.WaitFor(t, tm.Output(), contains("no active sessions", "push"), teatest.WithDuration(10*time.Second))
+
+	if _, _, err := m.Login(ctx, sessionlogic.LoginRequest{Username: "newcomer", Password: "first-day!", IP: "192.0.2.44"}); err != nil {
+		t.Fatal(err)
+	}
+	// Well inside the 10 s poll interval: only a pushed notice explains it.
+	teatest.WaitFor(t, tm.Output(), contains("newcomer"), teatest.WithDuration(5*time.Second))
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
