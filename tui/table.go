@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,7 +50,7 @@ var colSpecs = []colSpec{
 	{colIP, "ip", 9, 15, 3, 4},
 	{colLogin, "age", 6, 7, 4, 2},
 	{colLast, "seen", 7, 8, 1, 2},
-	{colExpires, "expires", 8, 9, 0, 1},
+	{colExpires, "expires", 8, 11, 0, 1},
 	{colID, "id", 8, 8, 6, 6},
 }
 
@@ -412,6 +413,9 @@ func (t tableModel) writeRow(b *strings.Builder, i int, now time.Time) {
 		}
 		used += w
 		text, p := t.cell(s, c.col, now)
+		if c.col == colExpires && w >= len("13d23:59:59") {
+			text = countdown(s.ExpiresAt, now) // ticks every second, at any distance
+		}
 		line.WriteString(t.colour(selected, p, fit(text, w)))
 	}
 	if selected {
@@ -454,6 +458,33 @@ func (t tableModel) cell(s *sessionlogic.Session, c column, now time.Time) (stri
 		return clean(sessionlogic.ShortID(s.ID)), paint{}
 	}
 	return "", paint{}
+}
+
+// countdown is the time left as a running clock: "13d23:59:48",
+// "05:03:12", "00:00:09". Unlike expiresIn's compact form its last field
+// moves every second, so a glance shows the table is live.
+func countdown(at, now time.Time) string {
+	if !at.After(now) {
+		return "expired"
+	}
+	d := at.Sub(now) + time.Second - 1 // round up: never 00:00:00 while active
+	s := int64(d / time.Second)
+	days, s := s/86400, s%86400
+	b := make([]byte, 0, 12)
+	if days > 0 {
+		b = strconv.AppendInt(b, days, 10)
+		b = append(b, 'd')
+	}
+	for i, v := range [3]int64{s / 3600, s % 3600 / 60, s % 60} {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		if v < 10 {
+			b = append(b, '0')
+		}
+		b = strconv.AppendInt(b, v, 10)
+	}
+	return string(b)
 }
 
 func expiresIn(at, now time.Time) string {
