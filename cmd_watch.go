@@ -156,6 +156,7 @@ func (a *app) runDemo(cmd *cobra.Command, users int, headless bool) error {
 		<-ctx.Done()
 	} else {
 		opts := a.tuiOptions(m)
+		opts.Notice = fmt.Sprintf("try %s in a browser: %s / %s", url, demo.DemoUsername, demo.DemoPassword)
 		err = tui.Run(ctx, opts)
 	}
 	cancel()

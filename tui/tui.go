@@ -47,6 +47,9 @@ type Options struct {
 	Now func() time.Time
 	// NoColor turns colours off. NO_COLOR in the environment does too.
 	NoColor bool
+	// Notice is shown in the status line at start (the demo puts its login
+	// server's URL and demo login there), until the first action result.
+	Notice string
 }
 
 // Poll intervals `+` and `-` step through. The longest is 10s, so the
@@ -179,6 +182,9 @@ func newModel(opts Options, r *lipgloss.Renderer) Model {
 	m.header = headerModel{theme: &theme, interval: m.interval, readOnly: opts.ReadOnly}
 	if m.mgr != nil {
 		m.header.store = m.mgr.Describe()
+	}
+	if opts.Notice != "" {
+		m.status.Set(opts.Notice)
 	}
 	m.fetchID, m.statsID, m.statsPending, m.fetching = 1, 1, true, true
 	m.layout()
