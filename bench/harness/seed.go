@@ -272,3 +272,15 @@ func SeedTokensSQLite(ctx context.Context, path string, tokens []string) error {
 	}
 	return tx.Commit()
 }
+
+// ExecSQLite runs statements on an SQLite file through a connection of its own.
+func ExecSQLite(ctx context.Context, path, stmts string) error {
+	abs, _ := filepath.Abs(path)
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: abs}).String()+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.ExecContext(ctx, stmts)
+	return err
+}

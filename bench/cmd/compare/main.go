@@ -51,6 +51,7 @@ type config struct {
 	churn                    int
 	profile                  string
 	direct                   bool
+	sqliteSQL                string
 }
 
 func main() {
@@ -72,6 +73,7 @@ func main() {
 	flag.IntVar(&c.naiveCycles, "naive-cycles", 3, "measured naive cycles per size")
 	flag.IntVar(&c.churn, "churn", 20, "sessions touched between two poll cycles")
 	flag.StringVar(&c.profile, "cpuprofile", "", "write CPU profiles of sessionmon's first throughput run to PREFIX-{pg,sqlite}.pprof")
+	flag.StringVar(&c.sqliteSQL, "sqlite-sql", "", "SQL run on each SQLite file after migration (e.g. a candidate index), for what-if measurements")
 	flag.BoolVar(&c.direct, "direct", true, "also measure sessionmon's store.Touch called directly on PostgreSQL")
 	flag.Parse()
 	c.parts = map[string]bool{}
@@ -400,6 +402,11 @@ func throughputSQLite(ctx context.Context, c config, dir string) error {
 			var err error
 			if st, err = sqlite.Open(ctx, path); err != nil {
 				return err
+			}
+			if c.sqliteSQL != "" {
+				if err := harness.ExecSQLite(ctx, path, c.sqliteSQL); err != nil {
+					return err
+				}
 			}
 			tokens = harness.NewTokens(c.sessions)
 			if err := harness.SeedTokensSQLite(ctx, path, tokens); err != nil {
