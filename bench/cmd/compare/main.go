@@ -52,6 +52,7 @@ type config struct {
 	profile                  string
 	direct                   bool
 	sqliteSQL                string
+	pollStores               map[string]bool
 }
 
 func main() {
@@ -75,7 +76,13 @@ func main() {
 	flag.StringVar(&c.profile, "cpuprofile", "", "write CPU profiles of sessionmon's first throughput run to PREFIX-{pg,sqlite}.pprof")
 	flag.StringVar(&c.sqliteSQL, "sqlite-sql", "", "SQL run on each SQLite file after migration (e.g. a candidate index), for what-if measurements")
 	flag.BoolVar(&c.direct, "direct", true, "also measure sessionmon's store.Touch called directly on PostgreSQL")
+	var pollStores string
+	flag.StringVar(&pollStores, "poll-stores", "pg,sqlite", "stores for the poll part: pg, sqlite")
 	flag.Parse()
+	c.pollStores = map[string]bool{}
+	for _, p := range strings.Split(pollStores, ",") {
+		c.pollStores[strings.TrimSpace(p)] = true
+	}
 	c.parts = map[string]bool{}
 	for _, p := range strings.Split(parts, ",") {
 		c.parts[strings.TrimSpace(p)] = true
@@ -460,6 +467,9 @@ func poll(ctx context.Context, c config, dir string) error {
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	// PostgreSQL
 	if err := func() error {
+		if !c.pollStores["pg"] {
+			return nil
+		}
 		s, err := harness.NewSchema(ctx, c.dsn, "poll")
 		if err != nil {
 			return err
@@ -476,6 +486,9 @@ func poll(ctx context.Context, c config, dir string) error {
 	}
 	// SQLite
 	if err := func() error {
+		if !c.pollStores["sqlite"] {
+			return nil
+		}
 		path := harness.SQLiteFile(dir, "poll")
 		defer func() {
 			for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -487,6 +500,11 @@ func poll(ctx context.Context, c config, dir string) error {
 			return err
 		}
 		st.Close()
+		if c.sqliteSQL != "" {
+			if err := harness.ExecSQLite(ctx, path, c.sqliteSQL); err != nil {
+				return err
+			}
+		}
 		var cur *sqlite.Store
 		defer func() {
 			if cur != nil {
