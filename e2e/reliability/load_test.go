@@ -133,6 +133,8 @@ func TestLoad(t *testing.T) {
 			}
 			if n := watch.panics.Load(); n > 0 {
 				t.Errorf("%d panics logged:\n%s", n, watch)
+			} else if n := watch.errors.Load(); n > 0 {
+				t.Errorf("%d errors logged:\n%s", n, watch)
 			}
 			stats, err := m.Stats(context.Background())
 			if err != nil {

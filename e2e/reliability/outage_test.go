@@ -83,7 +83,7 @@ func TestStoreOutagePostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the server's shutdown, before the cluster's removal
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}

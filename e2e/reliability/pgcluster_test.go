@@ -34,6 +34,11 @@ type pgCluster struct {
 // newest /usr/lib/postgresql/*/bin holding initdb and pg_ctl.
 func pgBinDir() (string, error) {
 	if d := os.Getenv("SESSIONMON_PG_BINDIR"); d != "" {
+		for _, bin := range []string{"initdb", "pg_ctl"} {
+			if _, err := os.Stat(filepath.Join(d, bin)); err != nil {
+				return "", fmt.Errorf("SESSIONMON_PG_BINDIR=%s: %w", d, err)
+			}
+		}
 		return d, nil
 	}
 	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
