@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -334,5 +336,132 @@ func TestStoreOutagePostgres(t *testing.T) {
 		p := phases[name]
 		t.Logf("load requests with the store %-10s: %4d ok, %4d 503, %d other; slowest %s",
 			name, p.ok, p.unavailable, p.other, p.slowest.Round(time.Millisecond))
+	}
+}
+
+// TestStoreHangPostgres freezes a private PostgreSQL cluster with SIGSTOP:
+// its sockets stay open and the kernel still accepts connections, but
+// nothing answers, which only timeouts can turn into an answer. Every request
+// that needs the store must still get its 503 within the bound the server
+// sets (the Manager's store timeout for guarded pages, the server's for login
+// and logout, the health check's own), with load running, and the server
+// recovers once the database thaws.
+func TestStoreHangPostgres(t *testing.T) {
+	pg := startPGCluster(t)
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, pg.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	watch := &logWatch{}
+	log := slog.New(watch)
+	const storeTimeout = 3 * time.Second // the Manager's default
+	m := newManager(t, st, log, func(o *sessionlogic.Options) { o.StoreTimeout = storeTimeout })
+	users := addUsers(t, m, "hang", 2)
+	base := serve(t, m, log)
+	// A client that waits longer than any server bound, so a slow 503 and a
+	// hang can be told apart.
+	client := newClient(32, 15*time.Second)
+	probe, r := login(client, base, users[0], "")
+	if probe == "" {
+		t.Fatalf("login: %s", r)
+	}
+
+	// The bounds the server promises (server/pages.go: storeTimeout 5s for
+	// login and logout, healthTimeout 2s), plus slack for a loaded machine.
+	const slack = 1500 * time.Millisecond
+	bounds := map[string]time.Duration{
+		"GET /api/me": storeTimeout, "GET /": storeTimeout,
+		"POST /login": 5 * time.Second, "POST /logout": 5 * time.Second,
+		"GET /healthz": 2 * time.Second,
+	}
+	send := func(key string) reply {
+		switch key {
+		case "POST /login":
+			_, r := login(client, base, users[1], "")
+			return r
+		case "GET /healthz":
+			return do(client, http.MethodGet, base, "/healthz", nil, "")
+		default:
+			method, path, _ := strings.Cut(key, " ")
+			return do(client, method, base, path, nil, probe)
+		}
+	}
+
+	hangFor := pick(7*time.Second, 20*time.Second)
+	thaw := pg.freeze()
+	frozen := time.Now()
+	var (
+		bad     violations
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		slowest = map[string]time.Duration{}
+		count   int
+	)
+	// Each kind of request, several at once, again and again while frozen.
+	for key := range bounds {
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Since(frozen) < hangFor-bounds[key]-slack {
+					r := send(key)
+					mu.Lock()
+					slowest[key] = max(slowest[key], r.Latency())
+					count++
+					mu.Unlock()
+					switch {
+					case r.Err != nil:
+						bad.add("%s: no answer: a hang", r)
+						return
+					case r.Status != http.StatusServiceUnavailable:
+						bad.add("%s: want 503 while the store hangs", r)
+					case r.Latency() > bounds[key]+slack:
+						bad.add("%s: 503 after %s, beyond the server's bound of %s", r, r.Latency().Round(time.Millisecond), bounds[key])
+					}
+					if path := strings.TrimPrefix(key, "GET "); (path == "/api/me" || path == "/healthz") && r.Err == nil {
+						if err := jsonError(r); err != nil {
+							bad.add("%s: %v", r, err)
+						}
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	time.Sleep(time.Until(frozen.Add(hangFor)))
+	thaw()
+	bad.check(t, "requests while the store hangs")
+	keys := make([]string, 0, len(slowest))
+	for k := range slowest {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		t.Logf("store frozen: %-13s slowest 503 after %s (bound %s)", k, slowest[k].Round(time.Millisecond), bounds[k])
+	}
+	t.Logf("%d requests answered 503 while the store was frozen for %s", count, hangFor)
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := do(client, http.MethodGet, base, "/api/me", nil, probe)
+		if r.Status == http.StatusOK {
+			t.Logf("server recovered %s after the thaw", time.Since(frozen.Add(hangFor)).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery within 30s of the thaw: %s", r)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if tok, r := login(client, base, users[1], ""); tok == "" {
+		t.Errorf("login after the thaw: %s", r)
+	}
+	if n := watch.panics.Load(); n > 0 {
+		t.Errorf("%d panics logged:\n%s", n, watch)
 	}
 }

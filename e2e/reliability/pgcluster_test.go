@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -198,4 +199,64 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// pids returns the cluster's processes: the postmaster first, then its
+// children (backends, checkpointer, walwriter, ...).
+func (c *pgCluster) pids() ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(c.dataDir(), "postmaster.pid"))
+	if err != nil {
+		return nil, err
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pm, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return nil, fmt.Errorf("postmaster.pid: %q", first)
+	}
+	out := []int{pm}
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range procs {
+		stat, err := os.ReadFile(p)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid == pm {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			out = append(out, pid)
+		}
+	}
+	return out, nil
+}
+
+// freeze stops every process of the cluster with SIGSTOP: connections stay
+// open and TCP still accepts, but nothing answers (a hung database, not a
+// dead one). It returns the function that thaws them with SIGCONT; it is also
+// called when the test ends.
+func (c *pgCluster) freeze() (thaw func()) {
+	c.t.Helper()
+	pids, err := c.pids()
+	if err != nil {
+		c.t.Fatalf("freeze: %v", err)
+	}
+	thaw = sync.OnceFunc(func() {
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	})
+	c.t.Cleanup(thaw)
+	for i := len(pids) - 1; i >= 0; i-- { // children first: the postmaster would notice them stop
+		if err := syscall.Kill(pids[i], syscall.SIGSTOP); err != nil {
+			c.t.Logf("freeze: SIGSTOP %d: %v", pids[i], err)
+		}
+	}
+	return thaw
 }
