@@ -107,20 +107,25 @@ func main() {
 	defer os.RemoveAll(dir)
 
 	machine(ctx, c)
-	if c.parts["pg"] {
-		if err := throughputPG(ctx, c, dir); err != nil {
-			fatal(err)
+	err = func() error {
+		if c.parts["pg"] {
+			if err := throughputPG(ctx, c, dir); err != nil {
+				return err
+			}
 		}
-	}
-	if c.parts["sqlite"] {
-		if err := throughputSQLite(ctx, c, dir); err != nil {
-			fatal(err)
+		if c.parts["sqlite"] {
+			if err := throughputSQLite(ctx, c, dir); err != nil {
+				return err
+			}
 		}
-	}
-	if c.parts["poll"] {
-		if err := poll(ctx, c, dir); err != nil {
-			fatal(err)
+		if c.parts["poll"] {
+			return poll(ctx, c, dir)
 		}
+		return nil
+	}()
+	os.RemoveAll(dir) // fatal's os.Exit would skip the deferred removal
+	if err != nil {
+		fatal(err)
 	}
 }
 
