@@ -6,6 +6,10 @@
 //     one) is stopped with "pg_ctl -m immediate" under load and started again.
 //     While it is down, protected pages answer 503 and /api/me 503 JSON, within
 //     the client's timeout; afterwards the same server recovers by itself.
+//   - TestStoreHangPostgres: the private cluster is frozen with SIGSTOP (it
+//     accepts connections but never answers). Every request that needs the
+//     store still gets its 503 within the server's own time bound, and the
+//     server recovers after SIGCONT.
 //   - TestRevocationRaces: force-logout (one session or all of a user's) races
 //     touch, extend and re-login, thousands of times, on SQLite and PostgreSQL.
 //     A revoked session never becomes valid again; Stats, listings and
