@@ -77,8 +77,9 @@ type Options struct {
 	// PasswordCost is the bcrypt cost. Default bcrypt.DefaultCost; tests
 	// use bcrypt.MinCost.
 	PasswordCost int
-	// StoreTimeout bounds each store call made for an HTTP request, so a hung
-	// store becomes a quick 503 rather than a hung request. Default 3s.
+	// StoreTimeout bounds each store call of Login, Authenticate and Logout
+	// (the request path), so a hung store becomes a quick 503 rather than a
+	// hung request. Password hashing is not inside it. Default 3s.
 	StoreTimeout time.Duration
 	// LoginURL is where RequireSession redirects. Default "/login".
 	LoginURL string
@@ -214,6 +215,14 @@ func (m *Manager) Ping(ctx context.Context) error {
 	return nil
 }
 
+// bounded limits one store call on a request's path to StoreTimeout, so a
+// hung store turns into ErrUnavailable quickly instead of a hung request.
+// Only store calls are bounded: password hashing, which can queue for CPU
+// under load, never counts against it.
+func (m *Manager) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, m.storeTimeout)
+}
+
 // unavailable marks an unexpected store error so HTTP callers fail closed.
 func unavailable(op string, err error) error {
 	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
@@ -248,7 +257,9 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 		return "", Session{}, ErrInvalidCredentials
 	}
 
-	byUser, byIP, err := m.store.RecentFailures(ctx, data.FailureQuery{Username: username, IP: ip, Since: now.Add(-m.window)})
+	sctx, cancel := m.bounded(ctx)
+	byUser, byIP, err := m.store.RecentFailures(sctx, data.FailureQuery{Username: username, IP: ip, Since: now.Add(-m.window)})
+	cancel()
 	if err != nil {
 		return "", Session{}, unavailable("login", err)
 	}
@@ -260,7 +271,9 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 		return "", Session{}, &ThrottledError{RetryAfter: m.window + time.Second}
 	}
 
-	u, err := m.store.UserByUsername(ctx, username)
+	sctx, cancel = m.bounded(ctx)
+	u, err := m.store.UserByUsername(sctx, username)
+	cancel()
 	switch {
 	case errors.Is(err, data.ErrNotFound):
 		// Spend the same bcrypt work as a real check, so response time does
@@ -286,7 +299,10 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 		// Re-hash at the configured cost on a successful login (as Django
 		// does), so stored costs converge on the setting.
 		if h, err := hashPassword(req.Password, m.cost); err == nil {
-			if err := m.store.SetUserPassword(ctx, u.Username, h); err != nil {
+			sctx, cancel := m.bounded(ctx)
+			err := m.store.SetUserPassword(sctx, u.Username, h)
+			cancel()
+			if err != nil {
 				m.log.Warn("re-hash password at the configured cost", "user", u.Username, "err", err)
 			}
 		}
@@ -322,7 +338,9 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 	if wellFormed(req.OldToken) {
 		replace = HashToken(req.OldToken)
 	}
-	s, err = m.store.CreateSession(ctx, s, replace, AuditEntry{
+	sctx, cancel = m.bounded(ctx)
+	defer cancel()
+	s, err = m.store.CreateSession(sctx, s, replace, AuditEntry{
 		Time: now, Actor: u.Username, Action: data.ActionLogin,
 		Username: u.Username, SessionID: s.ID, IP: ip,
 	})
@@ -346,7 +364,9 @@ func (m *Manager) fail(ctx context.Context, now time.Time, username, ip, why str
 		reason = "inactive"
 	}
 	m.obs.LoginFailed(reason)
-	err := m.store.AppendAudit(ctx, AuditEntry{
+	sctx, cancel := m.bounded(ctx)
+	defer cancel()
+	err := m.store.AppendAudit(sctx, AuditEntry{
 		Time: now, Actor: clip(username, maxUsernameLen), Action: data.ActionLoginFailed,
 		Username: clip(username, maxUsernameLen), IP: ip, Detail: why,
 	})
@@ -376,6 +396,8 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Session, erro
 	}
 	id := HashToken(token)
 	now := m.now()
+	ctx, cancel := m.bounded(ctx)
+	defer cancel()
 	var (
 		s   Session
 		err error
@@ -404,6 +426,8 @@ func (m *Manager) Logout(ctx context.Context, token string) error {
 		return nil
 	}
 	id := HashToken(token)
+	ctx, cancel := m.bounded(ctx)
+	defer cancel()
 	s, err := m.store.Session(ctx, id)
 	if errors.Is(err, data.ErrNotFound) {
 		return nil

@@ -63,9 +63,7 @@ func (m *Manager) guard(next http.Handler, refuse func(http.ResponseWriter, *htt
 			refuse(w, r, ErrNoSession)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), m.storeTimeout)
-		s, err := m.Authenticate(ctx, token)
-		cancel()
+		s, err := m.Authenticate(r.Context(), token) // bounded by StoreTimeout inside
 		if err != nil {
 			if errors.Is(err, ErrNoSession) {
 				// A stale, unknown or malformed cookie is deleted, so the
