@@ -105,6 +105,7 @@ type Model struct {
 	fetching     bool
 	lastReq      windowReq // the latest window fetch's request
 	version      int64     // the store's change counter at the last fetch
+	listedAt     time.Time // when the window was last listed in full
 	failures     int
 	statsID      int
 	statsPending bool
@@ -243,7 +244,7 @@ func (m *Model) windowReq(at place) windowReq {
 		text: m.filter.value, sort: m.sort, desc: m.desc,
 		rows: rows, limit: rows + max(5, rows/2),
 		at: at, top: m.top, follow: m.table.selID,
-		since: m.version, until: m.table.earliestExpiry(),
+		since: m.version, until: m.table.earliestExpiry(), listedAt: m.listedAt,
 	}
 }
 
@@ -536,6 +537,7 @@ func (m *Model) onWindow(msg windowMsg) tea.Cmd {
 		m.status.SetErr(msg.res.rowErr)
 	}
 	if !msg.res.unchanged {
+		m.listedAt = m.now
 		m.top = msg.res.top
 		found := m.table.SetRows(msg.res.rows, msg.res.top == nil, msg.res.more)
 		switch {

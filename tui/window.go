@@ -81,9 +81,10 @@ type windowReq struct {
 
 	// A plain poll may skip the listing when nothing changed since the
 	// last change counter and no row in the window has expired.
-	poll  bool
-	since int64
-	until time.Time
+	poll     bool
+	since    int64
+	until    time.Time
+	listedAt time.Time // when the window was last listed in full
 
 	// What the selection does when the rows arrive (not used by the
 	// fetch): by default it stays on its session; selectAt > 0 selects row
@@ -126,6 +127,13 @@ func topAbove(ctx context.Context, m *sessionlogic.Manager, r windowReq, from *s
 	return rev, nil, nil
 }
 
+// relistEvery bounds how long an unchanged change counter may stand in for
+// a listing. On PostgreSQL versions come from a sequence, drawn when a
+// statement runs but visible at commit, so a write can appear later with a
+// version below the counter already seen (a force-logout among them): a
+// full listing at least this often shows it anyway.
+const relistEvery = 5 * time.Second
+
 func fetchWindow(ctx context.Context, m *sessionlogic.Manager, r windowReq) (windowResult, error) {
 	res := windowResult{version: r.since}
 	// The change counter tells cheaply whether anything was written. If it
@@ -135,7 +143,8 @@ func fetchWindow(ctx context.Context, m *sessionlogic.Manager, r windowReq) (win
 	if err == nil || ch.Version > 0 {
 		res.version = ch.Version
 	}
-	if err == nil && r.poll && ch.Version == r.since && m.Now().Before(r.until) {
+	if err == nil && r.poll && ch.Version == r.since && m.Now().Before(r.until) &&
+		m.Now().Sub(r.listedAt) < relistEvery {
 		res.unchanged = true
 		return res, nil
 	}
