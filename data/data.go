@@ -173,6 +173,23 @@ type Cursor struct {
 	ID   string
 }
 
+// CursorOf is the keyset position of s in the order by k (SortExpires when
+// k is empty): the cursor to resume a ListActive after s.
+func CursorOf(s Session, k SortKey) *Cursor {
+	c := &Cursor{ID: s.ID}
+	switch k {
+	case SortLastActivity:
+		c.Time = s.LastActivity
+	case SortLoginTime:
+		c.Time = s.LoginTime
+	case SortUser:
+		c.User = s.Username
+	default:
+		c.Time = s.ExpiresAt
+	}
+	return c
+}
+
 // Query selects active sessions (EndedAt zero and ExpiresAt after Now).
 type Query struct {
 	Now      time.Time

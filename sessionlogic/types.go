@@ -32,6 +32,10 @@ const (
 	SortUser         = data.SortUser
 )
 
+// CursorOf is the keyset position of s in the order by k, to resume a
+// listing after s.
+func CursorOf(s Session, k SortKey) *Cursor { return data.CursorOf(s, k) }
+
 // SortKeys lists every sort key in the order the dashboard cycles them.
 var SortKeys = data.SortKeys
 

@@ -20,18 +20,7 @@ import (
 
 // cursorOf is the keyset position of s in the order by sort.
 func cursorOf(s sessionlogic.Session, sort sessionlogic.SortKey) *sessionlogic.Cursor {
-	c := &sessionlogic.Cursor{ID: s.ID}
-	switch sort {
-	case sessionlogic.SortLastActivity:
-		c.Time = s.LastActivity
-	case sessionlogic.SortLoginTime:
-		c.Time = s.LoginTime
-	case sessionlogic.SortUser:
-		c.User = s.Username
-	default:
-		c.Time = s.ExpiresAt
-	}
-	return c
+	return sessionlogic.CursorOf(s, sort)
 }
 
 // matches mirrors the store's filter (a case-insensitive substring of the

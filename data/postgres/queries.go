@@ -88,19 +88,7 @@ func (s *Store) ListActive(ctx context.Context, q data.Query) (data.Page, error)
 	page := data.Page{Sessions: list}
 	if len(list) > limit {
 		page.Sessions = list[:limit]
-		last := page.Sessions[limit-1]
-		c := &data.Cursor{ID: last.ID}
-		switch q.Sort {
-		case data.SortExpires:
-			c.Time = last.ExpiresAt
-		case data.SortLastActivity:
-			c.Time = last.LastActivity
-		case data.SortLoginTime:
-			c.Time = last.LoginTime
-		case data.SortUser:
-			c.User = last.Username
-		}
-		page.Next = c
+		page.Next = data.CursorOf(page.Sessions[limit-1], q.Sort)
 	}
 	return page, badRows
 }
