@@ -168,29 +168,6 @@ type userJSON struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// sessionJSON is a session as `sessions list --json` prints it, with
-// Django's session key names.
-type sessionJSON struct {
-	ID           string         `json:"id"`
-	User         string         `json:"user"`
-	UserID       int64          `json:"user_id"`
-	Email        string         `json:"user_email"`
-	Name         string         `json:"user_name"`
-	Role         string         `json:"user_role"`
-	Status       string         `json:"user_status"`
-	LoginTime    time.Time      `json:"login_time"`
-	LastActivity time.Time      `json:"last_activity"`
-	ExpiresAt    time.Time      `json:"expires_at"`
-	IP           string         `json:"ip"`
-	UserAgent    string         `json:"user_agent"`
-	Data         map[string]any `json:"data,omitempty"`
-}
-
-func toSessionJSON(s sessionlogic.Session) sessionJSON {
-	return sessionJSON{s.ID, s.Username, s.UserID, s.Email, s.FullName, s.Role, s.Status,
-		s.LoginTime, s.LastActivity, s.ExpiresAt, s.IP, s.UserAgent, s.Data}
-}
-
 func (a *app) sessionsCmd() *cobra.Command {
 	sessions := &cobra.Command{Use: "sessions", Short: "List, revoke, extend and purge sessions"}
 
@@ -222,9 +199,10 @@ func (a *app) sessionsCmd() *cobra.Command {
 					}
 				}()
 				if asJSON {
-					out := make([]sessionJSON, len(p.Sessions))
+					out := make([]sessionlogic.Fields, len(p.Sessions))
 					for i, s := range p.Sessions {
-						out[i] = toSessionJSON(s)
+						out[i] = sessionlogic.FieldsOf(s)
+						out[i].ID = s.ID // operators act on the full id
 					}
 					return writeJSON(a.stdout, out)
 				}

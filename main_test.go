@@ -105,7 +105,7 @@ func TestUsersAndSessionsCommands(t *testing.T) {
 
 	b1 := c.login("bob", "correct-horse")
 	b2 := c.login("bob", "correct-horse")
-	var sessions []sessionJSON
+	var sessions []sessionlogic.Fields
 	if err := json.Unmarshal([]byte(c.must("", "sessions", "list", "--json")), &sessions); err != nil || len(sessions) != 2 {
 		t.Fatalf("sessions list --json: %v %+v", err, sessions)
 	}
@@ -203,7 +203,7 @@ func TestSessionsListReportsACorruptRowByNameAndKeepsTheOthers(t *testing.T) {
 	if !strings.Contains(errOut, bad) {
 		t.Fatalf("stderr %q does not name the corrupt session %s", errOut, bad)
 	}
-	var sessions []sessionJSON
+	var sessions []sessionlogic.Fields
 	if err := json.Unmarshal([]byte(out), &sessions); err != nil || len(sessions) != 2 {
 		t.Fatalf("good rows: %v %d, want the 2 good sessions printed", err, len(sessions))
 	}

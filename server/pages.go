@@ -222,21 +222,6 @@ func (s *Server) welcome(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// meJSON is the body of GET /api/me.
-type meJSON struct {
-	User         string    `json:"user"`
-	UserID       int64     `json:"user_id"`
-	Email        string    `json:"email"`
-	Name         string    `json:"name"`
-	Role         string    `json:"role"`
-	Status       string    `json:"status"`
-	LoginTime    time.Time `json:"login_time"`
-	LastActivity time.Time `json:"last_activity"`
-	ExpiresAt    time.Time `json:"expires_at"`
-	IP           string    `json:"ip"`
-	Session      string    `json:"session"` // short id, as operators see it
-}
-
 // me is GET /api/me (behind RequireSessionAJAX).
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	sess, ok := sessionlogic.FromContext(r.Context())
@@ -244,12 +229,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 		sessionlogic.WriteJSONError(w, http.StatusUnauthorized, "authentication required")
 		return
 	}
-	writeJSON(w, http.StatusOK, meJSON{
-		User: sess.Username, UserID: sess.UserID, Email: sess.Email, Name: sess.FullName,
-		Role: sess.Role, Status: sess.Status,
-		LoginTime: sess.LoginTime.UTC(), LastActivity: sess.LastActivity.UTC(), ExpiresAt: sess.ExpiresAt.UTC(),
-		IP: sess.IP, Session: sessionlogic.ShortID(sess.ID),
-	})
+	writeJSON(w, http.StatusOK, sessionlogic.FieldsOf(sess))
 }
 
 // healthz is GET /healthz: is the session store reachable?

@@ -87,8 +87,8 @@ func scenarioAuthenticatedResponsesResendCookie(t *testing.T, cfg envConfig) {
 		t.Fatalf("/api/me body %q: %v", api.body, err)
 	}
 	for k, want := range map[string]any{
-		"user": alice, "name": aliceName, "role": aliceRole, "email": alice + "@example.com",
-		"status": "active", "ip": "127.0.0.1",
+		"user": alice, "user_name": aliceName, "user_role": aliceRole, "user_email": alice + "@example.com",
+		"user_status": "active", "ip": "127.0.0.1",
 	} {
 		if me[k] != want {
 			t.Errorf("/api/me %s = %v, want %v", k, me[k], want)
