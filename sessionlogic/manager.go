@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -637,118 +636,6 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// User management.
-
-const maxUsernameLen = 150 // Django's limit
-
-var (
-	usernameRe = regexp.MustCompile(`^[\w.@+-]{1,150}$`) // Django's username validator
-	roleRe     = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
-)
-
-// NewUser is what AddUser needs.
-type NewUser struct {
-	Username string
-	Password string
-	Email    string
-	FullName string
-	Role     string
-}
-
-// AddUser creates an active user with a bcrypt password hash.
-func (m *Manager) AddUser(ctx context.Context, operator string, nu NewUser) (User, error) {
-	if !usernameRe.MatchString(nu.Username) {
-		return User{}, fmt.Errorf("%w: username %q: want 1-150 letters, digits or @.+-_", ErrInvalidInput, clip(nu.Username, 160))
-	}
-	if err := validRole(nu.Role); err != nil {
-		return User{}, err
-	}
-	if len(nu.Email) > 254 || (nu.Email != "" && !strings.Contains(nu.Email, "@")) {
-		return User{}, fmt.Errorf("%w: email %q is not an address", ErrInvalidInput, clip(nu.Email, 260))
-	}
-	if len(nu.FullName) > 150 {
-		return User{}, fmt.Errorf("%w: full name is longer than 150 characters", ErrInvalidInput)
-	}
-	hash, err := hashPassword(nu.Password, m.cost)
-	if err != nil {
-		return User{}, err
-	}
-	now := m.now()
-	u, err := m.store.CreateUser(ctx, User{
-		Username: nu.Username, Email: nu.Email, FullName: nu.FullName, Role: nu.Role,
-		Status: data.StatusActive, PasswordHash: hash, CreatedAt: now,
-	}, AuditEntry{Time: now, Actor: operator, Action: data.ActionUserAdd, Username: nu.Username, Detail: "role " + nu.Role})
-	if err != nil {
-		return User{}, fmt.Errorf("add user %q: %w", nu.Username, err)
-	}
-	return u, nil
-}
-
-func validRole(role string) error {
-	if !roleRe.MatchString(role) {
-		return fmt.Errorf("%w: role %q: want a lower-case word of 1-32 letters, digits, - or _", ErrInvalidInput, clip(role, 40))
-	}
-	return nil
-}
-
-// Users lists every user, by username.
-func (m *Manager) Users(ctx context.Context) ([]User, error) { return m.store.ListUsers(ctx) }
-
-// User returns one user.
-func (m *Manager) User(ctx context.Context, username string) (User, error) {
-	return m.store.UserByUsername(ctx, username)
-}
-
-// SetRole changes a user's role. Sessions keep the role they logged in with
-// (as Django's session data does) until the user logs in again.
-func (m *Manager) SetRole(ctx context.Context, operator, username, role string) (User, error) {
-	if err := validRole(role); err != nil {
-		return User{}, err
-	}
-	u, err := m.store.SetUserRole(ctx, username, role, AuditEntry{
-		Time: m.now(), Actor: operator, Action: data.ActionUserRole, Username: username, Detail: "role " + role,
-	})
-	if err != nil {
-		return User{}, fmt.Errorf("set role of %q: %w", clip(username, maxUsernameLen), err)
-	}
-	return u, nil
-}
-
-// Deactivate marks a user inactive and ends all their sessions, in one
-// transaction. It returns how many sessions it ended.
-func (m *Manager) Deactivate(ctx context.Context, operator, username string) (int, error) {
-	now := m.now()
-	_, n, err := m.store.SetUserStatus(ctx, username, data.StatusInactive,
-		data.End{At: now, Reason: data.EndForced, By: operator},
-		AuditEntry{Time: now, Actor: operator, Action: data.ActionUserDeactivate, Username: username})
-	if err != nil {
-		return 0, fmt.Errorf("deactivate %q: %w", clip(username, maxUsernameLen), err)
-	}
-	m.obs.ForcedLogout(n)
-	m.log.Info("deactivate", "operator", operator, "user", username, "sessions", n)
-	return n, nil
-}
-
-// Activate marks a user active again. Their ended sessions stay ended.
-func (m *Manager) Activate(ctx context.Context, operator, username string) error {
-	now := m.now()
-	_, _, err := m.store.SetUserStatus(ctx, username, data.StatusActive, data.End{At: now},
-		AuditEntry{Time: now, Actor: operator, Action: data.ActionUserActivate, Username: username})
-	if err != nil {
-		return fmt.Errorf("activate %q: %w", clip(username, maxUsernameLen), err)
-	}
-	return nil
-}
-
-// SetPassword replaces a user's password.
-func (m *Manager) SetPassword(ctx context.Context, username, password string) error {
-	hash, err := hashPassword(password, m.cost)
-	if err != nil {
-		return err
-	}
-	return m.store.SetUserPassword(ctx, username, hash)
 }
 
 // HTTPStatus maps an error from the Manager to the status a server answers.
