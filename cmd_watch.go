@@ -34,7 +34,7 @@ every session they make and acts on them.`,
 				return err
 			}
 			defer st.Close()
-			_, m, err := a.buildServer(st, slog.New(slog.DiscardHandler), nil)
+			m, err := sessionlogic.New(a.managerOptions(st, slog.New(slog.DiscardHandler)))
 			if err != nil {
 				return err
 			}
