@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -27,5 +28,14 @@ func TestCountdownTicksEverySecondAtAnyDistance(t *testing.T) {
 	at := now.Add(14 * 24 * time.Hour)
 	if countdown(at, now) == countdown(at, now.Add(time.Second)) {
 		t.Fatal("the countdown did not move in a second")
+	}
+}
+
+func TestErrTextIsOneReadableLine(t *testing.T) {
+	err := errors.New("postgres list active: failed to connect to `user=postgres database=test`:\n\t127.0.0.1:5432 (127.0.0.1): dial error: connection refused\n\t[::1]:5432: dial error")
+	got := errText(err)
+	want := "postgres list active: failed to connect to `user=postgres database=test`: 127.0.0.1:5432 (127.0.0.1): dial error: connection refused [::1]:5432: dial error"
+	if got != want {
+		t.Fatalf("errText =\n%q\nwant\n%q", got, want)
 	}
 }

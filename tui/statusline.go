@@ -26,7 +26,9 @@ func errText(err error) string {
 	if err == nil {
 		return ""
 	}
-	s := strings.ReplaceAll(err.Error(), "\n", "; ")
+	// Driver errors span lines and indent with tabs ("failed to connect
+	// to …:\n\t127.0.0.1:5432: dial error …"): one line, single spaces.
+	s := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), ":\n", ": ")), " ")
 	s = longID.ReplaceAllStringFunc(s, func(id string) string { return id[:8] + "…" })
 	return clean(s)
 }
