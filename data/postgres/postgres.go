@@ -36,8 +36,10 @@ import (
 	"sessionmon/data"
 )
 
-// ChangeChannel is the LISTEN/NOTIFY channel logins, ends and extends are
-// announced on.
+// ChangeChannel prefixes the LISTEN/NOTIFY channel that logins, ends and
+// extends are announced on: the channel is ChangeChannel + "_" + the schema
+// (cut to 63 bytes), so installations sharing a database do not wake each
+// other. Touch never notifies. Watch listens on it.
 const ChangeChannel = "sessionmon_sessions"
 
 // DefaultMaxConns returns the pool size used when the DSN has no

@@ -174,7 +174,7 @@ func TestNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lc.Close(context.Background())
-	if _, err := lc.Exec(ctx, "LISTEN "+ChangeChannel); err != nil {
+	if err := listen(ctx, lc); err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan string, 100)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -11,17 +12,13 @@ import (
 
 var _ data.Watcher = (*Store)(nil)
 
-// notifyChannel is where logins, ends and extends are announced (see
-// sessionmon_notify in the migrations). Touch never notifies.
-const notifyChannel = "sessionmon_sessions"
-
 // Watch calls notify after every committed login, end and extend made by
 // any process on this database, until ctx is done; it then returns
 // ctx.Err(). It LISTENs on a connection of its own (outside the pool, so it
 // never starves request handling), reconnects with backoff when the
 // connection is lost, and calls notify once after every (re)connect,
-// because changes may have been missed while it was away. A notice can
-// come from another schema of the same database: it only means "look again".
+// because changes may have been missed while it was away. Only this
+// schema's changes are heard: the channel is named after it.
 func (s *Store) Watch(ctx context.Context, notify func()) error {
 	backoff := 100 * time.Millisecond
 	for {
@@ -50,8 +47,8 @@ func (s *Store) listen(ctx context.Context, notify func()) error {
 		return wrap("watch: connect", err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
-		return wrap("watch: listen", err)
+	if err := listen(ctx, conn); err != nil {
+		return wrap("watch", err)
 	}
 	notify()
 	for {
@@ -60,4 +57,18 @@ func (s *Store) listen(ctx context.Context, notify func()) error {
 		}
 		notify()
 	}
+}
+
+// listen subscribes conn to this schema's change channel, named as
+// sessionmon_notify names it (migration 0002): ChangeChannel + "_" +
+// current_schema(), cut to PostgreSQL's 63-byte identifiers.
+func listen(ctx context.Context, conn *pgx.Conn) error {
+	var channel string
+	if err := conn.QueryRow(ctx, `SELECT left($1 || current_schema(), 63)`, ChangeChannel+"_").Scan(&channel); err != nil {
+		return fmt.Errorf("channel name: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+		return fmt.Errorf("listen %s: %w", channel, err)
+	}
+	return nil
 }

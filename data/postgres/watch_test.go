@@ -47,3 +47,30 @@ func TestWatchHearsLoginsFromOtherConnections(t *testing.T) {
 	}
 	var _ data.Watcher = watcher
 }
+
+// Installations sharing a database do not wake each other: a login in
+// another schema sends no notice to this schema's watcher.
+func TestWatchHearsOnlyItsOwnSchema(t *testing.T) {
+	mine, other := openTest(t), openTest(t)
+	notices := make(chan struct{}, 100)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go mine.Watch(ctx, func() { notices <- struct{}{} })
+	select {
+	case <-notices: // the first connect
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notice on connect")
+	}
+	mkSession(t, other, mkUser(t, other, "stranger"), "theirs")
+	select {
+	case <-notices:
+		t.Fatal("heard a login from another schema")
+	case <-time.After(500 * time.Millisecond):
+	}
+	mkSession(t, mine, mkUser(t, mine, "alice"), "ours")
+	select {
+	case <-notices:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notice for a login in this schema")
+	}
+}
