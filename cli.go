@@ -176,6 +176,7 @@ func (a *app) managerOptions(st data.Store, log *slog.Logger) sessionlogic.Optio
 		SaveEveryRequest:   c.Session.SaveEveryRequest,
 		IdleTimeout:        c.Session.IdleTimeout,
 		AbsoluteTimeout:    c.Session.AbsoluteTimeout,
+		TouchInterval:      c.Session.TouchInterval,
 		Retention:          c.Session.PurgeRetention,
 		MaxFailuresPerUser: c.Login.MaxFailuresPerUser,
 		MaxFailuresPerIP:   c.Login.MaxFailuresPerIP,

@@ -41,6 +41,7 @@ type Session struct {
 	CookiePath           string        // session.cookie_path
 	IdleTimeout          time.Duration // session.idle_timeout; 0 is off
 	AbsoluteTimeout      time.Duration // session.absolute_timeout; 0 is off
+	TouchInterval        time.Duration // session.touch_interval; 0 writes on every request
 	ExtendDefault        time.Duration // session.extend_default
 	PurgeInterval        time.Duration // session.purge_interval
 	PurgeRetention       time.Duration // session.purge_retention

@@ -56,6 +56,7 @@ func TestDefaults(t *testing.T) {
 			CookiePath:           "/",
 			IdleTimeout:          0,
 			AbsoluteTimeout:      0,
+			TouchInterval:        0,
 			ExtendDefault:        time.Hour,
 			PurgeInterval:        time.Hour,
 			PurgeRetention:       168 * time.Hour,
@@ -91,8 +92,8 @@ func TestDefaults(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	keys := Keys()
-	if len(keys) != len(fields) || len(keys) != 26 {
-		t.Fatalf("Keys() has %d keys, fields %d, want 26", len(keys), len(fields))
+	if len(keys) != len(fields) || len(keys) != 27 {
+		t.Fatalf("Keys() has %d keys, fields %d, want 27", len(keys), len(fields))
 	}
 	seen := map[string]bool{}
 	for _, k := range keys {

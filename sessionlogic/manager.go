@@ -61,6 +61,12 @@ type Options struct {
 	// AbsoluteTimeout, when > 0, caps a session's life from login; nothing
 	// (touch or extend) moves its expiry past login + AbsoluteTimeout.
 	AbsoluteTimeout time.Duration
+	// TouchInterval, when > 0 (with SaveEveryRequest), coalesces touches:
+	// a request whose session was written less than TouchInterval ago only
+	// reads it (one cheap round trip, no durable write); revocation is
+	// still seen at once because the read checks the row. Off (0) by
+	// default: every request writes, as Django does.
+	TouchInterval time.Duration
 	// Retention is how long ended and expired rows are kept before Purge
 	// deletes them. Default 7 days.
 	Retention time.Duration
@@ -110,6 +116,7 @@ type Manager struct {
 	cookie           CookieOptions
 	saveEveryRequest bool
 	ttl              time.Duration // expiry distance set on login and every touch
+	touchInterval    time.Duration
 	absolute         time.Duration
 	retention        time.Duration
 	maxUser, maxIP   int
@@ -135,6 +142,7 @@ func New(opts Options) (*Manager, error) {
 		cookie:           opts.Cookie,
 		saveEveryRequest: opts.SaveEveryRequest,
 		absolute:         opts.AbsoluteTimeout,
+		touchInterval:    max(0, opts.TouchInterval),
 		retention:        orDefault(opts.Retention, 7*24*time.Hour),
 		maxUser:          opts.MaxFailuresPerUser,
 		maxIP:            opts.MaxFailuresPerIP,
@@ -401,9 +409,12 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Session, erro
 		s   Session
 		err error
 	)
-	if m.saveEveryRequest {
+	switch {
+	case m.saveEveryRequest && m.touchInterval > 0:
+		s, err = m.coalescedTouch(ctx, id, now)
+	case m.saveEveryRequest:
 		s, err = m.store.Touch(ctx, id, now, now.Add(m.ttl))
-	} else {
+	default:
 		s, err = m.store.Session(ctx, id)
 		if err == nil && !s.Active(now) {
 			err = data.ErrNotFound
@@ -416,6 +427,23 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Session, erro
 		return Session{}, unavailable("authenticate", err)
 	}
 	return s, nil
+}
+
+// coalescedTouch reads the session and writes a touch only when the last
+// one is TouchInterval old or more (or the expiry is within TouchInterval),
+// so heavy traffic costs reads, not durable writes.
+func (m *Manager) coalescedTouch(ctx context.Context, id string, now time.Time) (Session, error) {
+	s, err := m.store.Session(ctx, id)
+	if err != nil {
+		return Session{}, err
+	}
+	if !s.Active(now) {
+		return Session{}, data.ErrNotFound
+	}
+	if now.Sub(s.LastActivity) < m.touchInterval && s.ExpiresAt.Sub(now) > m.touchInterval {
+		return s, nil
+	}
+	return m.store.Touch(ctx, id, now, now.Add(m.ttl))
 }
 
 // Logout ends the session behind token. An unknown, malformed or already

@@ -503,3 +503,36 @@ func TestLoginRehashesAtTheConfiguredCost(t *testing.T) {
 		t.Fatalf("login after re-hash: %v", err)
 	}
 }
+
+func TestTouchIntervalCoalescesWritesButNeverRevocation(t *testing.T) {
+	f := newFixture(t, func(o *sessionlogic.Options) { o.TouchInterval = time.Minute })
+	ctx := context.Background()
+	tok, s := f.login(t, "alice")
+
+	f.clock.Advance(10 * time.Second)
+	got, err := f.m.Authenticate(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != s.Version || !got.LastActivity.Equal(s.LastActivity) {
+		t.Fatalf("a request within the interval wrote: version %d -> %d", s.Version, got.Version)
+	}
+
+	f.clock.Advance(time.Minute)
+	got, err = f.m.Authenticate(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version == s.Version || !got.LastActivity.Equal(f.clock.Now()) || !got.ExpiresAt.Equal(f.clock.Now().Add(14*24*time.Hour)) {
+		t.Fatalf("a request after the interval did not touch: %+v", got)
+	}
+
+	// Inside the interval again, a force-logout is still seen at once.
+	f.clock.Advance(time.Second)
+	if _, err := f.m.ForceLogout(ctx, "ops", s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Authenticate(ctx, tok); !errors.Is(err, sessionlogic.ErrNoSession) {
+		t.Fatalf("revoked session within the touch interval: %v, want ErrNoSession", err)
+	}
+}
