@@ -51,10 +51,16 @@ func serve(h http.Handler, cookie string) (*Running, error) {
 	return r, nil
 }
 
+// TouchInterval is session.touch_interval for NewManager: 0 (the default,
+// and the headline figures) writes on every request; compare's
+// -touch-interval sets it for the secondary, coalesced figure.
+var TouchInterval time.Duration
+
 // NewManager is the Manager `sessionmon serve` builds by default:
-// save-every-request on, 14-day cookie age, no coalescing.
+// save-every-request on, 14-day cookie age, no coalescing (unless
+// TouchInterval is set).
 func NewManager(st data.Store) (*sessionlogic.Manager, error) {
-	return sessionlogic.New(sessionlogic.Options{Store: st, SaveEveryRequest: true, Logger: Quiet})
+	return sessionlogic.New(sessionlogic.Options{Store: st, SaveEveryRequest: true, TouchInterval: TouchInterval, Logger: Quiet})
 }
 
 // StartSessionmon runs sessionmon's real login server (server.New on a
