@@ -87,6 +87,11 @@ func (a *app) runDemo(cmd *cobra.Command, users int, headless bool) error {
 	if !cmd.Flags().Changed("db") && !dbFromEnv {
 		a.cfg.DB = filepath.Join(dir, "demo.db")
 	}
+	if isPostgres(a.cfg.DB) {
+		// The demo seeds users whose passwords are published (alice /
+		// wonderland, the rest guessable): never on a shared store.
+		return usageError{fmt.Errorf("demo runs on an SQLite file only: it creates users with published passwords; use \"sessionmon watch\" for %s", "PostgreSQL")}
+	}
 	// The dashboard owns the terminal, so the server's and the simulator's
 	// logs go to a file.
 	logPath := filepath.Join(dir, "demo.log")

@@ -208,3 +208,12 @@ func TestSessionsListReportsACorruptRowByNameAndKeepsTheOthers(t *testing.T) {
 		t.Fatalf("good rows: %v %d, want the 2 good sessions printed", err, len(sessions))
 	}
 }
+
+func TestDemoRefusesPostgres(t *testing.T) {
+	c := newCLI(t)
+	c.db = "postgres://app:secret@db.internal:5432/prod"
+	_, _, err := c.run("", "demo", "--no-dashboard")
+	if err == nil || !strings.Contains(err.Error(), "SQLite file only") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("demo on PostgreSQL: %v, want a refusal that names why (and no password)", err)
+	}
+}
