@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"sessionmon/data"
+	"sessionmon/internal/fakeclock"
 	"sessionmon/sessionlogic"
 )
 
@@ -26,28 +27,6 @@ const (
 	aliceName     = "Alice Liddell"
 	aliceRole     = "admin"
 )
-
-// fakeClock is the manager's injected clock. It starts at the real time
-// (so cookie Expires values are sensible to real clients) and moves only
-// when a test says so.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // logBuffer collects a test's logs; they are printed when the test fails.
 type logBuffer struct {
@@ -79,7 +58,7 @@ type testEnv struct {
 	mgr     *sessionlogic.Manager
 	srv     *Server
 	ts      *httptest.Server
-	clock   *fakeClock
+	clock   *fakeclock.Clock
 	logs    *logBuffer
 	client  *http.Client
 	cookie  string // the session cookie's name
@@ -97,7 +76,7 @@ func newEnv(t *testing.T, cfgs ...envConfig) *testEnv {
 	if cfg.open == nil {
 		cfg.open = openStore
 	}
-	e := &testEnv{t: t, clock: newFakeClock(), logs: &logBuffer{}}
+	e := &testEnv{t: t, clock: fakeclock.AtNow(), logs: &logBuffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.store = cfg.open(t)
 	t.Cleanup(func() { e.closeStore() })

@@ -12,25 +12,14 @@ import (
 
 	"sessionmon/data"
 	"sessionmon/data/sqlite"
+	"sessionmon/internal/fakeclock"
 	"sessionmon/sessionlogic"
 )
-
-// clock is a fake clock tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 type fixture struct {
 	m     *sessionlogic.Manager
 	store data.Store
-	clock *clock
+	clock *fakeclock.Clock
 }
 
 func newFixture(t testing.TB, tweak func(*sessionlogic.Options)) fixture {
@@ -41,7 +30,7 @@ func newFixture(t testing.TB, tweak func(*sessionlogic.Options)) fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c := newClock()
+	c := fakeclock.New(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	opts := sessionlogic.Options{
 		Store:            st,
 		Cookie:           sessionlogic.DefaultCookieOptions(),

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,28 +21,12 @@ import (
 
 	"sessionmon/data"
 	"sessionmon/data/sqlite"
+	"sessionmon/internal/fakeclock"
 	"sessionmon/sessionlogic"
 )
 
 // The layer against a real store: the SQLite store, a fake clock, and
 // sessions made by Manager.AddUser and Manager.Login.
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // flakyStore is a store that can be taken down: every read and write then
 // fails as a lost connection would.
@@ -86,7 +69,7 @@ type env struct {
 	m     *sessionlogic.Manager
 	st    *sqlite.Store
 	path  string
-	clock *fakeClock
+	clock *fakeclock.Clock
 	flaky *flakyStore
 }
 
@@ -98,7 +81,7 @@ func newEnv(t testing.TB, absolute, idle time.Duration) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{st: st, path: path, clock: &fakeClock{now: t0}, flaky: &flakyStore{Store: st}}
+	e := &env{st: st, path: path, clock: fakeclock.New(t0), flaky: &flakyStore{Store: st}}
 	e.m, err = sessionlogic.New(sessionlogic.Options{
 		Store: e.flaky, SaveEveryRequest: true, PasswordCost: bcrypt.MinCost,
 		AbsoluteTimeout: absolute, IdleTimeout: idle, Now: e.clock.Now,
@@ -212,9 +195,9 @@ func TestEndToEndForceLogoutUser(t *testing.T) {
 	e.user(t, "alice", "admin")
 	e.user(t, "bob", "staff")
 	e.login(t, "alice", 1)
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	e.login(t, "bob", 2)
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	e.login(t, "alice", 3)
 
 	tm := teatest.NewTestModel(t, New(Options{Manager: e.m, Operator: "oncall-jane", PollInterval: 250 * time.Millisecond}),
@@ -269,7 +252,7 @@ func TestWindowAgainstStore(t *testing.T) {
 	for i := range 60 {
 		e.login(t, names[i%len(names)], i)
 		if i%4 != 0 { // some ties on the sort key, broken by id
-			e.clock.Add(time.Second)
+			e.clock.Advance(time.Second)
 		}
 	}
 	ctx := context.Background()
@@ -434,7 +417,7 @@ func TestActionsAgainstStore(t *testing.T) {
 	if !strings.Contains(m.View(), "refused: at most 2h 00m more; the absolute limit is 08:06:07 UTC") {
 		t.Fatalf("the prompt did not refuse:\n%s", m.View())
 	}
-	e.clock.Add(30 * time.Minute)
+	e.clock.Advance(30 * time.Minute)
 	a, _ = find[actionMsg](run(extendCmd(ctx, e.m, 3, "ops", target{s3.ID, "alice"}, 30*time.Minute)))
 	if a.err != nil || !strings.HasPrefix(a.text, "extended alice's session "+sessionlogic.ShortID(s3.ID)+" by 30m") {
 		t.Fatalf("%+v", a)
@@ -542,7 +525,7 @@ func TestPagingAgainstStore(t *testing.T) {
 	e.user(t, "ann", "user")
 	for i := range 100 {
 		e.login(t, "ann", i)
-		e.clock.Add(time.Second)
+		e.clock.Advance(time.Second)
 	}
 	p, err := e.m.Active(context.Background(), sessionlogic.ListQuery{Limit: 1000})
 	if err != nil || len(p.Sessions) != 100 {

@@ -25,6 +25,7 @@ import (
 	"sessionmon/data"
 	"sessionmon/data/postgres"
 	"sessionmon/data/sqlite"
+	"sessionmon/internal/fakeclock"
 	"sessionmon/internal/pgtest"
 	"sessionmon/server"
 	"sessionmon/sessionlogic"
@@ -246,38 +247,6 @@ func count(t testing.TB, raw rawDB, query string) int {
 
 // ---- the fake clock ------------------------------------------------------------
 
-// clock is the Manager's injected clock. It starts at the real time (so
-// cookie Expires values make sense to real clients), truncated to the
-// second, and moves only when a test says so.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// Set moves the clock to t (which must not be in its past).
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t.Before(c.t) {
-		panic("clock moved backwards")
-	}
-	c.t = t
-}
-
 // ---- the login server ----------------------------------------------------------
 
 // envOpts configure newEnv. The zero value is a development server (cookie
@@ -298,7 +267,7 @@ type env struct {
 	mgr    *sessionlogic.Manager
 	srv    *server.Server
 	ts     *httptest.Server
-	clock  *clock
+	clock  *fakeclock.Clock
 	client *http.Client
 	cookie string // the session cookie's name
 	logs   *logBuffer
@@ -306,7 +275,7 @@ type env struct {
 
 func newEnv(t testing.TB, b backend, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, clock: newClock(), logs: &logBuffer{}}
+	e := &env{t: t, clock: fakeclock.AtNow(), logs: &logBuffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.store, e.raw = b.open(t)
 
