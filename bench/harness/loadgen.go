@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -58,65 +59,32 @@ func HTTPLoad(ctx context.Context, url, cookieName string, tokens []string, conn
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 
-	var measuring atomic.Bool
-	var ok, non2xx, errs atomic.Int64
-	var lat latencies
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range conns {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(w), 0x5e55))
-			local := make([]time.Duration, 0, 1<<14)
-			for {
-				select {
-				case <-stop:
-					lat.add(local)
-					return
-				default:
-				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-				req.Header.Set("Cookie", cookieName+"="+tokens[rng.IntN(len(tokens))])
-				start := time.Now()
-				resp, err := client.Do(req)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				el := time.Since(start)
-				if !measuring.Load() {
-					continue
-				}
-				switch {
-				case err != nil:
-					errs.Add(1)
-				case resp.StatusCode/100 != 2:
-					non2xx.Add(1)
-				default:
-					ok.Add(1)
-					local = append(local, el)
-				}
-			}
-		})
-	}
-	sleep(ctx, warmup)
-	measuring.Store(true)
-	start := time.Now()
-	sleep(ctx, d)
-	measuring.Store(false)
-	elapsed := time.Since(start)
-	close(stop)
-	wg.Wait()
-	r := Result{Ops: ok.Load(), Non2xx: non2xx.Load(), Errors: errs.Load(), Elapsed: elapsed}
-	r.Rate = float64(r.Ops) / elapsed.Seconds()
-	lat.fill(&r)
-	return r
+	return OpLoad(ctx, len(tokens), conns, warmup, d, func(ctx context.Context, i int) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req.Header.Set("Cookie", cookieName+"="+tokens[i])
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return errNon2xx
+		}
+		return nil
+	})
 }
 
-// OpLoad runs op from workers goroutines back to back (the i-th call of a
-// worker gets a fresh random index below n) and measures it like HTTPLoad.
+// errNon2xx marks an answer that came back but was not 2xx: counted in
+// Result.Non2xx rather than Errors.
+var errNon2xx = errors.New("non-2xx answer")
+
+// OpLoad runs op from workers goroutines back to back (each call gets a
+// fresh random index below n), ignores the first warmup, then measures for
+// d: the rate of successful calls and their latency percentiles.
 func OpLoad(ctx context.Context, n, workers int, warmup, d time.Duration, op func(ctx context.Context, i int) error) Result {
 	var measuring atomic.Bool
-	var ok, errs atomic.Int64
+	var ok, non2xx, errs atomic.Int64
 	var lat latencies
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -137,7 +105,11 @@ func OpLoad(ctx context.Context, n, workers int, warmup, d time.Duration, op fun
 				if !measuring.Load() {
 					continue
 				}
-				if err != nil {
+				switch {
+				case errors.Is(err, errNon2xx):
+					non2xx.Add(1)
+					continue
+				case err != nil:
 					errs.Add(1)
 					continue
 				}
@@ -154,7 +126,7 @@ func OpLoad(ctx context.Context, n, workers int, warmup, d time.Duration, op fun
 	elapsed := time.Since(start)
 	close(stop)
 	wg.Wait()
-	r := Result{Ops: ok.Load(), Errors: errs.Load(), Elapsed: elapsed}
+	r := Result{Ops: ok.Load(), Non2xx: non2xx.Load(), Errors: errs.Load(), Elapsed: elapsed}
 	r.Rate = float64(r.Ops) / elapsed.Seconds()
 	lat.fill(&r)
 	return r
