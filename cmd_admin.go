@@ -186,9 +186,9 @@ func (a *app) sessionsCmd() *cobra.Command {
 				p, err := m.Active(cmd.Context(), q)
 				// A corrupt row is reported by name and never hides the
 				// good rows; the command still exits non-zero.
-				bad := sessionlogic.RowErrors(err)
-				if err != nil && !sessionlogic.OnlyRowErrors(err) {
-					return err
+				bad, rest := sessionlogic.SplitRowErrors(err)
+				if rest != nil {
+					return rest
 				}
 				defer func() {
 					for _, re := range bad {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -664,27 +663,6 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// HTTPStatus maps an error from the Manager to the status a server answers.
-func HTTPStatus(err error) int {
-	var te *ThrottledError
-	switch {
-	case err == nil:
-		return http.StatusOK
-	case errors.As(err, &te):
-		return http.StatusTooManyRequests
-	case errors.Is(err, ErrNoSession), errors.Is(err, ErrInvalidCredentials), errors.Is(err, ErrInactive):
-		return http.StatusUnauthorized
-	case errors.Is(err, ErrInvalidInput):
-		return http.StatusBadRequest
-	case errors.Is(err, data.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, data.ErrEnded), errors.Is(err, data.ErrBeyondLimit), errors.Is(err, data.ErrConflict):
-		return http.StatusConflict
-	default:
-		return http.StatusServiceUnavailable
-	}
 }
 
 // CanWatch reports whether the store pushes change notices (PostgreSQL).

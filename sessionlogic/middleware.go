@@ -19,7 +19,7 @@ func FromContext(ctx context.Context) (Session, bool) {
 	return s, ok
 }
 
-// WithSession returns ctx carrying s (for handlers' tests).
+// WithSession returns ctx carrying s, as the guards hand it to handlers.
 func WithSession(ctx context.Context, s Session) context.Context {
 	return context.WithValue(ctx, ctxKey{}, s)
 }

@@ -47,44 +47,33 @@ var (
 	ErrConflict    = data.ErrConflict
 )
 
-// RowErrors returns the corrupt-row errors inside err (joined or wrapped),
-// and nil when err holds none: the caller then treats err as a failure.
-func RowErrors(err error) []*RowError {
-	var out []*RowError
+// SplitRowErrors separates the corrupt-row errors inside err (joined or
+// wrapped) from the rest. With rest nil the rows returned alongside err are
+// good and should be shown, each bad row reported by its id; with rest set
+// the call failed.
+func SplitRowErrors(err error) (bad []*RowError, rest error) {
+	if err == nil {
+		return nil, nil
+	}
+	var others []error
 	var walk func(error)
 	walk = func(e error) {
-		var re *RowError
 		if joined, ok := e.(interface{ Unwrap() []error }); ok {
 			for _, x := range joined.Unwrap() {
 				walk(x)
 			}
 			return
 		}
-		if errors.As(e, &re) {
-			out = append(out, re)
-		}
-	}
-	if err != nil {
-		walk(err)
-	}
-	return out
-}
-
-// OnlyRowErrors reports whether err is made only of corrupt-row errors, so
-// the rows returned with it are good and should be shown.
-func OnlyRowErrors(err error) bool {
-	if err == nil {
-		return false
-	}
-	joined, ok := err.(interface{ Unwrap() []error })
-	if !ok {
 		var re *RowError
-		return errors.As(err, &re)
-	}
-	for _, x := range joined.Unwrap() {
-		if !OnlyRowErrors(x) {
-			return false
+		if errors.As(e, &re) {
+			bad = append(bad, re)
+		} else {
+			others = append(others, e)
 		}
 	}
-	return true
+	walk(err)
+	if len(others) > 0 {
+		return bad, err
+	}
+	return bad, nil
 }

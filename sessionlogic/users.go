@@ -111,12 +111,3 @@ func (m *Manager) Activate(ctx context.Context, operator, username string) error
 	}
 	return nil
 }
-
-// SetPassword replaces a user's password.
-func (m *Manager) SetPassword(ctx context.Context, username, password string) error {
-	hash, err := hashPassword(password, m.cost)
-	if err != nil {
-		return err
-	}
-	return m.store.SetUserPassword(ctx, username, hash)
-}
