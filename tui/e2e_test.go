@@ -265,7 +265,7 @@ func TestWindowAgainstStore(t *testing.T) {
 				}
 				full := p.Sessions
 				base := windowReq{sort: sortKey, desc: desc, rows: 10, limit: 15}
-				cur := func(i int) *sessionlogic.Cursor { return cursorOf(full[i], sortKey) }
+				cur := func(i int) *sessionlogic.Cursor { return sessionlogic.CursorOf(full[i], sortKey) }
 				check := func(name string, r windowReq, from int, atStart bool) {
 					t.Helper()
 					res, err := fetchWindow(ctx, e.m, r)

@@ -292,7 +292,7 @@ func (t tableModel) moveDown(n, scroll int) (tableModel, tea.Cmd) {
 		offset = max(1, min(offset, len(t.rows)))
 		rel := target - offset
 		t.selectIndex(len(t.rows) - 1)
-		return t, emit(scrolledMsg{top: cursorOf(t.rows[offset-1], t.sort), rel: rel})
+		return t, emit(scrolledMsg{top: sessionlogic.CursorOf(t.rows[offset-1], t.sort), rel: rel})
 	}
 	before := t.offset
 	t.sel, t.selID = target, t.rows[target].ID
@@ -300,7 +300,7 @@ func (t tableModel) moveDown(n, scroll int) (tableModel, tea.Cmd) {
 	t.clampOffset()
 	if t.offset != before && t.offset > 0 {
 		// The target is held: the selection stays on it by id.
-		return t, emit(scrolledMsg{top: cursorOf(t.rows[t.offset-1], t.sort), rel: -1})
+		return t, emit(scrolledMsg{top: sessionlogic.CursorOf(t.rows[t.offset-1], t.sort), rel: -1})
 	}
 	return t, nil
 }
@@ -313,7 +313,7 @@ func (t tableModel) moveUp(n int) (tableModel, tea.Cmd) {
 	}
 	target := t.sel - n
 	if target < 0 && !t.atStart {
-		return t, emit(scrollUpMsg{from: cursorOf(t.rows[0], t.sort), n: -target})
+		return t, emit(scrollUpMsg{from: sessionlogic.CursorOf(t.rows[0], t.sort), n: -target})
 	}
 	t.selectIndex(max(0, target))
 	return t, nil

@@ -18,11 +18,6 @@ import (
 // rows in the reverse order (the same index, walked backwards) to find the
 // new top.
 
-// cursorOf is the keyset position of s in the order by sort.
-func cursorOf(s sessionlogic.Session, sort sessionlogic.SortKey) *sessionlogic.Cursor {
-	return sessionlogic.CursorOf(s, sort)
-}
-
 // matches mirrors the store's filter (a case-insensitive substring of the
 // username, full name, email, role or IP), so the dashboard can tell which
 // marked sessions the current filter hides without asking the store.
@@ -111,7 +106,7 @@ func topAbove(ctx context.Context, m *sessionlogic.Manager, r windowReq, from *s
 	}
 	rev := page.Sessions
 	if len(rev) > n {
-		return rev[:n], cursorOf(rev[n], r.sort), nil
+		return rev[:n], sessionlogic.CursorOf(rev[n], r.sort), nil
 	}
 	return rev, nil, nil
 }
@@ -171,7 +166,7 @@ func fetchWindow(ctx context.Context, m *sessionlogic.Manager, r windowReq) (win
 		need := r.rows - len(rows)
 		var anchor *sessionlogic.Cursor
 		if len(rows) > 0 {
-			anchor = cursorOf(rows[0], r.sort)
+			anchor = sessionlogic.CursorOf(rows[0], r.sort)
 		}
 		above, newTop, err := topAbove(ctx, m, r, anchor, need)
 		if err != nil {
@@ -208,7 +203,7 @@ func nearTop(ctx context.Context, m *sessionlogic.Manager, r windowReq, id strin
 	if !s.Active(m.Now()) || !matches(s, r.text) {
 		return nil, errGone
 	}
-	_, top, err := topAbove(ctx, m, r, cursorOf(s, r.sort), r.rows/3)
+	_, top, err := topAbove(ctx, m, r, sessionlogic.CursorOf(s, r.sort), r.rows/3)
 	return top, err
 }
 
