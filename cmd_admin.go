@@ -52,16 +52,11 @@ func (a *app) usersCmd() *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			nu.Username = args[0]
-			generated := false
-			if passwordStdin {
-				line, err := bufio.NewReader(a.stdin).ReadString('\n')
-				if err != nil && line == "" {
-					return fmt.Errorf("read password from stdin: %w", err)
-				}
-				nu.Password = strings.TrimRight(line, "\r\n")
-			} else {
-				nu.Password = sessionlogic.NewToken()[:20]
-				generated = true
+			var generated bool
+			var err error
+			nu.Password, generated, err = a.newPassword(passwordStdin)
+			if err != nil {
+				return err
 			}
 			return a.withManager(cmd.Context(), func(m *sessionlogic.Manager) error {
 				u, err := m.AddUser(cmd.Context(), a.operator(), nu)
@@ -154,8 +149,47 @@ func (a *app) usersCmd() *cobra.Command {
 			})
 		},
 	}
-	users.AddCommand(add, list, setRole, deactivate, activate)
+	var setPasswordStdin bool
+	setPassword := &cobra.Command{
+		Use:   "set-password USERNAME",
+		Short: "Reset a user's password and end all their sessions (prints a generated password unless --password-stdin)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			password, generated, err := a.newPassword(setPasswordStdin)
+			if err != nil {
+				return err
+			}
+			return a.withManager(cmd.Context(), func(m *sessionlogic.Manager) error {
+				n, err := m.SetPassword(cmd.Context(), a.operator(), args[0], password)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "password of %s changed; %s ended\n", args[0], plural(n, "session"))
+				if generated {
+					fmt.Fprintf(a.stdout, "password: %s\n", password)
+				}
+				return nil
+			})
+		},
+	}
+	setPassword.Flags().BoolVar(&setPasswordStdin, "password-stdin", false, "read the password from the first line of standard input")
+
+	users.AddCommand(add, list, setRole, setPassword, deactivate, activate)
 	return users
+}
+
+// newPassword is the password for users add and users set-password: the
+// first line of stdin when fromStdin, else a generated one (generated is
+// true: the caller prints it once, after the change succeeded).
+func (a *app) newPassword(fromStdin bool) (password string, generated bool, err error) {
+	if !fromStdin {
+		return sessionlogic.NewToken()[:20], true, nil
+	}
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", false, fmt.Errorf("read password from stdin: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), false, nil
 }
 
 type userJSON struct {

@@ -76,6 +76,16 @@ func (c *cli) login(username, password string) (tok string) {
 	return tok
 }
 
+// loginErr is the error of a login attempt (nil when it succeeded).
+func (c *cli) loginErr(username, password string) (err error) {
+	c.t.Helper()
+	c.withManager(func(m *sessionlogic.Manager) error {
+		_, _, err = m.Login(context.Background(), sessionlogic.LoginRequest{Username: username, Password: password, IP: "192.0.2.7"})
+		return nil
+	})
+	return err
+}
+
 // authenticated reports whether tok is a valid session now.
 func (c *cli) authenticated(tok string) (ok bool) {
 	c.t.Helper()
@@ -138,6 +148,61 @@ func TestUsersAndSessionsCommands(t *testing.T) {
 	}
 	if out := c.must("", "sessions", "purge"); !strings.Contains(out, "purged 0 sessions") {
 		t.Fatalf("purge printed %q (nothing is past the retention yet)", out)
+	}
+}
+
+func TestUsersSetPasswordLogsTheUserOutAndSwapsThePassword(t *testing.T) {
+	c := newCLI(t)
+	c.must("correct-horse\n", "users", "add", "bob", "--role", "viewer", "--password-stdin")
+	b1 := c.login("bob", "correct-horse")
+	b2 := c.login("bob", "correct-horse")
+
+	out := c.must("battery-staple\n", "users", "set-password", "bob", "--password-stdin")
+	if !strings.Contains(out, "password of bob changed; 2 sessions ended") || strings.Contains(out, "password: ") {
+		t.Fatalf("set-password --password-stdin printed %q", out)
+	}
+	if c.authenticated(b1) || c.authenticated(b2) {
+		t.Fatal("set-password must end all of bob's sessions")
+	}
+	if err := c.loginErr("bob", "correct-horse"); !errors.Is(err, sessionlogic.ErrInvalidCredentials) {
+		t.Fatalf("login with the old password: %v, want ErrInvalidCredentials", err)
+	}
+	b3 := c.login("bob", "battery-staple")
+
+	// Without --password-stdin a generated password is printed once.
+	out = c.must("", "users", "set-password", "bob")
+	_, generated, ok := strings.Cut(out, "password: ")
+	generated = strings.TrimSpace(generated)
+	if !strings.Contains(out, "1 session ended") || !ok || generated == "" || c.authenticated(b3) {
+		t.Fatalf("set-password printed %q; want 1 session ended and the generated password", out)
+	}
+	b4 := c.login("bob", generated)
+
+	c.withManager(func(m *sessionlogic.Manager) error {
+		audit, err := m.Audit(context.Background(), sessionlogic.AuditQuery{Username: "bob", Action: "force_logout_user"})
+		if err != nil || len(audit) != 2 || audit[0].Actor != "oncall-test" || audit[0].Detail != "password changed" {
+			t.Fatalf("audit = %+v, %v; want both resets by oncall-test", audit, err)
+		}
+		return nil
+	})
+
+	// Refusals name the problem, exit non-zero, and change nothing.
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"long-enough\n", []string{"users", "set-password", "nobody", "--password-stdin"}, `"nobody": not found`},
+		{"short\n", []string{"users", "set-password", "bob", "--password-stdin"}, "at least 8 characters"},
+		{"", []string{"users", "set-password", "bob", "--password-stdin"}, "read password from stdin"},
+		{"", []string{"users", "set-password"}, "want 1 argument"},
+	} {
+		if _, _, err := c.run(tc.stdin, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("sessionmon %s: err = %v, want it to mention %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+	if !c.authenticated(b4) || c.loginErr("bob", generated) != nil {
+		t.Fatal("a refused set-password changed bob's password or sessions")
 	}
 }
 
