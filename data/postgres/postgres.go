@@ -56,6 +56,21 @@ type Store struct {
 	pool    *pgxpool.Pool
 	connCfg *pgx.ConnConfig // for Watch's own connection, outside the pool
 	desc    string
+	touches *touchBatcher // nil: every Touch runs its own statement
+}
+
+// Option changes how Open sets up a Store.
+type Option func(*options)
+
+type options struct {
+	touchBatch int
+}
+
+// WithTouchBatch sets the most touches one statement carries (default
+// DefaultTouchBatch); 1 or less turns batching off, so every Touch runs
+// its own statement and commit. See touchbatch.go.
+func WithTouchBatch(n int) Option {
+	return func(o *options) { o.touchBatch = n }
 }
 
 var _ data.Store = (*Store)(nil)
@@ -67,7 +82,7 @@ var _ data.Store = (*Store)(nil)
 // honoured; without pool_max_conns the pool holds DefaultMaxConns. Without
 // connect_timeout, connecting gives up after 5s; without application_name,
 // connections show as "sessionmon" in pg_stat_activity.
-func Open(ctx context.Context, dsn string) (*Store, error) {
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgconn's parse errors can quote the DSN, password included.
@@ -82,20 +97,30 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "sessionmon" // pg_stat_activity
 	}
-	return openConfig(ctx, cfg)
+	return openConfig(ctx, cfg, opts...)
 }
 
-func openConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
+func openConfig(ctx context.Context, cfg *pgxpool.Config, opts ...Option) (*Store, error) {
+	o := options{touchBatch: DefaultTouchBatch}
+	for _, f := range opts {
+		f(&o)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres open: %w", err)
 	}
-	return &Store{pool: pool, connCfg: cfg.ConnConfig.Copy(), desc: describe(cfg.ConnConfig)}, nil
+	s := &Store{pool: pool, connCfg: cfg.ConnConfig.Copy(), desc: describe(cfg.ConnConfig)}
+	if o.touchBatch > 1 {
+		// Half the pool: batches in flight leave connections for logins,
+		// operator actions and the dashboard's reads.
+		s.touches = newTouchBatcher(pool, max(1, int(cfg.MaxConns)/2), o.touchBatch)
+	}
+	return s, nil
 }
 
 // OpenAndMigrate opens a Store and brings its schema up to date.
-func OpenAndMigrate(ctx context.Context, dsn string) (*Store, error) {
-	s, err := Open(ctx, dsn)
+func OpenAndMigrate(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	s, err := Open(ctx, dsn, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +167,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the pool, waiting for connections in use to be returned.
 func (s *Store) Close() error {
+	if s.touches != nil {
+		s.touches.close()
+	}
 	s.pool.Close()
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"sessionmon/data"
 )
@@ -77,10 +78,20 @@ const touchSQL = `UPDATE sessions
 	RETURNING ` + sessionCols
 
 // Touch is the hot path: one UPDATE … RETURNING, one round trip, no
-// transaction block, no notification. Unknown, ended and expired sessions
-// are all ErrNotFound.
+// transaction block, no notification. Touches that arrive together share
+// one statement and one commit (touchbatch.go); each call still returns
+// only after the commit that carries it. Unknown, ended and expired
+// sessions are all ErrNotFound.
 func (s *Store) Touch(ctx context.Context, id string, now, expires time.Time) (data.Session, error) {
-	out, err := scanSession(s.pool.QueryRow(ctx, touchSQL, id, now, expires))
+	if s.touches != nil {
+		return s.touches.touch(ctx, id, now, expires)
+	}
+	return touchOne(ctx, s.pool, id, now, expires)
+}
+
+// touchOne touches one session with its own statement.
+func touchOne(ctx context.Context, pool *pgxpool.Pool, id string, now, expires time.Time) (data.Session, error) {
+	out, err := scanSession(pool.QueryRow(ctx, touchSQL, id, now, expires))
 	if err != nil {
 		return data.Session{}, sessionErr("touch", id, err)
 	}

@@ -39,7 +39,7 @@ func (c countingConn) Write(b []byte) (int, error) {
 
 // openCounting opens a migrated one-connection store whose writes to the
 // server are counted.
-func openCounting(t *testing.T) (*Store, *atomic.Int64) {
+func openCounting(t *testing.T, opts ...Option) (*Store, *atomic.Int64) {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(pgtest.DSN(t))
 	if err != nil {
@@ -55,7 +55,7 @@ func openCounting(t *testing.T) (*Store, *atomic.Int64) {
 		}
 		return countingConn{c, writes}, nil
 	}
-	st, err := openConfig(t.Context(), cfg)
+	st, err := openConfig(t.Context(), cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
