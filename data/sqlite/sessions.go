@@ -12,7 +12,8 @@ import (
 
 // Touch slides an active session's expiry and records activity, in one
 // prepared statement (its own transaction). Unknown, ended or expired:
-// ErrNotFound.
+// ErrNotFound. It sends no change notice (see Watch): it runs on every
+// request and changes no session's state.
 func (s *Store) Touch(ctx context.Context, id string, now, expires time.Time) (data.Session, error) {
 	got, err := scanSession(s.ws.queryRow(ctx, touchSQL, micros(now), micros(expires), id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -69,6 +70,7 @@ func (s *Store) CreateSession(ctx context.Context, sess data.Session, replaceID 
 	if err != nil {
 		return data.Session{}, err
 	}
+	s.notices.changed()
 	return out, nil
 }
 
@@ -99,6 +101,7 @@ func (s *Store) EndSession(ctx context.Context, id string, end data.End, audit d
 	if err != nil {
 		return data.Session{}, err
 	}
+	s.notices.changed() // ended, even when the row is corrupt
 	if corrupt != nil {
 		return out, fmt.Errorf("sqlite: end session: ended, but: %w", corrupt)
 	}
@@ -149,6 +152,9 @@ func (s *Store) EndUserSessions(ctx context.Context, userID int64, end data.End,
 	if err != nil {
 		return 0, err
 	}
+	if n > 0 {
+		s.notices.changed()
+	}
 	return n, nil
 }
 
@@ -171,11 +177,14 @@ func (s *Store) Extend(ctx context.Context, id string, d time.Duration, now time
 	if err != nil {
 		return data.Session{}, err
 	}
+	s.notices.changed()
 	return out, nil
 }
 
 // Purge deletes sessions that ended, or expired, before `before`. The audit
-// entry is written only when it deleted any.
+// entry is written only when it deleted any. It sends no change notice: the
+// rows it deletes are already inactive, so no active session and no expiry
+// changes (data.Watcher promises notices for logins, ends and extends).
 func (s *Store) Purge(ctx context.Context, before time.Time, audit data.AuditEntry) (int64, error) {
 	var n int64
 	err := s.inTx(ctx, "purge", func(t tq) error {

@@ -28,6 +28,11 @@
 //
 // Times are stored as INTEGER unix microseconds in UTC, in STRICT tables.
 //
+// Change notices. Store implements data.Watcher in process: the methods that
+// log a session in, end one or extend one tell this Store's watchers after
+// they commit. Commits by other processes on the same file are not heard;
+// their dashboards rely on polling (see Watch).
+//
 // Corrupt rows. A session row that cannot be decoded (bad JSON in data) is
 // reported as a *CorruptRowError naming the session, never a panic. Reads
 // of many rows (ListActive, ChangesSince) return the good rows together with
@@ -70,6 +75,8 @@ type Store struct {
 	r    *sql.DB // query_only readers
 	ws   *stmts  // statements of w, all prepared at Open
 	rs   *stmts  // statements of r: fixed ones at Open, ListActive/Audit shapes on first use
+
+	notices *notifier // this Store's watchers (watch.go)
 }
 
 var _ data.Store = (*Store)(nil)
@@ -108,7 +115,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	uri := (&url.URL{Scheme: "file", Path: abs}).String()
 	common := "_pragma=busy_timeout(" + strconv.FormatInt(BusyTimeout.Milliseconds(), 10) + ")&_pragma=foreign_keys(1)"
 
-	s := &Store{path: abs}
+	s := &Store{path: abs, notices: newNotifier()}
 	s.w, err = sql.Open("sqlite", uri+"?"+common+
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
 	if err != nil {
@@ -152,8 +159,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
-// Close closes both pools. Closing the last connection checkpoints the WAL.
+// Close ends every Watch and closes both pools. Closing the last connection
+// checkpoints the WAL.
 func (s *Store) Close() error {
+	s.notices.close()
 	var errs []error
 	for _, c := range []*stmts{s.ws, s.rs} {
 		if c != nil {

@@ -103,7 +103,8 @@ func (s *Store) SetUserRole(ctx context.Context, username, role string, audit da
 }
 
 // SetUserStatus changes a user's status; deactivating ends every session of
-// the user that is active at end.At, in the same transaction.
+// the user that is active at end.At, in the same transaction, and notifies
+// watchers when it ended any.
 func (s *Store) SetUserStatus(ctx context.Context, username, status string, end data.End, audit data.AuditEntry) (data.User, int, error) {
 	var out data.User
 	var n int
@@ -122,6 +123,9 @@ func (s *Store) SetUserStatus(ctx context.Context, username, status string, end 
 	})
 	if err != nil {
 		return data.User{}, 0, err
+	}
+	if n > 0 {
+		s.notices.changed()
 	}
 	return out, n, nil
 }
