@@ -38,7 +38,11 @@ every session they make and acts on them.`,
 			if err != nil {
 				return err
 			}
-			return tui.Run(ctx, a.tuiOptions(m))
+			opts := a.tuiOptions(m)
+			// SQLite's notices cover this process only, and the sessions
+			// are made by a separate serve: poll, and do not claim push.
+			opts.NoPush = !isPostgres(a.cfg.DB)
+			return tui.Run(ctx, opts)
 		},
 	}
 	cmd.Flags().Bool("read-only", false, "disable the action keys (mark, force-logout, extend)")

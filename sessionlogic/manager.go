@@ -665,7 +665,8 @@ func clip(s string, n int) string {
 	return s[:n]
 }
 
-// CanWatch reports whether the store pushes change notices (PostgreSQL).
+// CanWatch reports whether the store pushes change notices: PostgreSQL's
+// come from every process, SQLite's from this process only.
 func (m *Manager) CanWatch() bool {
 	_, ok := m.store.(data.Watcher)
 	return ok

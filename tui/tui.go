@@ -50,6 +50,11 @@ type Options struct {
 	// Notice is shown in the status line at start (the demo puts its login
 	// server's URL and demo login there), until the first action result.
 	Notice string
+	// NoPush ignores the store's change notices and only polls. For a store
+	// whose notices cover this process only (SQLite) while the sessions are
+	// made by another (a separate `sessionmon serve`): the header must not
+	// claim "+ push" for logins it would only see on the next poll.
+	NoPush bool
 }
 
 // Poll intervals `+` and `-` step through. The longest is 10s, so the
@@ -75,6 +80,7 @@ const (
 // Model is the dashboard, the root tea.Model.
 type Model struct {
 	mgr           *sessionlogic.Manager
+	noPush        bool // Options.NoPush
 	ctx           context.Context
 	operator      string
 	extendDefault time.Duration
@@ -145,6 +151,7 @@ func newModel(opts Options, r *lipgloss.Renderer) Model {
 	keys := newKeyMap(opts.ReadOnly)
 	m := Model{
 		mgr:           opts.Manager,
+		noPush:        opts.NoPush,
 		ctx:           context.Background(),
 		operator:      opts.Operator,
 		extendDefault: opts.ExtendDefault,
@@ -233,7 +240,7 @@ func (m Model) Init() tea.Cmd {
 		fetchWindowCmd(m.ctx, m.mgr, m.fetchID, m.windowReq(placeTop)),
 		fetchStatsCmd(m.ctx, m.mgr, m.statsID),
 		clockTick(m.clockTag),
-		startWatchCmd(m.ctx, m.mgr),
+		m.watchCmd(),
 	)
 }
 

@@ -8,16 +8,26 @@ import (
 	"sessionmon/sessionlogic"
 )
 
-// Push notices: on a store that can push them (PostgreSQL LISTEN/NOTIFY),
-// a login, force-out or extend by any process triggers a poll at once, so a
-// new session shows within milliseconds instead of up to a poll interval.
-// Polling stays the fallback and keeps running.
+// Push notices: on a store that can push them, a login, force-out or extend
+// triggers a poll at once, so a new session shows within milliseconds
+// instead of up to a poll interval. PostgreSQL (LISTEN/NOTIFY) hears every
+// process; SQLite hears only this one, so the demo (server and dashboard in
+// one process) gets push and a standalone `watch` on SQLite turns it off
+// (Options.NoPush). Polling stays the fallback and keeps running.
 
 // watchStartedMsg hands the notice channel to the model.
 type watchStartedMsg struct{ notices <-chan struct{} }
 
 // noticeMsg: the store says sessions changed.
 type noticeMsg struct{}
+
+// watchCmd starts push notices unless Options.NoPush turned them off.
+func (m Model) watchCmd() tea.Cmd {
+	if m.noPush {
+		return nil
+	}
+	return startWatchCmd(m.ctx, m.mgr)
+}
 
 // startWatchCmd starts the store's watcher, when it has one. Notices are
 // coalesced into a channel of one: a burst of logins becomes one poll.
