@@ -51,6 +51,7 @@ type config struct {
 	churn                    int
 	profile                  string
 	direct                   bool
+	unbatched                bool
 	sqliteSQL                string
 	pollStores               map[string]bool
 }
@@ -77,6 +78,7 @@ func main() {
 	flag.StringVar(&c.sqliteSQL, "sqlite-sql", "", "SQL run on each SQLite file after migration (e.g. a candidate index), for what-if measurements")
 	flag.DurationVar(&harness.TouchInterval, "touch-interval", 0, "sessionmon's session.touch_interval (0, the headline: a durable write on every request)")
 	flag.BoolVar(&c.direct, "direct", true, "also measure sessionmon's store.Touch called directly on PostgreSQL")
+	flag.BoolVar(&c.unbatched, "unbatched", true, "also measure sessionmon serve on PostgreSQL with touch batching off (postgres.WithTouchBatch(1)): the same-run baseline for batching")
 	var pollStores string
 	flag.StringVar(&pollStores, "poll-stores", "pg,sqlite", "stores for the poll part: pg, sqlite")
 	flag.Parse()
@@ -287,39 +289,46 @@ func throughputPG(ctx context.Context, c config, dir string) error {
 	peer := &row{name: "peer: scs v2.9.0 + pgxstore"}
 	limit := &row{name: fmt.Sprintf("limit: pgbench -c %d -j %d, Touch's UPDATE … RETURNING", c.pgbenchClients, c.pgbenchJ)}
 	direct := &row{name: fmt.Sprintf("sessionmon store.Touch direct, %d goroutines", c.conns)}
+	unbatched := &row{name: "sessionmon serve, touch batching off (baseline)"}
 	pool := strconv.Itoa(c.pool)
 	var pgbenchLine string
 	for run := 1; run <= c.runs; run++ {
 		var closers []func()
-		var st *postgres.Store
-		var tokens []string
-		var srv *harness.Running
-		smC := &contender{row: sm, setup: func() error {
-			s, err := pgSchema(ctx, c, "sm", &closers)
-			if err != nil {
-				return err
-			}
-			if st, err = postgres.OpenAndMigrate(ctx, s.WithParam("pool_max_conns", pool)); err != nil {
-				return err
-			}
-			closers = append(closers, func() { st.Close() })
-			tokens = harness.NewTokens(c.sessions)
-			if err := harness.SeedTokensPG(ctx, s, tokens); err != nil {
-				return err
-			}
-			if srv, _, err = harness.StartSessionmon(st); err != nil {
-				return err
-			}
-			closers = append(closers, func() { _ = srv.Stop() })
-			return nil
-		}, measure: func(run int) (harness.Result, error) {
-			prof := func() {}
-			if run == 1 && c.profile != "" {
-				prof = startProfile(c.profile + "-pg.pprof")
-			}
-			defer prof()
-			return harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration), nil
-		}}
+		// sessionmonC is sessionmon serve on a fresh schema; opts choose the
+		// store's settings (batching on by default, off for the baseline).
+		sessionmonC := func(r *row, prefix, profile string, opts ...postgres.Option) *contender {
+			var st *postgres.Store
+			var tokens []string
+			var srv *harness.Running
+			return &contender{row: r, setup: func() error {
+				s, err := pgSchema(ctx, c, prefix, &closers)
+				if err != nil {
+					return err
+				}
+				if st, err = postgres.OpenAndMigrate(ctx, s.WithParam("pool_max_conns", pool), opts...); err != nil {
+					return err
+				}
+				closers = append(closers, func() { st.Close() })
+				tokens = harness.NewTokens(c.sessions)
+				if err := harness.SeedTokensPG(ctx, s, tokens); err != nil {
+					return err
+				}
+				if srv, _, err = harness.StartSessionmon(st); err != nil {
+					return err
+				}
+				closers = append(closers, func() { _ = srv.Stop() })
+				return nil
+			}, measure: func(run int) (harness.Result, error) {
+				prof := func() {}
+				if run == 1 && c.profile != "" && profile != "" {
+					prof = startProfile(c.profile + profile)
+				}
+				defer prof()
+				return harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration), nil
+			}}
+		}
+		smC := sessionmonC(sm, "sm", "-pg.pprof")
+		unbatchedC := sessionmonC(unbatched, "unbatched", "", postgres.WithTouchBatch(1))
 		// The direct Touch gets its own fresh schema and store: measured on
 		// sessionmon's table it would meet the dead tuples and index entries
 		// the HTTP run left (every touch is a non-HOT update), and vice versa.
@@ -388,6 +397,9 @@ func throughputPG(ctx context.Context, c config, dir string) error {
 		if c.direct {
 			cs = append(cs, directC)
 		}
+		if c.unbatched {
+			cs = append(cs, unbatchedC)
+		}
 		err := runContenders(run, cs)
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
@@ -400,6 +412,9 @@ func throughputPG(ctx context.Context, c config, dir string) error {
 	if c.direct {
 		rows = append(rows, direct)
 	}
+	if c.unbatched {
+		rows = append(rows, unbatched)
+	}
 	printRows(fmt.Sprintf("PostgreSQL: GET /api/me, %d connections, %d sessions, %s × %d runs, pool %d",
 		c.conns, c.sessions, c.duration, c.runs, c.pool), rows)
 	fmt.Printf("pgbench command: `%s` (PGOPTIONS=-c search_path=<fresh schema>)\n\n", pgbenchLine)
@@ -409,6 +424,10 @@ func throughputPG(ctx context.Context, c config, dir string) error {
 	printRatio("sessionmon / pgbench limit", sm, limit, 0.70)
 	if c.direct {
 		printRatio("sessionmon / its own store.Touch direct", sm, direct, 0)
+	}
+	if c.unbatched {
+		printRatio("sessionmon / itself with touch batching off", sm, unbatched, 0)
+		printRatio("batching off: sessionmon / peer", unbatched, peer, 0)
 	}
 	fmt.Println()
 	return nil
