@@ -31,6 +31,10 @@ var (
 	ErrBeyondLimit = errors.New("expiry would pass the absolute session limit")
 	// ErrConflict: a unique value (username) is taken.
 	ErrConflict = errors.New("already exists")
+	// ErrUserChanged: a guarded write found the user no longer as the caller
+	// saw them (deactivated, or the password hash replaced) and changed
+	// nothing. See Guard and RehashPassword.
+	ErrUserChanged = errors.New("the user changed during login")
 )
 
 // RowError reports a stored session row that cannot be decoded (bad JSON in
@@ -259,6 +263,24 @@ type End struct {
 	By     string
 }
 
+// Guard makes CreateSession conditional on the user as a login saw them.
+// The zero Guard checks nothing (seeding, tests, the demo).
+type Guard struct {
+	// PasswordHash, when not empty, is the hash the login checked the
+	// password against. The session is then created only if user
+	// Session.UserID is still active and still has exactly this hash;
+	// otherwise nothing is written (no session, no replace, no audit) and
+	// CreateSession returns ErrUserChanged.
+	//
+	// The check is atomic with the insert, and a deactivating SetUserStatus
+	// or a SetUserPassword is ordered against it, even on another process:
+	// a guarded CreateSession either commits first, and its session is
+	// among those the deactivation or reset ends, or finds the user changed.
+	// So a login whose password check ran before a deactivation or a reset
+	// can never leave a live session behind it.
+	PasswordHash string
+}
+
 // Store is the persistence every backend implements. Methods take a context
 // first and wrap errors with the operation's name. Every state change and the
 // audit entry passed with it are written in one transaction.
@@ -272,13 +294,23 @@ type Store interface {
 	// active session of the user with end (in the same transaction) and
 	// returns how many it ended.
 	SetUserStatus(ctx context.Context, username, status string, end End, audit AuditEntry) (User, int, error)
-	// SetUserPassword replaces a user's password hash.
-	SetUserPassword(ctx context.Context, username, hash string) error
+	// SetUserPassword replaces a user's password hash and ends every active
+	// session of the user with end, with audit (written even when none was
+	// active), in one transaction: a reset logs the user out everywhere. It
+	// returns the user and how many sessions it ended. ErrNotFound.
+	SetUserPassword(ctx context.Context, username, hash string, end End, audit AuditEntry) (User, int, error)
+	// RehashPassword replaces a user's password hash with hash only if it is
+	// still old (compare-and-swap), so a login's re-hash of the same
+	// password at a new cost never undoes a reset that landed meanwhile. It
+	// ends no session and writes no audit entry. ErrUserChanged when the
+	// hash is no longer old (nothing changed), ErrNotFound.
+	RehashPassword(ctx context.Context, username, old, hash string) error
 
 	// CreateSession inserts s (Version is assigned by the store and returned).
 	// If replaceID is not empty, that session is ended with reason
-	// EndReplaced in the same transaction (when still active).
-	CreateSession(ctx context.Context, s Session, replaceID string, audit AuditEntry) (Session, error)
+	// EndReplaced in the same transaction (when still active). A non-zero
+	// guard makes it conditional on the user (ErrUserChanged); see Guard.
+	CreateSession(ctx context.Context, s Session, replaceID string, guard Guard, audit AuditEntry) (Session, error)
 	// Touch is the hot path: in one statement, for a session that is not
 	// ended and whose ExpiresAt is after now, it sets LastActivity = now and
 	// ExpiresAt = max(ExpiresAt, min(expires, AbsoluteExpiresAt)), raises
@@ -291,7 +323,10 @@ type Store interface {
 	// EndSession ends one active session. ErrNotFound for an unknown id,
 	// ErrEnded for one already ended or expired (at end.At).
 	EndSession(ctx context.Context, id string, end End, audit AuditEntry) (Session, error)
-	// EndUserSessions ends every active session of a user and returns how many.
+	// EndUserSessions ends every active session of a user and returns how
+	// many. It does not fence logins: a guarded CreateSession racing it may
+	// survive it, as if it came after. When the user changed (deactivated,
+	// password reset) use SetUserStatus or SetUserPassword, which do.
 	EndUserSessions(ctx context.Context, userID int64, end End, audit AuditEntry) (int, error)
 	// Extend moves an active session's ExpiresAt later by d. It never
 	// revives an ended or expired session (ErrEnded) and never passes

@@ -26,7 +26,7 @@ type deadlineStore struct {
 	left []time.Duration
 }
 
-func (d *deadlineStore) CreateSession(ctx context.Context, s data.Session, replace string, a data.AuditEntry) (data.Session, error) {
+func (d *deadlineStore) CreateSession(ctx context.Context, s data.Session, replace string, g data.Guard, a data.AuditEntry) (data.Session, error) {
 	left := time.Duration(-1)
 	if dl, ok := ctx.Deadline(); ok {
 		left = time.Until(dl)
@@ -34,7 +34,7 @@ func (d *deadlineStore) CreateSession(ctx context.Context, s data.Session, repla
 	d.mu.Lock()
 	d.left = append(d.left, left)
 	d.mu.Unlock()
-	return d.Store.CreateSession(ctx, s, replace, a)
+	return d.Store.CreateSession(ctx, s, replace, g, a)
 }
 
 // The bug: a deadline around the whole of POST /login also covered the

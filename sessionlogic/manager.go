@@ -277,49 +277,88 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 		return "", Session{}, &ThrottledError{RetryAfter: m.window + time.Second}
 	}
 
-	sctx, cancel = m.bounded(ctx)
+	// The store creates the session only if the user is still as
+	// checkCredentials read them (data.Guard). When a deactivation or a
+	// password reset lands in between, the login is judged once more against
+	// the user as they are now, so it gets the answer it would a moment
+	// later: ErrInactive after a deactivation, ErrInvalidCredentials when the
+	// password no longer matches (each recorded as a failed login). A user
+	// changed twice during one login gets ErrInvalidCredentials.
+	for attempt := 1; ; attempt++ {
+		u, checked, err := m.checkCredentials(ctx, now, username, req.Password, ip)
+		if err != nil {
+			return "", Session{}, err
+		}
+		token, s, err = m.open(ctx, now, u, checked, req, ip)
+		if !errors.Is(err, data.ErrUserChanged) {
+			return token, s, err
+		}
+		if attempt == 2 {
+			m.fail(ctx, now, username, ip, "user changed during login")
+			return "", Session{}, ErrInvalidCredentials
+		}
+	}
+}
+
+// checkCredentials reads the user and checks the password, recording a
+// failed login when it is refused. It returns the user and the hash the
+// password was checked against (re-hashed at the configured cost when the
+// stored one differs), for the guard of the session's creation.
+func (m *Manager) checkCredentials(ctx context.Context, now time.Time, username, password, ip string) (User, string, error) {
+	sctx, cancel := m.bounded(ctx)
 	u, err := m.store.UserByUsername(sctx, username)
 	cancel()
 	switch {
 	case errors.Is(err, data.ErrNotFound):
 		// Spend the same bcrypt work as a real check, so response time does
 		// not tell unknown users from wrong passwords.
-		checkPassword(m.dummy(), req.Password)
+		checkPassword(m.dummy(), password)
 		m.fail(ctx, now, username, ip, "unknown user")
-		return "", Session{}, ErrInvalidCredentials
+		return User{}, "", ErrInvalidCredentials
 	case err != nil:
-		return "", Session{}, unavailable("login", err)
+		return User{}, "", unavailable("login", err)
 	}
-	hashCost, _ := bcrypt.Cost([]byte(u.PasswordHash))
-	if !checkPassword(u.PasswordHash, req.Password) {
+	checked := u.PasswordHash
+	hashCost, _ := bcrypt.Cost([]byte(checked))
+	if !checkPassword(checked, password) {
 		if hashCost < m.cost {
 			// A hash made at a lower cost (an older setting, the demo)
 			// checks faster than the dummy an unknown user costs: spend the
 			// difference, so timing cannot tell the two apart.
-			checkPassword(m.dummy(), req.Password)
+			checkPassword(m.dummy(), password)
 		}
 		m.fail(ctx, now, username, ip, "wrong password")
-		return "", Session{}, ErrInvalidCredentials
+		return User{}, "", ErrInvalidCredentials
 	}
 	if hashCost != m.cost {
 		// Re-hash at the configured cost on a successful login (as Django
-		// does), so stored costs converge on the setting.
-		if h, err := hashPassword(req.Password, m.cost); err == nil {
+		// does), so stored costs converge on the setting. Only over the
+		// hash just checked: a reset that landed meanwhile stays (and the
+		// session's guard then refuses this login).
+		if h, err := hashPassword(password, m.cost); err == nil {
 			sctx, cancel := m.bounded(ctx)
-			err := m.store.SetUserPassword(sctx, u.Username, h)
+			err := m.store.RehashPassword(sctx, u.Username, checked, h)
 			cancel()
-			if err != nil {
+			switch {
+			case err == nil:
+				checked = h
+			case !errors.Is(err, data.ErrUserChanged):
 				m.log.Warn("re-hash password at the configured cost", "user", u.Username, "err", err)
 			}
 		}
 	}
 	if u.Status != data.StatusActive {
 		m.fail(ctx, now, username, ip, "inactive")
-		return "", Session{}, ErrInactive
+		return User{}, "", ErrInactive
 	}
+	return u, checked, nil
+}
 
-	token = NewToken()
-	s = Session{
+// open creates the session of a login whose password was checked against
+// hash. data.ErrUserChanged (unwrapped) when the user changed since.
+func (m *Manager) open(ctx context.Context, now time.Time, u User, hash string, req LoginRequest, ip string) (string, Session, error) {
+	token := NewToken()
+	s := Session{
 		ID:           HashToken(token),
 		UserID:       u.ID,
 		Username:     u.Username,
@@ -344,13 +383,16 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 	if wellFormed(req.OldToken) {
 		replace = HashToken(req.OldToken)
 	}
-	sctx, cancel = m.bounded(ctx)
+	sctx, cancel := m.bounded(ctx)
 	defer cancel()
-	s, err = m.store.CreateSession(sctx, s, replace, AuditEntry{
+	s, err := m.store.CreateSession(sctx, s, replace, data.Guard{PasswordHash: hash}, AuditEntry{
 		Time: now, Actor: u.Username, Action: data.ActionLogin,
 		Username: u.Username, SessionID: s.ID, IP: ip,
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, data.ErrUserChanged):
+		return "", Session{}, data.ErrUserChanged
+	case err != nil:
 		return "", Session{}, unavailable("login", err)
 	}
 	m.obs.Login()

@@ -113,33 +113,23 @@ func (m *Manager) Activate(ctx context.Context, operator, username string) error
 }
 
 // SetPassword replaces a user's password (validated as AddUser validates it,
-// hashed at the configured cost) and ends all their active sessions, so a
-// reset logs the user out everywhere. The session end is audited as a
-// force_logout_user by operator with detail "password changed". It returns
-// how many sessions it ended. Errors: ErrInvalidInput (nothing changed),
-// ErrNotFound for an unknown user (nothing changed).
-//
-// The store writes the hash and ends the sessions in two transactions
-// (Store.SetUserPassword takes no audit entry or end). The hash goes first,
-// so a login with the old password is refused before the sessions end; if
-// ending them fails, the error says the password did change.
+// hashed at the configured cost) and ends all their active sessions, in one
+// store transaction, so a reset logs the user out everywhere: a login that
+// checked the old password while the reset ran either fails or has its
+// session ended with the others (data.Guard). The session end is audited as
+// a force_logout_user by operator with detail "password changed". It
+// returns how many sessions it ended. Errors: ErrInvalidInput (nothing
+// changed), ErrNotFound for an unknown user (nothing changed).
 func (m *Manager) SetPassword(ctx context.Context, operator, username, password string) (int, error) {
 	hash, err := hashPassword(password, m.cost)
 	if err != nil {
 		return 0, err
 	}
-	u, err := m.store.UserByUsername(ctx, username)
+	now := m.now()
+	u, n, err := m.store.SetUserPassword(ctx, username, hash, data.End{At: now, Reason: data.EndForced, By: operator},
+		AuditEntry{Time: now, Actor: operator, Action: data.ActionForceLogoutAll, Username: username, Detail: "password changed"})
 	if err != nil {
 		return 0, fmt.Errorf("set password of %q: %w", clip(username, maxUsernameLen), err)
-	}
-	if err := m.store.SetUserPassword(ctx, u.Username, hash); err != nil {
-		return 0, fmt.Errorf("set password of %q: %w", u.Username, err)
-	}
-	now := m.now()
-	n, err := m.store.EndUserSessions(ctx, u.ID, data.End{At: now, Reason: data.EndForced, By: operator},
-		AuditEntry{Time: now, Actor: operator, Action: data.ActionForceLogoutAll, Username: u.Username, Detail: "password changed"})
-	if err != nil {
-		return 0, fmt.Errorf("password of %q changed, but ending their sessions failed (retry with sessions revoke-user): %w", u.Username, err)
 	}
 	m.obs.ForcedLogout(n)
 	m.log.Info("set password", "operator", operator, "user", u.Username, "sessions", n)

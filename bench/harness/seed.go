@@ -47,7 +47,7 @@ func SeedSessions(ctx context.Context, st data.Store, n, parallel int) ([]string
 					ID: id, UserID: u.ID, Username: u.Username, Email: u.Email, FullName: u.FullName,
 					Role: Roles[i%len(Roles)], Status: u.Status, IP: "127.0.0.1", UserAgent: "sessionmon-bench",
 					LoginTime: now, LastActivity: now, ExpiresAt: now.Add(14 * 24 * time.Hour),
-				}, "", data.AuditEntry{Time: now, Actor: u.Username, Action: data.ActionLogin, Username: u.Username, SessionID: id})
+				}, "", data.Guard{}, data.AuditEntry{Time: now, Actor: u.Username, Action: data.ActionLogin, Username: u.Username, SessionID: id})
 				if err != nil {
 					errs <- fmt.Errorf("seed session %d: %w", i, err)
 					return

@@ -7,7 +7,11 @@
 //
 // Every state change is one SQL statement (data-modifying CTEs write the row,
 // its audit entry and the notification together), so it is atomic and costs
-// one round trip. Touch, the hot path, is a single UPDATE … RETURNING.
+// one round trip. Touch, the hot path, is a single UPDATE … RETURNING. The
+// exceptions are the user changes that end the user's sessions (a
+// deactivation, a password reset): one transaction of two statements, so
+// that they also end a login's session committed while they waited for the
+// user's row (users.go, changeUser; data.Guard).
 //
 // Logins, ends and extends send a NOTIFY on the ChangeChannel channel in the
 // same transaction (payload "login", "end" or "extend"); Touch does not.

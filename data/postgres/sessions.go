@@ -29,10 +29,55 @@ func sessionErr(op, id string, err error) error {
 	return wrap(op+" "+short(id), err)
 }
 
+// createSQL is CreateSession's statement: it ends the session @replace (if
+// given and still active at @login) as replaced, inserts the new one with a
+// fresh version and logs audit, all only when cond holds, and notifies
+// "login". guard is a CTE (with its trailing comma) that cond may read.
+func createSQL(guard, cond string) string {
+	return `WITH ` + guard + `replaced AS (
+			UPDATE sessions
+			SET ended_at = @login, end_reason = @replaced, ended_by = @username,
+			    version = nextval('session_version_seq')
+			WHERE @replace::text <> '' AND id = @replace::text
+			  AND ended_at IS NULL AND expires_at > @login AND ` + cond + `
+		), created AS (
+			INSERT INTO sessions (id, user_id, username, email, full_name, role, status, data, ip, user_agent,
+				login_time, last_activity, expires_at, absolute_expires_at, ended_at, end_reason, ended_by)
+			SELECT @id, @user_id, @username, @email, @full_name, @role, @status, @data::jsonb, @ip, @user_agent,
+				@login, @last, @expires, @absolute, @ended, @end_reason, @ended_by
+			WHERE ` + cond + `
+			RETURNING ` + sessionCols + `
+		), logged AS (` + insertAudit + `FROM created)
+		SELECT ` + sessionCols + ` FROM created WHERE sessionmon_notify('login', 1)`
+}
+
+var (
+	createSessionSQL = createSQL("", "true")
+	// createGuardedSQL creates the session only if the user is still active
+	// with the hash the login checked (data.Guard).
+	//
+	// Why this is airtight in READ COMMITTED: the guard locks the user row
+	// FOR SHARE before anything is written (every write below depends on
+	// it). If a deactivation or a password reset has updated the row
+	// meanwhile, the lock waits for it to commit and PostgreSQL re-checks
+	// the WHERE on the row's newest version, so the guard comes back empty
+	// and nothing is written. Those writers take the row's lock first (their
+	// UPDATE of users conflicts with FOR SHARE) and end the sessions in a
+	// later statement of their transaction (users.go: changeUser), whose
+	// snapshot sees any session committed while they waited for the lock.
+	createGuardedSQL = createSQL(`guard AS MATERIALIZED (
+			SELECT FROM users
+			WHERE id = @user_id AND status = @active AND password_hash = @hash
+			FOR SHARE
+		), `, `EXISTS (SELECT FROM guard)`)
+)
+
 // CreateSession inserts s with a fresh version, ends the session replaceID
 // (if given and still active at s.LoginTime) as replaced, and logs audit,
-// all in one statement. It notifies "login".
-func (s *Store) CreateSession(ctx context.Context, sess data.Session, replaceID string, audit data.AuditEntry) (data.Session, error) {
+// all in one statement (createSQL). It notifies "login". With a guard it
+// writes nothing unless the user is still as the login saw them
+// (ErrUserChanged).
+func (s *Store) CreateSession(ctx context.Context, sess data.Session, replaceID string, guard data.Guard, audit data.AuditEntry) (data.Session, error) {
 	if sess.ID == "" {
 		return data.Session{}, fmt.Errorf("postgres create session: empty id")
 	}
@@ -49,21 +94,16 @@ func (s *Store) CreateSession(ctx context.Context, sess data.Session, replaceID 
 		"end_reason": sess.EndReason, "ended_by": sess.EndedBy,
 		"replace": replaceID, "replaced": data.EndReplaced,
 	}, audit)
-	row := s.pool.QueryRow(ctx, `WITH replaced AS (
-			UPDATE sessions
-			SET ended_at = @login, end_reason = @replaced, ended_by = @username,
-			    version = nextval('session_version_seq')
-			WHERE @replace::text <> '' AND id = @replace::text
-			  AND ended_at IS NULL AND expires_at > @login
-		), created AS (
-			INSERT INTO sessions (id, user_id, username, email, full_name, role, status, data, ip, user_agent,
-				login_time, last_activity, expires_at, absolute_expires_at, ended_at, end_reason, ended_by)
-			VALUES (@id, @user_id, @username, @email, @full_name, @role, @status, @data::jsonb, @ip, @user_agent,
-				@login, @last, @expires, @absolute, @ended, @end_reason, @ended_by)
-			RETURNING `+sessionCols+`
-		), logged AS (`+insertAudit+`FROM created)
-		SELECT `+sessionCols+` FROM created WHERE sessionmon_notify('login', 1)`, args)
-	out, err := scanSession(row)
+	q := createSessionSQL
+	if guard.PasswordHash != "" {
+		q = createGuardedSQL
+		args["active"] = data.StatusActive
+		args["hash"] = guard.PasswordHash
+	}
+	out, err := scanSession(s.pool.QueryRow(ctx, q, args))
+	if errors.Is(err, pgx.ErrNoRows) && guard.PasswordHash != "" {
+		return data.Session{}, wrap("create session "+short(sess.ID), data.ErrUserChanged)
+	}
 	if err != nil {
 		return data.Session{}, sessionErr("create session", sess.ID, err)
 	}
@@ -163,12 +203,9 @@ func unwrapNotFound(err error) error {
 	return err
 }
 
-// EndUserSessions ends every active session of a user at end.At (zero: now)
-// and logs audit (always, even when none was active), in one statement.
-func (s *Store) EndUserSessions(ctx context.Context, userID int64, end data.End, audit data.AuditEntry) (int, error) {
-	args := auditArgs(pgx.NamedArgs{"user_id": userID, "at": orNow(end.At), "reason": end.Reason, "by": end.By}, audit)
-	var n int
-	err := s.pool.QueryRow(ctx, `WITH ended AS (
+// endUserCTE ends every session of @user_id active at @at: the CTE
+// "ended" (its ids) and "n" (their count).
+const endUserCTE = `ended AS (
 			UPDATE sessions
 			SET ended_at = @at, end_reason = @reason, ended_by = @by,
 			    version = nextval('session_version_seq')
@@ -176,7 +213,15 @@ func (s *Store) EndUserSessions(ctx context.Context, userID int64, end data.End,
 			RETURNING id
 		), n AS (
 			SELECT count(*) AS c FROM ended
-		), logged AS (`+insertAudit+`)
+		)`
+
+// EndUserSessions ends every active session of a user at end.At (zero: now)
+// and logs audit (always, even when none was active), in one statement. It
+// takes no lock on the user, so a login racing it may survive it (data.go).
+func (s *Store) EndUserSessions(ctx context.Context, userID int64, end data.End, audit data.AuditEntry) (int, error) {
+	args := auditArgs(pgx.NamedArgs{"user_id": userID, "at": orNow(end.At), "reason": end.Reason, "by": end.By}, audit)
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH `+endUserCTE+`, logged AS (`+insertAudit+`)
 		SELECT c FROM n WHERE sessionmon_notify('end', c)`, args).Scan(&n)
 	if err != nil {
 		return 0, wrap(fmt.Sprintf("end sessions of user %d", userID), err)

@@ -74,7 +74,7 @@ func mkSession(t *testing.T, st *Store, u data.User, name string) data.Session {
 		ID: sessionID(name), UserID: u.ID, Username: u.Username, Role: u.Role, Status: u.Status,
 		LoginTime: t0, LastActivity: t0, ExpiresAt: t0.Add(time.Hour),
 		AbsoluteExpiresAt: t0.Add(2 * time.Hour),
-	}, "", data.AuditEntry{Time: t0, Actor: u.Username, Action: data.ActionLogin, Username: u.Username, SessionID: sessionID(name)})
+	}, "", data.Guard{}, data.AuditEntry{Time: t0, Actor: u.Username, Action: data.ActionLogin, Username: u.Username, SessionID: sessionID(name)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +128,17 @@ func TestOneRoundTrip(t *testing.T) {
 		n++
 		mkSession(t, st, u, fmt.Sprint("c", n))
 		return nil
+	})
+	if err := st.RehashPassword(ctx, u.Username, u.PasswordHash, "hash"); err != nil {
+		t.Fatal(err)
+	}
+	rounds("guarded CreateSession", 1, func() error {
+		n++
+		_, err := st.CreateSession(ctx, data.Session{
+			ID: sessionID(fmt.Sprint("g", n)), UserID: u.ID, Username: u.Username, Status: u.Status,
+			LoginTime: t0, LastActivity: t0, ExpiresAt: t0.Add(time.Hour),
+		}, "", data.Guard{PasswordHash: "hash"}, data.AuditEntry{Action: data.ActionLogin})
+		return err
 	})
 	rounds("Extend", 1, func() error {
 		_, err := st.Extend(ctx, s.ID, time.Second, now, data.AuditEntry{Action: data.ActionExtend})
@@ -504,7 +515,7 @@ func BenchmarkTouch(b *testing.B) {
 		if _, err := st.CreateSession(ctx, data.Session{
 			ID: sessionID(fmt.Sprint(i)), UserID: u.ID, Username: u.Username,
 			LoginTime: t0, LastActivity: t0, ExpiresAt: t0.Add(time.Hour),
-		}, "", data.AuditEntry{Action: data.ActionLogin}); err != nil {
+		}, "", data.Guard{}, data.AuditEntry{Action: data.ActionLogin}); err != nil {
 			b.Fatal(err)
 		}
 	}

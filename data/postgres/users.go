@@ -92,49 +92,78 @@ func (s *Store) SetUserRole(ctx context.Context, username, role string, audit da
 
 // SetUserStatus changes a user's status and logs audit. Setting it to
 // inactive also ends every active session of the user with end, in the same
-// statement, and returns how many it ended.
+// transaction (changeUser), and returns how many it ended.
 func (s *Store) SetUserStatus(ctx context.Context, username, status string, end data.End, audit data.AuditEntry) (data.User, int, error) {
 	if status != data.StatusActive && status != data.StatusInactive {
 		return data.User{}, 0, fmt.Errorf("postgres set status of %q: unknown status %q", username, status)
 	}
-	args := auditArgs(pgx.NamedArgs{
-		"username": username, "status": status, "inactive": data.StatusInactive,
-		"at": orNow(end.At), "reason": end.Reason, "by": end.By,
-	}, audit)
-	row := s.pool.QueryRow(ctx, `WITH u AS (
-			UPDATE users SET status = @status WHERE username = @username RETURNING `+userCols+`
-		), ended AS (
-			UPDATE sessions s
-			SET ended_at = @at, end_reason = @reason, ended_by = @by,
-			    version = nextval('session_version_seq')
-			FROM u
-			WHERE @status::text = @inactive::text AND s.user_id = u.id
-			  AND s.ended_at IS NULL AND s.expires_at > @at
-			RETURNING s.id
-		), n AS (
-			SELECT count(*) AS c FROM ended
-		), logged AS (`+insertAudit+`FROM u)
-		SELECT `+userCols+`, n.c FROM u, n WHERE sessionmon_notify('end', n.c)`, args)
-	var (
-		u     data.User
-		count int
-	)
-	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.FullName, &u.Role, &u.Status, &u.PasswordHash, &u.CreatedAt, &count)
-	if err != nil {
-		return data.User{}, 0, userErr("set status of", username, err)
-	}
-	u.CreatedAt = u.CreatedAt.UTC()
-	return u, count, nil
+	return s.changeUser(ctx, "set status of", username, `status = @value`, status,
+		status == data.StatusInactive, end, audit)
 }
 
-// SetUserPassword replaces a user's password hash.
-func (s *Store) SetUserPassword(ctx context.Context, username, hash string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE username = $1`, username, hash)
+// SetUserPassword replaces a user's password hash and ends every session
+// of the user active at end.At, with audit, in one transaction
+// (changeUser). It returns the user and how many sessions it ended.
+func (s *Store) SetUserPassword(ctx context.Context, username, hash string, end data.End, audit data.AuditEntry) (data.User, int, error) {
+	return s.changeUser(ctx, "set password of", username, `password_hash = @value`, hash, true, end, audit)
+}
+
+// changeUser sets one column of a user (set, a SET clause reading @value)
+// and logs audit in a first statement and, when endSessions, ends every
+// session of the user active at end.At (zero: now) in a second, in one
+// transaction. It notifies "end" when it ended any.
+//
+// Two statements, not one: every CTE of a statement shares the snapshot
+// taken when it began. A guarded CreateSession holds the user row FOR
+// SHARE until it commits, so the UPDATE of users waits for it; a single
+// statement would then end only the sessions its early snapshot saw, and
+// miss the one that login just committed. The second statement takes a new
+// snapshot after the UPDATE holds the row, so it sees every session
+// committed before, and no guarded login can commit one after (it would
+// wait for this transaction and then find the user changed).
+func (s *Store) changeUser(ctx context.Context, op, username, set, value string, endSessions bool, end data.End, audit data.AuditEntry) (data.User, int, error) {
+	var (
+		u data.User
+		n int
+	)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		args := auditArgs(pgx.NamedArgs{"username": username, "value": value}, audit)
+		u, err = scanUser(tx.QueryRow(ctx, `WITH u AS (
+				UPDATE users SET `+set+` WHERE username = @username RETURNING `+userCols+`
+			), logged AS (`+insertAudit+`FROM u)
+			SELECT `+userCols+` FROM u`, args))
+		if err != nil || !endSessions {
+			return err
+		}
+		return tx.QueryRow(ctx, `WITH `+endUserCTE+`
+			SELECT c FROM n WHERE sessionmon_notify('end', c)`, pgx.NamedArgs{
+			"user_id": u.ID, "at": orNow(end.At), "reason": end.Reason, "by": end.By,
+		}).Scan(&n)
+	})
 	if err != nil {
-		return wrap(fmt.Sprintf("set password of %q", username), err)
+		return data.User{}, 0, userErr(op, username, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("postgres set password of %q: %w", username, data.ErrNotFound)
+	return u, n, nil
+}
+
+// RehashPassword replaces a user's password hash with hash only if it is
+// still old, in one UPDATE (which, in READ COMMITTED, re-checks the WHERE on
+// the newest version of a row another transaction changed meanwhile).
+// ErrUserChanged when it is not (nothing changed), ErrNotFound.
+func (s *Store) RehashPassword(ctx context.Context, username, old, hash string) error {
+	op := fmt.Sprintf("rehash password of %q", username)
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $3 WHERE username = $1 AND password_hash = $2`,
+		username, old, hash)
+	if err != nil {
+		return wrap(op, err)
 	}
-	return nil
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	// Nothing changed: tell why.
+	if _, err := s.UserByUsername(ctx, username); err != nil {
+		return err
+	}
+	return wrap(op, data.ErrUserChanged)
 }

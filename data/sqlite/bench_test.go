@@ -26,7 +26,7 @@ func benchStore(b *testing.B, n int) (*storeT, []string) {
 		_, err := st.CreateSession(b.Context(), data.Session{
 			ID: ids[i], UserID: u.ID, Username: u.Username, Role: u.Role, IP: "192.0.2.1", UserAgent: "bench",
 			LoginTime: storetest.T0, LastActivity: storetest.T0, ExpiresAt: storetest.T0.Add(storetest.CookieAge),
-		}, "", data.AuditEntry{Time: storetest.T0, Action: data.ActionLogin, Username: u.Username, SessionID: ids[i]})
+		}, "", data.Guard{}, data.AuditEntry{Time: storetest.T0, Action: data.ActionLogin, Username: u.Username, SessionID: ids[i]})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func BenchmarkCreateSession(b *testing.B) {
 		_, err := st.CreateSession(b.Context(), data.Session{
 			ID: id, UserID: u.ID, Username: u.Username, Role: u.Role,
 			LoginTime: storetest.T0, LastActivity: storetest.T0, ExpiresAt: storetest.T0.Add(storetest.CookieAge),
-		}, "", data.AuditEntry{Time: storetest.T0, Action: data.ActionLogin, Username: u.Username, SessionID: id})
+		}, "", data.Guard{}, data.AuditEntry{Time: storetest.T0, Action: data.ActionLogin, Username: u.Username, SessionID: id})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -119,7 +119,7 @@ func BenchmarkMixedWriters(b *testing.B) {
 				if i%4 == 0 {
 					id := storetest.SessionID(fmt.Sprint("mx-", g, "-", i, "-", b.N))
 					_, err = st.CreateSession(b.Context(), data.Session{ID: id, UserID: u.ID, Username: "bench",
-						LoginTime: storetest.T0, LastActivity: storetest.T0, ExpiresAt: storetest.T0.Add(time.Hour)}, "", data.AuditEntry{Action: "login"})
+						LoginTime: storetest.T0, LastActivity: storetest.T0, ExpiresAt: storetest.T0.Add(time.Hour)}, "", data.Guard{}, data.AuditEntry{Action: "login"})
 				} else {
 					_, err = st.Touch(b.Context(), ids[(g*per+i)%len(ids)], storetest.T0, storetest.T0.Add(time.Hour))
 				}

@@ -96,12 +96,17 @@ WHERE (ended_at IS NOT NULL AND ended_at < ?1) OR (ended_at IS NULL AND expires_
 
 	setRoleSQL     = `UPDATE users SET role = ? WHERE username = ? RETURNING ` + userCols
 	setStatusSQL   = `UPDATE users SET status = ? WHERE username = ? RETURNING ` + userCols
-	setPasswordSQL = `UPDATE users SET password_hash = ? WHERE username = ?`
+	setPasswordSQL = `UPDATE users SET password_hash = ? WHERE username = ? RETURNING ` + userCols
+	// rehashSQL: ?1 new hash, ?2 username, ?3 the hash it must still have.
+	rehashSQL = `UPDATE users SET password_hash = ?1 WHERE username = ?2 AND password_hash = ?3`
+	// guardSQL finds user ?1 only if still active with hash ?2 (data.Guard).
+	guardSQL = `SELECT 1 FROM users WHERE id = ?1 AND status = 'active' AND password_hash = ?2`
 )
 
 var writerSQL = []string{
 	touchSQL, insertSessionSQL, endOneSQL, replaceSQL, endUserSQL, extendSQL, sessionStateSQL,
 	raiseVersionFloorSQL, purgeSQL, insertAuditSQL, insertUserSQL, setRoleSQL, setStatusSQL, setPasswordSQL,
+	rehashSQL, guardSQL,
 }
 
 // Reads (the reader pool).

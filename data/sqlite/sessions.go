@@ -40,13 +40,28 @@ func (s *Store) Session(ctx context.Context, id string) (data.Session, error) {
 // CreateSession inserts sess, first ending replaceID (when it is still
 // active at sess.LoginTime) with EndReplaced, all with the audit entry in one
 // transaction. A taken id is ErrConflict; an unknown user is ErrNotFound.
-func (s *Store) CreateSession(ctx context.Context, sess data.Session, replaceID string, audit data.AuditEntry) (data.Session, error) {
+//
+// A guard is checked first in the same transaction. Transactions begin
+// IMMEDIATE, holding the file's one write lock before they read, and
+// SetUserStatus and SetUserPassword write the user and end the sessions in
+// one transaction too, so nothing can come between the check and the insert.
+func (s *Store) CreateSession(ctx context.Context, sess data.Session, replaceID string, guard data.Guard, audit data.AuditEntry) (data.Session, error) {
 	payload, err := encodeData(sess.Data)
 	if err != nil {
 		return data.Session{}, wrap("create session", err)
 	}
 	var out data.Session
 	err = s.inTx(ctx, "create session", func(t tq) error {
+		if guard.PasswordHash != "" {
+			var one int
+			err := t.queryRow(guardSQL, sess.UserID, guard.PasswordHash).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("user %d: %w", sess.UserID, data.ErrUserChanged)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		if replaceID != "" && replaceID != sess.ID {
 			if _, err := t.exec(replaceSQL, micros(sess.LoginTime), data.EndReplaced, sess.Username, replaceID); err != nil {
 				return fmt.Errorf("replace %s: %w", replaceID, err)

@@ -69,7 +69,7 @@ func mkSessions(t *testing.T, st *sqlite.Store, names ...string) []data.Session 
 			LoginTime: storetest.T0, LastActivity: storetest.T0,
 			ExpiresAt: storetest.T0.Add(time.Duration(i+1) * time.Hour),
 		}
-		got, err := st.CreateSession(t.Context(), s, "", data.AuditEntry{Time: storetest.T0, Action: data.ActionLogin, SessionID: s.ID})
+		got, err := st.CreateSession(t.Context(), s, "", data.Guard{}, data.AuditEntry{Time: storetest.T0, Action: data.ActionLogin, SessionID: s.ID})
 		if err != nil {
 			t.Fatal(err)
 		}

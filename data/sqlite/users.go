@@ -130,18 +130,49 @@ func (s *Store) SetUserStatus(ctx context.Context, username, status string, end 
 	return out, n, nil
 }
 
-// SetUserPassword replaces a user's password hash.
-func (s *Store) SetUserPassword(ctx context.Context, username, hash string) error {
-	res, err := s.ws.exec(ctx, setPasswordSQL, hash, username)
+// SetUserPassword replaces a user's password hash and ends every session of
+// the user that is active at end.At, with audit, in one transaction, and
+// notifies watchers when it ended any.
+func (s *Store) SetUserPassword(ctx context.Context, username, hash string, end data.End, audit data.AuditEntry) (data.User, int, error) {
+	var out data.User
+	var n int
+	err := s.inTx(ctx, "set user password", func(t tq) error {
+		u, err := updateUser(t, setPasswordSQL, username, hash)
+		if err != nil {
+			return err
+		}
+		out = u
+		if n, err = endUser(t, u.ID, end); err != nil {
+			return err
+		}
+		return insertAudit(t, audit)
+	})
 	if err != nil {
-		return wrap("set user password", err)
+		return data.User{}, 0, err
+	}
+	if n > 0 {
+		s.notices.changed()
+	}
+	return out, n, nil
+}
+
+// RehashPassword replaces a user's password hash with hash only if it is
+// still old. ErrUserChanged when it is not (nothing changed), ErrNotFound.
+func (s *Store) RehashPassword(ctx context.Context, username, old, hash string) error {
+	res, err := s.ws.exec(ctx, rehashSQL, hash, username, old)
+	if err != nil {
+		return wrap("rehash password", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return wrap("set user password", err)
+		return wrap("rehash password", err)
 	}
-	if n == 0 {
-		return fmt.Errorf("sqlite: set user password: user %q: %w", username, data.ErrNotFound)
+	if n > 0 {
+		return nil
 	}
-	return nil
+	// Nothing changed: tell why.
+	if _, err := s.UserByUsername(ctx, username); err != nil {
+		return err
+	}
+	return fmt.Errorf("sqlite: rehash password of %q: %w", username, data.ErrUserChanged)
 }

@@ -63,7 +63,7 @@ func login(t *testing.T, st *sqlite.Store, userID int64, name string) data.Sessi
 		ID: storetest.SessionID(name), UserID: userID, Username: "alice", Role: "viewer",
 		LoginTime: storetest.T0, LastActivity: storetest.T0, ExpiresAt: storetest.T0.Add(time.Hour),
 	}
-	got, err := st.CreateSession(t.Context(), s, "", data.AuditEntry{Time: storetest.T0, Action: data.ActionLogin, SessionID: s.ID})
+	got, err := st.CreateSession(t.Context(), s, "", data.Guard{}, data.AuditEntry{Time: storetest.T0, Action: data.ActionLogin, SessionID: s.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestWatchSlowWatcherNeverBlocksWriters(t *testing.T) {
 				ID: storetest.SessionID(fmt.Sprint("burst", i)), UserID: u.ID, Username: "alice",
 				LoginTime: storetest.T0, LastActivity: storetest.T0, ExpiresAt: storetest.T0.Add(time.Hour),
 			}
-			if _, err := st.CreateSession(t.Context(), s, "", data.AuditEntry{Time: storetest.T0, Action: data.ActionLogin}); err != nil {
+			if _, err := st.CreateSession(t.Context(), s, "", data.Guard{}, data.AuditEntry{Time: storetest.T0, Action: data.ActionLogin}); err != nil {
 				wrote <- err
 				return
 			}

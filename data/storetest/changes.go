@@ -123,7 +123,7 @@ func testChangesVersions(t *testing.T, st data.Store) {
 	step("extend s1", got.Version)
 	s3 := newSession(u, "s3")
 	s3.LoginTime, s3.LastActivity = at(4*time.Minute), at(4*time.Minute)
-	s3, err = st.CreateSession(ctx(t), s3, s1.ID, auditEntry(data.ActionLogin, "alice", "alice", s3.ID))
+	s3, err = st.CreateSession(ctx(t), s3, s1.ID, data.Guard{}, auditEntry(data.ActionLogin, "alice", "alice", s3.ID))
 	if err != nil {
 		t.Fatal(err)
 	}

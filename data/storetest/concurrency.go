@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,8 @@ var concurrencyCases = []testCase{
 	{"TouchVsEnd", testTouchVsEnd},
 	{"ExtendVsEnd", testExtendVsEnd},
 	{"CreatesKeepVersionsUnique", testConcurrentCreates},
+	{"GuardedCreateVsDeactivate", func(t *testing.T, st data.Store) { testGuardedCreateVsUserChange(t, st, false) }},
+	{"GuardedCreateVsPasswordReset", func(t *testing.T, st data.Store) { testGuardedCreateVsUserChange(t, st, true) }},
 }
 
 const (
@@ -174,7 +177,7 @@ func testConcurrentCreates(t *testing.T, st data.Store) {
 		wg.Go(func() {
 			for i := range perWorker {
 				s := newSession(u, fmt.Sprintf("w%d-%d", w, i))
-				got, err := st.CreateSession(ctx(t), s, "", auditEntry(data.ActionLogin, "alice", "alice", s.ID))
+				got, err := st.CreateSession(ctx(t), s, "", data.Guard{}, auditEntry(data.ActionLogin, "alice", "alice", s.ID))
 				if err != nil {
 					t.Errorf("CreateSession: %v", err)
 					return
@@ -208,4 +211,76 @@ func testConcurrentCreates(t *testing.T, st data.Store) {
 	if es := mustAudit(t, st, data.AuditQuery{Action: data.ActionLogin, Limit: 1000}); len(es) != workers*perWorker {
 		t.Fatalf("login audit entries = %d, want %d", len(es), workers*perWorker)
 	}
+}
+
+// guardRaces is how many times testGuardedCreateVsUserChange races a login
+// against a change of its user.
+const guardRaces = 200
+
+// testGuardedCreateVsUserChange races a login's guarded CreateSession,
+// whose password check saw the user active with their current hash, against
+// a deactivation (or, with reset, a password reset), each on a fresh user.
+// Whatever the interleaving: the login either fails with ErrUserChanged or
+// its session is the one the change ended, and afterwards the user has no
+// active session. A store whose deactivation ends sessions in a snapshot
+// taken before the login committed fails here.
+func testGuardedCreateVsUserChange(t *testing.T, st data.Store, reset bool) {
+	var created, refused int
+	for i := range guardRaces {
+		u := mustUser(t, st, fmt.Sprintf("racer%d", i), "viewer")
+		s := newSession(u, fmt.Sprintf("racer%d", i))
+		end := data.End{At: at(time.Second), Reason: data.EndForced, By: "root"}
+		var (
+			loginErr, changeErr error
+			ended               int
+			wg                  sync.WaitGroup
+			start               = make(chan struct{})
+		)
+		wg.Go(func() {
+			<-start
+			_, loginErr = st.CreateSession(ctx(t), s, "", data.Guard{PasswordHash: u.PasswordHash},
+				auditEntry(data.ActionLogin, u.Username, u.Username, s.ID))
+		})
+		wg.Go(func() {
+			<-start
+			// Vary who gets there first.
+			for range i % 8 * 50 {
+				runtime.Gosched()
+			}
+			if reset {
+				_, ended, changeErr = st.SetUserPassword(ctx(t), u.Username, "$2a$10$resetresetresetresetre", end,
+					auditEntry(data.ActionForceLogoutAll, "root", u.Username, ""))
+			} else {
+				_, ended, changeErr = st.SetUserStatus(ctx(t), u.Username, data.StatusInactive, end,
+					auditEntry(data.ActionUserDeactivate, "root", u.Username, ""))
+			}
+		})
+		close(start)
+		wg.Wait()
+		if changeErr != nil {
+			t.Fatalf("race %d: changing the user: %v", i, changeErr)
+		}
+		switch {
+		case loginErr == nil:
+			created++
+			if ended != 1 {
+				t.Fatalf("race %d: the login created its session but the change ended %d, want 1 (it missed the login's session)", i, ended)
+			}
+		case errors.Is(loginErr, data.ErrUserChanged):
+			refused++
+			if ended != 0 {
+				t.Fatalf("race %d: the login was refused but the change ended %d sessions, want 0", i, ended)
+			}
+		default:
+			t.Fatalf("race %d: CreateSession: %v, want nil or ErrUserChanged", i, loginErr)
+		}
+		page, err := st.ListActive(ctx(t), data.Query{Now: at(2 * time.Second), Username: u.Username})
+		if err != nil {
+			t.Fatalf("race %d: ListActive: %v", i, err)
+		}
+		if len(page.Sessions) != 0 {
+			t.Fatalf("race %d: %d active sessions after the user changed, want none (login error %v)", i, len(page.Sessions), loginErr)
+		}
+	}
+	t.Logf("%d races: %d logins created a session the change then ended, %d were refused", guardRaces, created, refused)
 }

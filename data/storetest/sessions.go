@@ -43,7 +43,7 @@ func testCreateRoundTrip(t *testing.T, st data.Store) {
 	full.ExpiresAt = at(CookieAge)
 	full.AbsoluteExpiresAt = at(30 * 24 * time.Hour)
 
-	got, err := st.CreateSession(ctx(t), full, "", auditEntry(data.ActionLogin, "alice", "alice", full.ID))
+	got, err := st.CreateSession(ctx(t), full, "", data.Guard{}, auditEntry(data.ActionLogin, "alice", "alice", full.ID))
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
@@ -93,7 +93,7 @@ func testCreateDuplicateID(t *testing.T, st data.Store) {
 	first := mustCreate(t, st, newSession(u, "dup"))
 	again := newSession(u, "dup")
 	again.IP = "198.51.100.7"
-	if _, err := st.CreateSession(ctx(t), again, "", auditEntry(data.ActionLogin, "alice", "alice", again.ID)); err == nil {
+	if _, err := st.CreateSession(ctx(t), again, "", data.Guard{}, auditEntry(data.ActionLogin, "alice", "alice", again.ID)); err == nil {
 		t.Fatal("CreateSession with a taken ID succeeded")
 	}
 	got := mustSession(t, st, first.ID)
@@ -112,7 +112,7 @@ func testCreateReplaces(t *testing.T, st data.Store) {
 
 	next := newSession(u, "new")
 	next.LoginTime, next.LastActivity, next.ExpiresAt = at(time.Hour), at(time.Hour), at(time.Hour+CookieAge)
-	got, err := st.CreateSession(ctx(t), next, old.ID, auditEntry(data.ActionLogin, "alice", "alice", next.ID))
+	got, err := st.CreateSession(ctx(t), next, old.ID, data.Guard{}, auditEntry(data.ActionLogin, "alice", "alice", next.ID))
 	if err != nil {
 		t.Fatalf("CreateSession(replace): %v", err)
 	}
@@ -137,7 +137,7 @@ func testCreateReplaces(t *testing.T, st data.Store) {
 	// Replacing an unknown id is not an error.
 	third := newSession(u, "third")
 	third.LoginTime, third.LastActivity = at(2*time.Hour), at(2*time.Hour)
-	if _, err := st.CreateSession(ctx(t), third, SessionID("never-existed"), auditEntry(data.ActionLogin, "alice", "alice", third.ID)); err != nil {
+	if _, err := st.CreateSession(ctx(t), third, SessionID("never-existed"), data.Guard{}, auditEntry(data.ActionLogin, "alice", "alice", third.ID)); err != nil {
 		t.Fatalf("CreateSession(replace unknown): %v", err)
 	}
 
@@ -146,7 +146,7 @@ func testCreateReplaces(t *testing.T, st data.Store) {
 	loggedOut = mustEnd(t, st, loggedOut.ID, data.End{At: at(time.Minute), Reason: data.EndLogout, By: "alice"})
 	fourth := newSession(u, "fourth")
 	fourth.LoginTime, fourth.LastActivity = at(3*time.Hour), at(3*time.Hour)
-	if _, err := st.CreateSession(ctx(t), fourth, loggedOut.ID, auditEntry(data.ActionLogin, "alice", "alice", fourth.ID)); err != nil {
+	if _, err := st.CreateSession(ctx(t), fourth, loggedOut.ID, data.Guard{}, auditEntry(data.ActionLogin, "alice", "alice", fourth.ID)); err != nil {
 		t.Fatalf("CreateSession(replace ended): %v", err)
 	}
 	after := mustSession(t, st, loggedOut.ID)

@@ -27,8 +27,8 @@
 //   - ListActive orders ties on the sort key by ID in the same direction as
 //     the key (ascending, or descending when Desc), and an invalid Sort is an
 //     error rather than a silent default.
-//   - SetUserRole, SetUserStatus and SetUserPassword on an unknown username
-//     return ErrNotFound and write no audit entry.
+//   - SetUserRole, SetUserStatus, SetUserPassword and RehashPassword on an
+//     unknown username return ErrNotFound and write no audit entry.
 //   - A call that fails (ErrConflict, ErrEnded, ErrBeyondLimit, ErrNotFound)
 //     changes nothing and writes no audit entry.
 //   - RecentFailures with an empty Username (or IP) counts 0 for it.
@@ -72,6 +72,7 @@ func groups() []group {
 	return []group{
 		{"Users", userCases},
 		{"Sessions", sessionCases},
+		{"Guard", guardCases},
 		{"ListActive", listCases},
 		{"Stats", statsCases},
 		{"Changes", changesCases},
@@ -162,7 +163,7 @@ func newSession(u data.User, name string) data.Session {
 
 func mustCreate(t *testing.T, st data.Store, s data.Session) data.Session {
 	t.Helper()
-	got, err := st.CreateSession(t.Context(), s, "", auditEntry(data.ActionLogin, s.Username, s.Username, s.ID))
+	got, err := st.CreateSession(t.Context(), s, "", data.Guard{}, auditEntry(data.ActionLogin, s.Username, s.Username, s.ID))
 	if err != nil {
 		t.Fatalf("CreateSession(%s): %v", short(s.ID), err)
 	}

@@ -13,7 +13,8 @@ var userCases = []testCase{
 	{"DuplicateUsername", testUserDuplicate},
 	{"NotFound", testUserNotFound},
 	{"SetRole", testUserSetRole},
-	{"SetPassword", testUserSetPassword},
+	{"SetPasswordEndsSessions", testUserSetPassword},
+	{"RehashPasswordIsCompareAndSwap", testUserRehash},
 	{"DeactivateEndsSessions", testUserDeactivate},
 }
 
@@ -101,8 +102,12 @@ func testUserNotFound(t *testing.T, st data.Store) {
 		data.End{At: at(0), Reason: data.EndForced, By: "root"},
 		auditEntry(data.ActionUserDeactivate, "root", "nobody", ""))
 	wantErr(t, "SetUserStatus", err, data.ErrNotFound)
-	err = st.SetUserPassword(ctx(t), "nobody", "hash")
+	_, _, err = st.SetUserPassword(ctx(t), "nobody", "hash",
+		data.End{At: at(0), Reason: data.EndForced, By: "root"},
+		auditEntry(data.ActionForceLogoutAll, "root", "nobody", ""))
 	wantErr(t, "SetUserPassword", err, data.ErrNotFound)
+	err = st.RehashPassword(ctx(t), "nobody", "hash", "hash2")
+	wantErr(t, "RehashPassword", err, data.ErrNotFound)
 	if es := mustAudit(t, st, data.AuditQuery{}); len(es) != 0 {
 		t.Fatalf("failed calls wrote audit entries: %v", actions(es))
 	}
@@ -142,19 +147,89 @@ func testUserSetRole(t *testing.T, st data.Store) {
 	}
 }
 
+// testUserSetPassword: a reset replaces the hash and ends every active
+// session of the user, with its audit entry, in one call.
 func testUserSetPassword(t *testing.T, st data.Store) {
 	u := mustUser(t, st, "alice", "viewer")
-	if err := st.SetUserPassword(ctx(t), "alice", "$2a$10$newnewnewnewnewnewnewn"); err != nil {
+	bob := mustUser(t, st, "bob", "viewer")
+	now := at(time.Hour)
+	a1 := mustCreate(t, st, newSession(u, "a1"))
+	a2 := mustCreate(t, st, newSession(u, "a2"))
+	b1 := mustCreate(t, st, newSession(bob, "b1"))
+
+	const hash = "$2a$10$newnewnewnewnewnewnewn"
+	end := data.End{At: now, Reason: data.EndForced, By: "root"}
+	got, n, err := st.SetUserPassword(ctx(t), "alice", hash, end,
+		auditEntry(data.ActionForceLogoutAll, "root", "alice", ""))
+	if err != nil {
 		t.Fatalf("SetUserPassword: %v", err)
 	}
+	want := u
+	want.PasswordHash = hash
+	if d := userDiff(want, got); d != "" {
+		t.Fatalf("SetUserPassword returned: %s", d)
+	}
+	if n != 2 {
+		t.Fatalf("SetUserPassword ended %d sessions, want 2", n)
+	}
+	stored, err := st.UserByUsername(ctx(t), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := userDiff(want, stored); d != "" {
+		t.Fatalf("after SetUserPassword: %s", d)
+	}
+	for _, s := range []data.Session{a1, a2} {
+		w := s
+		w.EndedAt, w.EndReason, w.EndedBy = end.At, end.Reason, end.By
+		wantSession(t, "session after the reset", w, mustSession(t, st, s.ID))
+	}
+	wantSession(t, "another user's session", b1, mustSession(t, st, b1.ID))
+	if es := mustAudit(t, st, data.AuditQuery{Action: data.ActionForceLogoutAll}); len(es) != 1 || es[0].Username != "alice" {
+		t.Fatalf("force_logout_user audit = %+v, want one entry for alice", es)
+	}
+
+	// With no session left it still resets and audits.
+	_, n, err = st.SetUserPassword(ctx(t), "alice", hash+"2", end, auditEntry(data.ActionForceLogoutAll, "root", "alice", ""))
+	if err != nil || n != 0 {
+		t.Fatalf("second SetUserPassword = %d, %v; want 0, nil", n, err)
+	}
+	if es := mustAudit(t, st, data.AuditQuery{Action: data.ActionForceLogoutAll}); len(es) != 2 {
+		t.Fatalf("force_logout_user audit entries = %d, want 2", len(es))
+	}
+}
+
+// testUserRehash: RehashPassword writes only over the hash it was given,
+// so a login's re-hash cannot undo a reset that landed meanwhile.
+func testUserRehash(t *testing.T, st data.Store) {
+	u := mustUser(t, st, "alice", "viewer")
+	const rehashed, reset = "$2a$12$rehashedrehashedrehash", "$2a$10$resetresetresetresetre"
+	if err := st.RehashPassword(ctx(t), "alice", u.PasswordHash, rehashed); err != nil {
+		t.Fatalf("RehashPassword over the current hash: %v", err)
+	}
+	want := u
+	want.PasswordHash = rehashed
 	got, err := st.UserByUsername(ctx(t), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := u
-	want.PasswordHash = "$2a$10$newnewnewnewnewnewnewn"
 	if d := userDiff(want, got); d != "" {
-		t.Fatalf("after SetUserPassword: %s", d)
+		t.Fatalf("after RehashPassword: %s", d)
+	}
+
+	// A reset lands; a re-hash still holding the old hash changes nothing.
+	if _, _, err := st.SetUserPassword(ctx(t), "alice", reset, data.End{At: at(0), Reason: data.EndForced, By: "root"},
+		auditEntry(data.ActionForceLogoutAll, "root", "alice", "")); err != nil {
+		t.Fatalf("SetUserPassword: %v", err)
+	}
+	err = st.RehashPassword(ctx(t), "alice", rehashed, "$2a$12$stalestalestalestalesta")
+	wantErr(t, "RehashPassword over a stale hash", err, data.ErrUserChanged)
+	want.PasswordHash = reset
+	if got, _ = st.UserByUsername(ctx(t), "alice"); userDiff(want, got) != "" {
+		t.Fatalf("a stale RehashPassword changed the user: %s", userDiff(want, got))
+	}
+	if es := mustAudit(t, st, data.AuditQuery{Username: "alice"}); len(es) != 2 {
+		t.Fatalf("audit entries = %v, want user_add and the reset only (a re-hash writes none)", actions(es))
 	}
 }
 

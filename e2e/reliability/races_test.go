@@ -107,7 +107,7 @@ func runRaces(t *testing.T, kind string, st data.Store, iterations int) {
 		if old != "" {
 			replace = sessionlogic.HashToken(old)
 		}
-		s, err := st.CreateSession(ctx, s, replace, data.AuditEntry{
+		s, err := st.CreateSession(ctx, s, replace, data.Guard{PasswordHash: u.PasswordHash}, data.AuditEntry{
 			Time: now, Actor: u.Username, Action: data.ActionLogin, Username: u.Username, SessionID: s.ID, IP: "127.0.0.1",
 		})
 		return token, s, err
