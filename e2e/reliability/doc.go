@@ -14,6 +14,9 @@
 //     touch, extend and re-login, thousands of times, on SQLite and PostgreSQL.
 //     A revoked session never becomes valid again; Stats, listings and
 //     ChangesSince stay consistent with what the test knows.
+//   - TestLoginRacesUserChange: Manager.Login races a deactivation or a
+//     password reset of its user, on SQLite and PostgreSQL. Once both have
+//     returned the user has no active session, whatever the interleaving.
 //   - TestCrash: the real binary ("sessionmon serve") is killed with SIGKILL in
 //     the middle of a load run and restarted, on SQLite and PostgreSQL. Every
 //     acknowledged login survives, the SQLite file passes integrity_check, and
