@@ -7,8 +7,10 @@
 //
 // Every state change is one SQL statement (data-modifying CTEs write the row,
 // its audit entry and the notification together), so it is atomic and costs
-// one round trip. Touch, the hot path, is a single UPDATE … RETURNING. The
-// exceptions are the user changes that end the user's sessions (a
+// one round trip. Touch, the hot path, is a single UPDATE … RETURNING, and
+// touches that arrive together share one (touchbatch.go: one round trip and
+// one commit per batch, each caller answered after the commit carrying its
+// touch). The exceptions are the user changes that end the user's sessions (a
 // deactivation, a password reset): one transaction of two statements, so
 // that they also end a login's session committed while they waited for the
 // user's row (users.go, changeUser; data.Guard).
