@@ -45,7 +45,6 @@ type store struct {
 
 func stores() []store {
 	var sqlitePath string
-	var pgSchema *harness.Schema
 	return []store{
 		{
 			name: "sqlite",
@@ -64,28 +63,37 @@ func stores() []store {
 				}
 			},
 		},
-		{
-			name: "postgres",
-			open: func(b *testing.B) data.Store {
-				ctx := context.Background()
-				s, err := harness.NewSchema(ctx, dsn(), "hot")
-				if err != nil {
-					b.Skipf("PostgreSQL not reachable: %v", err)
-				}
-				b.Cleanup(func() { s.Drop() })
-				pgSchema = s
-				st, err := postgres.OpenAndMigrate(ctx, s.DSN)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(func() { st.Close() })
-				return st
-			},
-			load: func(b *testing.B, from, to int) {
-				if err := harness.BulkLoadPG(context.Background(), pgSchema, from, to); err != nil {
-					b.Fatal(err)
-				}
-			},
+		pgStore("postgres"),
+		// The same store with touch batching off: the baseline for what
+		// batching costs an idle (serial) caller and buys a busy one.
+		pgStore("postgres-unbatched", postgres.WithTouchBatch(1)),
+	}
+}
+
+// pgStore is a PostgreSQL store on a fresh schema, opened with opts.
+func pgStore(name string, opts ...postgres.Option) store {
+	var pgSchema *harness.Schema
+	return store{
+		name: name,
+		open: func(b *testing.B) data.Store {
+			ctx := context.Background()
+			s, err := harness.NewSchema(ctx, dsn(), "hot")
+			if err != nil {
+				b.Skipf("PostgreSQL not reachable: %v", err)
+			}
+			b.Cleanup(func() { s.Drop() })
+			pgSchema = s
+			st, err := postgres.OpenAndMigrate(ctx, s.DSN, opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { st.Close() })
+			return st
+		},
+		load: func(b *testing.B, from, to int) {
+			if err := harness.BulkLoadPG(context.Background(), pgSchema, from, to); err != nil {
+				b.Fatal(err)
+			}
 		},
 	}
 }
