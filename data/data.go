@@ -251,9 +251,30 @@ type AuditQuery struct {
 
 // FailureQuery counts recent failed logins, for throttling across replicas.
 type FailureQuery struct {
-	Username string
-	IP       string
-	Since    time.Time
+	Username string // "" counts 0
+	IP       string // "" counts 0
+	// Since is inclusive: a failure at exactly Since is counted.
+	Since time.Time
+	// MaxByUser and MaxByIP are the throttle's limits. For a count that has
+	// reached its limit (> 0), the store also says which failure must leave
+	// the window for the count to drop below it (Failures.UserClearsAt,
+	// IPClearsAt). A limit <= 0 asks for counts only.
+	MaxByUser int
+	MaxByIP   int
+}
+
+// Failures is the answer of RecentFailures.
+type Failures struct {
+	ByUser int64 // failed logins for the username at or after Since
+	ByIP   int64 // failed logins from the IP at or after Since
+	// UserClearsAt is the time of the failure whose leaving the window
+	// brings ByUser below MaxByUser: with c = ByUser >= L = MaxByUser > 0,
+	// the (c-L+1)-th oldest counted failure (the L-th newest). Zero when
+	// ByUser < MaxByUser or MaxByUser <= 0. Failures with equal times leave
+	// together, so the time is what counts, not which row.
+	UserClearsAt time.Time
+	// IPClearsAt is the same for ByIP and MaxByIP.
+	IPClearsAt time.Time
 }
 
 // End describes how a session is ended.
@@ -346,9 +367,12 @@ type Store interface {
 	// Audit. There is no update or delete: the table is append-only.
 	AppendAudit(ctx context.Context, e AuditEntry) error
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
-	// RecentFailures counts ActionLoginFailed entries since q.Since for the
-	// username and, separately, for the IP.
-	RecentFailures(ctx context.Context, q FailureQuery) (byUser, byIP int64, err error)
+	// RecentFailures counts ActionLoginFailed entries at or after q.Since
+	// for the username and, separately, for the IP, and for each count at
+	// its limit says which failure clears it (see Failures), all in one
+	// read of the store, so a throttle shared by replicas answers from one
+	// consistent view.
+	RecentFailures(ctx context.Context, q FailureQuery) (Failures, error)
 
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error

@@ -38,6 +38,10 @@ var (
 // ThrottledError is returned by Login when too many recent failures were
 // recorded for the username or the client IP.
 type ThrottledError struct {
+	// RetryAfter is how long until the failures that throttled this login
+	// no longer reach the limit (the later of the two when both the username
+	// and the IP did), rounded up to whole seconds, at least one. A client
+	// that waits exactly this long is not refused again for them.
 	RetryAfter time.Duration
 }
 
@@ -71,9 +75,11 @@ type Options struct {
 	Retention time.Duration
 
 	// Login throttling: at most MaxFailuresPerUser failures for one username
-	// and MaxFailuresPerIP for one client IP within FailureWindow. Throttled
-	// attempts are not recorded as failures, so a lock lifts by itself one
-	// window after the last counted failure. Defaults 5, 20, 15m.
+	// and MaxFailuresPerIP for one client IP within FailureWindow: a failure
+	// at t counts from t until just before t + FailureWindow. Throttled
+	// attempts are not recorded as failures, so a lock lifts by itself once
+	// enough counted failures have left the window (one window after the
+	// last, at the latest). Defaults 5, 20, 15m.
 	MaxFailuresPerUser int
 	MaxFailuresPerIP   int
 	FailureWindow      time.Duration
@@ -264,17 +270,21 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 	}
 
 	sctx, cancel := m.bounded(ctx)
-	byUser, byIP, err := m.store.RecentFailures(sctx, data.FailureQuery{Username: username, IP: ip, Since: now.Add(-m.window)})
+	// A failure at t counts while now < t + window: the stores count from
+	// Since inclusive, at the microsecond, so Since is the first microsecond
+	// after now - window. A failure leaves the window at exactly t + window,
+	// which is what retryAfter tells the client.
+	f, err := m.store.RecentFailures(sctx, data.FailureQuery{
+		Username: username, IP: ip, Since: now.Add(-m.window + time.Microsecond),
+		MaxByUser: m.maxUser, MaxByIP: m.maxIP,
+	})
 	cancel()
 	if err != nil {
 		return "", Session{}, unavailable("login", err)
 	}
-	if byUser >= int64(m.maxUser) || byIP >= int64(m.maxIP) {
+	if f.ByUser >= int64(m.maxUser) || f.ByIP >= int64(m.maxIP) {
 		m.obs.LoginFailed("throttled")
-		// The oldest counted failure may be as old as the window; a second
-		// more covers the boundary, so a client that waits exactly
-		// Retry-After is never refused again for the same failures.
-		return "", Session{}, &ThrottledError{RetryAfter: m.window + time.Second}
+		return "", Session{}, &ThrottledError{RetryAfter: m.retryAfter(now, f)}
 	}
 
 	// The store creates the session only if the user is still as
@@ -298,6 +308,31 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 			return "", Session{}, ErrInvalidCredentials
 		}
 	}
+}
+
+// retryAfter is how long from now until the counts in f that reached their
+// limits drop below them: each drops when the failure that clears it
+// (data.Failures) leaves the window, at its time + window. The later of
+// the two, rounded up to whole seconds (Retry-After's unit, so a client
+// that waits exactly that long is past the instant), at least one.
+func (m *Manager) retryAfter(now time.Time, f data.Failures) time.Duration {
+	var wait time.Duration
+	over := func(n int64, limit int, clearsAt time.Time) {
+		if n < int64(limit) {
+			return
+		}
+		d := m.window // a store that could not tell: no failure counts longer
+		if !clearsAt.IsZero() {
+			d = clearsAt.Add(m.window).Sub(now)
+		}
+		wait = max(wait, d)
+	}
+	over(f.ByUser, m.maxUser, f.UserClearsAt)
+	over(f.ByIP, m.maxIP, f.IPClearsAt)
+	if r := wait % time.Second; r > 0 {
+		wait += time.Second - r
+	}
+	return max(wait, time.Second)
 }
 
 // checkCredentials reads the user and checks the password, recording a

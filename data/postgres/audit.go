@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -90,15 +91,44 @@ func (s *Store) Audit(ctx context.Context, q data.AuditQuery) ([]data.AuditEntry
 	return out, nil
 }
 
+// recentFailuresSQL answers RecentFailures in one statement (one snapshot).
+// Each subquery is a range of audit_action_username_time_idx or
+// audit_action_ip_time_idx: the counts read the window's failures, the
+// ClearsAt lookups walk the same range backwards and stop after the limit's
+// worth of rows (the limit-th newest is the (count-limit+1)-th oldest). An
+// empty username or IP, or a limit <= 0, reads nothing.
+const recentFailuresSQL = `SELECT
+	(SELECT count(*) FROM audit
+	  WHERE @user::text <> '' AND action = @action AND username = @user AND time >= @since),
+	(SELECT count(*) FROM audit
+	  WHERE @ip::text <> '' AND action = @action AND ip = @ip AND time >= @since),
+	(SELECT time FROM audit
+	  WHERE @user::text <> '' AND @max_user::bigint > 0 AND action = @action AND username = @user AND time >= @since
+	  ORDER BY time DESC LIMIT 1 OFFSET greatest(@max_user::bigint - 1, 0)),
+	(SELECT time FROM audit
+	  WHERE @ip::text <> '' AND @max_ip::bigint > 0 AND action = @action AND ip = @ip AND time >= @since
+	  ORDER BY time DESC LIMIT 1 OFFSET greatest(@max_ip::bigint - 1, 0))`
+
 // RecentFailures counts failed logins since q.Since (inclusive) for the
-// username and for the IP. An empty username or IP counts 0.
-func (s *Store) RecentFailures(ctx context.Context, q data.FailureQuery) (byUser, byIP int64, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM audit WHERE $1 <> '' AND action = $4 AND username = $1 AND time >= $3),
-		(SELECT count(*) FROM audit WHERE $2 <> '' AND action = $4 AND ip = $2 AND time >= $3)`,
-		q.Username, q.IP, q.Since, data.ActionLoginFailed).Scan(&byUser, &byIP)
+// username and for the IP, and finds the failure that clears each count at
+// its limit. An empty username or IP counts 0.
+func (s *Store) RecentFailures(ctx context.Context, q data.FailureQuery) (data.Failures, error) {
+	var (
+		f            data.Failures
+		userAt, ipAt *time.Time
+	)
+	err := s.pool.QueryRow(ctx, recentFailuresSQL, pgx.NamedArgs{
+		"user": q.Username, "ip": q.IP, "since": q.Since, "action": data.ActionLoginFailed,
+		"max_user": int64(q.MaxByUser), "max_ip": int64(q.MaxByIP),
+	}).Scan(&f.ByUser, &f.ByIP, &userAt, &ipAt)
 	if err != nil {
-		return 0, 0, wrap("recent failures", err)
+		return data.Failures{}, wrap("recent failures", err)
 	}
-	return byUser, byIP, nil
+	if userAt != nil {
+		f.UserClearsAt = userAt.UTC()
+	}
+	if ipAt != nil {
+		f.IPClearsAt = ipAt.UTC()
+	}
+	return f, nil
 }

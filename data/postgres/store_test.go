@@ -155,6 +155,12 @@ func TestOneRoundTrip(t *testing.T) {
 		_, err := st.ChangesSince(ctx, 0, 10)
 		return err
 	})
+	rounds("RecentFailures", 1, func() error {
+		_, err := st.RecentFailures(ctx, data.FailureQuery{
+			Username: "alice", IP: "192.0.2.1", Since: t0, MaxByUser: 5, MaxByIP: 20,
+		})
+		return err
+	})
 }
 
 // Logins, ends and extends notify on ChangeChannel in their transaction;

@@ -116,15 +116,32 @@ const (
 	listUsersSQL   = `SELECT ` + userCols + ` FROM users ORDER BY username`
 	statsActiveSQL = `SELECT role, count(*), sum(expires_at <= ?2) FROM sessions
 	WHERE ended_at IS NULL AND expires_at > ?1 GROUP BY role`
-	statsLoginsSQL  = `SELECT count(*) FROM sessions WHERE login_time >= ? AND login_time <= ?`
-	highestSQL      = `SELECT ` + highestVersionSQL
-	changesSQL      = `SELECT ` + sessionCols + ` FROM sessions WHERE version > ? ORDER BY version LIMIT ?`
-	failuresUserSQL = `SELECT count(*) FROM audit WHERE action = 'login_failed' AND username = ? AND time >= ?`
-	failuresIPSQL   = `SELECT count(*) FROM audit WHERE action = 'login_failed' AND ip = ? AND time >= ?`
-	pingSQL         = `SELECT count(*) FROM schema_migrations`
+	statsLoginsSQL = `SELECT count(*) FROM sessions WHERE login_time >= ? AND login_time <= ?`
+	highestSQL     = `SELECT ` + highestVersionSQL
+	changesSQL     = `SELECT ` + sessionCols + ` FROM sessions WHERE version > ? ORDER BY version LIMIT ?`
+	pingSQL        = `SELECT count(*) FROM schema_migrations`
 )
+
+// failuresSQL answers RecentFailures in one query (one read snapshot):
+// ?1 username, ?2 IP, ?3 since (inclusive), ?4 and ?5 the limits by
+// username and by IP. Counts, then the limit-th newest failure (the
+// (count-limit+1)-th oldest), NULL below the limit. Each subquery is a
+// range of audit_action_username or audit_action_ip (the ClearsAt ones
+// walk it backwards and stop after the limit's worth of rows); an empty
+// username or IP, or a limit <= 0, reads nothing.
+const failuresSQL = `SELECT
+	(SELECT count(*) FROM audit
+	  WHERE ?1 <> '' AND action = 'login_failed' AND username = ?1 AND time >= ?3),
+	(SELECT count(*) FROM audit
+	  WHERE ?2 <> '' AND action = 'login_failed' AND ip = ?2 AND time >= ?3),
+	(SELECT time FROM audit
+	  WHERE ?1 <> '' AND ?4 > 0 AND action = 'login_failed' AND username = ?1 AND time >= ?3
+	  ORDER BY time DESC LIMIT 1 OFFSET max(?4 - 1, 0)),
+	(SELECT time FROM audit
+	  WHERE ?2 <> '' AND ?5 > 0 AND action = 'login_failed' AND ip = ?2 AND time >= ?3
+	  ORDER BY time DESC LIMIT 1 OFFSET max(?5 - 1, 0))`
 
 var readerSQL = []string{
 	getSessionSQL, userSQL, listUsersSQL, statsActiveSQL, statsLoginsSQL, highestSQL, changesSQL,
-	failuresUserSQL, failuresIPSQL, pingSQL,
+	failuresSQL, pingSQL,
 }

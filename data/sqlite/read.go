@@ -244,23 +244,24 @@ func (s *Store) Audit(ctx context.Context, q data.AuditQuery) ([]data.AuditEntry
 	return out, nil
 }
 
-// RecentFailures counts failed logins since q.Since for the username and,
-// separately, for the IP. An empty username or IP counts 0.
-func (s *Store) RecentFailures(ctx context.Context, q data.FailureQuery) (byUser, byIP int64, err error) {
-	since := micros(q.Since)
-	count := func(q, val string) (int64, error) {
-		if val == "" {
-			return 0, nil
-		}
-		var n int64
-		err := s.rs.queryRow(ctx, q, val, since).Scan(&n)
-		return n, err
+// RecentFailures counts failed logins since q.Since (inclusive) for the
+// username and, separately, for the IP, and finds the failure that clears
+// each count at its limit, in one query. An empty username or IP counts 0.
+func (s *Store) RecentFailures(ctx context.Context, q data.FailureQuery) (data.Failures, error) {
+	var (
+		f            data.Failures
+		userAt, ipAt any
+	)
+	err := s.rs.queryRow(ctx, failuresSQL, q.Username, q.IP, micros(q.Since), int64(q.MaxByUser), int64(q.MaxByIP)).
+		Scan(&f.ByUser, &f.ByIP, &userAt, &ipAt)
+	if err != nil {
+		return data.Failures{}, wrap("recent failures", err)
 	}
-	if byUser, err = count(failuresUserSQL, q.Username); err != nil {
-		return 0, 0, wrap("recent failures", err)
+	var d decoder
+	f.UserClearsAt = d.time(userAt, "time")
+	f.IPClearsAt = d.time(ipAt, "time")
+	if d.err != nil {
+		return data.Failures{}, fmt.Errorf("sqlite: recent failures: %w", d.err)
 	}
-	if byIP, err = count(failuresIPSQL, q.IP); err != nil {
-		return 0, 0, wrap("recent failures", err)
-	}
-	return byUser, byIP, nil
+	return f, nil
 }

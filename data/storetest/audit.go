@@ -146,41 +146,75 @@ func testAuditDefaultLimit(t *testing.T, st data.Store) {
 }
 
 func testRecentFailures(t *testing.T, st data.Store) {
-	since := at(time.Hour)
 	add := func(d time.Duration, action, user, ip string) {
 		mustAppend(t, st, data.AuditEntry{Time: at(d), Actor: user, Action: action, Username: user, IP: ip})
 	}
-	add(30*time.Minute, data.ActionLoginFailed, "alice", "198.51.100.1") // too old
+	add(30*time.Minute, data.ActionLoginFailed, "alice", "198.51.100.1") // too old for Since = 1h
 	add(61*time.Minute, data.ActionLoginFailed, "alice", "198.51.100.1")
 	add(62*time.Minute, data.ActionLoginFailed, "alice", "198.51.100.1")
 	add(63*time.Minute, data.ActionLoginFailed, "alice", "203.0.113.2")
 	add(64*time.Minute, data.ActionLoginFailed, "bob", "198.51.100.1")
 	add(65*time.Minute, data.ActionLogin, "alice", "198.51.100.1") // not a failure
+	// carol: appended out of time order, two at the same instant.
+	add(72*time.Minute, data.ActionLoginFailed, "carol", "192.0.2.50")
+	add(70*time.Minute, data.ActionLoginFailed, "carol", "192.0.2.50")
+	add(70*time.Minute, data.ActionLoginFailed, "carol", "192.0.2.50")
 
+	var zero time.Time
 	for _, c := range []struct {
-		q            data.FailureQuery
-		byUser, byIP int64
+		since time.Duration
+		q     data.FailureQuery
+		want  data.Failures
 	}{
-		{data.FailureQuery{Username: "alice", IP: "198.51.100.1"}, 3, 3},
-		{data.FailureQuery{Username: "alice"}, 3, 0},
-		{data.FailureQuery{IP: "203.0.113.2"}, 0, 1},
-		{data.FailureQuery{Username: "bob", IP: "203.0.113.2"}, 1, 1},
-		{data.FailureQuery{Username: "nobody", IP: "192.0.2.99"}, 0, 0},
-		{data.FailureQuery{Username: "' OR '1'='1", IP: "' OR '1'='1"}, 0, 0},
+		// Counts; a limit above the count (or none) gives no ClearsAt.
+		{time.Hour, data.FailureQuery{Username: "alice", IP: "198.51.100.1"}, data.Failures{ByUser: 3, ByIP: 3}},
+		{time.Hour, data.FailureQuery{Username: "alice", IP: "198.51.100.1", MaxByUser: 4, MaxByIP: 4}, data.Failures{ByUser: 3, ByIP: 3}},
+		{time.Hour, data.FailureQuery{Username: "alice", MaxByUser: 9}, data.Failures{ByUser: 3}},
+		{time.Hour, data.FailureQuery{Username: "nobody", IP: "192.0.2.99", MaxByUser: 1, MaxByIP: 1}, data.Failures{}},
+		{time.Hour, data.FailureQuery{Username: "' OR '1'='1", IP: "' OR '1'='1", MaxByUser: 1, MaxByIP: 1}, data.Failures{}},
+		// c = L: the oldest counted failure clears the count.
+		{time.Hour, data.FailureQuery{Username: "alice", IP: "198.51.100.1", MaxByUser: 3, MaxByIP: 3},
+			data.Failures{ByUser: 3, ByIP: 3, UserClearsAt: at(61 * time.Minute), IPClearsAt: at(61 * time.Minute)}},
+		{time.Hour, data.FailureQuery{Username: "bob", IP: "203.0.113.2", MaxByUser: 1, MaxByIP: 1},
+			data.Failures{ByUser: 1, ByIP: 1, UserClearsAt: at(64 * time.Minute), IPClearsAt: at(63 * time.Minute)}},
+		// c > L: the (c-L+1)-th oldest.
+		{time.Hour, data.FailureQuery{Username: "alice", IP: "198.51.100.1", MaxByUser: 2, MaxByIP: 1},
+			data.Failures{ByUser: 3, ByIP: 3, UserClearsAt: at(62 * time.Minute), IPClearsAt: at(64 * time.Minute)}},
+		// By time, not by insertion order; equal times leave together.
+		{time.Hour, data.FailureQuery{Username: "carol", IP: "192.0.2.50", MaxByUser: 1, MaxByIP: 2},
+			data.Failures{ByUser: 3, ByIP: 3, UserClearsAt: at(72 * time.Minute), IPClearsAt: at(70 * time.Minute)}},
+		{time.Hour, data.FailureQuery{Username: "carol", MaxByUser: 3},
+			data.Failures{ByUser: 3, UserClearsAt: at(70 * time.Minute)}},
+		// An empty username or IP counts 0 and has no ClearsAt, whatever its limit.
+		{time.Hour, data.FailureQuery{Username: "alice", MaxByUser: 3, MaxByIP: 1},
+			data.Failures{ByUser: 3, UserClearsAt: at(61 * time.Minute)}},
+		{time.Hour, data.FailureQuery{IP: "203.0.113.2", MaxByUser: 1, MaxByIP: 1},
+			data.Failures{ByIP: 1, IPClearsAt: at(63 * time.Minute)}},
+		// Since is inclusive: a failure exactly at Since counts, and clears.
+		{62 * time.Minute, data.FailureQuery{Username: "alice", IP: "198.51.100.1", MaxByUser: 2, MaxByIP: 2},
+			data.Failures{ByUser: 2, ByIP: 2, UserClearsAt: at(62 * time.Minute), IPClearsAt: at(62 * time.Minute)}},
+		{62*time.Minute + time.Microsecond, data.FailureQuery{Username: "alice", IP: "198.51.100.1", MaxByUser: 2, MaxByIP: 2},
+			data.Failures{ByUser: 1, ByIP: 1}},
+		// Everything, from long ago.
+		{0, data.FailureQuery{Username: "alice", IP: "198.51.100.1"}, data.Failures{ByUser: 4, ByIP: 4}},
+		{0, data.FailureQuery{Username: "alice", IP: "198.51.100.1", MaxByUser: 4, MaxByIP: 2},
+			data.Failures{ByUser: 4, ByIP: 4, UserClearsAt: at(30 * time.Minute), IPClearsAt: at(62 * time.Minute)}},
 	} {
-		c.q.Since = since
-		u, ip, err := st.RecentFailures(ctx(t), c.q)
+		c.q.Since = at(c.since)
+		got, err := st.RecentFailures(ctx(t), c.q)
 		if err != nil {
 			t.Fatalf("RecentFailures(%+v): %v", c.q, err)
 		}
-		if u != c.byUser || ip != c.byIP {
-			t.Errorf("RecentFailures(%+v) = (%d, %d), want (%d, %d)", c.q, u, ip, c.byUser, c.byIP)
+		if got.ByUser != c.want.ByUser || got.ByIP != c.want.ByIP {
+			t.Errorf("RecentFailures(%+v) counts = (%d, %d), want (%d, %d)", c.q, got.ByUser, got.ByIP, c.want.ByUser, c.want.ByIP)
 		}
-	}
-	// Everything, from long ago.
-	u, ip, err := st.RecentFailures(ctx(t), data.FailureQuery{Username: "alice", IP: "198.51.100.1", Since: at(0)})
-	if err != nil || u != 4 || ip != 4 {
-		t.Fatalf("RecentFailures(since T0) = (%d, %d), %v; want (4, 4)", u, ip, err)
+		if d := timeDiff("UserClearsAt", c.want.UserClearsAt, got.UserClearsAt) +
+			timeDiff("IPClearsAt", c.want.IPClearsAt, got.IPClearsAt); d != "" {
+			t.Errorf("RecentFailures(%+v): %s", c.q, d)
+		}
+		if c.want.UserClearsAt.IsZero() && got.UserClearsAt != zero || c.want.IPClearsAt.IsZero() && got.IPClearsAt != zero {
+			t.Errorf("RecentFailures(%+v) = %+v: a missing ClearsAt must be the zero time.Time", c.q, got)
+		}
 	}
 }
 

@@ -31,7 +31,8 @@
 //     unknown username return ErrNotFound and write no audit entry.
 //   - A call that fails (ErrConflict, ErrEnded, ErrBeyondLimit, ErrNotFound)
 //     changes nothing and writes no audit entry.
-//   - RecentFailures with an empty Username (or IP) counts 0 for it.
+//   - RecentFailures with an empty Username (or IP) counts 0 for it and
+//     gives no ClearsAt, whatever the limit.
 //   - Every time a store returns is in UTC (Location() == time.UTC) and zero
 //     times (EndedAt, AbsoluteExpiresAt) come back as the zero time.Time.
 package storetest

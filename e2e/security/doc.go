@@ -27,6 +27,7 @@
 //	No user enumeration (answer and timing)                TestNoUserEnumeration
 //	Throttle per username: 429 + Retry-After               TestThrottlePerUsernameAnswers429WithRetryAfter
 //	Throttle per IP: 429 + Retry-After                     TestThrottlePerIPAnswers429WithRetryAfter
+//	Retry-After is exact; waiting it is enough             TestThrottleRetryAfterIsExact
 //	The throttle cannot lock a user out forever            TestThrottleCannotLockAUserOutForever
 //	Deactivating a user ends all their sessions            TestDeactivatingAUserEndsAllTheirSessions
 //	Every operator action is audited with its operator     TestEveryOperatorActionIsAuditedWithTheOperatorsName

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -113,15 +114,14 @@ func throttleOpts() envOpts {
 	}}
 }
 
-// wantThrottled checks r is a 429 with Retry-After of the whole window plus
-// a second (the stores count a failure exactly at the window's start, so a
-// client waiting exactly the window could be refused once more) and sets no
-// cookie.
-func wantThrottled(t *testing.T, e *env, what string, r result) {
+// wantThrottled checks r is a 429 with Retry-After of secs seconds (the
+// time until the failures that throttled it drop below the limit, rounded
+// up) and sets no cookie.
+func wantThrottled(t *testing.T, e *env, what string, r result, secs int) {
 	t.Helper()
 	wantStatus(t, what, r, http.StatusTooManyRequests)
-	if ra := r.header.Get("Retry-After"); ra != "901" {
-		t.Errorf("%s: Retry-After %q, want 901 (seconds: the window and one more)", what, ra)
+	if ra, want := r.header.Get("Retry-After"), strconv.Itoa(secs); ra != want {
+		t.Errorf("%s: Retry-After %q, want %s (seconds until the failures leave the window)", what, ra, want)
 	}
 	if c := r.sessionCookie(e.cookie); c != nil {
 		t.Errorf("%s: a throttled login set a cookie: %v", what, c)
@@ -139,8 +139,9 @@ func TestThrottlePerUsernameAnswers429WithRetryAfter(t *testing.T) {
 			r := e.postLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", i+1)))
 			wantStatus(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized)
 		}
-		wantThrottled(t, e, "the right password from a fresh IP", e.postLogin(alice, alicePassword, fromIP("198.51.100.77")))
-		wantThrottled(t, e, "a wrong password", e.postLogin(alice, "wrong-password-9", fromIP("198.51.100.78")))
+		// All 5 at the clock's one instant: they leave the window together, 15m on.
+		wantThrottled(t, e, "the right password from a fresh IP", e.postLogin(alice, alicePassword, fromIP("198.51.100.77")), 900)
+		wantThrottled(t, e, "a wrong password", e.postLogin(alice, "wrong-password-9", fromIP("198.51.100.78")), 900)
 		e.login(bob, bobPassword, fromIP("192.0.2.1"))
 	})
 }
@@ -157,8 +158,44 @@ func TestThrottlePerIPAnswers429WithRetryAfter(t *testing.T) {
 			r := e.postLogin(fmt.Sprintf("guess%d", i), "wrong-password-9", attacker)
 			wantStatus(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized)
 		}
-		wantThrottled(t, e, "the right password from the sprayed IP", e.postLogin(alice, alicePassword, attacker))
+		wantThrottled(t, e, "the right password from the sprayed IP", e.postLogin(alice, alicePassword, attacker), 900)
 		e.login(alice, alicePassword, fromIP("198.51.100.7"))
+	})
+}
+
+// TestThrottleRetryAfterIsExact: Retry-After is the time until the
+// failures that throttle a login drop below the limit (here: the oldest of
+// five leaves the 15-minute window), not a whole window; a client that
+// waits exactly that long logs in. Per username and per IP.
+func TestThrottleRetryAfterIsExact(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b backend) {
+		t.Run("username", func(t *testing.T) {
+			e := newEnv(t, b, throttleOpts())
+			t0 := e.clock.Now()
+			for i, at := range []time.Duration{0, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute} {
+				e.clock.Set(t0.Add(at))
+				r := e.postLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", i+1)))
+				wantStatus(t, fmt.Sprintf("failure at +%s", at), r, http.StatusUnauthorized)
+			}
+			e.clock.Set(t0.Add(12 * time.Minute))
+			wantThrottled(t, e, "at +12m", e.postLogin(alice, alicePassword, fromIP("198.51.100.7")), 180)
+			e.clock.Advance(180 * time.Second)
+			e.accepted("after waiting exactly Retry-After", e.login(alice, alicePassword, fromIP("198.51.100.7")))
+		})
+		t.Run("ip", func(t *testing.T) {
+			e := newEnv(t, b, throttleOpts())
+			t0 := e.clock.Now()
+			attacker := fromIP("203.0.113.66")
+			for i := range 8 {
+				e.clock.Set(t0.Add(time.Duration(i) * time.Minute))
+				r := e.postLogin(fmt.Sprintf("guess%d", i), "wrong-password-9", attacker)
+				wantStatus(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized)
+			}
+			e.clock.Set(t0.Add(9 * time.Minute))
+			wantThrottled(t, e, "at +9m", e.postLogin(alice, alicePassword, attacker), 360)
+			e.clock.Advance(360 * time.Second)
+			e.accepted("after waiting exactly Retry-After", e.login(alice, alicePassword, attacker))
+		})
 	})
 }
 
@@ -177,13 +214,16 @@ func TestThrottleCannotLockAUserOutForever(t *testing.T) {
 		const window = 15 * time.Minute
 		for at := time.Minute; at < window; at += 2 * time.Minute {
 			e.clock.Set(t0.Add(at))
-			wantThrottled(t, e, "hammering, wrong password", e.postLogin(alice, "wrong-password-9", fromIP("203.0.113.5")))
-			wantThrottled(t, e, "hammering, right password", e.postLogin(alice, alicePassword, fromIP("198.51.100.7")))
+			left := int((window - at) / time.Second)
+			wantThrottled(t, e, "hammering, wrong password", e.postLogin(alice, "wrong-password-9", fromIP("203.0.113.5")), left)
+			wantThrottled(t, e, "hammering, right password", e.postLogin(alice, alicePassword, fromIP("198.51.100.7")), left)
 		}
 		e.clock.Set(t0.Add(window - time.Microsecond))
-		wantThrottled(t, e, "a microsecond before the window passes", e.postLogin(alice, "wrong-password-9", fromIP("203.0.113.5")))
+		wantThrottled(t, e, "a microsecond before the window passes", e.postLogin(alice, "wrong-password-9", fromIP("203.0.113.5")), 1)
 
-		e.clock.Set(t0.Add(window + time.Microsecond))
+		// Exactly the window after the failures (the Retry-After given at
+		// t0): they have left it.
+		e.clock.Set(t0.Add(window))
 		tok := e.login(alice, alicePassword, fromIP("198.51.100.7"))
 		e.accepted("after the lock lifted", tok)
 	})
