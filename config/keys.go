@@ -94,10 +94,10 @@ var fields = []field{
 
 	key("login.max_failures_per_user", "5", func(c *Config) *int { return &c.Login.MaxFailuresPerUser },
 		intKind(1),
-		`Failed logins allowed for one username within failure_window; further attempts are refused until the window has passed.`),
+		`Failed logins allowed for one username within failure_window. Further attempts get 429 until enough of those failures are older than the window; Retry-After says exactly when.`),
 	key("login.max_failures_per_ip", "20", func(c *Config) *int { return &c.Login.MaxFailuresPerIP },
 		intKind(1),
-		`Failed logins allowed from one client IP address within failure_window; further attempts are refused until the window has passed.`),
+		`Failed logins allowed from one client IP address within failure_window. Further attempts get 429 until enough of those failures are older than the window; Retry-After says exactly when.`),
 	key("login.failure_window", "15m", func(c *Config) *time.Duration { return &c.Login.FailureWindow },
 		durationKind(time.Second, 0),
 		`The period over which failed logins are counted.`),
