@@ -6,13 +6,18 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	_ "modernc.org/sqlite"
 
+	"github.com/jackc/pgx/v5"
+
 	"sessionmon/config"
+	"sessionmon/data/postgres"
+	"sessionmon/internal/pgtest"
 	"sessionmon/sessionlogic"
 )
 
@@ -280,5 +285,43 @@ func TestDemoRefusesPostgres(t *testing.T) {
 	_, _, err := c.run("", "demo", "--no-dashboard")
 	if err == nil || !strings.Contains(err.Error(), "SQLite file only") || strings.Contains(err.Error(), "secret") {
 		t.Fatalf("demo on PostgreSQL: %v, want a refusal that names why (and no password)", err)
+	}
+}
+
+// serve warns at start when PostgreSQL will not vacuum the sessions table
+// (every request leaves a dead row version there) and names which setting
+// to fix.
+func TestServeWarnsWhenAutovacuumIsOff(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	st, err := postgres.OpenAndMigrate(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var server bool
+	if err := conn.QueryRow(t.Context(), `SELECT current_setting('autovacuum')::bool`).Scan(&server); err != nil {
+		t.Fatal(err)
+	}
+	warn := func() string {
+		var buf bytes.Buffer
+		warnMaintenance(t.Context(), st, slog.New(slog.NewTextHandler(&buf, nil)))
+		return buf.String()
+	}
+	if got := warn(); server != !strings.Contains(got, "autovacuum is off on the PostgreSQL server") {
+		t.Errorf("server autovacuum %t: log = %q", server, got)
+	}
+	if !server {
+		return // the table's own setting is only reported when the server's is on
+	}
+	if _, err := conn.Exec(t.Context(), `ALTER TABLE sessions SET (autovacuum_enabled = false)`); err != nil {
+		t.Fatal(err)
+	}
+	if got := warn(); !strings.Contains(got, "autovacuum is off for the sessions table") {
+		t.Errorf("table autovacuum_enabled = false: log = %q, want a warning naming the table setting", got)
 	}
 }

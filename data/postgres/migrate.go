@@ -147,3 +147,19 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Autovacuum reports whether PostgreSQL's autovacuum will vacuum the
+// sessions table: server is the server's autovacuum setting, table is false
+// only when the table's autovacuum_enabled storage parameter is set false;
+// both must be true. Every authenticated request updates a session row
+// (never a HOT update: indexed columns change), so without vacuuming the
+// table and its indexes grow by a dead row version per request.
+func (s *Store) Autovacuum(ctx context.Context) (server, table bool, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT current_setting('autovacuum')::bool,
+		NOT coalesce((SELECT 'autovacuum_enabled=false' = ANY (reloptions)
+			FROM pg_class WHERE oid = 'sessions'::regclass), false)`).Scan(&server, &table)
+	if err != nil {
+		return false, false, fmt.Errorf("postgres autovacuum setting: %w", err)
+	}
+	return server, table, nil
+}

@@ -562,3 +562,25 @@ func TestUserSortIsByteOrder(t *testing.T) {
 		t.Fatalf("ListUsers = %+v, %v", users, err)
 	}
 }
+
+// Autovacuum reports the server's setting and the table's own
+// autovacuum_enabled separately, so an operator is told which one to fix.
+func TestAutovacuumReportsServerAndTable(t *testing.T) {
+	st, _ := openCounting(t)
+	ctx := t.Context()
+	var global bool
+	if err := st.pool.QueryRow(ctx, `SELECT current_setting('autovacuum')::bool`).Scan(&global); err != nil {
+		t.Fatal(err)
+	}
+	if server, table, err := st.Autovacuum(ctx); err != nil || server != global || !table {
+		t.Errorf("fresh table: Autovacuum = %t, %t, %v; want server %t, table true", server, table, err, global)
+	}
+	for _, on := range []bool{false, true} {
+		if _, err := st.pool.Exec(ctx, fmt.Sprintf(`ALTER TABLE sessions SET (autovacuum_enabled = %t)`, on)); err != nil {
+			t.Fatal(err)
+		}
+		if server, table, err := st.Autovacuum(ctx); err != nil || server != global || table != on {
+			t.Errorf("autovacuum_enabled = %t: Autovacuum = %t, %t, %v; want server %t, table %t", on, server, table, err, global, on)
+		}
+	}
+}
