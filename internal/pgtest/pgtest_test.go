@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +14,10 @@ import (
 // Parallel tests each get their own schema: the same table name never collides,
 // and the schema is gone once the test ends.
 func TestDSNIsolatesParallelTests(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		schemas []string // the ones this run made: another run of this test may be going on
+	)
 	t.Run("group", func(t *testing.T) {
 		for i := range 4 {
 			name := fmt.Sprintf("p%d", i)
@@ -44,6 +49,9 @@ func TestDSNIsolatesParallelTests(t *testing.T) {
 				if !strings.HasPrefix(schema, "t_testdsnisolatesparalleltests_group_p") {
 					t.Fatalf("current_schema() = %q, want this test's schema", schema)
 				}
+				mu.Lock()
+				schemas = append(schemas, schema)
+				mu.Unlock()
 			})
 		}
 	})
@@ -54,13 +62,16 @@ func TestDSNIsolatesParallelTests(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var left int
+	if len(schemas) != 4 {
+		t.Fatalf("the group saw %d schemas, want 4", len(schemas))
+	}
+	var left []string
 	if err := conn.QueryRow(ctx,
-		"SELECT count(*) FROM pg_namespace WHERE nspname LIKE 't_testdsnisolatesparalleltests_group_p%'").Scan(&left); err != nil {
+		"SELECT coalesce(array_agg(nspname::text), '{}') FROM pg_namespace WHERE nspname = ANY($1)", schemas).Scan(&left); err != nil {
 		t.Fatal(err)
 	}
-	if left != 0 {
-		t.Fatalf("%d schemas left behind after cleanup", left)
+	if len(left) != 0 {
+		t.Fatalf("schemas left behind after cleanup: %v", left)
 	}
 }
 
