@@ -63,9 +63,9 @@ func warnMaintenance(ctx context.Context, st data.Store, log *slog.Logger) {
 	case err != nil:
 		log.Warn("could not check autovacuum", "err", err)
 	case !server:
-		log.Warn("autovacuum is off on the PostgreSQL server: "+why+"; turn it on (autovacuum = on) or run VACUUM sessions regularly")
+		log.Warn("autovacuum is off on the PostgreSQL server: " + why + "; turn it on (autovacuum = on) or run VACUUM sessions regularly")
 	case !table:
-		log.Warn("autovacuum is off for the sessions table (autovacuum_enabled = false): "+why+"; ALTER TABLE sessions RESET (autovacuum_enabled) or run VACUUM sessions regularly")
+		log.Warn("autovacuum is off for the sessions table (autovacuum_enabled = false): " + why + "; ALTER TABLE sessions RESET (autovacuum_enabled) or run VACUUM sessions regularly")
 	}
 }
 
