@@ -106,44 +106,33 @@ func (s *Store) SetUserRole(ctx context.Context, username, role string, audit da
 // the user that is active at end.At, in the same transaction, and notifies
 // watchers when it ended any.
 func (s *Store) SetUserStatus(ctx context.Context, username, status string, end data.End, audit data.AuditEntry) (data.User, int, error) {
-	var out data.User
-	var n int
-	err := s.inTx(ctx, "set user status", func(t tq) error {
-		u, err := updateUser(t, setStatusSQL, username, status)
-		if err != nil {
-			return err
-		}
-		out = u
-		if status == data.StatusInactive {
-			if n, err = endUser(t, u.ID, end); err != nil {
-				return err
-			}
-		}
-		return insertAudit(t, audit)
-	})
-	if err != nil {
-		return data.User{}, 0, err
-	}
-	if n > 0 {
-		s.notices.changed()
-	}
-	return out, n, nil
+	return s.changeUser(ctx, "set user status", setStatusSQL, username, status, status == data.StatusInactive, end, audit)
 }
 
 // SetUserPassword replaces a user's password hash and ends every session of
 // the user that is active at end.At, with audit, in one transaction, and
 // notifies watchers when it ended any.
 func (s *Store) SetUserPassword(ctx context.Context, username, hash string, end data.End, audit data.AuditEntry) (data.User, int, error) {
+	return s.changeUser(ctx, "set user password", setPasswordSQL, username, hash, true, end, audit)
+}
+
+// changeUser runs update (a statement setting one column of the user to
+// value), then, when endSessions, ends the user's sessions active at
+// end.At, and logs audit, in one transaction; it notifies watchers when it
+// ended any session.
+func (s *Store) changeUser(ctx context.Context, op, update, username, value string, endSessions bool, end data.End, audit data.AuditEntry) (data.User, int, error) {
 	var out data.User
 	var n int
-	err := s.inTx(ctx, "set user password", func(t tq) error {
-		u, err := updateUser(t, setPasswordSQL, username, hash)
+	err := s.inTx(ctx, op, func(t tq) error {
+		u, err := updateUser(t, update, username, value)
 		if err != nil {
 			return err
 		}
 		out = u
-		if n, err = endUser(t, u.ID, end); err != nil {
-			return err
+		if endSessions {
+			if n, err = endUser(t, u.ID, end); err != nil {
+				return err
+			}
 		}
 		return insertAudit(t, audit)
 	})
