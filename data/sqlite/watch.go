@@ -62,7 +62,6 @@ type notifier struct {
 	mu     sync.Mutex
 	subs   map[chan struct{}]struct{}
 	closed chan struct{} // closed by close: every Watch returns
-	done   bool
 }
 
 func newNotifier() *notifier {
@@ -73,7 +72,7 @@ func newNotifier() *notifier {
 func (n *notifier) subscribe() (chan struct{}, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.done {
+	if n.isClosed() {
 		return nil, false
 	}
 	ch := make(chan struct{}, 1)
@@ -104,8 +103,17 @@ func (n *notifier) changed() {
 func (n *notifier) close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !n.done {
-		n.done = true
+	if !n.isClosed() {
 		close(n.closed)
+	}
+}
+
+// isClosed reports whether close has run (n.mu held).
+func (n *notifier) isClosed() bool {
+	select {
+	case <-n.closed:
+		return true
+	default:
+		return false
 	}
 }
