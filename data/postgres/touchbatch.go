@@ -178,11 +178,7 @@ func (b *touchBatcher) flush(batch []*touchCall) {
 	case 0:
 		return
 	case 1:
-		c := live[0]
-		ctx, cancel := b.statementContext(live)
-		defer cancel()
-		s, err := touchOne(ctx, b.pool, c.id, c.now, c.expires)
-		c.done <- touchResult{s, err}
+		b.runAlone(live[0])
 		return
 	}
 
@@ -192,10 +188,7 @@ func (b *touchBatcher) flush(batch []*touchCall) {
 		// The server refused a value (class 22, data exception): one call's
 		// input must not fail the others, so run each on its own.
 		for _, c := range live {
-			ctx, cancel := b.statementContext([]*touchCall{c})
-			s, err := touchOne(ctx, b.pool, c.id, c.now, c.expires)
-			cancel()
-			c.done <- touchResult{s, err}
+			b.runAlone(c)
 		}
 		return
 	}
@@ -209,6 +202,14 @@ func (b *touchBatcher) flush(batch []*touchCall) {
 			c.done <- r
 		}
 	}
+}
+
+// runAlone touches one call's session with its own statement and answers it.
+func (b *touchBatcher) runAlone(c *touchCall) {
+	ctx, cancel := b.statementContext([]*touchCall{c})
+	defer cancel()
+	s, err := touchOne(ctx, b.pool, c.id, c.now, c.expires)
+	c.done <- touchResult{s, err}
 }
 
 // touchMany runs one statement for calls (two or more, ids possibly
