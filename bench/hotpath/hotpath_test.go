@@ -98,21 +98,28 @@ func pgStore(name string, opts ...postgres.Option) store {
 	}
 }
 
+// seededManager opens s with seeded logged-in sessions and returns a
+// Manager on it and the sessions' tokens.
+func seededManager(b *testing.B, s store) (*sessionlogic.Manager, []string) {
+	st := s.open(b)
+	tokens, err := harness.SeedSessions(context.Background(), st, seeded, 4)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := harness.NewManager(st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m, tokens
+}
+
 // BenchmarkAuthenticateTouch is Manager.Authenticate with save-every-request
 // on (hash the token, one UPDATE … RETURNING), serial and from parallel
 // goroutines (-cpu sets how many).
 func BenchmarkAuthenticateTouch(b *testing.B) {
 	for _, s := range stores() {
 		b.Run(s.name, func(b *testing.B) {
-			st := s.open(b)
-			tokens, err := harness.SeedSessions(context.Background(), st, seeded, 4)
-			if err != nil {
-				b.Fatal(err)
-			}
-			m, err := harness.NewManager(st)
-			if err != nil {
-				b.Fatal(err)
-			}
+			m, tokens := seededManager(b, s)
 			ctx := context.Background()
 			b.Run("serial", func(b *testing.B) {
 				rng := rand.New(rand.NewPCG(1, 1))
@@ -143,15 +150,7 @@ func BenchmarkAuthenticateTouch(b *testing.B) {
 func BenchmarkServerMe(b *testing.B) {
 	for _, s := range stores() {
 		b.Run(s.name, func(b *testing.B) {
-			st := s.open(b)
-			tokens, err := harness.SeedSessions(context.Background(), st, seeded, 4)
-			if err != nil {
-				b.Fatal(err)
-			}
-			m, err := harness.NewManager(st)
-			if err != nil {
-				b.Fatal(err)
-			}
+			m, tokens := seededManager(b, s)
 			srv, err := server.New(server.Options{Manager: m, Logger: harness.Quiet})
 			if err != nil {
 				b.Fatal(err)
