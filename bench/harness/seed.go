@@ -134,18 +134,11 @@ func SQLiteFile(dir, name string) string { return filepath.Join(dir, name+".db")
 // load and rebuilt after it. It does not ANALYZE: the store never does, so
 // the planner sees what it would see in production.
 func BulkLoadSQLite(ctx context.Context, path string, from, to int) error {
-	abs, _ := filepath.Abs(path)
-	uri := (&url.URL{Scheme: "file", Path: abs}).String() + "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
-	db, err := sql.Open("sqlite", uri)
+	db, tx, err := beginSQLite(ctx, path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
 	defer tx.Rollback()
 	rows, err := tx.QueryContext(ctx, `SELECT name, sql FROM sqlite_master
 		WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL`)
@@ -235,18 +228,11 @@ func SeedTokensPG(ctx context.Context, s *Schema, tokens []string) error {
 // SeedTokensSQLite inserts one active session per token (and their user)
 // into a migrated SQLite file, in one transaction with a prepared insert.
 func SeedTokensSQLite(ctx context.Context, path string, tokens []string) error {
-	abs, _ := filepath.Abs(path)
-	uri := (&url.URL{Scheme: "file", Path: abs}).String() + "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
-	db, err := sql.Open("sqlite", uri)
+	db, tx, err := beginSQLite(ctx, path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
 	defer tx.Rollback()
 	now := time.Now().UnixMicro()
 	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO users (id, username, email, full_name, role, status, password_hash, created_at)
@@ -275,12 +261,38 @@ func SeedTokensSQLite(ctx context.Context, path string, tokens []string) error {
 
 // ExecSQLite runs statements on an SQLite file through a connection of its own.
 func ExecSQLite(ctx context.Context, path, stmts string) error {
-	abs, _ := filepath.Abs(path)
-	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: abs}).String()+"?_pragma=busy_timeout(5000)")
+	db, err := openSQLite(path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	_, err = db.ExecContext(ctx, stmts)
 	return err
+}
+
+// openSQLite opens an SQLite file through a connection of its own (one at
+// most), beside the store's, waiting up to 5 s for its locks.
+func openSQLite(path string) (*sql.DB, error) {
+	abs, _ := filepath.Abs(path)
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: abs}).String()+"?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// beginSQLite opens path (openSQLite) and begins a transaction; the caller
+// closes both.
+func beginSQLite(ctx context.Context, path string) (*sql.DB, *sql.Tx, error) {
+	db, err := openSQLite(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, tx, nil
 }
