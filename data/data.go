@@ -302,13 +302,62 @@ type Guard struct {
 	PasswordHash string
 }
 
-// Store is the persistence every backend implements. Methods take a context
-// first and wrap errors with the operation's name. Every state change and the
-// audit entry passed with it are written in one transaction.
+// Source is the operator's half of a store: what the dashboard, the CLI's
+// `sessions` commands and the operator half of sessionlogic read and do. A
+// foreign session table (a Django site's django_session) can be a Source
+// without being a Store: it has no users, logins or throttle of ours.
+// Methods take a context first and wrap errors with the operation's name.
+// Every state change and the audit entry passed with it are written in one
+// transaction (a foreign source keeps its audit somewhere durable of its
+// own, never in the foreign app's tables).
+//
+// Optional capabilities are separate interfaces, as scs keeps its Store at
+// three methods: Watcher (push notices), IDChecker (the source's id shape),
+// ActionRefuser (actions it cannot do, and why).
+type Source interface {
+	// ListActive returns one keyset window of active sessions.
+	ListActive(ctx context.Context, q Query) (Page, error)
+	Stats(ctx context.Context, q StatsQuery) (Stats, error)
+	// ChangesSince returns rows written after version since (Version > since).
+	// A source without a change counter returns an empty Changes with
+	// Version 0; pollers then relist.
+	ChangesSince(ctx context.Context, since int64, limit int) (Changes, error)
+	// Session returns a session in any state it still has. ErrNotFound.
+	Session(ctx context.Context, id string) (Session, error)
+	// UserByUsername resolves a username (for ForceLogoutUser). ErrNotFound.
+	UserByUsername(ctx context.Context, username string) (User, error)
+	// EndSession ends one active session. ErrNotFound for an unknown id,
+	// ErrEnded for one already ended or expired (at end.At).
+	EndSession(ctx context.Context, id string, end End, audit AuditEntry) (Session, error)
+	// EndUserSessions ends every active session of a user and returns how
+	// many. It does not fence logins: a guarded CreateSession racing it may
+	// survive it, as if it came after. When the user changed (deactivated,
+	// password reset) use SetUserStatus or SetUserPassword, which do.
+	EndUserSessions(ctx context.Context, userID int64, end End, audit AuditEntry) (int, error)
+	// Extend moves an active session's ExpiresAt later by d. It never
+	// revives an ended or expired session (ErrEnded) and never passes
+	// AbsoluteExpiresAt (ErrBeyondLimit, nothing changed). ErrNotFound for an unknown id.
+	Extend(ctx context.Context, id string, d time.Duration, now time.Time, audit AuditEntry) (Session, error)
+	// Audit lists the operator actions recorded, newest first. There is no
+	// update or delete: the audit is append-only.
+	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+
+	// Ping checks the source is reachable.
+	Ping(ctx context.Context) error
+	// Describe names the store for operators, with any password redacted:
+	// "sqlite /path/to/file.db", "postgres postgres@127.0.0.1:5432/test".
+	Describe() string
+	Close() error
+}
+
+// Store is the whole persistence of sessionmon's own login server: the
+// operator's Source plus what the server needs on top (users, logins,
+// touch, throttle, purge). data/sqlite and data/postgres implement it.
 type Store interface {
+	Source
+
 	// Users.
 	CreateUser(ctx context.Context, u User, audit AuditEntry) (User, error) // ErrConflict on a taken username
-	UserByUsername(ctx context.Context, username string) (User, error)      // ErrNotFound
 	ListUsers(ctx context.Context) ([]User, error)                          // by username
 	SetUserRole(ctx context.Context, username, role string, audit AuditEntry) (User, error)
 	// SetUserStatus changes a user's status. Deactivating also ends every
@@ -339,47 +388,43 @@ type Store interface {
 	// so an operator's Extend survives the holder's next request.
 	// Unknown, ended or expired: ErrNotFound.
 	Touch(ctx context.Context, id string, now, expires time.Time) (Session, error)
-	// Session returns a session in any state. ErrNotFound.
-	Session(ctx context.Context, id string) (Session, error)
-	// EndSession ends one active session. ErrNotFound for an unknown id,
-	// ErrEnded for one already ended or expired (at end.At).
-	EndSession(ctx context.Context, id string, end End, audit AuditEntry) (Session, error)
-	// EndUserSessions ends every active session of a user and returns how
-	// many. It does not fence logins: a guarded CreateSession racing it may
-	// survive it, as if it came after. When the user changed (deactivated,
-	// password reset) use SetUserStatus or SetUserPassword, which do.
-	EndUserSessions(ctx context.Context, userID int64, end End, audit AuditEntry) (int, error)
-	// Extend moves an active session's ExpiresAt later by d. It never
-	// revives an ended or expired session (ErrEnded) and never passes
-	// AbsoluteExpiresAt (ErrBeyondLimit, nothing changed). ErrNotFound for an unknown id.
-	Extend(ctx context.Context, id string, d time.Duration, now time.Time, audit AuditEntry) (Session, error)
-
-	// Operator reads.
-	ListActive(ctx context.Context, q Query) (Page, error)
-	Stats(ctx context.Context, q StatsQuery) (Stats, error)
-	// ChangesSince returns rows written after version since (Version > since).
-	ChangesSince(ctx context.Context, since int64, limit int) (Changes, error)
 
 	// Purge deletes sessions that ended, or expired, before `before`, and
 	// returns how many. The audit entry is written only when it deleted any.
 	Purge(ctx context.Context, before time.Time, audit AuditEntry) (int64, error)
 
-	// Audit. There is no update or delete: the table is append-only.
+	// AppendAudit records an entry of the server's own (a failed login).
 	AppendAudit(ctx context.Context, e AuditEntry) error
-	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 	// RecentFailures counts ActionLoginFailed entries at or after q.Since
 	// for the username and, separately, for the IP, and for each count at
 	// its limit says which failure clears it (see Failures), all in one
 	// read of the store, so a throttle shared by replicas answers from one
 	// consistent view.
 	RecentFailures(ctx context.Context, q FailureQuery) (Failures, error)
+}
 
-	// Ping checks the store is reachable.
-	Ping(ctx context.Context) error
-	// Describe names the store for operators, with any password redacted:
-	// "sqlite /path/to/file.db", "postgres postgres@127.0.0.1:5432/test".
-	Describe() string
-	Close() error
+// IDChecker is implemented by sources whose session ids have a shape other
+// than sessionmon's own (64 lowercase hex digits, the SHA-256 of a token):
+// a Django session key is 32 characters of [a-z0-9]. Callers validate an
+// operator's id with it before any query.
+type IDChecker interface {
+	// CheckID returns nil for a well-formed id, else an error that says
+	// what the shape should be.
+	CheckID(id string) error
+}
+
+// ErrUnsupported: the source cannot do this action at all (not a transient
+// failure). Refusals wrap it with the reason.
+var ErrUnsupported = errors.New("not supported by this source")
+
+// ActionRefuser is implemented by sources that cannot do every operator
+// action: a Django source without the site's SECRET_KEY cannot extend, an
+// operator whose database role can only SELECT can do nothing but watch.
+type ActionRefuser interface {
+	// Refuse returns nil when action (ActionForceLogout,
+	// ActionForceLogoutAll, ActionExtend) is supported, else an error
+	// wrapping ErrUnsupported that says why, in words for the operator.
+	Refuse(action string) error
 }
 
 // Watcher is implemented by stores that can push change notices to other
