@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -258,8 +259,10 @@ func TestInvalidValues(t *testing.T) {
 		{file, "session.cookie_age", `"abc"`, `"abc"`, "duration"},
 		{file, "session.cookie_age", `1.5`, `1.5`, "duration"},
 		{file, "session.cookie_age", `true`, `true`, "duration"},
-		{file, "session.idle_timeout", `-5`, `-5`, "0 or more"},
-		{flagged, "session.purge_retention", "-1h", `"-1h"`, "0 or more"},
+		{file, "session.idle_timeout", `-5`, `-5`, "0, or at least 1s"},
+		{flagged, "session.purge_retention", "-1h", `"-1h"`, "0, or at least 1s"},
+		{flagged, "session.idle_timeout", "0.5ns", `"0.5ns"`, "0, or at least 1s"},
+		{env, "session.touch_interval", "500ms", `"500ms"`, "0, or from 1s to 1h"},
 		{flagged, "dashboard.poll_interval", "50ms", `"50ms"`, "from 100ms to 1m"},
 		{env, "dashboard.poll_interval", "2m", `"2m"`, "from 100ms to 1m"},
 		{file, "dashboard.poll_interval", `"0"`, `"0"`, "from 100ms to 1m"},
@@ -318,6 +321,47 @@ func TestInvalidValues(t *testing.T) {
 		prefix := tc.key + ": " + tc.shown + " from " + source + ": want "
 		if msg := err.Error(); !strings.HasPrefix(msg, prefix) || !strings.Contains(msg, tc.want) {
 			t.Errorf("%s = %s from %s:\n got  %s\n want %s...%s...", tc.key, tc.value, source, msg, prefix, tc.want)
+		}
+	}
+}
+
+// A duration below one second makes no sense for any key but the
+// dashboard's poll interval, and 0.5ns must not become 0 (the "off" of the
+// timeouts) by rounding: every duration key, including keys added later,
+// refuses both, naming the key, the value and what is allowed.
+func TestSubSecondDurationsAreRefused(t *testing.T) {
+	subSecondOK := map[string]bool{"dashboard.poll_interval": true} // from 100ms
+	for _, k := range Keys() {
+		if k.Type != "duration" {
+			continue
+		}
+		bad := []string{"0.5ns", "1e-9s"}
+		if !subSecondOK[k.Name] {
+			bad = append(bad, "1ns", "500ms", "0.999s")
+		}
+		for _, v := range bad {
+			_, err := loadText(t, "", nil, map[string]string{k.Name: v})
+			want := k.Name + ": " + strconv.Quote(v) + " from the command line: want a duration"
+			if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s=%s: err = %v, want one line starting %q", k.Name, v, err, want)
+			} else if !subSecondOK[k.Name] && !strings.Contains(err.Error(), "1s") {
+				t.Errorf("%s=%s: err = %v, want it to say 1s is the least", k.Name, v, err)
+			}
+		}
+		for _, v := range []string{"1s", "1"} {
+			c, err := loadText(t, "", nil, map[string]string{k.Name: v})
+			if err != nil {
+				t.Errorf("%s=%s: %v, want accepted", k.Name, v, err)
+			} else if got, _ := byName[k.Name].format(c); got != "1s" {
+				t.Errorf("%s=%s: stored %s", k.Name, v, got)
+			}
+		}
+	}
+	// Zero stays the way to turn a timeout off, in any spelling.
+	for _, v := range []string{"0", "0s", "0h0m", "0.0s"} {
+		c, err := loadText(t, "", nil, map[string]string{"session.idle_timeout": v})
+		if err != nil || c.Session.IdleTimeout != 0 {
+			t.Errorf("session.idle_timeout=%s: %v, %v; want 0 (off)", v, c.Session.IdleTimeout, err)
 		}
 	}
 }

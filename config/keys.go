@@ -74,13 +74,13 @@ var fields = []field{
 		stringKind(`a path starting with "/", without ";" or spaces`, cookiePath),
 		`Path attribute of the session cookie (Django: SESSION_COOKIE_PATH). Must be "/" in production.`),
 	key("session.idle_timeout", "0", func(c *Config) *time.Duration { return &c.Session.IdleTimeout },
-		durationKind(0, 0),
+		zeroOrDurationKind(time.Second, 0),
 		`End a session that has seen no request for this long, even if cookie_age has not run out. 0 turns it off (with save_every_request, cookie_age alone already ends idle sessions).`),
 	key("session.absolute_timeout", "0", func(c *Config) *time.Duration { return &c.Session.AbsoluteTimeout },
-		durationKind(0, 0),
+		zeroOrDurationKind(time.Second, 0),
 		`End a session this long after login, however active it is. 0 turns it off. When idle_timeout is set too, this must be at least idle_timeout.`),
 	key("session.touch_interval", "0", func(c *Config) *time.Duration { return &c.Session.TouchInterval },
-		durationKind(0, time.Hour),
+		zeroOrDurationKind(time.Second, time.Hour),
 		`With save_every_request, write last activity and the slid expiry at most this often per session; requests in between only read (a revoked session is still refused at once). 0, the default, writes on every request, as Django does. Trades activity precision for far fewer durable writes under heavy traffic.`),
 	key("session.extend_default", "1h", func(c *Config) *time.Duration { return &c.Session.ExtendDefault },
 		durationKind(time.Second, 0),
@@ -89,7 +89,7 @@ var fields = []field{
 		durationKind(time.Second, 0),
 		`How often the login server purges old sessions (what Django's clearsessions does, run on a timer). "sessionmon sessions purge" runs it on demand.`),
 	key("session.purge_retention", "168h", func(c *Config) *time.Duration { return &c.Session.PurgeRetention },
-		durationKind(0, 0),
+		zeroOrDurationKind(time.Second, 0),
 		`A purge deletes ended and expired sessions that ended longer ago than this; until then the dashboard can still show them.`),
 
 	key("login.max_failures_per_user", "5", func(c *Config) *int { return &c.Login.MaxFailuresPerUser },
@@ -247,32 +247,51 @@ func intKind(min int) kind[int] {
 // durationKind accepts a Go duration ("336h") or whole seconds (1209600,
 // as text or a TOML integer) from min to max (no upper limit when 0).
 func durationKind(min, max time.Duration) kind[time.Duration] {
-	want := `a duration like "336h" or seconds like 1209600`
-	switch {
-	case max > 0:
-		want += ", from " + formatDuration(min) + " to " + formatDuration(max)
-	case min > 0:
-		want += ", at least " + formatDuration(min)
-	default:
-		want += ", 0 or more"
-	}
 	return kind[time.Duration]{
-		typ:  "duration",
-		want: want,
-		parse: func(v any) (time.Duration, bool) {
-			switch v := v.(type) {
-			case int64:
-				return seconds(v)
-			case string:
-				return parseDuration(v)
-			case raw:
-				return parseDuration(string(v))
-			}
-			return 0, false
-		},
+		typ:    "duration",
+		want:   durationForm + ", " + durationRange(min, max),
+		parse:  parseDurationValue,
 		ok:     func(d time.Duration) bool { return d >= min && (max == 0 || d <= max) },
 		format: func(d time.Duration) (string, bool) { return formatDuration(d), true },
 	}
+}
+
+// zeroOrDurationKind is durationKind for a key where 0 has a meaning of its
+// own (off, every request, at once) and any other value below min makes no
+// sense: 0.5ns would silently be 0, and a timeout of 10ms is a slip, not a
+// policy. It accepts 0, or min (> 0) to max (no upper limit when 0).
+func zeroOrDurationKind(min, max time.Duration) kind[time.Duration] {
+	k := durationKind(min, max)
+	k.want = durationForm + ": 0, or " + durationRange(min, max)
+	k.ok = func(d time.Duration) bool { return d == 0 || d >= min && (max == 0 || d <= max) }
+	return k
+}
+
+const durationForm = `a duration like "336h" or seconds like 1209600`
+
+// durationRange says which durations from min to max are allowed.
+func durationRange(min, max time.Duration) string {
+	switch {
+	case max > 0:
+		return "from " + formatDuration(min) + " to " + formatDuration(max)
+	case min > 0:
+		return "at least " + formatDuration(min)
+	}
+	return "0 or more"
+}
+
+// parseDurationValue parses a duration from the environment, a flag or
+// the file.
+func parseDurationValue(v any) (time.Duration, bool) {
+	switch v := v.(type) {
+	case int64:
+		return seconds(v)
+	case string:
+		return parseDuration(v)
+	case raw:
+		return parseDuration(string(v))
+	}
+	return 0, false
 }
 
 func parseDuration(s string) (time.Duration, bool) {
@@ -280,7 +299,15 @@ func parseDuration(s string) (time.Duration, bool) {
 		return seconds(n)
 	}
 	d, err := time.ParseDuration(s)
-	return d, err == nil
+	if err != nil {
+		return 0, false
+	}
+	// time.ParseDuration rounds "0.5ns" down to 0: a value that is not
+	// zero as written must not become zero (the "off" of many keys).
+	if d == 0 && strings.ContainsAny(s, "123456789") {
+		return 0, false
+	}
+	return d, true
 }
 
 func seconds(n int64) (time.Duration, bool) {
