@@ -12,10 +12,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"sessionmon/backend"
 	"sessionmon/config"
 	"sessionmon/data"
-	"sessionmon/data/postgres"
-	"sessionmon/data/sqlite"
 	"sessionmon/sessionlogic"
 )
 
@@ -60,7 +59,7 @@ Try it:  sessionmon demo`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configFile, "config", "", "config file (TOML; default ./sessionmon.toml when present)")
-	pf.String("db", "", `store: an SQLite path or a postgres:// DSN (config key "db", env SESSIONMON_DB; default sessionmon.db)`)
+	pf.String("db", "", `store: an SQLite file path (or sqlite:PATH), or a PostgreSQL DSN: postgres://user@host/db or "host=... dbname=..." (config key "db", env SESSIONMON_DB; default sessionmon.db)`)
 	pf.StringArrayVar(&a.sets, "set", nil, `set any config key, e.g. --set session.cookie_age=24h (repeatable; see "sessionmon config")`)
 	pf.String("operator", "", "operator name written to the audit table with every action (default: the OS user)")
 
@@ -105,7 +104,10 @@ func (a *app) load(cmd *cobra.Command) error {
 		return err
 	}
 	a.cfg = cfg
-	return nil
+	// Refuse a store name no backend reads before any command runs, as
+	// config refuses any other bad value ("sessionmon config" included).
+	_, err = a.store()
+	return err
 }
 
 // operator is the name audited with operator actions.
@@ -130,32 +132,36 @@ func (a *app) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func isPostgres(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+// store resolves the configured db through the backend registry. A value
+// it refuses is one line naming where the value came from; the value itself
+// is not repeated, since it may hold a password.
+func (a *app) store() (backend.Target, error) {
+	t, err := backend.Resolve(a.cfg.DB)
+	if err != nil {
+		return backend.Target{}, fmt.Errorf("db from %s: %w", a.dbSource(), err)
+	}
+	return t, nil
 }
 
-// openStore opens the configured store. SQLite migrates itself; PostgreSQL
-// is migrated by "sessionmon migrate" (or migrate=true, used by migrate and demo).
-func (a *app) openStore(ctx context.Context, migrate bool) (data.Store, error) {
-	dsn := a.cfg.DB
-	if isPostgres(dsn) {
-		st, err := postgres.Open(ctx, dsn)
-		if err != nil {
-			return nil, err
-		}
-		// A binary newer than the schema would fail later with obscure
-		// "relation does not exist" errors: say "run sessionmon migrate" now.
-		check := st.CheckSchema
-		if migrate {
-			check = st.Migrate
-		}
-		if err := check(ctx); err != nil {
-			st.Close()
-			return nil, err
-		}
-		return st, nil
+// dbSource says where the db value came from, as config's errors do.
+func (a *app) dbSource() string {
+	if _, ok := a.flagValues["db"]; ok {
+		return "the command line"
 	}
-	return sqlite.Open(ctx, dsn)
+	if _, ok := a.env("SESSIONMON_DB"); ok {
+		return "SESSIONMON_DB"
+	}
+	return "the config file"
+}
+
+// openStore opens the configured store for what mode allows: only migrate,
+// serve and demo may create an SQLite file (backend.Mode).
+func (a *app) openStore(ctx context.Context, mode backend.Mode) (data.Store, error) {
+	t, err := a.store()
+	if err != nil {
+		return nil, err
+	}
+	return t.OpenStore(ctx, mode)
 }
 
 // managerOptions are the Manager settings the configuration fixes.
@@ -188,7 +194,7 @@ func (a *app) managerOptions(st data.Store, log *slog.Logger) sessionlogic.Optio
 // withManager opens the store, builds a Manager and runs fn, closing the
 // store afterwards. It serves the short CLI commands.
 func (a *app) withManager(ctx context.Context, fn func(*sessionlogic.Manager) error) error {
-	st, err := a.openStore(ctx, false)
+	st, err := a.openStore(ctx, backend.Existing)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"sessionmon/backend"
 	"sessionmon/sessionlogic"
 )
 
@@ -19,7 +20,7 @@ func (a *app) migrateCmd() *cobra.Command {
 		Short: "Create or upgrade the store's schema",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.openStore(cmd.Context(), true)
+			st, err := a.openStore(cmd.Context(), backend.Migrate)
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"sessionmon/backend"
 	"sessionmon/data"
 	"sessionmon/data/postgres"
 	"sessionmon/server"
@@ -22,7 +23,7 @@ func (a *app) serveCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := a.logger(a.stderr)
-			st, err := a.openStore(ctx, false)
+			st, err := a.openStore(ctx, backend.Create)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/bcrypt"
 
+	"sessionmon/backend"
 	"sessionmon/demo"
 	"sessionmon/server"
 	"sessionmon/sessionlogic"
@@ -29,7 +30,11 @@ every session they make and acts on them.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx, false)
+			t, err := a.store()
+			if err != nil {
+				return err
+			}
+			st, err := t.OpenStore(ctx, backend.Existing)
 			if err != nil {
 				return err
 			}
@@ -41,7 +46,7 @@ every session they make and acts on them.`,
 			opts := a.tuiOptions(m)
 			// SQLite's notices cover this process only, and the sessions
 			// are made by a separate serve: poll, and do not claim push.
-			opts.NoPush = !isPostgres(a.cfg.DB)
+			opts.NoPush = !t.Kind.SharedNotices
 			return tui.Run(ctx, opts)
 		},
 	}
@@ -91,10 +96,14 @@ func (a *app) runDemo(cmd *cobra.Command, users int, headless bool) error {
 	if !cmd.Flags().Changed("db") && !dbFromEnv {
 		a.cfg.DB = filepath.Join(dir, "demo.db")
 	}
-	if isPostgres(a.cfg.DB) {
+	t, err := a.store()
+	if err != nil {
+		return err
+	}
+	if !t.Kind.Embedded {
 		// The demo seeds users whose passwords are published (alice /
 		// wonderland, the rest guessable): never on a shared store.
-		return usageError{fmt.Errorf("demo runs on an SQLite file only: it creates users with published passwords; use \"sessionmon watch\" for %s", "PostgreSQL")}
+		return usageError{fmt.Errorf("demo runs on an SQLite file only: it creates users with published passwords; use \"sessionmon watch\" for %s", t.Kind.Title)}
 	}
 	// The dashboard owns the terminal, so the server's and the simulator's
 	// logs go to a file.
@@ -106,7 +115,7 @@ func (a *app) runDemo(cmd *cobra.Command, users int, headless bool) error {
 	defer logFile.Close()
 	log := a.logger(logFile)
 
-	st, err := a.openStore(ctx, true)
+	st, err := t.OpenStore(ctx, backend.Migrate)
 	if err != nil {
 		return err
 	}

@@ -28,11 +28,21 @@ type cli struct {
 	env map[string]string
 }
 
+// newCLI makes a CLI on a new SQLite store, created as an operator does
+// (sessionmon migrate): the other commands do not create one.
 func newCLI(t *testing.T) *cli {
-	return &cli{t: t, db: filepath.Join(t.TempDir(), "cli.db"), env: map[string]string{}}
+	c := &cli{t: t, db: filepath.Join(t.TempDir(), "cli.db"), env: map[string]string{}}
+	c.must("", "migrate")
+	return c
 }
 
 func (c *cli) run(stdin string, args ...string) (stdout, stderr string, err error) {
+	c.t.Helper()
+	return c.runCtx(context.Background(), stdin, args...)
+}
+
+// runCtx is run with a context that ends the command (watch, serve).
+func (c *cli) runCtx(ctx context.Context, stdin string, args ...string) (stdout, stderr string, err error) {
 	c.t.Helper()
 	var out, errb bytes.Buffer
 	a := &app{
@@ -41,7 +51,7 @@ func (c *cli) run(stdin string, args ...string) (stdout, stderr string, err erro
 	}
 	root := a.rootCmd()
 	root.SetArgs(append([]string{"--db", c.db, "--operator", "oncall-test"}, args...))
-	err = root.ExecuteContext(context.Background())
+	err = root.ExecuteContext(ctx)
 	return out.String(), errb.String(), err
 }
 
