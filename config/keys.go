@@ -42,7 +42,7 @@ var tables = []struct{ name, doc string }{
 var fields = []field{
 	key("db", "sessionmon.db", func(c *Config) *string { return &c.DB },
 		stringKind(`an SQLite file path or a PostgreSQL DSN (postgres://...)`, notEmpty),
-		`Where users, sessions and the audit trail are stored. An SQLite file path (created if missing) needs nothing installed; a PostgreSQL DSN, as a URL (postgres://user:password@host:5432/dbname) or in key=value form (host=... dbname=...), lets many login servers and dashboards share one store.`).secret(),
+		`Where users, sessions and the audit trail are stored. An SQLite file path (or sqlite:PATH) needs nothing installed; "sessionmon migrate", serve and demo create the file, other commands refuse a path that does not exist. A PostgreSQL DSN, as a URL (postgres://user:password@host:5432/dbname, scheme in any case) or in keyword/value form (host=... dbname=...), lets many login servers and dashboards share one store. Any other scheme (mysql://...) is refused.`).secret(),
 	key("listen", "127.0.0.1:8080", func(c *Config) *string { return &c.Listen },
 		stringKind(`host:port, like "127.0.0.1:8080" or ":8080"`, hostPort),
 		`Address the login server listens on. The default accepts connections from this machine only; ":8080" listens on every interface.`),
