@@ -44,8 +44,9 @@ every session they make and acts on them.`,
 				return err
 			}
 			opts := a.tuiOptions(m)
-			// SQLite's notices cover this process only, and the sessions
-			// are made by a separate serve: poll, and do not claim push.
+			// A store whose notices cover this process only (SQLite)
+			// does not hear the separate serve that makes the sessions:
+			// poll, and do not claim push.
 			opts.NoPush = !t.Kind.SharedNotices
 			return tui.Run(ctx, opts)
 		},
