@@ -251,22 +251,26 @@ type AuditQuery struct {
 
 // FailureQuery counts recent failed logins, for throttling across replicas.
 type FailureQuery struct {
-	Username string // "" counts 0
-	IP       string // "" counts 0
+	Username string // "" counts 0 (for ByUser and ByUserIP)
+	IP       string // "" counts 0 (for ByIP and ByUserIP)
 	// Since is inclusive: a failure at exactly Since is counted.
 	Since time.Time
-	// MaxByUser and MaxByIP are the throttle's limits. For a count that has
-	// reached its limit (> 0), the store also says which failure must leave
-	// the window for the count to drop below it (Failures.UserClearsAt,
-	// IPClearsAt). A limit <= 0 asks for counts only.
+	// MaxByUser, MaxByIP and MaxByUserIP are the throttle's limits. For a
+	// count that has reached its limit (> 0), the store also says which
+	// failure must leave the window for the count to drop below it
+	// (Failures.UserClearsAt, IPClearsAt, UserIPClearsAt). A limit <= 0
+	// asks for the count only.
 	MaxByUser int
 	MaxByIP   int
+	// MaxByUserIP is the limit for the username from the IP (both given).
+	MaxByUserIP int
 }
 
 // Failures is the answer of RecentFailures.
 type Failures struct {
-	ByUser int64 // failed logins for the username at or after Since
-	ByIP   int64 // failed logins from the IP at or after Since
+	ByUser   int64 // failed logins for the username at or after Since
+	ByIP     int64 // failed logins from the IP at or after Since
+	ByUserIP int64 // failed logins for the username from the IP at or after Since
 	// UserClearsAt is the time of the failure whose leaving the window
 	// brings ByUser below MaxByUser: with c = ByUser >= L = MaxByUser > 0,
 	// the (c-L+1)-th oldest counted failure (the L-th newest). Zero when
@@ -275,6 +279,8 @@ type Failures struct {
 	UserClearsAt time.Time
 	// IPClearsAt is the same for ByIP and MaxByIP.
 	IPClearsAt time.Time
+	// UserIPClearsAt is the same for ByUserIP and MaxByUserIP.
+	UserIPClearsAt time.Time
 }
 
 // End describes how a session is ended.
@@ -396,10 +402,10 @@ type Store interface {
 	// AppendAudit records an entry of the server's own (a failed login).
 	AppendAudit(ctx context.Context, e AuditEntry) error
 	// RecentFailures counts ActionLoginFailed entries at or after q.Since
-	// for the username and, separately, for the IP, and for each count at
-	// its limit says which failure clears it (see Failures), all in one
-	// read of the store, so a throttle shared by replicas answers from one
-	// consistent view.
+	// for the username, for the IP and for the two together (the username
+	// from that IP), and for each count at its limit says which failure
+	// clears it (see Failures), all in one read of the store, so a throttle
+	// shared by replicas answers from one consistent view.
 	RecentFailures(ctx context.Context, q FailureQuery) (Failures, error)
 }
 

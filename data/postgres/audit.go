@@ -92,35 +92,42 @@ func (s *Store) Audit(ctx context.Context, q data.AuditQuery) ([]data.AuditEntry
 }
 
 // recentFailuresSQL answers RecentFailures in one statement (one snapshot).
-// Each subquery is a range of audit_action_username_time_idx or
-// audit_action_ip_time_idx: the counts read the window's failures, the
-// ClearsAt lookups walk the same range backwards and stop after the limit's
-// worth of rows (the limit-th newest is the (count-limit+1)-th oldest). An
-// empty username or IP, or a limit <= 0, reads nothing.
+// Each subquery is a range of audit_action_username_time_idx,
+// audit_action_ip_time_idx or audit_action_username_ip_time_idx: the counts
+// read the window's failures, the ClearsAt lookups walk the same range
+// backwards and stop after the limit's worth of rows (the limit-th newest
+// is the (count-limit+1)-th oldest). An empty username or IP, or a limit
+// <= 0, reads nothing.
 const recentFailuresSQL = `SELECT
 	(SELECT count(*) FROM audit
 	  WHERE @user::text <> '' AND action = @action AND username = @user AND time >= @since),
 	(SELECT count(*) FROM audit
 	  WHERE @ip::text <> '' AND action = @action AND ip = @ip AND time >= @since),
+	(SELECT count(*) FROM audit
+	  WHERE @user::text <> '' AND @ip::text <> '' AND action = @action AND username = @user AND ip = @ip AND time >= @since),
 	(SELECT time FROM audit
 	  WHERE @user::text <> '' AND @max_user::bigint > 0 AND action = @action AND username = @user AND time >= @since
 	  ORDER BY time DESC LIMIT 1 OFFSET greatest(@max_user::bigint - 1, 0)),
 	(SELECT time FROM audit
 	  WHERE @ip::text <> '' AND @max_ip::bigint > 0 AND action = @action AND ip = @ip AND time >= @since
-	  ORDER BY time DESC LIMIT 1 OFFSET greatest(@max_ip::bigint - 1, 0))`
+	  ORDER BY time DESC LIMIT 1 OFFSET greatest(@max_ip::bigint - 1, 0)),
+	(SELECT time FROM audit
+	  WHERE @user::text <> '' AND @ip::text <> '' AND @max_user_ip::bigint > 0
+	    AND action = @action AND username = @user AND ip = @ip AND time >= @since
+	  ORDER BY time DESC LIMIT 1 OFFSET greatest(@max_user_ip::bigint - 1, 0))`
 
 // RecentFailures counts failed logins since q.Since (inclusive) for the
-// username and for the IP, and finds the failure that clears each count at
-// its limit. An empty username or IP counts 0.
+// username, for the IP and for the two together, and finds the failure that
+// clears each count at its limit. An empty username or IP counts 0.
 func (s *Store) RecentFailures(ctx context.Context, q data.FailureQuery) (data.Failures, error) {
 	var (
-		f            data.Failures
-		userAt, ipAt *time.Time
+		f                    data.Failures
+		userAt, ipAt, pairAt *time.Time
 	)
 	err := s.pool.QueryRow(ctx, recentFailuresSQL, pgx.NamedArgs{
 		"user": q.Username, "ip": q.IP, "since": q.Since, "action": data.ActionLoginFailed,
-		"max_user": int64(q.MaxByUser), "max_ip": int64(q.MaxByIP),
-	}).Scan(&f.ByUser, &f.ByIP, &userAt, &ipAt)
+		"max_user": int64(q.MaxByUser), "max_ip": int64(q.MaxByIP), "max_user_ip": int64(q.MaxByUserIP),
+	}).Scan(&f.ByUser, &f.ByIP, &f.ByUserIP, &userAt, &ipAt, &pairAt)
 	if err != nil {
 		return data.Failures{}, wrap("recent failures", err)
 	}
@@ -129,6 +136,9 @@ func (s *Store) RecentFailures(ctx context.Context, q data.FailureQuery) (data.F
 	}
 	if ipAt != nil {
 		f.IPClearsAt = ipAt.UTC()
+	}
+	if pairAt != nil {
+		f.UserIPClearsAt = pairAt.UTC()
 	}
 	return f, nil
 }

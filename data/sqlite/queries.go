@@ -123,23 +123,29 @@ const (
 )
 
 // failuresSQL answers RecentFailures in one query (one read snapshot):
-// ?1 username, ?2 IP, ?3 since (inclusive), ?4 and ?5 the limits by
-// username and by IP. Counts, then the limit-th newest failure (the
-// (count-limit+1)-th oldest), NULL below the limit. Each subquery is a
-// range of audit_action_username or audit_action_ip (the ClearsAt ones
-// walk it backwards and stop after the limit's worth of rows); an empty
-// username or IP, or a limit <= 0, reads nothing.
+// ?1 username, ?2 IP, ?3 since (inclusive), ?4, ?5 and ?6 the limits by
+// username, by IP and by the two together. Counts, then the limit-th newest
+// failure (the (count-limit+1)-th oldest), NULL below the limit. Each
+// subquery is a range of audit_action_username, audit_action_ip or
+// audit_action_username_ip (the ClearsAt ones walk it backwards and stop
+// after the limit's worth of rows); an empty username or IP, or a limit
+// <= 0, reads nothing.
 const failuresSQL = `SELECT
 	(SELECT count(*) FROM audit
 	  WHERE ?1 <> '' AND action = 'login_failed' AND username = ?1 AND time >= ?3),
 	(SELECT count(*) FROM audit
 	  WHERE ?2 <> '' AND action = 'login_failed' AND ip = ?2 AND time >= ?3),
+	(SELECT count(*) FROM audit
+	  WHERE ?1 <> '' AND ?2 <> '' AND action = 'login_failed' AND username = ?1 AND ip = ?2 AND time >= ?3),
 	(SELECT time FROM audit
 	  WHERE ?1 <> '' AND ?4 > 0 AND action = 'login_failed' AND username = ?1 AND time >= ?3
 	  ORDER BY time DESC LIMIT 1 OFFSET max(?4 - 1, 0)),
 	(SELECT time FROM audit
 	  WHERE ?2 <> '' AND ?5 > 0 AND action = 'login_failed' AND ip = ?2 AND time >= ?3
-	  ORDER BY time DESC LIMIT 1 OFFSET max(?5 - 1, 0))`
+	  ORDER BY time DESC LIMIT 1 OFFSET max(?5 - 1, 0)),
+	(SELECT time FROM audit
+	  WHERE ?1 <> '' AND ?2 <> '' AND ?6 > 0 AND action = 'login_failed' AND username = ?1 AND ip = ?2 AND time >= ?3
+	  ORDER BY time DESC LIMIT 1 OFFSET max(?6 - 1, 0))`
 
 var readerSQL = []string{
 	getSessionSQL, userSQL, listUsersSQL, statsActiveSQL, statsLoginsSQL, highestSQL, changesSQL,

@@ -245,21 +245,24 @@ func (s *Store) Audit(ctx context.Context, q data.AuditQuery) ([]data.AuditEntry
 }
 
 // RecentFailures counts failed logins since q.Since (inclusive) for the
-// username and, separately, for the IP, and finds the failure that clears
-// each count at its limit, in one query. An empty username or IP counts 0.
+// username, for the IP and for the two together, and finds the failure that
+// clears each count at its limit, in one query. An empty username or IP
+// counts 0.
 func (s *Store) RecentFailures(ctx context.Context, q data.FailureQuery) (data.Failures, error) {
 	var (
-		f            data.Failures
-		userAt, ipAt any
+		f                    data.Failures
+		userAt, ipAt, pairAt any
 	)
-	err := s.rs.queryRow(ctx, failuresSQL, q.Username, q.IP, micros(q.Since), int64(q.MaxByUser), int64(q.MaxByIP)).
-		Scan(&f.ByUser, &f.ByIP, &userAt, &ipAt)
+	err := s.rs.queryRow(ctx, failuresSQL, q.Username, q.IP, micros(q.Since),
+		int64(q.MaxByUser), int64(q.MaxByIP), int64(q.MaxByUserIP)).
+		Scan(&f.ByUser, &f.ByIP, &f.ByUserIP, &userAt, &ipAt, &pairAt)
 	if err != nil {
 		return data.Failures{}, wrap("recent failures", err)
 	}
 	var d decoder
 	f.UserClearsAt = d.time(userAt, "time")
 	f.IPClearsAt = d.time(ipAt, "time")
+	f.UserIPClearsAt = d.time(pairAt, "time")
 	if d.err != nil {
 		return data.Failures{}, fmt.Errorf("sqlite: recent failures: %w", d.err)
 	}

@@ -15,6 +15,7 @@ var auditCases = []testCase{
 	{"Queries", testAuditQueries},
 	{"DefaultLimit", testAuditDefaultLimit},
 	{"RecentFailures", testRecentFailures},
+	{"RecentFailuresByUserIP", testRecentFailuresByUserIP},
 }
 
 var miscCases = []testCase{
@@ -214,6 +215,96 @@ func testRecentFailures(t *testing.T, st data.Store) {
 		}
 		if c.want.UserClearsAt.IsZero() && got.UserClearsAt != zero || c.want.IPClearsAt.IsZero() && got.IPClearsAt != zero {
 			t.Errorf("RecentFailures(%+v) = %+v: a missing ClearsAt must be the zero time.Time", c.q, got)
+		}
+	}
+}
+
+// testRecentFailuresByUserIP: the count for one username from one IP (the
+// throttle's low limit) and the failure that clears it, beside the
+// username's and the IP's own counts in the same answer.
+func testRecentFailuresByUserIP(t *testing.T, st data.Store) {
+	const a, b = "198.51.100.1", "203.0.113.2"
+	add := func(d time.Duration, action, user, ip string) {
+		mustAppend(t, st, data.AuditEntry{Time: at(d), Actor: user, Action: action, Username: user, IP: ip})
+	}
+	add(30*time.Minute, data.ActionLoginFailed, "alice", a) // too old for Since = 1h
+	add(61*time.Minute, data.ActionLoginFailed, "alice", a)
+	add(62*time.Minute, data.ActionLoginFailed, "alice", a)
+	add(63*time.Minute, data.ActionLoginFailed, "alice", b)
+	add(64*time.Minute, data.ActionLoginFailed, "bob", a)
+	add(65*time.Minute, data.ActionLogin, "alice", a) // not a failure
+	add(66*time.Minute, data.ActionLoginFailed, "alice", a)
+	add(67*time.Minute, data.ActionLoginFailed, "alice", a+"0") // another IP that a is a prefix of
+	// carol: appended out of time order, two at the same instant.
+	add(72*time.Minute, data.ActionLoginFailed, "carol", "192.0.2.50")
+	add(70*time.Minute, data.ActionLoginFailed, "carol", "192.0.2.50")
+	add(70*time.Minute, data.ActionLoginFailed, "carol", "192.0.2.50")
+
+	for _, c := range []struct {
+		since time.Duration
+		q     data.FailureQuery
+		want  data.Failures
+	}{
+		// The three counts side by side: alice from a is 3 of alice's 5
+		// and of a's 4.
+		{time.Hour, data.FailureQuery{Username: "alice", IP: a},
+			data.Failures{ByUser: 5, ByIP: 4, ByUserIP: 3}},
+		{time.Hour, data.FailureQuery{Username: "alice", IP: a, MaxByUser: 9, MaxByIP: 9, MaxByUserIP: 4},
+			data.Failures{ByUser: 5, ByIP: 4, ByUserIP: 3}},
+		// c = L: the oldest counted failure clears the count; the other
+		// limits, not reached, give no ClearsAt.
+		{time.Hour, data.FailureQuery{Username: "alice", IP: a, MaxByUser: 9, MaxByIP: 9, MaxByUserIP: 3},
+			data.Failures{ByUser: 5, ByIP: 4, ByUserIP: 3, UserIPClearsAt: at(61 * time.Minute)}},
+		// c > L: the (c-L+1)-th oldest.
+		{time.Hour, data.FailureQuery{Username: "alice", IP: a, MaxByUserIP: 2},
+			data.Failures{ByUser: 5, ByIP: 4, ByUserIP: 3, UserIPClearsAt: at(62 * time.Minute)}},
+		// All three at their limits, each with its own failure.
+		{time.Hour, data.FailureQuery{Username: "alice", IP: a, MaxByUser: 2, MaxByIP: 4, MaxByUserIP: 1},
+			data.Failures{ByUser: 5, ByIP: 4, ByUserIP: 3,
+				UserClearsAt: at(66 * time.Minute), IPClearsAt: at(61 * time.Minute), UserIPClearsAt: at(66 * time.Minute)}},
+		// Other pairs.
+		{time.Hour, data.FailureQuery{Username: "alice", IP: b, MaxByUserIP: 1},
+			data.Failures{ByUser: 5, ByIP: 1, ByUserIP: 1, UserIPClearsAt: at(63 * time.Minute)}},
+		{time.Hour, data.FailureQuery{Username: "bob", IP: a, MaxByUserIP: 1},
+			data.Failures{ByUser: 1, ByIP: 4, ByUserIP: 1, UserIPClearsAt: at(64 * time.Minute)}},
+		{time.Hour, data.FailureQuery{Username: "bob", IP: b, MaxByUserIP: 1},
+			data.Failures{ByUser: 1, ByIP: 1}},
+		{time.Hour, data.FailureQuery{Username: "alice", IP: a + "0", MaxByUserIP: 1},
+			data.Failures{ByUser: 5, ByIP: 1, ByUserIP: 1, UserIPClearsAt: at(67 * time.Minute)}},
+		{time.Hour, data.FailureQuery{Username: "' OR '1'='1", IP: "' OR '1'='1", MaxByUserIP: 1}, data.Failures{}},
+		// By time, not by insertion order; equal times leave together.
+		{time.Hour, data.FailureQuery{Username: "carol", IP: "192.0.2.50", MaxByUserIP: 1},
+			data.Failures{ByUser: 3, ByIP: 3, ByUserIP: 3, UserIPClearsAt: at(72 * time.Minute)}},
+		{time.Hour, data.FailureQuery{Username: "carol", IP: "192.0.2.50", MaxByUserIP: 2},
+			data.Failures{ByUser: 3, ByIP: 3, ByUserIP: 3, UserIPClearsAt: at(70 * time.Minute)}},
+		// An empty username or IP counts 0 for the pair, whatever its limit.
+		{time.Hour, data.FailureQuery{Username: "alice", MaxByUserIP: 1}, data.Failures{ByUser: 5}},
+		{time.Hour, data.FailureQuery{IP: a, MaxByUserIP: 1}, data.Failures{ByIP: 4}},
+		// Since is inclusive: a failure exactly at Since counts, and clears.
+		{62 * time.Minute, data.FailureQuery{Username: "alice", IP: a, MaxByUserIP: 2},
+			data.Failures{ByUser: 4, ByIP: 3, ByUserIP: 2, UserIPClearsAt: at(62 * time.Minute)}},
+		{62*time.Minute + time.Microsecond, data.FailureQuery{Username: "alice", IP: a, MaxByUserIP: 2},
+			data.Failures{ByUser: 3, ByIP: 2, ByUserIP: 1}},
+		// Everything, from long ago.
+		{0, data.FailureQuery{Username: "alice", IP: a, MaxByUserIP: 4},
+			data.Failures{ByUser: 6, ByIP: 5, ByUserIP: 4, UserIPClearsAt: at(30 * time.Minute)}},
+	} {
+		c.q.Since = at(c.since)
+		got, err := st.RecentFailures(ctx(t), c.q)
+		if err != nil {
+			t.Fatalf("RecentFailures(%+v): %v", c.q, err)
+		}
+		if got.ByUser != c.want.ByUser || got.ByIP != c.want.ByIP || got.ByUserIP != c.want.ByUserIP {
+			t.Errorf("RecentFailures(%+v) counts (user, ip, user+ip) = (%d, %d, %d), want (%d, %d, %d)", c.q,
+				got.ByUser, got.ByIP, got.ByUserIP, c.want.ByUser, c.want.ByIP, c.want.ByUserIP)
+		}
+		if d := timeDiff("UserClearsAt", c.want.UserClearsAt, got.UserClearsAt) +
+			timeDiff("IPClearsAt", c.want.IPClearsAt, got.IPClearsAt) +
+			timeDiff("UserIPClearsAt", c.want.UserIPClearsAt, got.UserIPClearsAt); d != "" {
+			t.Errorf("RecentFailures(%+v): %s", c.q, d)
+		}
+		if c.want.UserIPClearsAt.IsZero() && got.UserIPClearsAt != (time.Time{}) {
+			t.Errorf("RecentFailures(%+v) = %+v: a missing UserIPClearsAt must be the zero time.Time", c.q, got)
 		}
 	}
 }

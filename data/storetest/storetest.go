@@ -32,7 +32,7 @@
 //   - A call that fails (ErrConflict, ErrEnded, ErrBeyondLimit, ErrNotFound)
 //     changes nothing and writes no audit entry.
 //   - RecentFailures with an empty Username (or IP) counts 0 for it and
-//     gives no ClearsAt, whatever the limit.
+//     for the pair (ByUserIP), and gives them no ClearsAt, whatever the limit.
 //   - Every time a store returns is in UTC (Location() == time.UTC) and zero
 //     times (EndedAt, AbsoluteExpiresAt) come back as the zero time.Time.
 package storetest
