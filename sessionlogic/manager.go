@@ -74,15 +74,26 @@ type Options struct {
 	// deletes them. Default 7 days.
 	Retention time.Duration
 
-	// Login throttling: at most MaxFailuresPerUser failures for one username
-	// and MaxFailuresPerIP for one client IP within FailureWindow: a failure
-	// at t counts from t until just before t + FailureWindow. Throttled
+	// Login throttling counts failed logins within FailureWindow (a failure
+	// at t counts from t until just before t + FailureWindow) and refuses a
+	// login once any of three counts reaches its limit:
+	//   - MaxFailuresPerUserIP for one username from one client IP: the
+	//     guessing limit. Another client's failures never count against
+	//     it, so nobody can lock a user out of every other address.
+	//   - MaxFailuresPerUser for one username from any address: a ceiling
+	//     well above the first, which stops guessing spread over many
+	//     addresses (OWASP: count per account too) yet needs that many
+	//     addresses to reach.
+	//   - MaxFailuresPerIP for one client IP and any usernames: spraying.
+	// A login with no client IP is counted as if all such logins came from
+	// one client: its username gets the per-client limit. Throttled
 	// attempts are not recorded as failures, so a lock lifts by itself once
 	// enough counted failures have left the window (one window after the
-	// last, at the latest). Defaults 5, 20, 15m.
-	MaxFailuresPerUser int
-	MaxFailuresPerIP   int
-	FailureWindow      time.Duration
+	// last, at the latest). Defaults 5, 100, 20, 15m.
+	MaxFailuresPerUserIP int
+	MaxFailuresPerUser   int
+	MaxFailuresPerIP     int
+	FailureWindow        time.Duration
 
 	// PasswordCost is the bcrypt cost. Default bcrypt.DefaultCost; tests
 	// use bcrypt.MinCost.
@@ -124,6 +135,7 @@ type Manager struct {
 	touchInterval    time.Duration
 	absolute         time.Duration
 	retention        time.Duration
+	maxUserIP        int
 	maxUser, maxIP   int
 	window           time.Duration
 	cost             int
@@ -149,6 +161,7 @@ func New(opts Options) (*Manager, error) {
 		absolute:         opts.AbsoluteTimeout,
 		touchInterval:    max(0, opts.TouchInterval),
 		retention:        orDefault(opts.Retention, 7*24*time.Hour),
+		maxUserIP:        opts.MaxFailuresPerUserIP,
 		maxUser:          opts.MaxFailuresPerUser,
 		maxIP:            opts.MaxFailuresPerIP,
 		window:           orDefault(opts.FailureWindow, 15*time.Minute),
@@ -172,8 +185,11 @@ func New(opts Options) (*Manager, error) {
 	if opts.IdleTimeout > 0 && opts.IdleTimeout < m.ttl {
 		m.ttl = opts.IdleTimeout
 	}
+	if m.maxUserIP <= 0 {
+		m.maxUserIP = 5
+	}
 	if m.maxUser <= 0 {
-		m.maxUser = 5
+		m.maxUser = 100
 	}
 	if m.maxIP <= 0 {
 		m.maxIP = 20
@@ -274,17 +290,23 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 	// Since inclusive, at the microsecond, so Since is the first microsecond
 	// after now - window. A failure leaves the window at exactly t + window,
 	// which is what retryAfter tells the client.
-	f, err := m.store.RecentFailures(sctx, data.FailureQuery{
+	q := data.FailureQuery{
 		Username: username, IP: ip, Since: now.Add(-m.window + time.Microsecond),
-		MaxByUser: m.maxUser, MaxByIP: m.maxIP,
-	})
+		MaxByUser: m.maxUser, MaxByIP: m.maxIP, MaxByUserIP: m.maxUserIP,
+	}
+	if ip == "" {
+		// No client to tell apart (the stores count no pair without an
+		// IP): the username alone gets the per-client limit.
+		q.MaxByUser = min(m.maxUser, m.maxUserIP)
+	}
+	f, err := m.store.RecentFailures(sctx, q)
 	cancel()
 	if err != nil {
 		return "", Session{}, unavailable("login", err)
 	}
-	if f.ByUser >= int64(m.maxUser) || f.ByIP >= int64(m.maxIP) {
+	if wait, throttled := m.retryAfter(now, q, f); throttled {
 		m.obs.LoginFailed("throttled")
-		return "", Session{}, &ThrottledError{RetryAfter: m.retryAfter(now, f)}
+		return "", Session{}, &ThrottledError{RetryAfter: wait}
 	}
 
 	// The store creates the session only if the user is still as
@@ -310,29 +332,36 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 	}
 }
 
-// retryAfter is how long from now until the counts in f that reached their
-// limits drop below them: each drops when the failure that clears it
-// (data.Failures) leaves the window, at its time + window. The later of
-// the two, rounded up to whole seconds (Retry-After's unit, so a client
-// that waits exactly that long is past the instant), at least one.
-func (m *Manager) retryAfter(now time.Time, f data.Failures) time.Duration {
-	var wait time.Duration
+// retryAfter says whether any count in f reached its limit in q (the
+// username from this IP, the username from anywhere, the IP), and how long
+// from now until every count that did drops below it: each drops when the
+// failure that clears it (data.Failures) leaves the window, at its time +
+// window. The latest of them, rounded up to whole seconds (Retry-After's
+// unit, so a client that waits exactly that long is past the instant), at
+// least one.
+func (m *Manager) retryAfter(now time.Time, q data.FailureQuery, f data.Failures) (time.Duration, bool) {
+	var (
+		wait      time.Duration
+		throttled bool
+	)
 	over := func(n int64, limit int, clearsAt time.Time) {
-		if n < int64(limit) {
+		if limit <= 0 || n < int64(limit) {
 			return
 		}
+		throttled = true
 		d := m.window // a store that could not tell: no failure counts longer
 		if !clearsAt.IsZero() {
 			d = clearsAt.Add(m.window).Sub(now)
 		}
 		wait = max(wait, d)
 	}
-	over(f.ByUser, m.maxUser, f.UserClearsAt)
-	over(f.ByIP, m.maxIP, f.IPClearsAt)
+	over(f.ByUserIP, q.MaxByUserIP, f.UserIPClearsAt)
+	over(f.ByUser, q.MaxByUser, f.UserClearsAt)
+	over(f.ByIP, q.MaxByIP, f.IPClearsAt)
 	if r := wait % time.Second; r > 0 {
 		wait += time.Second - r
 	}
-	return max(wait, time.Second)
+	return max(wait, time.Second), throttled
 }
 
 // checkCredentials reads the user and checks the password, recording a

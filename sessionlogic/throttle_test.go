@@ -3,6 +3,7 @@ package sessionlogic_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -144,4 +145,110 @@ func TestThrottleRetryAfterOverTheLimit(t *testing.T) {
 	}
 	f.clock.Advance(ra)
 	f.loginFrom(t, "alice", "198.51.100.7", "after waiting exactly Retry-After")
+}
+
+// The throttle counts failures for a username per client IP at the low
+// limit, and for the username alone only at a high ceiling: an attacker at
+// one address cannot lock the user out of another (OWASP: a lockout must
+// not become a denial of service). These run on the defaults: 5 per
+// username and IP, a ceiling of 100 per username, 20 per IP, 15 minutes.
+
+func TestThrottleOneIPCannotLockTheUserOutOfAnother(t *testing.T) {
+	f := newFixture(t, nil)
+	t0 := f.clock.Now()
+	const attacker, home = "203.0.113.66", "198.51.100.7"
+	for i := range 5 {
+		f.failAt(t, t0, time.Duration(i)*time.Minute, "alice", attacker)
+	}
+	f.clock.Set(t0.Add(6 * time.Minute))
+	if ra := f.retryAfter(t, "alice", attacker); ra != 9*time.Minute {
+		t.Fatalf("the attacker's 6th try: Retry-After = %s, want 9m0s", ra)
+	}
+	// Hammering from the attacker's address...
+	for range 20 {
+		f.clock.Advance(time.Second)
+		f.retryAfter(t, "alice", attacker)
+	}
+	// ...leaves alice free to log in from home, and to mistype there.
+	f.loginFrom(t, "alice", home, "the right password from another IP while the attacker's is throttled")
+	f.failAt(t, f.clock.Now(), 0, "alice", home)
+	f.loginFrom(t, "alice", home, "after one typo at home")
+	if ra := f.retryAfter(t, "alice", attacker); ra > 9*time.Minute {
+		t.Fatalf("the attacker's lock grew to %s while alice logged in elsewhere", ra)
+	}
+}
+
+// One IP gets the low limit against one user, and its Retry-After is
+// exact: the time until its own oldest failure leaves the window, whatever
+// other addresses did to the same user.
+func TestThrottleOneIPCannotTryMoreThanTheLimitAgainstOneUser(t *testing.T) {
+	f := newFixture(t, nil)
+	t0 := f.clock.Now()
+	const attacker = "203.0.113.66"
+	for i := range 5 {
+		f.failAt(t, t0, time.Duration(i)*time.Minute, "alice", attacker)
+	}
+	// Two more failures for alice from elsewhere, later: they neither
+	// throttle the other address nor move the attacker's Retry-After.
+	f.failAt(t, t0, 5*time.Minute, "alice", "192.0.2.1")
+	f.failAt(t, t0, 6*time.Minute, "alice", "192.0.2.2")
+
+	f.clock.Set(t0.Add(7 * time.Minute))
+	ra := f.retryAfter(t, "alice", attacker)
+	if ra != 8*time.Minute {
+		t.Fatalf("6th try from one IP: Retry-After = %s, want 8m0s (its failure at +0 leaves the window at +15m)", ra)
+	}
+	// Tries while throttled are not counted...
+	f.clock.Set(t0.Add(15*time.Minute - time.Microsecond))
+	if ra := f.retryAfter(t, "alice", attacker); ra != time.Second {
+		t.Fatalf("a microsecond before the boundary: Retry-After = %s, want 1s", ra)
+	}
+	// ...and waiting exactly Retry-After lets one more try in, and only one.
+	f.clock.Set(t0.Add(7*time.Minute + ra))
+	f.failAt(t, f.clock.Now(), 0, "alice", attacker)
+	if ra := f.retryAfter(t, "alice", attacker); ra != time.Minute {
+		t.Fatalf("after the one try the window allowed: Retry-After = %s, want 1m0s (the failure at +1m leaves at +16m)", ra)
+	}
+	// Other users from the same address are not held to alice's count.
+	f.loginFrom(t, "bob", attacker, "another user from the throttled IP")
+}
+
+// The username ceiling still stops guessing spread over many addresses,
+// each under its own limit: 20 IPs x 5 failures reach 100, then every
+// address is refused (the right password too) with the exact Retry-After,
+// and the lock lifts by itself.
+func TestThrottleUsernameCeilingStopsADistributedAttack(t *testing.T) {
+	f := newFixture(t, nil)
+	t0 := f.clock.Now()
+	for i := range 100 {
+		ip := fmt.Sprintf("192.0.2.%d", 1+i/5)
+		f.failAt(t, t0, time.Duration(i)*time.Second, "alice", ip)
+	}
+	f.clock.Set(t0.Add(2 * time.Minute))
+	ra := f.retryAfter(t, "alice", "198.51.100.7")
+	if ra != 13*time.Minute {
+		t.Fatalf("at the ceiling, a fresh IP: Retry-After = %s, want 13m0s (the first failure leaves at +15m)", ra)
+	}
+	if ra := f.retryAfter(t, "alice", "192.0.2.21"); ra != 13*time.Minute {
+		t.Fatalf("at the ceiling, another fresh IP: Retry-After = %s, want 13m0s", ra)
+	}
+	f.loginFrom(t, "bob", "192.0.2.1", "another user from an attacking IP below the per-IP limit")
+	// The first failure leaves the window: one more try fits under the ceiling.
+	f.clock.Advance(ra)
+	f.loginFrom(t, "alice", "198.51.100.7", "after waiting exactly Retry-After")
+}
+
+// A login with no client IP cannot be told from any other such login: its
+// username gets the per-client limit, not the ceiling.
+func TestThrottleWithoutAClientIPUsesThePerClientLimit(t *testing.T) {
+	f := newFixture(t, nil)
+	t0 := f.clock.Now()
+	for i := range 5 {
+		f.failAt(t, t0, time.Duration(i)*time.Minute, "alice", "")
+	}
+	f.clock.Set(t0.Add(5 * time.Minute))
+	if ra := f.retryAfter(t, "alice", ""); ra != 10*time.Minute {
+		t.Fatalf("no IP, 6th try: Retry-After = %s, want 10m0s", ra)
+	}
+	f.loginFrom(t, "alice", "198.51.100.7", "from a known IP")
 }
