@@ -188,6 +188,8 @@ func (a *app) managerOptions(st data.Store, log *slog.Logger) sessionlogic.Optio
 		MaxFailuresPerIP:   c.Login.MaxFailuresPerIP,
 		FailureWindow:      c.Login.FailureWindow,
 		Logger:             log,
+
+		MaxFailuresPerUserIP: c.Login.MaxFailuresPerUserIP,
 	}
 }
 

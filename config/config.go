@@ -49,10 +49,11 @@ type Session struct {
 
 // Login is the [login] table: throttling of failed logins.
 type Login struct {
-	MaxFailuresPerUser int           // login.max_failures_per_user
-	MaxFailuresPerIP   int           // login.max_failures_per_ip
-	FailureWindow      time.Duration // login.failure_window
-	TrustProxyHeaders  bool          // login.trust_proxy_headers
+	MaxFailuresPerUserIP int           // login.max_failures_per_user_ip
+	MaxFailuresPerUser   int           // login.max_failures_per_user
+	MaxFailuresPerIP     int           // login.max_failures_per_ip
+	FailureWindow        time.Duration // login.failure_window
+	TrustProxyHeaders    bool          // login.trust_proxy_headers
 }
 
 // Dashboard is the [dashboard] table: the terminal dashboard.
@@ -154,6 +155,19 @@ func (c Config) crossCheck(from map[string]string) error {
 	if s.IdleTimeout > 0 && s.AbsoluteTimeout > 0 && s.AbsoluteTimeout < s.IdleTimeout {
 		bad("session.absolute_timeout", raw(formatDuration(s.AbsoluteTimeout)),
 			"want at least session.idle_timeout (%s) when both are set", formatDuration(s.IdleTimeout))
+	}
+	// The username's ceiling counts failures from every address: at or
+	// below the per-address limit, one client would lock the user out of
+	// every other. Name the key that was set (the other may be a default).
+	if l := c.Login; l.MaxFailuresPerUser <= l.MaxFailuresPerUserIP {
+		const why = "one client could lock the user out of every address"
+		if from["login.max_failures_per_user"] == "" && from["login.max_failures_per_user_ip"] != "" {
+			bad("login.max_failures_per_user_ip", l.MaxFailuresPerUserIP,
+				"want less than login.max_failures_per_user (%d), the ceiling for the username from all addresses; at or above it %s", l.MaxFailuresPerUser, why)
+		} else {
+			bad("login.max_failures_per_user", l.MaxFailuresPerUser,
+				"want more than login.max_failures_per_user_ip (%d): this ceiling counts failures from all addresses, and at or below the per-address limit %s (default 100)", l.MaxFailuresPerUserIP, why)
+		}
 	}
 	return joinErrors(errs)
 }

@@ -63,10 +63,11 @@ func TestDefaults(t *testing.T) {
 			PurgeRetention:       168 * time.Hour,
 		},
 		Login: Login{
-			MaxFailuresPerUser: 5,
-			MaxFailuresPerIP:   20,
-			FailureWindow:      15 * time.Minute,
-			TrustProxyHeaders:  false,
+			MaxFailuresPerUserIP: 5,
+			MaxFailuresPerUser:   100,
+			MaxFailuresPerIP:     20,
+			FailureWindow:        15 * time.Minute,
+			TrustProxyHeaders:    false,
 		},
 		Dashboard: Dashboard{
 			PollInterval: time.Second,
@@ -93,8 +94,8 @@ func TestDefaults(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	keys := Keys()
-	if len(keys) != len(fields) || len(keys) != 27 {
-		t.Fatalf("Keys() has %d keys, fields %d, want 27", len(keys), len(fields))
+	if len(keys) != len(fields) || len(keys) != 28 {
+		t.Fatalf("Keys() has %d keys, fields %d, want 28", len(keys), len(fields))
 	}
 	seen := map[string]bool{}
 	for _, k := range keys {
@@ -115,12 +116,13 @@ func TestKeys(t *testing.T) {
 		}
 	}
 	for name, env := range map[string]string{
-		"db":                          "SESSIONMON_DB",
-		"listen":                      "SESSIONMON_LISTEN",
-		"production":                  "SESSIONMON_PRODUCTION",
-		"session.cookie_age":          "SESSIONMON_SESSION_COOKIE_AGE",
-		"login.max_failures_per_user": "SESSIONMON_LOGIN_MAX_FAILURES_PER_USER",
-		"dashboard.poll_interval":     "SESSIONMON_DASHBOARD_POLL_INTERVAL",
+		"db":                             "SESSIONMON_DB",
+		"listen":                         "SESSIONMON_LISTEN",
+		"production":                     "SESSIONMON_PRODUCTION",
+		"session.cookie_age":             "SESSIONMON_SESSION_COOKIE_AGE",
+		"login.max_failures_per_user":    "SESSIONMON_LOGIN_MAX_FAILURES_PER_USER",
+		"login.max_failures_per_user_ip": "SESSIONMON_LOGIN_MAX_FAILURES_PER_USER_IP",
+		"dashboard.poll_interval":        "SESSIONMON_DASHBOARD_POLL_INTERVAL",
 	} {
 		if f := byName[name]; f == nil || f.Env != env {
 			t.Errorf("%s: env %v, want %s", name, f, env)
@@ -436,6 +438,15 @@ func TestCrossField(t *testing.T) {
 		{"absolute equal idle", "[session]\nidle_timeout = \"2h\"\nabsolute_timeout = 7200\n", nil, ""},
 		{"absolute only", "[session]\nabsolute_timeout = \"1h\"\n", nil, ""},
 		{"idle only", "[session]\nidle_timeout = \"30m\"\n", nil, ""},
+		// The username's ceiling above the per-address limit, or one client locks the user out.
+		{"username ceiling at the per-address limit", "[login]\nmax_failures_per_user = 5\n", nil,
+			`login.max_failures_per_user: 5 from test.toml:2: want more than login.max_failures_per_user_ip (5)`},
+		{"username ceiling below the per-address limit", "[login]\nmax_failures_per_user_ip = 8\n",
+			map[string]string{"SESSIONMON_LOGIN_MAX_FAILURES_PER_USER": "3"},
+			`login.max_failures_per_user: 3 from SESSIONMON_LOGIN_MAX_FAILURES_PER_USER: want more than login.max_failures_per_user_ip (8)`},
+		{"per-address limit above the default ceiling", "[login]\nmax_failures_per_user_ip = 100\n", nil,
+			`login.max_failures_per_user_ip: 100 from test.toml:2: want less than login.max_failures_per_user (100)`},
+		{"username ceiling just above the per-address limit", "[login]\nmax_failures_per_user_ip = 3\nmax_failures_per_user = 4\n", nil, ""},
 	} {
 		c, err := loadText(t, tc.text, tc.env, nil)
 		switch {
@@ -547,6 +558,7 @@ extend_default = "15m"
 purge_interval = 600
 purge_retention = "1h30m"
 [login]
+max_failures_per_user_ip = 2
 max_failures_per_user = 3
 max_failures_per_ip = 50
 failure_window = "1m"

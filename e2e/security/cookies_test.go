@@ -53,6 +53,7 @@ func fromConfig(cfg config.Config) envOpts {
 			o.IdleTimeout = cfg.Session.IdleTimeout
 			o.AbsoluteTimeout = cfg.Session.AbsoluteTimeout
 			o.Retention = cfg.Session.PurgeRetention
+			o.MaxFailuresPerUserIP = cfg.Login.MaxFailuresPerUserIP
 			o.MaxFailuresPerUser = cfg.Login.MaxFailuresPerUser
 			o.MaxFailuresPerIP = cfg.Login.MaxFailuresPerIP
 			o.FailureWindow = cfg.Login.FailureWindow
