@@ -34,7 +34,7 @@ func TestLoginRacesUserChange(t *testing.T) {
 			st := sk.open(t)
 			m := newManager(t, st, slog.New(slog.DiscardHandler), func(o *sessionlogic.Options) {
 				// Refused logins are expected here; never throttle them.
-				o.MaxFailuresPerUser, o.MaxFailuresPerIP = 1<<30, 1<<30
+				o.MaxFailuresPerUserIP, o.MaxFailuresPerUser, o.MaxFailuresPerIP = 1<<30, 1<<30, 1<<30
 			})
 			runLoginRaces(t, m, iterations)
 		})

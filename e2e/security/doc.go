@@ -25,7 +25,9 @@
 //	Cross-site POSTs to /login and /logout refused         TestCrossSitePostsToLoginAndLogoutAreRefused
 //	next cannot redirect off-site                          TestNextCannotRedirectOffSite
 //	No user enumeration (answer and timing)                TestNoUserEnumeration
-//	Throttle per username: 429 + Retry-After               TestThrottlePerUsernameAnswers429WithRetryAfter
+//	One IP cannot lock a user out of another               TestThrottleOneIPCannotLockTheUserOutOfAnother
+//	Throttle per username from one IP: 429 + Retry-After   TestThrottlePerUsernameAndIPAnswers429WithRetryAfter
+//	Username ceiling stops a many-IP attack                TestThrottlePerUsernameCeilingStopsADistributedAttack
 //	Throttle per IP: 429 + Retry-After                     TestThrottlePerIPAnswers429WithRetryAfter
 //	Retry-After is exact; waiting it is enough             TestThrottleRetryAfterIsExact
 //	The throttle cannot lock a user out forever            TestThrottleCannotLockAUserOutForever

@@ -32,6 +32,7 @@ func TestNoUserEnumerationWhenStoredHashesHaveAnotherCost(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, envOpts{trustProxy: true, manager: func(o *sessionlogic.Options) {
 			o.PasswordCost = high
+			o.MaxFailuresPerUserIP = 10000
 			o.MaxFailuresPerUser = 10000
 			o.MaxFailuresPerIP = 10000
 		}})

@@ -38,6 +38,7 @@ func TestNoUserEnumeration(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, envOpts{trustProxy: true, manager: func(o *sessionlogic.Options) {
 			o.PasswordCost = timingCost()
+			o.MaxFailuresPerUserIP = 10000
 			o.MaxFailuresPerUser = 10000
 			o.MaxFailuresPerIP = 10000
 		}})
@@ -104,11 +105,14 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-// throttleOpts: at most 5 failures per username and 8 per client IP within
-// 15 minutes; X-Forwarded-For is believed, so a test can pick client IPs.
+// throttleOpts: within 15 minutes, at most 5 failures for a username from
+// one client IP, 12 for a username from all IPs together (the ceiling) and
+// 8 from one client IP; X-Forwarded-For is believed, so a test can pick
+// client IPs.
 func throttleOpts() envOpts {
 	return envOpts{trustProxy: true, manager: func(o *sessionlogic.Options) {
-		o.MaxFailuresPerUser = 5
+		o.MaxFailuresPerUserIP = 5
+		o.MaxFailuresPerUser = 12
 		o.MaxFailuresPerIP = 8
 		o.FailureWindow = 15 * time.Minute
 	}}
@@ -128,20 +132,57 @@ func wantThrottled(t *testing.T, e *env, what string, r result, secs int) {
 	}
 }
 
-// TestThrottlePerUsernameAnswers429WithRetryAfter: after 5 failures for a
-// username (from different IPs) every login for it, even with the right
-// password from a fresh IP, is answered 429 with Retry-After; other users
-// at the same IPs are not affected.
-func TestThrottlePerUsernameAnswers429WithRetryAfter(t *testing.T) {
+// TestThrottleOneIPCannotLockTheUserOutOfAnother: 5 wrong passwords for
+// alice from one address (and hammering from it after) throttle that
+// address only; alice logs in from hers with the right password, and a
+// typo there is not held against her by the attacker's count.
+func TestThrottleOneIPCannotLockTheUserOutOfAnother(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, throttleOpts())
+		attacker, home := fromIP("203.0.113.66"), fromIP("198.51.100.7")
 		for i := range 5 {
-			r := e.postLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", i+1)))
-			wantStatus(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized)
+			wantStatus(t, fmt.Sprintf("attacker's failure %d", i+1), e.postLogin(alice, "wrong-password-9", attacker), http.StatusUnauthorized)
+		}
+		for range 10 {
+			wantThrottled(t, e, "attacker hammering", e.postLogin(alice, "wrong-password-9", attacker), 900)
+		}
+		wantStatus(t, "alice's typo at home", e.postLogin(alice, "wrong-password-1", home), http.StatusUnauthorized)
+		e.accepted("the right password from another IP while the attacker's is throttled", e.login(alice, alicePassword, home))
+	})
+}
+
+// TestThrottlePerUsernameAndIPAnswers429WithRetryAfter: after 5 failures
+// for a username from one client IP, every login for it from that IP, the
+// right password too, is answered 429 with Retry-After; the same IP may
+// still log in as another user.
+func TestThrottlePerUsernameAndIPAnswers429WithRetryAfter(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, throttleOpts())
+		attacker := fromIP("203.0.113.66")
+		for i := range 5 {
+			wantStatus(t, fmt.Sprintf("failure %d", i+1), e.postLogin(alice, "wrong-password-9", attacker), http.StatusUnauthorized)
 		}
 		// All 5 at the clock's one instant: they leave the window together, 15m on.
+		wantThrottled(t, e, "the right password from the same IP", e.postLogin(alice, alicePassword, attacker), 900)
+		wantThrottled(t, e, "a 6th wrong password", e.postLogin(alice, "wrong-password-9", attacker), 900)
+		e.login(bob, bobPassword, attacker)
+	})
+}
+
+// TestThrottlePerUsernameCeilingStopsADistributedAttack: failures for one
+// username spread over addresses, each under its own limits (3 IPs x 4),
+// reach the username's ceiling of 12; then every login for it, the right
+// password from a fresh IP too, is answered 429 with Retry-After. Other
+// users at the same IPs are not affected.
+func TestThrottlePerUsernameCeilingStopsADistributedAttack(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, throttleOpts())
+		for i := range 12 {
+			r := e.postLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", 1+i%3)))
+			wantStatus(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized)
+		}
 		wantThrottled(t, e, "the right password from a fresh IP", e.postLogin(alice, alicePassword, fromIP("198.51.100.77")), 900)
-		wantThrottled(t, e, "a wrong password", e.postLogin(alice, "wrong-password-9", fromIP("198.51.100.78")), 900)
+		wantThrottled(t, e, "a wrong password from another fresh IP", e.postLogin(alice, "wrong-password-9", fromIP("198.51.100.78")), 900)
 		e.login(bob, bobPassword, fromIP("192.0.2.1"))
 	})
 }
@@ -164,17 +205,35 @@ func TestThrottlePerIPAnswers429WithRetryAfter(t *testing.T) {
 }
 
 // TestThrottleRetryAfterIsExact: Retry-After is the time until the
-// failures that throttle a login drop below the limit (here: the oldest of
-// five leaves the 15-minute window), not a whole window; a client that
-// waits exactly that long logs in. Per username and per IP.
+// failures that throttle a login drop below the limit (the oldest of those
+// counted leaves the 15-minute window), not a whole window; a client that
+// waits exactly that long logs in. Per username from one IP (where other
+// IPs' failures for the user neither count nor move it), per username from
+// all IPs (the ceiling), and per IP.
 func TestThrottleRetryAfterIsExact(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
-		t.Run("username", func(t *testing.T) {
+		t.Run("username from one ip", func(t *testing.T) {
 			e := newEnv(t, b, throttleOpts())
 			t0 := e.clock.Now()
-			for i, at := range []time.Duration{0, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute} {
+			attacker := fromIP("203.0.113.66")
+			for _, at := range []time.Duration{0, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute} {
 				e.clock.Set(t0.Add(at))
-				r := e.postLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", i+1)))
+				wantStatus(t, fmt.Sprintf("failure at +%s", at), e.postLogin(alice, "wrong-password-9", attacker), http.StatusUnauthorized)
+			}
+			e.clock.Set(t0.Add(11 * time.Minute))
+			wantStatus(t, "a failure from elsewhere", e.postLogin(alice, "wrong-password-9", fromIP("192.0.2.9")), http.StatusUnauthorized)
+			e.clock.Set(t0.Add(12 * time.Minute))
+			wantThrottled(t, e, "at +12m", e.postLogin(alice, alicePassword, attacker), 180)
+			e.clock.Advance(180 * time.Second)
+			e.accepted("after waiting exactly Retry-After", e.login(alice, alicePassword, attacker))
+		})
+		t.Run("username ceiling", func(t *testing.T) {
+			e := newEnv(t, b, throttleOpts())
+			t0 := e.clock.Now()
+			for i := range 12 {
+				at := time.Duration(i) * time.Minute
+				e.clock.Set(t0.Add(at))
+				r := e.postLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", 1+i%3)))
 				wantStatus(t, fmt.Sprintf("failure at +%s", at), r, http.StatusUnauthorized)
 			}
 			e.clock.Set(t0.Add(12 * time.Minute))
@@ -199,23 +258,25 @@ func TestThrottleRetryAfterIsExact(t *testing.T) {
 	})
 }
 
-// TestThrottleCannotLockAUserOutForever: a per-username lock lifts by
-// itself once the failure window has passed since the last counted
-// failure, and hammering the form during the lock (right and wrong
-// passwords, up to a microsecond before it lifts) does not extend it:
+// TestThrottleCannotLockAUserOutForever: the widest lock, the username's
+// ceiling reached from many addresses, lifts by itself once the failure
+// window has passed since the last counted failure, and hammering the form
+// during the lock (right and wrong passwords, from the attacking addresses
+// and others, up to a microsecond before it lifts) does not extend it:
 // throttled attempts are not counted as failures.
 func TestThrottleCannotLockAUserOutForever(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, throttleOpts())
 		t0 := e.clock.Now()
-		for i := range 5 {
-			wantStatus(t, "failure", e.postLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", i+1))), http.StatusUnauthorized)
+		for i := range 12 {
+			wantStatus(t, "failure", e.postLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", 1+i%3))), http.StatusUnauthorized)
 		}
 		const window = 15 * time.Minute
 		for at := time.Minute; at < window; at += 2 * time.Minute {
 			e.clock.Set(t0.Add(at))
 			left := int((window - at) / time.Second)
 			wantThrottled(t, e, "hammering, wrong password", e.postLogin(alice, "wrong-password-9", fromIP("203.0.113.5")), left)
+			wantThrottled(t, e, "hammering from an attacking IP", e.postLogin(alice, "wrong-password-9", fromIP("192.0.2.1")), left)
 			wantThrottled(t, e, "hammering, right password", e.postLogin(alice, alicePassword, fromIP("198.51.100.7")), left)
 		}
 		e.clock.Set(t0.Add(window - time.Microsecond))
