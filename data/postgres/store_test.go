@@ -157,7 +157,7 @@ func TestOneRoundTrip(t *testing.T) {
 	})
 	rounds("RecentFailures", 1, func() error {
 		_, err := st.RecentFailures(ctx, data.FailureQuery{
-			Username: "alice", IP: "192.0.2.1", Since: t0, MaxByUser: 5, MaxByIP: 20,
+			Username: "alice", IP: "192.0.2.1", Since: t0, MaxByUser: 100, MaxByIP: 20, MaxByUserIP: 5,
 		})
 		return err
 	})
