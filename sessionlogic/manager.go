@@ -86,7 +86,9 @@ type Options struct {
 	//     addresses to reach.
 	//   - MaxFailuresPerIP for one client IP and any usernames: spraying.
 	// A login with no client IP is counted as if all such logins came from
-	// one client: its username gets the per-client limit. Throttled
+	// one client: its username gets the per-client limit. Attempts whose
+	// passwords are still being checked count too, so a burst of concurrent
+	// attempts cannot pass a limit (exactly, within one process). Throttled
 	// attempts are not recorded as failures, so a lock lifts by itself once
 	// enough counted failures have left the window (one window after the
 	// last, at the latest). Defaults 5, 100, 20, 15m.
@@ -144,6 +146,8 @@ type Manager struct {
 	clock            func() time.Time
 	log              *slog.Logger
 	obs              Observer
+
+	flight inflight // login attempts past the throttle, not yet recorded
 
 	dummyOnce sync.Once
 	dummyHash string // compared against for unknown users, so timing matches
@@ -285,7 +289,11 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 		return "", Session{}, ErrInvalidCredentials
 	}
 
-	sctx, cancel := m.bounded(ctx)
+	// The attempts of this process that passed the throttle and are still
+	// checking a password count too (see inflight), so a burst cannot pass
+	// the limits before its failures are recorded.
+	fl := m.flight.begin(flightKeys(username, ip))
+	defer func() { m.flight.end(fl, err != nil) }()
 	// A failure at t counts while now < t + window: the stores count from
 	// Since inclusive, at the microsecond, so Since is the first microsecond
 	// after now - window. A failure leaves the window at exactly t + window,
@@ -299,14 +307,33 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 		// IP): the username alone gets the per-client limit.
 		q.MaxByUser = min(m.maxUser, m.maxUserIP)
 	}
-	f, err := m.store.RecentFailures(sctx, q)
-	cancel()
-	if err != nil {
-		return "", Session{}, unavailable("login", err)
-	}
-	if wait, throttled := m.retryAfter(now, q, f); throttled {
-		m.obs.LoginFailed("throttled")
-		return "", Session{}, &ThrottledError{RetryAfter: wait}
+	var wait time.Duration
+	for reads := 1; ; reads++ {
+		sctx, cancel := m.bounded(ctx)
+		f, err := m.store.RecentFailures(sctx, q)
+		cancel()
+		if err != nil {
+			return "", Session{}, unavailable("login", err)
+		}
+		admitted, again := m.flight.admit(fl, func(active, finished data.Failures) (admit, again bool) {
+			w, throttled := m.retryAfter(now, q, f, plus(active, finished))
+			if !throttled {
+				return true, false
+			}
+			wait = w
+			// Over a limit only with attempts that finished since the read:
+			// their failures may be in the store already, so read again
+			// (twice at most) rather than count them twice.
+			_, byActive := m.retryAfter(now, q, f, active)
+			return false, !byActive && reads < 3
+		})
+		if admitted {
+			break
+		}
+		if !again {
+			m.obs.LoginFailed("throttled")
+			return "", Session{}, &ThrottledError{RetryAfter: wait}
+		}
 	}
 
 	// The store creates the session only if the user is still as
@@ -332,32 +359,38 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 	}
 }
 
-// retryAfter says whether any count in f reached its limit in q (the
+// retryAfter says whether any count in f, with the attempts still pending
+// in this process (which may yet fail), reached its limit in q (the
 // username from this IP, the username from anywhere, the IP), and how long
 // from now until every count that did drops below it: each drops when the
 // failure that clears it (data.Failures) leaves the window, at its time +
 // window. The latest of them, rounded up to whole seconds (Retry-After's
 // unit, so a client that waits exactly that long is past the instant), at
-// least one.
-func (m *Manager) retryAfter(now time.Time, q data.FailureQuery, f data.Failures) (time.Duration, bool) {
+// least one. A count at its limit only with pending attempts asks for the
+// minimum: they settle within a password check, and the next try is told
+// exactly.
+func (m *Manager) retryAfter(now time.Time, q data.FailureQuery, f, pending data.Failures) (time.Duration, bool) {
 	var (
 		wait      time.Duration
 		throttled bool
 	)
-	over := func(n int64, limit int, clearsAt time.Time) {
-		if limit <= 0 || n < int64(limit) {
+	over := func(n, pending int64, limit int, clearsAt time.Time) {
+		if limit <= 0 || n+pending < int64(limit) {
 			return
 		}
 		throttled = true
+		if n < int64(limit) {
+			return
+		}
 		d := m.window // a store that could not tell: no failure counts longer
 		if !clearsAt.IsZero() {
 			d = clearsAt.Add(m.window).Sub(now)
 		}
 		wait = max(wait, d)
 	}
-	over(f.ByUserIP, q.MaxByUserIP, f.UserIPClearsAt)
-	over(f.ByUser, q.MaxByUser, f.UserClearsAt)
-	over(f.ByIP, q.MaxByIP, f.IPClearsAt)
+	over(f.ByUserIP, pending.ByUserIP, q.MaxByUserIP, f.UserIPClearsAt)
+	over(f.ByUser, pending.ByUser, q.MaxByUser, f.UserClearsAt)
+	over(f.ByIP, pending.ByIP, q.MaxByIP, f.IPClearsAt)
 	if r := wait % time.Second; r > 0 {
 		wait += time.Second - r
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,4 +252,71 @@ func TestThrottleWithoutAClientIPUsesThePerClientLimit(t *testing.T) {
 		t.Fatalf("no IP, 6th try: Retry-After = %s, want 10m0s", ra)
 	}
 	f.loginFrom(t, "alice", "198.51.100.7", "from a known IP")
+}
+
+// slowFailures is a store whose AppendAudit takes a while, as a password
+// check at the production bcrypt cost does: every attempt of a burst reads
+// the failure counts before the first failure is recorded.
+type slowFailures struct{ data.Store }
+
+func (s slowFailures) AppendAudit(ctx context.Context, e data.AuditEntry) error {
+	time.Sleep(50 * time.Millisecond)
+	return s.Store.AppendAudit(ctx, e)
+}
+
+// A burst of concurrent attempts cannot pass a limit before its failures
+// are recorded: twice the limit at once get exactly the limit's worth of
+// password checks, the rest 429; once they settle, the next try is told
+// the exact wait. Per username from one IP, per IP, and the username ceiling (12
+// here, so the burst stays small).
+func TestThrottleHoldsUnderABurstOfConcurrentAttempts(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		limit   int
+		attempt func(i int) (user, ip string)
+	}{
+		{"username from one IP", 5, func(int) (string, string) { return "alice", "203.0.113.66" }},
+		{"IP", 20, func(i int) (string, string) { return fmt.Sprintf("guess%d", i), "203.0.113.66" }},
+		{"username ceiling", 12, func(i int) (string, string) { return "alice", fmt.Sprintf("192.0.2.%d", i%8) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(o *sessionlogic.Options) {
+				o.Store = slowFailures{o.Store}
+				o.MaxFailuresPerUser = 12         // the ceiling case: 24 attempts from 8 IPs, 3 each
+				o.StoreTimeout = 30 * time.Second // a busy machine under -race is no outage
+			})
+			var (
+				wg                 sync.WaitGroup
+				mu                 sync.Mutex
+				checked, throttled int
+			)
+			for i := range 2 * tc.limit {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					user, ip := tc.attempt(i)
+					_, _, err := f.m.Login(context.Background(), sessionlogic.LoginRequest{Username: user, Password: "wrong-password", IP: ip})
+					var te *sessionlogic.ThrottledError
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case errors.Is(err, sessionlogic.ErrInvalidCredentials):
+						checked++
+					case errors.As(err, &te) && te.RetryAfter >= time.Second:
+						throttled++
+					default:
+						t.Errorf("attempt %d: %v", i, err)
+					}
+				}()
+			}
+			wg.Wait()
+			if checked != tc.limit {
+				t.Errorf("%d concurrent attempts: %d passwords checked, %d throttled; want exactly %d checked", 2*tc.limit, checked, throttled, tc.limit)
+			}
+			user, ip := tc.attempt(0)
+			if ra := f.retryAfter(t, user, ip); ra != 15*time.Minute {
+				t.Errorf("after the burst: Retry-After = %s, want 15m0s (every failure at the clock's one instant)", ra)
+			}
+		})
+	}
 }
