@@ -28,6 +28,7 @@
 //	One IP cannot lock a user out of another               TestThrottleOneIPCannotLockTheUserOutOfAnother
 //	Throttle per username from one IP: 429 + Retry-After   TestThrottlePerUsernameAndIPAnswers429WithRetryAfter
 //	Username ceiling stops a many-IP attack                TestThrottlePerUsernameCeilingStopsADistributedAttack
+//	A burst of concurrent logins cannot pass the limit     TestThrottleHoldsUnderABurstOverHTTP
 //	Throttle per IP: 429 + Retry-After                     TestThrottlePerIPAnswers429WithRetryAfter
 //	Retry-After is exact; waiting it is enough             TestThrottleRetryAfterIsExact
 //	The throttle cannot lock a user out forever            TestThrottleCannotLockAUserOutForever

@@ -3,10 +3,12 @@ package security_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,6 +168,53 @@ func TestThrottlePerUsernameAndIPAnswers429WithRetryAfter(t *testing.T) {
 		wantThrottled(t, e, "the right password from the same IP", e.postLogin(alice, alicePassword, attacker), 900)
 		wantThrottled(t, e, "a 6th wrong password", e.postLogin(alice, "wrong-password-9", attacker), 900)
 		e.login(bob, bobPassword, attacker)
+	})
+}
+
+// TestThrottleHoldsUnderABurstOverHTTP: 20 wrong passwords for alice sent
+// at once from one IP get exactly 5 password checks (401) and 15 refusals
+// (429): the limit is not passed by attempts that all read the failure
+// count before any was recorded. The password check runs at the real
+// bcrypt cost (timingCost), so a burst really overlaps it.
+func TestThrottleHoldsUnderABurstOverHTTP(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b backend) {
+		opts := throttleOpts()
+		tweak := opts.manager
+		opts.manager = func(o *sessionlogic.Options) { tweak(o); o.PasswordCost = timingCost() }
+		e := newEnv(t, b, opts)
+		attacker := fromIP("203.0.113.66")
+		// Sent from goroutines: plain client calls, errors reported here.
+		codes := make(chan string, 20)
+		var wg sync.WaitGroup
+		for range 20 {
+			req, err := http.NewRequest("POST", e.ts.URL+"/login", strings.NewReader(loginForm(alice, "wrong-password-9").Encode()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			attacker(req)
+			wg.Go(func() {
+				resp, err := e.client.Do(req)
+				if err != nil {
+					codes <- err.Error()
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				codes <- strconv.Itoa(resp.StatusCode)
+			})
+		}
+		wg.Wait()
+		close(codes)
+		got := map[string]int{}
+		for c := range codes {
+			got[c]++
+		}
+		if got["401"] != 5 || got["429"] != 15 {
+			t.Errorf("20 concurrent wrong passwords from one IP: %v, want 5 x 401 and 15 x 429", got)
+		}
+		wantThrottled(t, e, "after the burst", e.postLogin(alice, alicePassword, attacker), 900)
+		e.accepted("alice from another IP", e.login(alice, alicePassword, fromIP("198.51.100.7")))
 	})
 }
 
