@@ -47,6 +47,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/url"
 	"path/filepath"
 	"runtime"
@@ -76,7 +77,8 @@ type Store struct {
 	ws   *stmts  // statements of w, all prepared at Open
 	rs   *stmts  // statements of r: fixed ones at Open, ListActive/Audit shapes on first use
 
-	notices *notifier // this Store's watchers (watch.go)
+	notices *notifier     // this Store's watchers (watch.go)
+	ckpt    *checkpointer // the WAL checkpoint policy (checkpoint.go); nil when off
 }
 
 var _ data.Store = (*Store)(nil)
@@ -102,13 +104,35 @@ var _ data.Store = (*Store)(nil)
 //     force-logout made in those moments can be undone. An operator whose
 //     machine lost power should repeat the force-logouts made just before.
 //     Deployments that cannot accept that run on PostgreSQL.
+//
+// The WAL is kept bounded by the Store itself (checkpoint.go): SQLite's
+// wal_autocheckpoint at 1000 pages, journal_size_limit so a WAL that was
+// restarted is truncated back, and a goroutine the Store owns (stopped by
+// Close) that checkpoints every CheckpointInterval and truncates the WAL
+// when writes pause or it grows past WALTruncateFrames.
+//
+// Several processes may open the same new file at once: the steps that take
+// SQLite's locks before busy_timeout can apply (switching the new file to
+// WAL, the first migration) are retried on SQLITE_BUSY for up to
+// BusyTimeout. A file that this process cannot write (the database, its
+// -wal or -shm, or the directory) is refused with one line naming it and
+// its permission.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return open(ctx, path, CheckpointInterval)
+}
+
+// open is Open with the checkpointer's interval (0: no checkpointer, for
+// the tests that check SQLite's own auto-checkpoint alone).
+func open(ctx context.Context, path string, checkpointEvery time.Duration) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: open: want a file path, got %q", path)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := checkWritable(abs); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
 	// A file: URI with the path escaped, so names with '?', '#' or '%'
 	// reach SQLite intact.
@@ -117,7 +141,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 	s := &Store{path: abs, notices: newNotifier()}
 	s.w, err = sql.Open("sqlite", uri+"?"+common+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"+
+		"&_pragma=wal_autocheckpoint("+strconv.Itoa(autoCheckpointPages)+")"+
+		"&_pragma=journal_size_limit("+strconv.FormatInt(journalSizeLimit, 10)+")")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
@@ -128,14 +154,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 	fail := func(err error) (*Store, error) {
 		s.Close()
+		// A read-only -shm left by another user's run, say, shows up
+		// only now, as "attempt to write a readonly database": name the
+		// file in the way if there is one.
+		if werr := checkWritable(abs); werr != nil {
+			err = fmt.Errorf("%w (%w)", werr, err)
+		}
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
-	var mode string
-	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+	if err := retryBusy(ctx, func() error { return s.setUp(ctx) }); err != nil {
 		return fail(err)
-	}
-	if !strings.EqualFold(mode, "wal") {
-		return fail(fmt.Errorf("journal_mode is %q, want wal", mode))
 	}
 
 	s.r, err = sql.Open("sqlite", uri+"?"+common+"&_pragma=query_only(1)")
@@ -146,9 +174,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.r.SetMaxOpenConns(readers)
 	s.r.SetMaxIdleConns(readers)
 
-	if err := s.Migrate(ctx); err != nil {
-		return fail(err)
-	}
 	s.ws, s.rs = newStmts(s.w), newStmts(s.r)
 	if err := s.ws.prepare(ctx, writerSQL...); err != nil {
 		return fail(err)
@@ -156,12 +181,62 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := s.rs.prepare(ctx, readerSQL...); err != nil {
 		return fail(err)
 	}
+	if checkpointEvery > 0 {
+		if s.ckpt, err = startCheckpointer(abs, uri, checkpointEvery); err != nil {
+			return fail(err)
+		}
+	}
 	return s, nil
 }
 
-// Close ends every Watch and closes both pools. Closing the last connection
-// checkpoints the WAL.
+// setUp opens the writer connection (which switches a new file to WAL) and
+// brings the schema up to date: the steps of Open that can meet SQLITE_BUSY
+// when several processes open a new file at once.
+func (s *Store) setUp(ctx context.Context) error {
+	var mode string
+	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal_mode is %q, want wal", mode)
+	}
+	return s.Migrate(ctx)
+}
+
+// retryBusy runs fn until it returns anything but SQLITE_BUSY, for up to
+// BusyTimeout, with a growing pause between tries.
+//
+// busy_timeout does not cover every lock: a connection that opens a file
+// another process is switching to WAL, or that holds a read lock while it
+// asks for the write lock on a file still in rollback-journal mode, gets
+// SQLITE_BUSY at once (SQLite does not wait where waiting could deadlock).
+// Those happen only while a new file is being set up, so Open retries
+// them; a file in use is in WAL mode and never hits them.
+func retryBusy(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(BusyTimeout)
+	pause := 5 * time.Millisecond
+	for {
+		err := fn()
+		if !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(pause + time.Duration(rand.Int64N(int64(pause))))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		pause = min(2*pause, 200*time.Millisecond)
+	}
+}
+
+func isBusy(err error) bool { return sqliteCode(err)&0xff == sqlite3.SQLITE_BUSY }
+
+// Close stops the checkpointer, ends every Watch and closes both pools.
+// Closing the last connection checkpoints the WAL and removes it.
 func (s *Store) Close() error {
+	s.ckpt.stop()
 	s.notices.close()
 	var errs []error
 	for _, c := range []*stmts{s.ws, s.rs} {

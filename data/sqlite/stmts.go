@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 )
 
@@ -87,12 +88,50 @@ type errRow struct{ err error }
 func (r errRow) Scan(...any) error { return r.err }
 
 // queryRow runs q through its prepared statement outside any transaction.
+// The row is read by drainedRow, never by sql.Row: see there why.
 func (c *stmts) queryRow(ctx context.Context, q string, args ...any) scanner {
 	st, err := c.get(ctx, q)
 	if err != nil {
 		return errRow{err}
 	}
-	return st.QueryRowContext(ctx, args...)
+	rows, err := st.QueryContext(ctx, args...)
+	return drainedRow{rows, err}
+}
+
+// drainedRow is sql.Row that steps its statement to the end before closing
+// it.
+//
+// sql.Row scans the first row and closes the statement, which SQLite then
+// resets without ever stepping it to SQLITE_DONE. For a statement that
+// writes (UPDATE … RETURNING, INSERT … RETURNING) outside an explicit
+// transaction, the reset is what commits, and that is the problem:
+// sqlite3_step runs the WAL hook, and with it wal_autocheckpoint, only
+// when a statement in autocommit mode returns SQLITE_DONE (sqlite3Step ->
+// doWalCallbacks); a reset never does. Touch, one such statement per
+// request, therefore committed without ever checkpointing and the WAL grew
+// without bound (issue 8: 827 MB in 10 s). Stepping to SQLITE_DONE costs
+// one more sqlite3_step. Reads are drained too, so no statement of either
+// pool is ever left between rows.
+type drainedRow struct {
+	rows *sql.Rows
+	err  error
+}
+
+func (r drainedRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	err := r.rows.Scan(dest...)
+	for r.rows.Next() { // to SQLITE_DONE, even when Scan failed: see above
+	}
+	return errors.Join(err, r.rows.Err())
 }
 
 func (c *stmts) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
@@ -118,12 +157,16 @@ type tq struct {
 	c   *stmts
 }
 
+// queryRow is drained like stmts.queryRow. In a transaction the COMMIT is
+// the statement that reaches SQLITE_DONE (and runs the WAL hook), so this is
+// for uniformity rather than need.
 func (t tq) queryRow(q string, args ...any) scanner {
 	st, err := t.c.tx(t.ctx, t.tx, q)
 	if err != nil {
 		return errRow{err}
 	}
-	return st.QueryRowContext(t.ctx, args...)
+	rows, err := st.QueryContext(t.ctx, args...)
+	return drainedRow{rows, err}
 }
 
 func (t tq) query(q string, args ...any) (*sql.Rows, error) {
