@@ -29,7 +29,7 @@ func checkWritable(path string) error {
 	for _, f := range []struct{ name, fix string }{
 		{path, "fix its permissions"},
 		// Removing a -wal would lose committed transactions: never advise it.
-		{path + "-wal", "fix its permissions (do not remove it: it holds committed data)"},
+		{path + "-wal", "fix its permissions, and never delete it: it holds committed transactions"},
 		// The -shm is an index rebuilt from the WAL: safe to remove while
 		// no process has the database open.
 		{path + "-shm", "remove it (with no process using the database) or fix its permissions"},
