@@ -236,9 +236,8 @@ func isBusy(err error) bool { return sqliteCode(err)&0xff == sqlite3.SQLITE_BUSY
 // Close stops the checkpointer, ends every Watch and closes both pools.
 // Closing the last connection checkpoints the WAL and removes it.
 func (s *Store) Close() error {
-	s.ckpt.stop()
+	errs := []error{s.ckpt.stop()}
 	s.notices.close()
-	var errs []error
 	for _, c := range []*stmts{s.ws, s.rs} {
 		if c != nil {
 			errs = append(errs, c.close())
