@@ -2,7 +2,8 @@
 // mode, through modernc.org/sqlite (pure Go, no cgo), so one machine needs
 // nothing installed.
 //
-// Connections. A Store holds two database/sql pools on the same file:
+// Connections. A Store holds two database/sql pools on the same file, and
+// a third connection of its own:
 //
 //   - a writer pool of exactly one connection. Every write in this process
 //     goes through it, so writers queue in Go (cheaply, honouring the
@@ -13,6 +14,8 @@
 //   - a reader pool of a few query_only connections. In WAL mode readers
 //     never block the writer nor each other, so the dashboard's listing does
 //     not hold up logins and touches.
+//   - a checkpointer's: a goroutine, stopped by Close, that keeps the WAL
+//     bounded beside SQLite's auto-checkpoint (checkpoint.go).
 //
 // Other processes on the same file (a login server, a dashboard, `sessions
 // purge`) are serialised by SQLite's own lock; busy_timeout makes them wait
@@ -224,7 +227,7 @@ func retryBusy(ctx context.Context, fn func() error) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return errors.Join(err, ctx.Err())
+			return err
 		case <-t.C:
 		}
 		pause = min(2*pause, 200*time.Millisecond)

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"sync"
 )
 
@@ -131,7 +130,10 @@ func (r drainedRow) Scan(dest ...any) error {
 	err := r.rows.Scan(dest...)
 	for r.rows.Next() { // to SQLITE_DONE, even when Scan failed: see above
 	}
-	return errors.Join(err, r.rows.Err())
+	if err != nil {
+		return err
+	}
+	return r.rows.Err()
 }
 
 func (c *stmts) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
