@@ -90,24 +90,31 @@ func TestConcurrentOpenFromProcesses(t *testing.T) {
 // (chattr +i), which the kernel refuses to root too; as another user it
 // is mode 0444. The test skips only where neither can be set up.
 func TestOpenNamesTheFileInTheWay(t *testing.T) {
-	for _, suffix := range []string{"-shm", "-wal", ""} {
-		t.Run("file"+suffix, func(t *testing.T) {
+	for _, suffix := range []string{"-shm", "-wal", "", "/"} {
+		name := map[string]string{"-shm": "shm", "-wal": "wal", "": "database", "/": "directory"}[suffix]
+		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "w.db")
-			st, err := sqlite.Open(t.Context(), path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st.Close()
 			victim := path + suffix
+			if suffix == "/" { // the directory of a new database
+				victim = dir
+			} else {
+				st, err := sqlite.Open(t.Context(), path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.Close()
+			}
 			// An earlier run's leftover: an empty -shm or -wal is what a
 			// crashed process of another user leaves.
-			if err := os.WriteFile(victim, nil, 0o644); suffix != "" && err != nil {
-				t.Fatal(err)
+			if suffix == "-shm" || suffix == "-wal" {
+				if err := os.WriteFile(victim, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			how := makeReadOnly(t, victim)
 
-			st, err = sqlite.Open(t.Context(), path)
+			st, err := sqlite.Open(t.Context(), path)
 			if err == nil {
 				st.Close()
 				t.Fatalf("Open with %s %s succeeded", victim, how)

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"fmt"
 	"os"
 	"syscall"
 	"testing"
@@ -20,11 +21,19 @@ const (
 func makeReadOnly(t *testing.T, path string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		if err := os.Chmod(path, 0o444); err != nil {
+		fi, err := os.Stat(path)
+		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { os.Chmod(path, 0o644) })
-		return "mode 0444"
+		mode := os.FileMode(0o444)
+		if fi.IsDir() {
+			mode = 0o555
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(path, fi.Mode().Perm()) })
+		return fmt.Sprintf("mode %04o", mode)
 	}
 	if err := setFlags(path, true); err != nil {
 		t.Skipf("cannot make %s immutable as root (chattr +i: %v), and root passes mode bits", path, err)
