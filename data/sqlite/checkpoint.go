@@ -62,7 +62,7 @@ type checkpointer struct {
 
 // startCheckpointer opens the checkpointer's connection on uri and starts
 // its goroutine.
-func startCheckpointer(path, uri string, every time.Duration) (*checkpointer, error) {
+func startCheckpointer(uri string, every time.Duration) (*checkpointer, error) {
 	db, err := sql.Open("sqlite", uri+"?_pragma=busy_timeout("+strconv.FormatInt(checkpointBusy.Milliseconds(), 10)+")"+
 		"&_pragma=journal_size_limit("+strconv.FormatInt(journalSizeLimit, 10)+")")
 	if err != nil {

@@ -185,7 +185,7 @@ func open(ctx context.Context, path string, checkpointEvery time.Duration) (*Sto
 		return fail(err)
 	}
 	if checkpointEvery > 0 {
-		if s.ckpt, err = startCheckpointer(abs, uri, checkpointEvery); err != nil {
+		if s.ckpt, err = startCheckpointer(uri, checkpointEvery); err != nil {
 			return fail(err)
 		}
 	}
