@@ -51,7 +51,14 @@ func (e *ThrottledError) Error() string {
 
 // Options configure a Manager. Zero values take the defaults noted.
 type Options struct {
+	// Exactly one of Store and Source is set. A Store (sessionmon's own
+	// SQLite or PostgreSQL) gives the whole domain: logins, requests,
+	// users and the operator's actions. A Source (a foreign session table,
+	// such as a Django site's) gives only the operator's half: Active,
+	// Stats, Changes, Session, ForceLogout*, Extend, Audit, Watch; the
+	// login-side methods then return an error wrapping data.ErrUnsupported.
 	Store  data.Store
+	Source data.Source
 	Cookie CookieOptions // zero Name: DefaultCookieOptions()
 
 	// SaveEveryRequest slides expiry and records last activity on every
@@ -130,7 +137,8 @@ func (nopObserver) ForcedLogout(int)   {}
 
 // Manager is the session domain. It is safe for concurrent use.
 type Manager struct {
-	store            data.Store
+	src              data.Source // the operator's half: always set
+	store            data.Store  // the login server's: nil for a Source-only manager
 	cookie           CookieOptions
 	saveEveryRequest bool
 	ttl              time.Duration // expiry distance set on login and every touch
@@ -155,10 +163,17 @@ type Manager struct {
 
 // New returns a Manager for opts.
 func New(opts Options) (*Manager, error) {
-	if opts.Store == nil {
-		return nil, errors.New("sessionlogic: Options.Store is required")
+	src := opts.Source
+	switch {
+	case opts.Store != nil && opts.Source != nil:
+		return nil, errors.New("sessionlogic: set Options.Store or Options.Source, not both")
+	case opts.Store != nil:
+		src = opts.Store
+	case opts.Source == nil:
+		return nil, errors.New("sessionlogic: Options.Store or Options.Source is required")
 	}
 	m := &Manager{
+		src:              src,
 		store:            opts.Store,
 		cookie:           opts.Cookie,
 		saveEveryRequest: opts.SaveEveryRequest,
@@ -237,11 +252,11 @@ func (m *Manager) TTL() time.Duration { return m.ttl }
 func (m *Manager) AbsoluteTimeout() time.Duration { return m.absolute }
 
 // Describe names the store for operators, with any password redacted.
-func (m *Manager) Describe() string { return m.store.Describe() }
+func (m *Manager) Describe() string { return m.src.Describe() }
 
 // Ping checks the store is reachable.
 func (m *Manager) Ping(ctx context.Context) error {
-	if err := m.store.Ping(ctx); err != nil {
+	if err := m.src.Ping(ctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
@@ -253,6 +268,47 @@ func (m *Manager) Ping(ctx context.Context) error {
 // under load, never counts against it.
 func (m *Manager) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, m.storeTimeout)
+}
+
+// loginSide returns the full store for op, or, for a Manager on a Source
+// only, an error wrapping data.ErrUnsupported: a foreign session table has
+// no logins, users or throttle of sessionmon's.
+func (m *Manager) loginSide(op string) error {
+	if m.store == nil {
+		return fmt.Errorf("%s: %w: %s is watched, not served (it has no logins or users of sessionmon's)",
+			op, data.ErrUnsupported, m.src.Describe())
+	}
+	return nil
+}
+
+// HasLogins reports whether the Manager runs on a full Store (logins,
+// requests, users), not only on an operator's Source.
+func (m *Manager) HasLogins() bool { return m.store != nil }
+
+// Refuse returns nil when the source supports the operator action
+// (data.ActionForceLogout, data.ActionForceLogoutAll, data.ActionExtend),
+// else an error wrapping data.ErrUnsupported that says why, for the
+// dashboard and the CLI to show before the operator asks.
+func (m *Manager) Refuse(action string) error {
+	if r, ok := m.src.(data.ActionRefuser); ok {
+		return r.Refuse(action)
+	}
+	return nil
+}
+
+// checkID validates an operator's session id before any query: through the
+// source's own data.IDChecker, or as sessionmon's 64 hex digits.
+func (m *Manager) checkID(id string) error {
+	if c, ok := m.src.(data.IDChecker); ok {
+		if err := c.CheckID(id); err != nil {
+			return fmt.Errorf("%w: %q is not a session id: %v", ErrInvalidInput, clip(id, 80), err)
+		}
+		return nil
+	}
+	if !ValidSessionID(id) {
+		return fmt.Errorf("%w: %q is not a session id (64 hex digits)", ErrInvalidInput, clip(id, 80))
+	}
+	return nil
 }
 
 // unavailable marks an unexpected store error so HTTP callers fail closed.
@@ -278,6 +334,9 @@ type LoginRequest struct {
 // for the cookie and the session record. Errors: ErrInvalidCredentials,
 // ErrInactive, *ThrottledError, ErrInvalidInput, ErrUnavailable.
 func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s Session, err error) {
+	if err := m.loginSide("login"); err != nil {
+		return "", Session{}, err
+	}
 	now := m.now()
 	username := strings.TrimSpace(req.Username)
 	ip := clip(req.IP, 64)
@@ -536,6 +595,9 @@ func (m *Manager) dummy() string {
 // Errors: ErrNoSession (the holder must log in again) or ErrUnavailable
 // (the store could not answer: fail closed).
 func (m *Manager) Authenticate(ctx context.Context, token string) (Session, error) {
+	if err := m.loginSide("authenticate"); err != nil {
+		return Session{}, err
+	}
 	if !wellFormed(token) {
 		return Session{}, ErrNoSession
 	}
@@ -587,6 +649,9 @@ func (m *Manager) coalescedTouch(ctx context.Context, id string, now time.Time) 
 // Logout ends the session behind token. An unknown, malformed or already
 // ended token is not an error: the caller clears the cookie either way.
 func (m *Manager) Logout(ctx context.Context, token string) error {
+	if err := m.loginSide("logout"); err != nil {
+		return err
+	}
 	if !wellFormed(token) {
 		return nil
 	}
@@ -617,15 +682,18 @@ func (m *Manager) Logout(ctx context.Context, token string) error {
 // ForceLogout ends one session now, on an operator's order. The holder's
 // next request is refused. Errors: ErrInvalidInput, ErrNotFound, ErrEnded.
 func (m *Manager) ForceLogout(ctx context.Context, operator, id string) (Session, error) {
-	if !ValidSessionID(id) {
-		return Session{}, fmt.Errorf("%w: %q is not a session id (64 hex digits)", ErrInvalidInput, clip(id, 80))
+	if err := m.checkID(id); err != nil {
+		return Session{}, err
 	}
-	s, err := m.store.Session(ctx, id)
+	if err := m.Refuse(data.ActionForceLogout); err != nil {
+		return Session{}, fmt.Errorf("force logout %s: %w", ShortID(id), err)
+	}
+	s, err := m.src.Session(ctx, id)
 	if err != nil {
 		return Session{}, fmt.Errorf("force logout %s: %w", ShortID(id), err)
 	}
 	now := m.now()
-	s, err = m.store.EndSession(ctx, id, data.End{At: now, Reason: data.EndForced, By: operator},
+	s, err = m.src.EndSession(ctx, id, data.End{At: now, Reason: data.EndForced, By: operator},
 		AuditEntry{Time: now, Actor: operator, Action: data.ActionForceLogout, Username: s.Username, SessionID: id})
 	if err != nil {
 		return Session{}, fmt.Errorf("force logout %s: %w", ShortID(id), err)
@@ -637,12 +705,15 @@ func (m *Manager) ForceLogout(ctx context.Context, operator, id string) (Session
 
 // ForceLogoutUser ends every active session of a user and returns how many.
 func (m *Manager) ForceLogoutUser(ctx context.Context, operator, username string) (int, error) {
-	u, err := m.store.UserByUsername(ctx, username)
+	if err := m.Refuse(data.ActionForceLogoutAll); err != nil {
+		return 0, fmt.Errorf("force logout user %q: %w", clip(username, maxUsernameLen), err)
+	}
+	u, err := m.src.UserByUsername(ctx, username)
 	if err != nil {
 		return 0, fmt.Errorf("force logout user %q: %w", clip(username, maxUsernameLen), err)
 	}
 	now := m.now()
-	n, err := m.store.EndUserSessions(ctx, u.ID, data.End{At: now, Reason: data.EndForced, By: operator},
+	n, err := m.src.EndUserSessions(ctx, u.ID, data.End{At: now, Reason: data.EndForced, By: operator},
 		AuditEntry{Time: now, Actor: operator, Action: data.ActionForceLogoutAll, Username: u.Username})
 	if err != nil {
 		return 0, fmt.Errorf("force logout user %q: %w", u.Username, err)
@@ -659,18 +730,21 @@ const MaxExtend = 366 * 24 * time.Hour
 // ended or expired session (ErrEnded) and never passes the absolute limit
 // (ErrBeyondLimit).
 func (m *Manager) Extend(ctx context.Context, operator, id string, d time.Duration) (Session, error) {
-	if !ValidSessionID(id) {
-		return Session{}, fmt.Errorf("%w: %q is not a session id (64 hex digits)", ErrInvalidInput, clip(id, 80))
+	if err := m.checkID(id); err != nil {
+		return Session{}, err
 	}
 	if d <= 0 || d > MaxExtend {
 		return Session{}, fmt.Errorf("%w: extend by %s: want a duration above 0 and at most %s", ErrInvalidInput, d, MaxExtend)
 	}
-	s, err := m.store.Session(ctx, id)
+	if err := m.Refuse(data.ActionExtend); err != nil {
+		return Session{}, fmt.Errorf("extend %s: %w", ShortID(id), err)
+	}
+	s, err := m.src.Session(ctx, id)
 	if err != nil {
 		return Session{}, fmt.Errorf("extend %s: %w", ShortID(id), err)
 	}
 	now := m.now()
-	s, err = m.store.Extend(ctx, id, d, now, AuditEntry{
+	s, err = m.src.Extend(ctx, id, d, now, AuditEntry{
 		Time: now, Actor: operator, Action: data.ActionExtend, Username: s.Username, SessionID: id,
 		Detail: "by " + d.String(),
 	})
@@ -683,10 +757,10 @@ func (m *Manager) Extend(ctx context.Context, operator, id string, d time.Durati
 
 // Session returns one session in any state.
 func (m *Manager) Session(ctx context.Context, id string) (Session, error) {
-	if !ValidSessionID(id) {
-		return Session{}, fmt.Errorf("%w: %q is not a session id (64 hex digits)", ErrInvalidInput, clip(id, 80))
+	if err := m.checkID(id); err != nil {
+		return Session{}, err
 	}
-	return m.store.Session(ctx, id)
+	return m.src.Session(ctx, id)
 }
 
 // ListQuery selects active sessions for an operator.
@@ -720,7 +794,7 @@ func (m *Manager) Active(ctx context.Context, q ListQuery) (Page, error) {
 	if len(q.Text) > 200 {
 		return Page{}, fmt.Errorf("%w: filter text is longer than 200 characters", ErrInvalidInput)
 	}
-	return m.store.ListActive(ctx, data.Query{
+	return m.src.ListActive(ctx, data.Query{
 		Now: m.now(), Username: q.Username, Role: q.Role, Text: q.Text,
 		Sort: q.Sort, Desc: q.Desc, Limit: q.Limit, After: q.After,
 	})
@@ -729,7 +803,7 @@ func (m *Manager) Active(ctx context.Context, q ListQuery) (Page, error) {
 // Stats are the operator's headline counts: active sessions, by role,
 // expiring within the hour, logins in the last five minutes.
 func (m *Manager) Stats(ctx context.Context) (Stats, error) {
-	return m.store.Stats(ctx, data.StatsQuery{Now: m.now(), ExpiryWindow: time.Hour, LoginWindow: 5 * time.Minute})
+	return m.src.Stats(ctx, data.StatsQuery{Now: m.now(), ExpiryWindow: time.Hour, LoginWindow: 5 * time.Minute})
 }
 
 // Changes returns sessions written after version since, at most limit.
@@ -737,7 +811,7 @@ func (m *Manager) Changes(ctx context.Context, since int64, limit int) (Changes,
 	if limit <= 0 || limit > MaxListLimit {
 		limit = 1000
 	}
-	return m.store.ChangesSince(ctx, since, limit)
+	return m.src.ChangesSince(ctx, since, limit)
 }
 
 // Audit lists audit entries, newest first.
@@ -745,12 +819,15 @@ func (m *Manager) Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 	if q.Limit <= 0 || q.Limit > MaxListLimit {
 		q.Limit = 100
 	}
-	return m.store.Audit(ctx, q)
+	return m.src.Audit(ctx, q)
 }
 
 // Purge deletes sessions that ended or expired more than the retention
 // period ago (Django's clearsessions) and returns how many.
 func (m *Manager) Purge(ctx context.Context, operator string) (int64, error) {
+	if err := m.loginSide("purge"); err != nil {
+		return 0, err
+	}
 	now := m.now()
 	before := now.Add(-m.retention)
 	n, err := m.store.Purge(ctx, before, AuditEntry{
@@ -768,7 +845,7 @@ func (m *Manager) Purge(ctx context.Context, operator string) (int64, error) {
 // RunPurger purges every interval until ctx is done. Failures are logged
 // and retried at the next tick.
 func (m *Manager) RunPurger(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
+	if interval <= 0 || m.store == nil {
 		return
 	}
 	t := time.NewTicker(interval)
@@ -807,7 +884,7 @@ func clip(s string, n int) string {
 // CanWatch reports whether the store pushes change notices: PostgreSQL's
 // come from every process, SQLite's from this process only.
 func (m *Manager) CanWatch() bool {
-	_, ok := m.store.(data.Watcher)
+	_, ok := m.src.(data.Watcher)
 	return ok
 }
 
@@ -816,9 +893,9 @@ func (m *Manager) CanWatch() bool {
 // ctx is done. The dashboard refreshes on a notice and keeps polling as the
 // fallback. Without a Watcher store it returns ErrInvalidInput at once.
 func (m *Manager) Watch(ctx context.Context, notify func()) error {
-	w, ok := m.store.(data.Watcher)
+	w, ok := m.src.(data.Watcher)
 	if !ok {
-		return fmt.Errorf("%w: %s cannot push change notices; poll instead", ErrInvalidInput, m.store.Describe())
+		return fmt.Errorf("%w: %s cannot push change notices; poll instead", ErrInvalidInput, m.src.Describe())
 	}
 	return w.Watch(ctx, notify)
 }
