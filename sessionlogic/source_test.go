@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -221,5 +222,156 @@ func TestSourceRefusalIsReportedAndHonoured(t *testing.T) {
 	after, err := f.store.Session(ctx, keys[0])
 	if err != nil || !after.ExpiresAt.Equal(before.ExpiresAt) || after.Version != before.Version {
 		t.Fatalf("a refused Extend changed the session: %v -> %v (%v)", before.ExpiresAt, after.ExpiresAt, err)
+	}
+}
+
+// counting is a Store that counts the session reads and writes an operator
+// action makes, to show the Manager reads nothing before ending or
+// extending: the store names the user in the audit entry itself.
+type counting struct {
+	data.Store
+	reads, ends, endMany, extends atomic.Int64
+}
+
+func (c *counting) Session(ctx context.Context, id string) (data.Session, error) {
+	c.reads.Add(1)
+	return c.Store.Session(ctx, id)
+}
+
+func (c *counting) EndSession(ctx context.Context, id string, end data.End, audit data.AuditEntry) (data.Session, error) {
+	c.ends.Add(1)
+	return c.Store.EndSession(ctx, id, end, audit)
+}
+
+func (c *counting) EndSessions(ctx context.Context, ids []string, end data.End, audit data.AuditEntry) (data.EndResult, error) {
+	c.endMany.Add(1)
+	return c.Store.EndSessions(ctx, ids, end, audit)
+}
+
+func (c *counting) Extend(ctx context.Context, id string, d time.Duration, now time.Time, audit data.AuditEntry) (data.Session, error) {
+	c.extends.Add(1)
+	return c.Store.Extend(ctx, id, d, now, audit)
+}
+
+func countingFixture(t *testing.T) (fixture, *counting) {
+	t.Helper()
+	var c *counting
+	f := newFixture(t, func(o *sessionlogic.Options) {
+		c = &counting{Store: o.Store}
+		o.Store = c
+	})
+	return f, c
+}
+
+// auditOf returns the one audit entry of action for session id.
+func auditOf(t *testing.T, st data.Source, action, id string) data.AuditEntry {
+	t.Helper()
+	es, err := st.Audit(context.Background(), data.AuditQuery{Action: action, SessionID: id})
+	if err != nil || len(es) != 1 {
+		t.Fatalf("%s audit of %s = %+v, %v; want one entry", action, sessionlogic.ShortID(id), es, err)
+	}
+	return es[0]
+}
+
+// TestOperatorActionsReadNothingFirst: ForceLogout, Extend and Logout make
+// one store call each, and the audit entry still names the session's user.
+func TestOperatorActionsReadNothingFirst(t *testing.T) {
+	f, c := countingFixture(t)
+	ctx := context.Background()
+	_, s1 := f.login(t, "alice")
+	_, s2 := f.login(t, "bob")
+	tok3, s3 := f.login(t, "bob")
+	c.reads.Store(0)
+
+	if _, err := f.m.Extend(ctx, "oncall", s1.ID, time.Hour); err != nil {
+		t.Fatalf("Extend: %v", err)
+	}
+	if e := auditOf(t, f.store, data.ActionExtend, s1.ID); e.Username != "alice" || e.Actor != "oncall" {
+		t.Fatalf("extend audit = %+v, want alice's, by oncall", e)
+	}
+	if _, err := f.m.ForceLogout(ctx, "oncall", s2.ID); err != nil {
+		t.Fatalf("ForceLogout: %v", err)
+	}
+	if e := auditOf(t, f.store, data.ActionForceLogout, s2.ID); e.Username != "bob" || e.Actor != "oncall" {
+		t.Fatalf("force_logout audit = %+v, want bob's, by oncall", e)
+	}
+	if err := f.m.Logout(ctx, tok3); err != nil {
+		t.Fatalf("Logout: %v", err)
+	}
+	if e := auditOf(t, f.store, data.ActionLogout, s3.ID); e.Username != "bob" || e.Actor != "bob" {
+		t.Fatalf("logout audit = %+v, want bob's, by bob", e)
+	}
+	if s, err := f.store.Session(ctx, s3.ID); err != nil || s.EndedBy != "bob" || s.EndReason != data.EndLogout {
+		t.Fatalf("after Logout: ended %q by %q (%v), want logout by bob", s.EndReason, s.EndedBy, err)
+	}
+	if n := c.reads.Load(); n != 0 {
+		t.Fatalf("Extend, ForceLogout and Logout read the session %d times before writing; want 0", n)
+	}
+	if c.ends.Load() != 2 || c.extends.Load() != 1 {
+		t.Fatalf("store calls: %d ends, %d extends; want 2 and 1", c.ends.Load(), c.extends.Load())
+	}
+}
+
+// TestForceLogoutManyEndsAllInOneCall: the marked sessions end in one
+// store call with one audit entry each, naming each session and its user;
+// already-ended and unknown ones are reported, not errors; a repeated id
+// counts once; one malformed id refuses the lot.
+func TestForceLogoutManyEndsAllInOneCall(t *testing.T) {
+	f, c := countingFixture(t)
+	ctx := context.Background()
+	var marked []sessionlogic.Session
+	for _, u := range []string{"alice", "bob", "alice", "bob", "alice"} {
+		_, s := f.login(t, u)
+		marked = append(marked, s)
+	}
+	_, bystander := f.login(t, "alice")
+	_, early := f.login(t, "bob")
+	if _, err := f.m.ForceLogout(ctx, "jane", early.ID); err != nil {
+		t.Fatal(err)
+	}
+	unknown := sessionlogic.HashToken(sessionlogic.NewToken())
+
+	ids := []string{marked[0].ID, marked[1].ID, early.ID, marked[2].ID, marked[0].ID, unknown, marked[3].ID, marked[4].ID}
+	if _, err := f.m.ForceLogoutMany(ctx, "oncall", append(slices.Clone(ids), "not-an-id")); !errors.Is(err, sessionlogic.ErrInvalidInput) {
+		t.Fatalf("ForceLogoutMany with a malformed id: %v, want ErrInvalidInput", err)
+	}
+	if c.endMany.Load() != 0 {
+		t.Fatal("a refused ForceLogoutMany reached the store")
+	}
+
+	c.ends.Store(0)
+	res, err := f.m.ForceLogoutMany(ctx, "oncall", ids)
+	if err != nil {
+		t.Fatalf("ForceLogoutMany: %v", err)
+	}
+	if c.endMany.Load() != 1 || c.ends.Load() != 0 || c.reads.Load() != 0 {
+		t.Fatalf("store calls: %d EndSessions, %d EndSession, %d reads; want 1, 0, 0", c.endMany.Load(), c.ends.Load(), c.reads.Load())
+	}
+	if len(res.Ended) != len(marked) {
+		t.Fatalf("Ended %d sessions, want %d", len(res.Ended), len(marked))
+	}
+	for i, s := range marked {
+		if res.Ended[i].ID != s.ID || res.Ended[i].EndedBy != "oncall" || res.Ended[i].EndReason != data.EndForced {
+			t.Fatalf("Ended[%d] = %s ended %q by %q; want %s forced by oncall", i, sessionlogic.ShortID(res.Ended[i].ID),
+				res.Ended[i].EndReason, res.Ended[i].EndedBy, sessionlogic.ShortID(s.ID))
+		}
+		if got, err := f.m.Session(ctx, s.ID); err != nil || got.EndedAt.IsZero() {
+			t.Fatalf("session %s after ForceLogoutMany: %+v, %v", sessionlogic.ShortID(s.ID), got, err)
+		}
+		if e := auditOf(t, f.store, data.ActionForceLogout, s.ID); e.Username != s.Username || e.Actor != "oncall" {
+			t.Fatalf("audit of %s = %+v, want %s's, by oncall", sessionlogic.ShortID(s.ID), e, s.Username)
+		}
+	}
+	if len(res.Already) != 1 || res.Already[0].ID != early.ID || res.Already[0].EndedBy != "jane" {
+		t.Fatalf("Already = %+v, want the session jane ended", res.Already)
+	}
+	if len(res.Missing) != 1 || res.Missing[0] != unknown {
+		t.Fatalf("Missing = %v, want the unknown id", res.Missing)
+	}
+	if s, err := f.m.Session(ctx, bystander.ID); err != nil || !s.EndedAt.IsZero() {
+		t.Fatalf("a session not marked was ended: %+v, %v", s, err)
+	}
+	if res, err := f.m.ForceLogoutMany(ctx, "oncall", nil); err != nil || len(res.Ended)+len(res.Already)+len(res.Missing) != 0 {
+		t.Fatalf("ForceLogoutMany(none) = %+v, %v", res, err)
 	}
 }

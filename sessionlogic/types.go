@@ -20,6 +20,9 @@ type (
 	SortKey    = data.SortKey
 	Store      = data.Store
 	Source     = data.Source
+	// EndResult is what ForceLogoutMany ended, found already ended, and
+	// did not find.
+	EndResult = data.EndResult
 	// RowError names a stored session row that cannot be decoded. Active
 	// and Changes return the good rows together with such errors.
 	RowError = data.RowError

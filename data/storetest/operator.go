@@ -20,9 +20,12 @@ var sourceSessionCases = []sourceCase{
 	{"UserByUsername", testUserByUsername},
 	{"EndSession", testEndSession},
 	{"EndSessionRefuses", testEndSessionRefuses},
+	{"EndSessions", testEndSessions},
+	{"EndSessionsEmpty", testEndSessionsEmpty},
 	{"EndUserSessions", testEndUserSessions},
 	{"Extend", testExtend},
 	{"ExtendRefuses", testExtendRefuses},
+	{"AuditNamesTheUser", testAuditNamesTheUser},
 }
 
 var sourceChangesCases = []sourceCase{
@@ -201,6 +204,152 @@ func testEndSessionRefuses(t *testing.T, f *fixture) {
 	}
 	if es := mustAudit(t, f.src, data.AuditQuery{Action: data.ActionForceLogout}); len(es) != 0 {
 		t.Fatalf("refused EndSession calls wrote %d force_logout entries", len(es))
+	}
+}
+
+// testEndSessions: one call ends every active session asked for, with one
+// audit entry each naming its session and user, and says which had already
+// ended (with who ended them, where the source keeps that) and which the
+// source does not have.
+func testEndSessions(t *testing.T, f *fixture) {
+	alice, bob := person("alice", "viewer"), person("bob", "admin")
+	end := data.End{At: at(time.Hour), Reason: data.EndForced, By: "oncall"}
+	exp := bob
+	exp.ExpiresAt = end.At.Add(-time.Minute)
+	rows := f.seed(t, alice, bob, alice, alice, exp, bob)
+	earlierID, expired, bystander := rows[3].ID, rows[4], rows[5]
+	template := data.AuditEntry{Time: end.At, Actor: "oncall", Action: data.ActionForceLogout, Detail: "marked"}
+	missing := f.unknownID("missing")
+	ask := []string{rows[2].ID, missing, rows[0].ID, earlierID, rows[1].ID, expired.ID}
+	if f.refuses(t, data.ActionForceLogout, func() error {
+		_, err := f.src.EndSessions(ctx(t), ask, end, template)
+		return err
+	}, rows...) {
+		return
+	}
+	earlier, gone := f.end(t, earlierID, data.End{At: at(time.Minute), Reason: data.EndLogout, By: "alice"})
+
+	res, err := f.src.EndSessions(ctx(t), ask, end, template)
+	if err != nil {
+		t.Fatalf("EndSessions: %v", err)
+	}
+	wantEnded := []data.Session{rows[2], rows[0], rows[1]} // in the order asked
+	if got, want := ids(res.Ended), ids(wantEnded); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("EndSessions Ended = %s, want %s", shortIDs(got), shortIDs(want))
+	}
+	var top int64
+	for _, s := range rows {
+		top = max(top, s.Version)
+	}
+	seen := map[int64]bool{}
+	for i, s := range wantEnded {
+		want := s
+		want.EndedAt, want.EndReason, want.EndedBy = end.At, end.Reason, end.By
+		f.wantSession(t, "EndSessions Ended", want, res.Ended[i])
+		if read, ok := f.readEnded(t, s.ID); ok {
+			f.wantSession(t, "a session after EndSessions", want, read)
+			if s.Version > 0 && (read.Version <= top || seen[read.Version]) {
+				t.Fatalf("Version %d after EndSessions is not new and unique", read.Version)
+			}
+			seen[read.Version] = true
+		}
+	}
+	wantAlready, wantMissing := []data.Session{earlier, expired}, []string{missing}
+	if gone {
+		wantAlready, wantMissing = []data.Session{expired}, []string{missing, earlierID}
+	}
+	if got, want := ids(res.Already), ids(wantAlready); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("EndSessions Already = %s, want %s", shortIDs(got), shortIDs(want))
+	}
+	for i, s := range wantAlready {
+		f.wantSession(t, "EndSessions Already (as it was)", s, res.Already[i])
+		f.wantUnchanged(t, "not ended twice", s)
+	}
+	if strings.Join(res.Missing, ",") != strings.Join(wantMissing, ",") {
+		t.Fatalf("EndSessions Missing = %s, want %s", shortIDs(res.Missing), shortIDs(wantMissing))
+	}
+	f.wantUnchanged(t, "a session not asked for", bystander)
+
+	es := mustAudit(t, f.src, data.AuditQuery{Action: data.ActionForceLogout})
+	if len(es) != len(wantEnded) {
+		t.Fatalf("EndSessions wrote %d force_logout entries, want one per session ended (%d)", len(es), len(wantEnded))
+	}
+	named := map[string]string{}
+	for _, e := range es {
+		named[e.SessionID] = e.Username
+		if e.Actor != "oncall" || e.Detail != "marked" {
+			t.Fatalf("EndSessions audit entry = %+v, want the template's actor and detail", e)
+		}
+	}
+	for _, s := range wantEnded {
+		if u, ok := named[s.ID]; !ok || u != s.Username {
+			t.Fatalf("the audit entry of %s names %q (present %v), want %q", short(s.ID), u, ok, s.Username)
+		}
+	}
+
+	// Again: nothing is left to end, and nothing more is written.
+	res, err = f.src.EndSessions(ctx(t), ask, data.End{At: end.At.Add(time.Minute), Reason: data.EndForced, By: "oncall"}, template)
+	if err != nil || len(res.Ended) != 0 || len(res.Already)+len(res.Missing) != len(ask) {
+		t.Fatalf("EndSessions again = %d ended, %d already, %d missing, %v; want 0, and all %d accounted for",
+			len(res.Ended), len(res.Already), len(res.Missing), err, len(ask))
+	}
+	if es := mustAudit(t, f.src, data.AuditQuery{Action: data.ActionForceLogout}); len(es) != len(wantEnded) {
+		t.Fatalf("a second EndSessions wrote audit entries: %d", len(es)-len(wantEnded))
+	}
+}
+
+func testEndSessionsEmpty(t *testing.T, f *fixture) {
+	s := f.seedOne(t, person("alice", "viewer"))
+	f.needs(t, data.ActionForceLogout)
+	res, err := f.src.EndSessions(ctx(t), nil, data.End{At: at(time.Hour), Reason: data.EndForced, By: "oncall"},
+		data.AuditEntry{Time: at(time.Hour), Actor: "oncall", Action: data.ActionForceLogout})
+	if err != nil || len(res.Ended)+len(res.Already)+len(res.Missing) != 0 {
+		t.Fatalf("EndSessions(no ids) = %+v, %v; want nothing", res, err)
+	}
+	f.wantUnchanged(t, "after EndSessions of no ids", s)
+	if es := mustAudit(t, f.src, data.AuditQuery{Action: data.ActionForceLogout}); len(es) != 0 {
+		t.Fatalf("EndSessions of no ids wrote %d audit entries", len(es))
+	}
+}
+
+// testAuditNamesTheUser: EndSession, Extend and EndUserSessions fill the
+// audit entry's Username from what they change when the caller leaves it
+// empty, so an operator's action needs no read of the session first.
+func testAuditNamesTheUser(t *testing.T, f *fixture) {
+	rows := f.seed(t, person("alice", "viewer"), person("bob", "viewer"), person("carol", "viewer"))
+	op := func(action, id string) data.AuditEntry {
+		return data.AuditEntry{Time: at(time.Hour), Actor: "oncall", Action: action, SessionID: id}
+	}
+	want := map[string]string{} // action -> username named
+	if f.refusal(data.ActionForceLogout) == nil {
+		if _, err := f.src.EndSession(ctx(t), rows[0].ID, data.End{At: at(time.Hour), Reason: data.EndForced, By: "oncall"},
+			op(data.ActionForceLogout, rows[0].ID)); err != nil {
+			t.Fatalf("EndSession: %v", err)
+		}
+		want[data.ActionForceLogout] = "alice"
+	}
+	if f.refusal(data.ActionExtend) == nil {
+		if _, err := f.src.Extend(ctx(t), rows[1].ID, time.Hour, at(time.Hour), op(data.ActionExtend, rows[1].ID)); err != nil {
+			t.Fatalf("Extend: %v", err)
+		}
+		want[data.ActionExtend] = "bob"
+	}
+	if f.refusal(data.ActionForceLogoutAll) == nil {
+		u, err := f.src.UserByUsername(ctx(t), "carol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.src.EndUserSessions(ctx(t), u.ID, data.End{At: at(time.Hour), Reason: data.EndForced, By: "oncall"},
+			op(data.ActionForceLogoutAll, "")); err != nil {
+			t.Fatalf("EndUserSessions: %v", err)
+		}
+		want[data.ActionForceLogoutAll] = "carol"
+	}
+	for action, username := range want {
+		es := mustAudit(t, f.src, data.AuditQuery{Action: action})
+		if len(es) != 1 || es[0].Username != username || es[0].Actor != "oncall" {
+			t.Errorf("%s audit = %+v, want one entry by oncall naming %q", action, es, username)
+		}
 	}
 }
 

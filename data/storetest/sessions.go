@@ -18,6 +18,7 @@ var sessionCases = []testCase{
 	{"TouchRefusesInactive", testTouchInactive},
 	{"TouchNeverShortens", testTouchNeverShortens},
 	{"ExtendUpToLimit", testExtendLimit},
+	{"EndByHolder", testEndByHolder},
 }
 
 func testCreateRoundTrip(t *testing.T, st data.Store) {
@@ -329,5 +330,26 @@ func testExtendLimit(t *testing.T, st data.Store) {
 	}
 	if es := mustAudit(t, st, data.AuditQuery{Action: data.ActionExtend}); len(es) != 2 {
 		t.Fatalf("extend audit entries = %d, want 2 (none for the refused one)", len(es))
+	}
+}
+
+// testEndByHolder: a logout knows only its token, so it ends the session
+// with no End.By and no audit Actor or Username: the store names the
+// session's own user in all three.
+func testEndByHolder(t *testing.T, st data.Store) {
+	u := mustUser(t, st, "alice", "viewer")
+	s := mustCreate(t, st, newSession(u, "s"))
+	end := data.End{At: at(time.Hour), Reason: data.EndLogout}
+	got, err := st.EndSession(ctx(t), s.ID, end, data.AuditEntry{Time: at(time.Hour), Action: data.ActionLogout, SessionID: s.ID})
+	if err != nil {
+		t.Fatalf("EndSession: %v", err)
+	}
+	want := s
+	want.EndedAt, want.EndReason, want.EndedBy = end.At, end.Reason, "alice"
+	wantSession(t, "EndSession by the holder returned", want, got)
+	wantSession(t, "Session after the holder's end", want, mustSession(t, st, s.ID))
+	es := mustAudit(t, st, data.AuditQuery{Action: data.ActionLogout})
+	if len(es) != 1 || es[0].Actor != "alice" || es[0].Username != "alice" || es[0].SessionID != s.ID {
+		t.Fatalf("logout audit = %+v, want one by alice naming alice", es)
 	}
 }
