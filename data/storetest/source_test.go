@@ -2,6 +2,7 @@ package storetest_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -63,6 +64,62 @@ func (s *seeder) Seed(t *testing.T, ss []data.Session) []string {
 	return out
 }
 
+// deleting is a source that deletes a session when it ends it, as Django's
+// flush does, and keeps no change counter (poll-only): the suite must take
+// an ended id for a missing one and skip the ChangesSince cases.
+type deleting struct {
+	sourceOnly
+	db *sql.DB // the same file, to delete rows as the foreign app would
+}
+
+func (d deleting) drop(ctx context.Context, where string, arg any) error {
+	_, err := d.db.ExecContext(ctx, `DELETE FROM sessions WHERE ended_at IS NOT NULL AND `+where, arg)
+	return err
+}
+
+func (d deleting) EndSession(ctx context.Context, id string, end data.End, audit data.AuditEntry) (data.Session, error) {
+	s, err := d.Source.EndSession(ctx, id, end, audit)
+	if err != nil {
+		return s, err
+	}
+	return s, d.drop(ctx, "id = ?", id)
+}
+
+func (d deleting) EndSessions(ctx context.Context, ids []string, end data.End, audit data.AuditEntry) (data.EndResult, error) {
+	res, err := d.Source.EndSessions(ctx, ids, end, audit)
+	if err != nil {
+		return res, err
+	}
+	// What had ended before was deleted then: the source no longer has it.
+	var already []data.Session
+	for _, s := range res.Already {
+		if s.EndedAt.IsZero() {
+			already = append(already, s)
+		} else {
+			res.Missing = append(res.Missing, s.ID)
+		}
+	}
+	res.Already = already
+	for _, s := range res.Ended {
+		if err := d.drop(ctx, "id = ?", s.ID); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func (d deleting) EndUserSessions(ctx context.Context, userID int64, end data.End, audit data.AuditEntry) (int, error) {
+	n, err := d.Source.EndUserSessions(ctx, userID, end, audit)
+	if err != nil {
+		return n, err
+	}
+	return n, d.drop(ctx, "user_id = ?", userID)
+}
+
+func (deleting) ChangesSince(context.Context, int64, int) (data.Changes, error) {
+	return data.Changes{}, nil
+}
+
 func openSQLite(t *testing.T) *sqlite.Store {
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
@@ -70,6 +127,27 @@ func openSQLite(t *testing.T) *sqlite.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// TestRunSourceOnADeletingSource: a source that deletes what it ends and
+// keeps no versions (Django's shape) passes the suite as such.
+func TestRunSourceOnADeletingSource(t *testing.T) {
+	storetest.RunSource(t, storetest.SourceHarness{
+		Open: func(t *testing.T) (data.Source, storetest.Seeder) {
+			path := filepath.Join(t.TempDir(), "s.db")
+			st, err := sqlite.Open(t.Context(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return deleting{sourceOnly{st}, db}, &seeder{st: st}
+		},
+	})
 }
 
 // TestRunSourceOnASourceOnly runs the operator-side suite on a source that
