@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"sessionmon/data"
@@ -238,7 +239,10 @@ func (s *Store) EndSessions(ctx context.Context, ids []string, end data.End, aud
 		}
 		return rows.Err()
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	run := func(tx pgx.Tx) error {
+		clear(ended)
+		clear(already)
+		bad = nil
 		rows, err := tx.Query(ctx, endManySQL, args)
 		if err != nil {
 			return err
@@ -263,7 +267,16 @@ func (s *Store) EndSessions(ctx context.Context, ids []string, end data.End, aud
 			return err
 		}
 		return collect(rows, already, func(id string) data.Session { return data.Session{ID: id} })
-	})
+	}
+	// Two bulk ends (or one and a user's) lock their rows in whatever
+	// order their plans visit them, so they can deadlock; PostgreSQL then
+	// rolls one back, and it runs again.
+	var err error
+	for range retries {
+		if err = pgx.BeginFunc(ctx, s.pool, run); !isDeadlock(err) {
+			break
+		}
+	}
 	if err != nil {
 		return data.EndResult{}, wrap(fmt.Sprintf("end %d sessions", len(ids)), err)
 	}
@@ -280,6 +293,13 @@ func (s *Store) EndSessions(ctx context.Context, ids []string, end data.End, aud
 		return res, wrap("end sessions: ended, but", errors.Join(bad...))
 	}
 	return res, nil
+}
+
+// isDeadlock reports PostgreSQL's deadlock_detected, after which the
+// transaction was rolled back and may run again.
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
 // orNow returns t, or the current time when t is zero.
