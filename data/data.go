@@ -290,6 +290,17 @@ type End struct {
 	By     string
 }
 
+// EndResult is the outcome of EndSessions.
+type EndResult struct {
+	Ended []Session // ended by this call (as they are now)
+	// Already had ended or expired before this call (EndedAt, EndReason
+	// and EndedBy as stored, where the source keeps them).
+	Already []Session
+	// Missing are ids the source does not have (never existed, purged, or
+	// deleted by the app).
+	Missing []string
+}
+
 // Guard makes CreateSession conditional on the user as a login saw them.
 // The zero Guard checks nothing (seeding, tests, the demo).
 type Guard struct {
@@ -332,17 +343,33 @@ type Source interface {
 	Session(ctx context.Context, id string) (Session, error)
 	// UserByUsername resolves a username (for ForceLogoutUser). ErrNotFound.
 	UserByUsername(ctx context.Context, username string) (User, error)
-	// EndSession ends one active session. ErrNotFound for an unknown id,
-	// ErrEnded for one already ended or expired (at end.At).
+	// EndSession ends one active session and returns it as ended (EndedAt,
+	// EndReason, EndedBy set, even by a source that deletes the row).
+	// ErrNotFound for an unknown id, ErrEnded for one already ended or
+	// expired (at end.At). An empty audit.Username is filled from the row
+	// it ends, so callers need not read the session first. An empty end.By
+	// means the holder ended it (a logout, known only by its token): the
+	// row's username is then EndedBy, and the audit's Actor when empty.
 	EndSession(ctx context.Context, id string, end End, audit AuditEntry) (Session, error)
+	// EndSessions ends the given active sessions in one transaction,
+	// writing one audit entry per session ended: audit is the template,
+	// and the source fills its SessionID and Username from each row it
+	// ends. ids are distinct (callers deduplicate); an empty list ends
+	// nothing. Each list of the result keeps the order of ids. A row that
+	// cannot be decoded is ended all the same, listed in Ended with what
+	// is known (ID and the end), and its *RowError returned joined with
+	// the result, as ListActive does.
+	EndSessions(ctx context.Context, ids []string, end End, audit AuditEntry) (EndResult, error)
 	// EndUserSessions ends every active session of a user and returns how
 	// many. It does not fence logins: a guarded CreateSession racing it may
 	// survive it, as if it came after. When the user changed (deactivated,
-	// password reset) use SetUserStatus or SetUserPassword, which do.
+	// password reset) use SetUserStatus or SetUserPassword, which do. An
+	// empty audit.Username is filled with the user's.
 	EndUserSessions(ctx context.Context, userID int64, end End, audit AuditEntry) (int, error)
 	// Extend moves an active session's ExpiresAt later by d. It never
 	// revives an ended or expired session (ErrEnded) and never passes
-	// AbsoluteExpiresAt (ErrBeyondLimit, nothing changed). ErrNotFound for an unknown id.
+	// AbsoluteExpiresAt (ErrBeyondLimit, nothing changed). ErrNotFound for
+	// an unknown id. An empty audit.Username is filled from the row.
 	Extend(ctx context.Context, id string, d time.Duration, now time.Time, audit AuditEntry) (Session, error)
 	// Audit lists the operator actions recorded, newest first. There is no
 	// update or delete: the audit is append-only.

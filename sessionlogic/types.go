@@ -19,6 +19,10 @@ type (
 	Cursor     = data.Cursor
 	SortKey    = data.SortKey
 	Store      = data.Store
+	Source     = data.Source
+	// EndResult is what ForceLogoutMany ended, found already ended, and
+	// did not find.
+	EndResult = data.EndResult
 	// RowError names a stored session row that cannot be decoded. Active
 	// and Changes return the good rows together with such errors.
 	RowError = data.RowError
@@ -45,6 +49,9 @@ var (
 	ErrEnded       = data.ErrEnded
 	ErrBeyondLimit = data.ErrBeyondLimit
 	ErrConflict    = data.ErrConflict
+	// ErrUnsupported: the source cannot do this at all (a login on a
+	// watched Django site, an extend without its SECRET_KEY).
+	ErrUnsupported = data.ErrUnsupported
 )
 
 // SplitRowErrors separates the corrupt-row errors inside err (joined or

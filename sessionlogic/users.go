@@ -41,6 +41,9 @@ func (m *Manager) AddUser(ctx context.Context, operator string, nu NewUser) (Use
 	if len(nu.FullName) > 150 {
 		return User{}, fmt.Errorf("%w: full name is longer than 150 characters", ErrInvalidInput)
 	}
+	if err := m.loginSide("add user"); err != nil {
+		return User{}, err
+	}
 	hash, err := hashPassword(nu.Password, m.cost)
 	if err != nil {
 		return User{}, err
@@ -64,17 +67,25 @@ func validRole(role string) error {
 }
 
 // Users lists every user, by username.
-func (m *Manager) Users(ctx context.Context) ([]User, error) { return m.store.ListUsers(ctx) }
+func (m *Manager) Users(ctx context.Context) ([]User, error) {
+	if err := m.loginSide("list users"); err != nil {
+		return nil, err
+	}
+	return m.store.ListUsers(ctx)
+}
 
-// User returns one user.
+// User returns one user (on any source: the operator resolves usernames).
 func (m *Manager) User(ctx context.Context, username string) (User, error) {
-	return m.store.UserByUsername(ctx, username)
+	return m.src.UserByUsername(ctx, username)
 }
 
 // SetRole changes a user's role. Sessions keep the role they logged in with
 // (as Django's session data does) until the user logs in again.
 func (m *Manager) SetRole(ctx context.Context, operator, username, role string) (User, error) {
 	if err := validRole(role); err != nil {
+		return User{}, err
+	}
+	if err := m.loginSide("set role"); err != nil {
 		return User{}, err
 	}
 	u, err := m.store.SetUserRole(ctx, username, role, AuditEntry{
@@ -89,6 +100,9 @@ func (m *Manager) SetRole(ctx context.Context, operator, username, role string) 
 // Deactivate marks a user inactive and ends all their sessions, in one
 // transaction. It returns how many sessions it ended.
 func (m *Manager) Deactivate(ctx context.Context, operator, username string) (int, error) {
+	if err := m.loginSide("deactivate"); err != nil {
+		return 0, err
+	}
 	now := m.now()
 	_, n, err := m.store.SetUserStatus(ctx, username, data.StatusInactive,
 		data.End{At: now, Reason: data.EndForced, By: operator},
@@ -103,6 +117,9 @@ func (m *Manager) Deactivate(ctx context.Context, operator, username string) (in
 
 // Activate marks a user active again. Their ended sessions stay ended.
 func (m *Manager) Activate(ctx context.Context, operator, username string) error {
+	if err := m.loginSide("activate"); err != nil {
+		return err
+	}
 	now := m.now()
 	_, _, err := m.store.SetUserStatus(ctx, username, data.StatusActive, data.End{At: now},
 		AuditEntry{Time: now, Actor: operator, Action: data.ActionUserActivate, Username: username})
@@ -121,6 +138,9 @@ func (m *Manager) Activate(ctx context.Context, operator, username string) error
 // returns how many sessions it ended. Errors: ErrInvalidInput (nothing
 // changed), ErrNotFound for an unknown user (nothing changed).
 func (m *Manager) SetPassword(ctx context.Context, operator, username, password string) (int, error) {
+	if err := m.loginSide("set password"); err != nil {
+		return 0, err
+	}
 	hash, err := hashPassword(password, m.cost)
 	if err != nil {
 		return 0, err

@@ -151,48 +151,57 @@ type target struct {
 	Username string
 }
 
+// forceLogoutCmd ends the targets in one call (ForceLogoutMany: one store
+// transaction, one audit entry each), so marking fifty sessions is one
+// action, not fifty.
 func forceLogoutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator string, targets []target) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
 		defer cancel()
+		ids := make([]string, len(targets))
+		name := make(map[string]string, len(targets))
+		for i, t := range targets {
+			ids[i], name[t.ID] = t.ID, t.Username
+		}
+		res, err := m.ForceLogoutMany(ctx, operator, ids)
+		bad, rest := sessionlogic.SplitRowErrors(err)
+		if rest != nil {
+			return actionMsg{id: id, err: fmt.Errorf("force logout failed for %d sessions: %w", len(targets), err)}
+		}
 		var (
-			ended, gone int
-			users       []string
-			failed      []error
-			done        []string
+			users []string
+			done  []string
 		)
 		seen := map[string]bool{}
-		for _, t := range targets {
-			_, err := m.ForceLogout(ctx, operator, t.ID)
-			switch {
-			case err == nil:
-				ended++
-				if !seen[t.Username] {
-					seen[t.Username] = true
-					users = append(users, t.Username)
-				}
-			case errors.Is(err, sessionlogic.ErrEnded), errors.Is(err, sessionlogic.ErrNotFound):
-				gone++
-			default:
-				failed = append(failed, err)
-				continue
+		for _, s := range res.Ended {
+			if u := name[s.ID]; !seen[u] {
+				seen[u] = true
+				users = append(users, u)
 			}
-			done = append(done, t.ID)
+			done = append(done, s.ID)
 		}
+		gone := len(res.Already) + len(res.Missing)
+		done = append(done, sessionIDs(res.Already)...)
+		done = append(done, res.Missing...)
 		msg := actionMsg{id: id, done: done}
-		var parts []string
-		if ended > 0 || len(failed) == 0 {
-			parts = append(parts, fmt.Sprintf("logged out %s: %s", joinUsers(users), plural(ended, "session")))
-		}
+		parts := []string{fmt.Sprintf("logged out %s: %s", joinUsers(users), plural(len(res.Ended), "session"))}
 		if gone > 0 {
 			parts = append(parts, fmt.Sprintf("%s had already ended", plural(gone, "session")))
 		}
-		if len(failed) > 0 {
-			msg.err = fmt.Errorf("force logout failed for %d of %d: %w", len(failed), len(targets), failed[0])
+		if len(bad) > 0 {
+			msg.err = fmt.Errorf("logged out, but: %w", err)
 		}
 		msg.text = strings.Join(parts, "; ")
 		return msg
 	}
+}
+
+func sessionIDs(ss []sessionlogic.Session) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.ID
+	}
+	return out
 }
 
 func forceLogoutUserCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator, username string) tea.Cmd {

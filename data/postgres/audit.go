@@ -20,6 +20,22 @@ const insertAudit = `INSERT INTO audit (time, actor, action, username, session_i
 		SELECT coalesce(@a_time::timestamptz, now()), @a_actor::text, @a_action::text,
 		       @a_username::text, @a_session::text, @a_ip::text, @a_detail::text `
 
+// insertAuditOf is insertAudit for one entry per row of the CTE cte (which
+// returns sessionCols), naming each row's user and session where the
+// caller left @a_username or @a_session empty. With byHolder the row's
+// username is also the Actor when @a_actor is empty (a holder's logout).
+func insertAuditOf(cte string, byHolder bool) string {
+	actor := `@a_actor::text`
+	if byHolder {
+		actor = `coalesce(nullif(@a_actor::text, ''), ` + cte + `.username)`
+	}
+	return `INSERT INTO audit (time, actor, action, username, session_id, ip, detail)
+		SELECT coalesce(@a_time::timestamptz, now()), ` + actor + `, @a_action::text,
+		       coalesce(nullif(@a_username::text, ''), ` + cte + `.username),
+		       coalesce(nullif(@a_session::text, ''), ` + cte + `.id), @a_ip::text, @a_detail::text
+		FROM ` + cte
+}
+
 // auditArgs adds e to args under the names insertAudit uses.
 func auditArgs(args pgx.NamedArgs, e data.AuditEntry) pgx.NamedArgs {
 	args["a_time"] = nullTime(e.Time)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"sessionmon/data"
@@ -151,22 +152,26 @@ func (s *Store) Session(ctx context.Context, id string) (data.Session, error) {
 // update when the diagnosis read finds the row changed in between.
 const retries = 3
 
+// endOneSQL ends session @id if it is active at @at and logs the audit
+// entry, naming the row's user where the caller did not (an empty @by: the
+// holder's own logout, so the row's username ends it and acts).
+var endOneSQL = `WITH ended AS (
+			UPDATE sessions
+			SET ended_at = @at, end_reason = @reason, ended_by = coalesce(nullif(@by::text, ''), username),
+			    version = nextval('session_version_seq')
+			WHERE id = @id AND ended_at IS NULL AND expires_at > @at
+			RETURNING ` + sessionCols + `
+		), logged AS (` + insertAuditOf("ended", true) + `)
+		SELECT ` + sessionCols + ` FROM ended WHERE sessionmon_notify('end', 1)`
+
 // EndSession ends one active session at end.At (zero: now) and logs
 // audit in one statement, guarded by WHERE so it never ends a session twice.
 // ErrNotFound for an unknown id, ErrEnded for an ended or expired one.
 func (s *Store) EndSession(ctx context.Context, id string, end data.End, audit data.AuditEntry) (data.Session, error) {
 	end.At = orNow(end.At)
 	args := auditArgs(pgx.NamedArgs{"id": id, "at": end.At, "reason": end.Reason, "by": end.By}, audit)
-	const sql = `WITH ended AS (
-			UPDATE sessions
-			SET ended_at = @at, end_reason = @reason, ended_by = @by,
-			    version = nextval('session_version_seq')
-			WHERE id = @id AND ended_at IS NULL AND expires_at > @at
-			RETURNING ` + sessionCols + `
-		), logged AS (` + insertAudit + `FROM ended)
-		SELECT ` + sessionCols + ` FROM ended WHERE sessionmon_notify('end', 1)`
 	for range retries {
-		out, err := scanSession(s.pool.QueryRow(ctx, sql, args))
+		out, err := scanSession(s.pool.QueryRow(ctx, endOneSQL, args))
 		if err == nil {
 			return out, nil
 		}
@@ -184,6 +189,117 @@ func (s *Store) EndSession(ctx context.Context, id string, end data.End, audit d
 		// It became active in between (a clock-skewed replica): try again.
 	}
 	return data.Session{}, wrap("end session "+short(id), errors.New("the session kept changing; try again"))
+}
+
+// endManySQL ends every session of @ids active at @at, with one audit
+// entry per row it ends.
+var endManySQL = `WITH ended AS (
+			UPDATE sessions
+			SET ended_at = @at, end_reason = @reason, ended_by = coalesce(nullif(@by::text, ''), username),
+			    version = nextval('session_version_seq')
+			WHERE id = ANY(@ids::text[]) AND ended_at IS NULL AND expires_at > @at
+			RETURNING ` + sessionCols + `
+		), logged AS (` + insertAuditOf("ended", false) + `)
+		SELECT ` + sessionCols + ` FROM ended WHERE sessionmon_notify('end', 1)`
+
+// EndSessions ends every session of ids active at end.At (zero: now), with
+// one audit entry each (SessionID and Username from the row), in one
+// statement; a second, in the same transaction, reads the rest to tell
+// Already (the row is there) from Missing. Under READ COMMITTED that read
+// sees every end committed meanwhile, so a session another operator ended
+// a moment earlier shows as Already, with their name.
+func (s *Store) EndSessions(ctx context.Context, ids []string, end data.End, audit data.AuditEntry) (data.EndResult, error) {
+	var res data.EndResult
+	if len(ids) == 0 {
+		return res, nil
+	}
+	end.At = orNow(end.At)
+	audit.SessionID, audit.Username = "", "" // from each row
+	args := auditArgs(pgx.NamedArgs{"ids": ids, "at": end.At, "reason": end.Reason, "by": end.By}, audit)
+	var (
+		ended   = map[string]data.Session{}
+		already = map[string]data.Session{}
+		bad     []error
+	)
+	// collect scans rows of sessionCols into into; a corrupt row is kept as
+	// what is known (its id, plus the end for an ended one) and reported.
+	collect := func(rows pgx.Rows, into map[string]data.Session, known func(id string) data.Session) error {
+		defer rows.Close()
+		for rows.Next() {
+			got, err := scanSession(rows)
+			var re *data.RowError
+			switch {
+			case errors.As(err, &re):
+				bad = append(bad, err)
+				got = known(re.SessionID)
+			case err != nil:
+				return err
+			}
+			into[got.ID] = got
+		}
+		return rows.Err()
+	}
+	run := func(tx pgx.Tx) error {
+		clear(ended)
+		clear(already)
+		bad = nil
+		rows, err := tx.Query(ctx, endManySQL, args)
+		if err != nil {
+			return err
+		}
+		err = collect(rows, ended, func(id string) data.Session {
+			return data.Session{ID: id, EndedAt: end.At, EndReason: end.Reason, EndedBy: end.By}
+		})
+		if err != nil {
+			return err
+		}
+		var rest []string
+		for _, id := range ids {
+			if _, ok := ended[id]; !ok {
+				rest = append(rest, id)
+			}
+		}
+		if len(rest) == 0 {
+			return nil
+		}
+		rows, err = tx.Query(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ANY($1::text[])`, rest)
+		if err != nil {
+			return err
+		}
+		return collect(rows, already, func(id string) data.Session { return data.Session{ID: id} })
+	}
+	// Two bulk ends (or one and a user's) lock their rows in whatever
+	// order their plans visit them, so they can deadlock; PostgreSQL then
+	// rolls one back, and it runs again.
+	var err error
+	for range retries {
+		if err = pgx.BeginFunc(ctx, s.pool, run); !isDeadlock(err) {
+			break
+		}
+	}
+	if err != nil {
+		return data.EndResult{}, wrap(fmt.Sprintf("end %d sessions", len(ids)), err)
+	}
+	for _, id := range ids {
+		if s, ok := ended[id]; ok {
+			res.Ended = append(res.Ended, s)
+		} else if s, ok := already[id]; ok {
+			res.Already = append(res.Already, s)
+		} else {
+			res.Missing = append(res.Missing, id)
+		}
+	}
+	if len(bad) > 0 {
+		return res, wrap("end sessions: ended, but", errors.Join(bad...))
+	}
+	return res, nil
+}
+
+// isDeadlock reports PostgreSQL's deadlock_detected, after which the
+// transaction was rolled back and may run again.
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
 // orNow returns t, or the current time when t is zero.
@@ -221,7 +337,10 @@ const endUserCTE = `ended AS (
 func (s *Store) EndUserSessions(ctx context.Context, userID int64, end data.End, audit data.AuditEntry) (int, error) {
 	args := auditArgs(pgx.NamedArgs{"user_id": userID, "at": orNow(end.At), "reason": end.Reason, "by": end.By}, audit)
 	var n int
-	err := s.pool.QueryRow(ctx, `WITH `+endUserCTE+`, logged AS (`+insertAudit+`)
+	err := s.pool.QueryRow(ctx, `WITH `+endUserCTE+`, logged AS (INSERT INTO audit (time, actor, action, username, session_id, ip, detail)
+		SELECT coalesce(@a_time::timestamptz, now()), @a_actor::text, @a_action::text,
+		       coalesce(nullif(@a_username::text, ''), (SELECT username FROM users WHERE id = @user_id), ''),
+		       @a_session::text, @a_ip::text, @a_detail::text)
 		SELECT c FROM n WHERE sessionmon_notify('end', c)`, args).Scan(&n)
 	if err != nil {
 		return 0, wrap(fmt.Sprintf("end sessions of user %d", userID), err)
@@ -241,7 +360,7 @@ func (s *Store) Extend(ctx context.Context, id string, d time.Duration, now time
 		return data.Session{}, fmt.Errorf("postgres %s: duration must be positive", op)
 	}
 	args := auditArgs(pgx.NamedArgs{"id": id, "us": d.Microseconds(), "now": now}, audit)
-	const sql = `WITH extended AS (
+	sql := `WITH extended AS (
 			UPDATE sessions
 			SET expires_at = expires_at + @us::bigint * interval '1 microsecond',
 			    version = nextval('session_version_seq')
@@ -249,7 +368,7 @@ func (s *Store) Extend(ctx context.Context, id string, d time.Duration, now time
 			  AND (absolute_expires_at IS NULL
 			       OR expires_at + @us::bigint * interval '1 microsecond' <= absolute_expires_at)
 			RETURNING ` + sessionCols + `
-		), logged AS (` + insertAudit + `FROM extended)
+		), logged AS (` + insertAuditOf("extended", false) + `)
 		SELECT ` + sessionCols + ` FROM extended WHERE sessionmon_notify('extend', 1)`
 	for range retries {
 		out, err := scanSession(s.pool.QueryRow(ctx, sql, args))

@@ -43,9 +43,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + nextVersionSQL + `)
 RETURNING ` + sessionCols
 
 	// endOneSQL ends one session that is active at ?1: ?1 at, ?2 reason,
-	// ?3 by, ?4 id.
+	// ?3 by (empty: the holder, so the row's username), ?4 id.
 	endOneSQL = `UPDATE sessions SET
-	ended_at = ?1, end_reason = ?2, ended_by = ?3, version = ` + nextVersionSQL + `
+	ended_at = ?1, end_reason = ?2, ended_by = coalesce(nullif(?3, ''), username), version = ` + nextVersionSQL + `
 WHERE id = ?4 AND ended_at IS NULL AND expires_at > ?1
 RETURNING ` + sessionCols
 
@@ -77,6 +77,13 @@ RETURNING ` + sessionCols
 
 	sessionStateSQL = `SELECT ended_at, expires_at FROM sessions WHERE id = ?`
 
+	// sessionInTxSQL reads a row inside a write transaction (EndSessions
+	// tells ended from missing with it).
+	sessionInTxSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?`
+
+	// usernameOfSQL names user ?1 for an audit entry left without one.
+	usernameOfSQL = `SELECT username FROM users WHERE id = ?`
+
 	// raiseVersionFloorSQL keeps the highest version handed out even when
 	// Purge deletes its row.
 	raiseVersionFloorSQL = `UPDATE counters SET value = ` + highestVersionSQL + ` WHERE name = 'version'`
@@ -105,6 +112,7 @@ WHERE (ended_at IS NOT NULL AND ended_at < ?1) OR (ended_at IS NULL AND expires_
 
 var writerSQL = []string{
 	touchSQL, insertSessionSQL, endOneSQL, replaceSQL, endUserSQL, extendSQL, sessionStateSQL,
+	sessionInTxSQL, usernameOfSQL,
 	raiseVersionFloorSQL, purgeSQL, insertAuditSQL, insertUserSQL, setRoleSQL, setStatusSQL, setPasswordSQL,
 	rehashSQL, guardSQL,
 }

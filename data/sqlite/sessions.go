@@ -90,27 +90,34 @@ func (s *Store) CreateSession(ctx context.Context, sess data.Session, replaceID 
 }
 
 // EndSession ends one session that is active at end.At: ErrNotFound for an
-// unknown id, ErrEnded for one already ended or expired.
+// unknown id, ErrEnded for one already ended or expired. An empty
+// audit.Username is the row's; an empty end.By (the holder's own logout)
+// makes the row's username EndedBy and, when empty, the audit's Actor.
 //
 // A corrupt row does not stop a force-logout: the session is ended and the
 // audit entry written, and the *CorruptRowError is returned with a Session
-// holding what is known (ID and the end).
+// holding what is known (ID, username and the end).
 func (s *Store) EndSession(ctx context.Context, id string, end data.End, audit data.AuditEntry) (data.Session, error) {
 	var out data.Session
 	var corrupt error
 	err := s.inTx(ctx, "end session", func(t tq) error {
-		got, err := scanSession(t.queryRow(endOneSQL, micros(end.At), end.Reason, end.By, id))
+		got, err := endOne(t, id, end)
 		var ce *CorruptRowError
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return whyNotActive(t, id, end.At, false)
 		case errors.As(err, &ce):
 			corrupt = err
-			got = data.Session{ID: id, EndedAt: end.At, EndReason: end.Reason, EndedBy: end.By}
 		case err != nil:
 			return err
 		}
 		out = got
+		if audit.Username == "" {
+			audit.Username = got.Username
+		}
+		if end.By == "" && audit.Actor == "" {
+			audit.Actor = got.Username
+		}
 		return insertAudit(t, audit)
 	})
 	if err != nil {
@@ -121,6 +128,83 @@ func (s *Store) EndSession(ctx context.Context, id string, end data.End, audit d
 		return out, fmt.Errorf("sqlite: end session: ended, but: %w", corrupt)
 	}
 	return out, nil
+}
+
+// endOne ends id if it is active at end.At (sql.ErrNoRows if not). A row
+// that cannot be decoded is ended all the same: it comes back as what is
+// known (ID, Username and the end) with its *CorruptRowError.
+func endOne(t tq, id string, end data.End) (data.Session, error) {
+	raw, err := scanRaw(t.queryRow(endOneSQL, micros(end.At), end.Reason, end.By, id))
+	if err != nil {
+		return data.Session{}, err
+	}
+	got, err := decodeSession(raw)
+	if err != nil {
+		var d decoder
+		known := data.Session{ID: id, Username: d.str(raw[2], "username"), EndedAt: end.At, EndReason: end.Reason, EndedBy: end.By}
+		if known.EndedBy == "" {
+			known.EndedBy = known.Username
+		}
+		return known, err
+	}
+	return got, nil
+}
+
+// EndSessions ends every session of ids that is active at end.At, with one
+// audit entry each (the template's SessionID and Username filled from the
+// row), in one transaction. The rest are read in the same transaction:
+// Already when the row is there, Missing when not.
+func (s *Store) EndSessions(ctx context.Context, ids []string, end data.End, audit data.AuditEntry) (data.EndResult, error) {
+	var (
+		res data.EndResult
+		bad rowsErr
+	)
+	if len(ids) == 0 {
+		return res, nil
+	}
+	err := s.inTx(ctx, "end sessions", func(t tq) error {
+		for _, id := range ids {
+			got, err := endOne(t, id, end)
+			var ce *CorruptRowError
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				cur, err := scanSession(t.queryRow(sessionInTxSQL, id))
+				switch {
+				case errors.Is(err, sql.ErrNoRows):
+					res.Missing = append(res.Missing, id)
+				case errors.As(err, &ce):
+					bad.add(err)
+					res.Already = append(res.Already, data.Session{ID: id})
+				case err != nil:
+					return fmt.Errorf("read %s: %w", id, err)
+				default:
+					res.Already = append(res.Already, cur)
+				}
+				continue
+			case errors.As(err, &ce):
+				bad.add(err)
+			case err != nil:
+				return fmt.Errorf("end %s: %w", id, err)
+			}
+			res.Ended = append(res.Ended, got)
+			a := audit
+			a.SessionID, a.Username = id, got.Username
+			if err := insertAudit(t, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return data.EndResult{}, err
+	}
+	if len(res.Ended) > 0 {
+		s.notices.changed()
+	}
+	if err := bad.err(); err != nil {
+		return res, fmt.Errorf("sqlite: end sessions: ended, but: %w", err)
+	}
+	return res, nil
 }
 
 // whyNotActive explains, inside the transaction that failed to write it, why
@@ -162,6 +246,12 @@ func (s *Store) EndUserSessions(ctx context.Context, userID int64, end data.End,
 		if n, err = endUser(t, userID, end); err != nil {
 			return err
 		}
+		if audit.Username == "" {
+			err := t.queryRow(usernameOfSQL, userID).Scan(&audit.Username)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("name user %d: %w", userID, err)
+			}
+		}
 		return insertAudit(t, audit)
 	})
 	if err != nil {
@@ -187,6 +277,9 @@ func (s *Store) Extend(ctx context.Context, id string, d time.Duration, now time
 			return err
 		}
 		out = got
+		if audit.Username == "" {
+			audit.Username = got.Username
+		}
 		return insertAudit(t, audit)
 	})
 	if err != nil {

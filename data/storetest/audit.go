@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +15,6 @@ var auditCases = []testCase{
 	{"DefaultLimit", testAuditDefaultLimit},
 	{"RecentFailures", testRecentFailures},
 	{"RecentFailuresByUserIP", testRecentFailuresByUserIP},
-}
-
-var miscCases = []testCase{
-	{"PingDescribe", testPingDescribe},
 }
 
 func mustAppend(t *testing.T, st data.Store, e data.AuditEntry) {
@@ -306,21 +301,5 @@ func testRecentFailuresByUserIP(t *testing.T, st data.Store) {
 		if c.want.UserIPClearsAt.IsZero() && got.UserIPClearsAt != (time.Time{}) {
 			t.Errorf("RecentFailures(%+v) = %+v: a missing UserIPClearsAt must be the zero time.Time", c.q, got)
 		}
-	}
-}
-
-var passwordInURL = regexp.MustCompile(`://[^/@\s]*:[^/@\s]+@`)
-
-func testPingDescribe(t *testing.T, st data.Store) {
-	if err := st.Ping(ctx(t)); err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
-	d := st.Describe()
-	if strings.TrimSpace(d) == "" {
-		t.Fatal("Describe is empty")
-	}
-	low := strings.ToLower(d)
-	if strings.Contains(low, "password") || passwordInURL.MatchString(d) {
-		t.Fatalf("Describe shows a password: %q", d)
 	}
 }

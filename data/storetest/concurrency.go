@@ -16,6 +16,7 @@ var concurrencyCases = []testCase{
 	{"TouchVsEnd", testTouchVsEnd},
 	{"ExtendVsEnd", testExtendVsEnd},
 	{"CreatesKeepVersionsUnique", testConcurrentCreates},
+	{"EndSessionsVsEndSessions", testEndSessionsRace},
 	{"GuardedCreateVsDeactivate", func(t *testing.T, st data.Store) { testGuardedCreateVsUserChange(t, st, false) }},
 	{"GuardedCreateVsPasswordReset", func(t *testing.T, st data.Store) { testGuardedCreateVsUserChange(t, st, true) }},
 }
@@ -210,6 +211,89 @@ func testConcurrentCreates(t *testing.T, st data.Store) {
 	}
 	if es := mustAudit(t, st, data.AuditQuery{Action: data.ActionLogin, Limit: 1000}); len(es) != workers*perWorker {
 		t.Fatalf("login audit entries = %d, want %d", len(es), workers*perWorker)
+	}
+}
+
+// testEndSessionsRace: operators bulk-end overlapping sets of sessions, and
+// force out single ones, at the same time. Every session ends exactly once:
+// one call reports it Ended (with one audit entry), every other call that
+// asked reports it Already, with the end that won; none is Missing.
+func testEndSessionsRace(t *testing.T, st data.Store) {
+	u := mustUser(t, st, "alice", "viewer")
+	const n = 40
+	all := make([]string, n)
+	for i := range all {
+		all[i] = mustCreate(t, st, newSession(u, fmt.Sprintf("race-%02d", i))).ID
+	}
+	var (
+		mu      sync.Mutex
+		endedBy = map[string]string{} // session -> the worker whose call ended it
+		wg      sync.WaitGroup
+	)
+	record := func(id, by string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if prev, dup := endedBy[id]; dup {
+			t.Errorf("session %s ended twice: by %s and by %s", short(id), prev, by)
+		}
+		endedBy[id] = by
+	}
+	end := func(by string) data.End { return data.End{At: at(time.Hour), Reason: data.EndForced, By: by} }
+	for w := range workers {
+		wg.Go(func() {
+			by := fmt.Sprintf("op%d", w)
+			// Each worker asks for every session, from its own starting
+			// point, in batches of 7; odd workers end some one by one.
+			for b := 0; b < n; b += 7 {
+				var batch []string
+				for i := b; i < min(b+7, n); i++ {
+					batch = append(batch, all[(i+w*11)%n])
+				}
+				if w%2 == 1 && b%14 == 0 {
+					for _, id := range batch[:2] {
+						_, err := st.EndSession(ctx(t), id, end(by), auditEntry(data.ActionForceLogout, by, "", id))
+						switch {
+						case err == nil:
+							record(id, by)
+						case !errors.Is(err, data.ErrEnded):
+							t.Errorf("EndSession: %v", err)
+							return
+						}
+					}
+				}
+				res, err := st.EndSessions(ctx(t), batch, end(by), data.AuditEntry{Time: at(time.Hour), Actor: by, Action: data.ActionForceLogout})
+				if err != nil {
+					t.Errorf("EndSessions: %v", err)
+					return
+				}
+				if len(res.Missing) != 0 || len(res.Ended)+len(res.Already) != len(batch) {
+					t.Errorf("EndSessions of %d = %d ended, %d already, %d missing", len(batch), len(res.Ended), len(res.Already), len(res.Missing))
+				}
+				for _, s := range res.Ended {
+					record(s.ID, by)
+				}
+				for _, s := range res.Already {
+					if s.EndedAt.IsZero() || s.EndedBy == "" {
+						t.Errorf("Already %s without the end that won: %+v", short(s.ID), s)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if len(endedBy) != n {
+		t.Fatalf("%d of %d sessions were reported ended", len(endedBy), n)
+	}
+	for id, by := range endedBy {
+		if s := mustSession(t, st, id); s.EndedBy != by {
+			t.Fatalf("session %s: reported ended by %s, stored as ended by %q", short(id), by, s.EndedBy)
+		}
+	}
+	if es := mustAudit(t, st, data.AuditQuery{Action: data.ActionForceLogout, Limit: 1000}); len(es) != n {
+		t.Fatalf("force_logout audit entries = %d, want exactly one per session (%d)", len(es), n)
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 	"sessionmon/data"
 )
 
-var listCases = []testCase{
+var listCases = []sourceCase{
 	{"OnlyActive", testListOnlyActive},
 	{"Sort", testListSort},
 	{"Paging", testListPaging},
@@ -24,7 +24,7 @@ var listCases = []testCase{
 // listNow is the Query.Now of the ListActive cases.
 var listNow = at(time.Hour)
 
-func mustList(t *testing.T, st data.Store, q data.Query) data.Page {
+func mustList(t *testing.T, st data.Source, q data.Query) data.Page {
 	t.Helper()
 	p, err := st.ListActive(ctx(t), q)
 	if err != nil {
@@ -33,21 +33,18 @@ func mustList(t *testing.T, st data.Store, q data.Query) data.Page {
 	return p
 }
 
-func testListOnlyActive(t *testing.T, st data.Store) {
-	u := mustUser(t, st, "alice", "admin")
-	a1 := mustCreate(t, st, newSession(u, "a1"))
-	a2 := newSession(u, "a2")
-	a2.ExpiresAt = listNow.Add(time.Microsecond)
-	a2 = mustCreate(t, st, a2)
-	mustEnd(t, st, mustCreate(t, st, newSession(u, "ended")).ID, data.End{At: at(time.Minute), Reason: data.EndLogout, By: "alice"})
-	atNow := newSession(u, "expires-now")
+func testListOnlyActive(t *testing.T, f *fixture) {
+	alice := person("alice", "admin")
+	a2, atNow, past := alice, alice, alice
+	a2.ExpiresAt = listNow.Add(f.tick)
 	atNow.ExpiresAt = listNow
-	atNow = mustCreate(t, st, atNow)
-	past := newSession(u, "expired")
 	past.ExpiresAt = listNow.Add(-time.Hour)
-	mustCreate(t, st, past)
+	rows := f.seed(t, alice, a2, alice, atNow, past)
+	a1, ended := rows[0], rows[2]
+	a2, atNow = rows[1], rows[3]
+	f.end(t, ended.ID, data.End{At: at(time.Minute), Reason: data.EndLogout, By: "alice"})
 
-	p := mustList(t, st, data.Query{Now: listNow})
+	p := mustList(t, f.src, data.Query{Now: listNow})
 	got := ids(p.Sessions)
 	want := []string{a2.ID, a1.ID} // by expiry
 	if !slices.Equal(got, want) {
@@ -56,41 +53,40 @@ func testListOnlyActive(t *testing.T, st data.Store) {
 	if p.Next != nil {
 		t.Fatalf("Next = %+v on the only page", p.Next)
 	}
-	wantSession(t, "listed row", a2, p.Sessions[0])
+	f.wantSession(t, "listed row", a2, p.Sessions[0])
 	if p.Sessions[0].Version != a2.Version {
 		t.Fatal("listed row has a different Version")
 	}
 	// Earlier, the one expiring at listNow was active too; the one that
 	// expired at T0 was not, and an ended row never is.
-	if got, want := ids(mustList(t, st, data.Query{Now: at(0)}).Sessions), []string{atNow.ID, a2.ID, a1.ID}; !slices.Equal(got, want) {
+	if got, want := ids(mustList(t, f.src, data.Query{Now: at(0)}).Sessions), []string{atNow.ID, a2.ID, a1.ID}; !slices.Equal(got, want) {
 		t.Fatalf("ListActive at T0 = %s, want %s", shortIDs(got), shortIDs(want))
 	}
 }
 
 // sortFixture stores 12 active sessions whose sort keys tie in several ways,
 // plus rows that must never be listed, and returns the active ones.
-func sortFixture(t *testing.T, st data.Store) []data.Session {
+func sortFixture(t *testing.T, f *fixture) []data.Session {
 	t.Helper()
-	users := []data.User{
-		mustUser(t, st, "dan", "viewer"),
-		mustUser(t, st, "ann", "admin"),
-		mustUser(t, st, "cat", "operator"),
-		mustUser(t, st, "ben", "viewer"),
+	users := []data.Session{
+		person("dan", "viewer"),
+		person("ann", "admin"),
+		person("cat", "operator"),
+		person("ben", "viewer"),
 	}
-	var out []data.Session
+	var seed []data.Session
 	for i := range 12 {
-		s := newSession(users[i%len(users)], fmt.Sprintf("sort-%02d", i))
+		s := users[i%len(users)]
 		s.LoginTime = at(-time.Duration(i%4) * time.Hour)
 		s.LastActivity = at(time.Duration(i%3) * time.Minute)
 		s.ExpiresAt = at(CookieAge + time.Duration(i%5)*time.Minute)
-		out = append(out, mustCreate(t, st, s))
+		seed = append(seed, s)
 	}
-	ended := newSession(users[0], "sort-ended")
-	mustEnd(t, st, mustCreate(t, st, ended).ID, data.End{At: at(time.Minute), Reason: data.EndLogout, By: "dan"})
-	expired := newSession(users[1], "sort-expired")
+	expired := users[1]
 	expired.ExpiresAt = listNow.Add(-time.Minute)
-	mustCreate(t, st, expired)
-	return out
+	rows := f.seed(t, append(seed, users[0], expired)...)
+	f.end(t, rows[12].ID, data.End{At: at(time.Minute), Reason: data.EndLogout, By: "dan"})
+	return rows[:12]
 }
 
 // sortKey returns a row's position in the order of k, as the Cursor would
@@ -130,11 +126,11 @@ func expectedOrder(rows []data.Session, k data.SortKey, desc bool) []string {
 	return ids(sorted)
 }
 
-func testListSort(t *testing.T, st data.Store) {
-	rows := sortFixture(t, st)
+func testListSort(t *testing.T, f *fixture) {
+	rows := sortFixture(t, f)
 	for _, k := range append([]data.SortKey{""}, data.SortKeys...) {
 		for _, desc := range []bool{false, true} {
-			p := mustList(t, st, data.Query{Now: listNow, Sort: k, Desc: desc, Limit: 50})
+			p := mustList(t, f.src, data.Query{Now: listNow, Sort: k, Desc: desc, Limit: 50})
 			got, want := ids(p.Sessions), expectedOrder(rows, cmp.Or(k, data.SortExpires), desc)
 			if !slices.Equal(got, want) {
 				t.Errorf("sort %q desc=%v:\n got %s\nwant %s", k, desc, shortIDs(got), shortIDs(want))
@@ -146,8 +142,8 @@ func testListSort(t *testing.T, st data.Store) {
 	}
 }
 
-func testListPaging(t *testing.T, st data.Store) {
-	rows := sortFixture(t, st)
+func testListPaging(t *testing.T, f *fixture) {
+	rows := sortFixture(t, f)
 	for _, k := range data.SortKeys {
 		for _, desc := range []bool{false, true} {
 			want := expectedOrder(rows, k, desc)
@@ -159,7 +155,7 @@ func testListPaging(t *testing.T, st data.Store) {
 					if page > len(rows)+1 {
 						t.Fatalf("%s: paging does not end", name)
 					}
-					p := mustList(t, st, data.Query{Now: listNow, Sort: k, Desc: desc, Limit: limit, After: after})
+					p := mustList(t, f.src, data.Query{Now: listNow, Sort: k, Desc: desc, Limit: limit, After: after})
 					if len(p.Sessions) > limit {
 						t.Fatalf("%s: page of %d rows", name, len(p.Sessions))
 					}
@@ -189,7 +185,9 @@ type filterCase struct {
 	want []string // session names
 }
 
-func checkFilters(t *testing.T, st data.Store, cases []filterCase) {
+// checkFilters runs each case's query; names maps the session names of
+// the cases to their ids.
+func checkFilters(t *testing.T, st data.Source, names map[string]string, cases []filterCase) {
 	t.Helper()
 	for _, c := range cases {
 		c.q.Now = listNow
@@ -198,7 +196,11 @@ func checkFilters(t *testing.T, st data.Store, cases []filterCase) {
 		p := mustList(t, st, c.q)
 		var want []string
 		for _, n := range c.want {
-			want = append(want, SessionID(n))
+			id, ok := names[n]
+			if !ok {
+				t.Fatalf("filter case names an unknown session %q", n)
+			}
+			want = append(want, id)
 		}
 		got := ids(p.Sessions)
 		slices.Sort(got)
@@ -210,33 +212,31 @@ func checkFilters(t *testing.T, st data.Store, cases []filterCase) {
 	}
 }
 
-func testListFilters(t *testing.T, st data.Store) {
-	mk := func(username, email, fullName, role, ip, name string) data.Session {
-		u, err := st.CreateUser(ctx(t), data.User{
-			Username: username, Email: email, FullName: fullName, Role: role,
-			Status: data.StatusActive, CreatedAt: T0,
-		}, auditEntry(data.ActionUserAdd, "root", username, ""))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := newSession(u, name)
-		s.IP = ip
-		return mustCreate(t, st, s)
+func testListFilters(t *testing.T, f *fixture) {
+	mk := func(username, email, fullName, role, ip string) data.Session {
+		s := person(username, role)
+		s.Email, s.FullName, s.IP = email, fullName, ip
+		return s
 	}
-	mk("alice", "alice@example.com", "Alice Liddell", "admin", "10.1.1.1", "alice-1")
-	bob := mk("bob", "bob@Corp.Example", "Robert Smith", "operator", "10.2.2.2", "bob-1")
-	mk("carol", "carol@example.com", "Carol Jones", "viewer", "192.0.2.33", "carol-1")
-	// A second session of bob, from elsewhere.
-	b2 := newSession(data.User{ID: bob.UserID, Username: "bob", Email: bob.Email, FullName: bob.FullName, Role: bob.Role, Status: bob.Status}, "bob-2")
+	bob := mk("bob", "bob@Corp.Example", "Robert Smith", "operator", "10.2.2.2")
+	// A second session of bob, from elsewhere, and an ended one that
+	// matches every filter below and must never show.
+	b2, ghost := bob, bob
 	b2.IP = "2001:db8::b0b"
-	mustCreate(t, st, b2)
-	// An ended session that matches every filter below must never show.
-	ghost := newSession(data.User{ID: bob.UserID, Username: "bob", Email: bob.Email, FullName: bob.FullName, Role: bob.Role, Status: bob.Status}, "bob-ended")
-	ghost.IP = "10.2.2.2"
-	mustEnd(t, st, mustCreate(t, st, ghost).ID, data.End{At: at(time.Minute), Reason: data.EndLogout, By: "bob"})
+	rows := f.seed(t,
+		mk("alice", "alice@example.com", "Alice Liddell", "admin", "10.1.1.1"),
+		bob,
+		mk("carol", "carol@example.com", "Carol Jones", "viewer", "192.0.2.33"),
+		b2,
+		ghost)
+	names := map[string]string{}
+	for i, n := range []string{"alice-1", "bob-1", "carol-1", "bob-2", "bob-ended"} {
+		names[n] = rows[i].ID
+	}
+	f.end(t, names["bob-ended"], data.End{At: at(time.Minute), Reason: data.EndLogout, By: "bob"})
 
 	all := []string{"alice-1", "bob-1", "bob-2", "carol-1"}
-	checkFilters(t, st, []filterCase{
+	checkFilters(t, f.src, names, []filterCase{
 		{data.Query{}, all},
 		{data.Query{Username: "bob"}, []string{"bob-1", "bob-2"}},
 		{data.Query{Username: "BOB"}, nil}, // exact
@@ -263,22 +263,22 @@ func testListFilters(t *testing.T, st data.Store) {
 	})
 }
 
-func testListTextLiteral(t *testing.T, st data.Store) {
+func testListTextLiteral(t *testing.T, f *fixture) {
 	names := []string{
 		"per%cent", "under_score", "quote'single", `dq"user`, `back\slash`,
 		"plain", "star*", "brack[et]", "caret^", "dollar$", "dot.ted",
 	}
+	var seed []data.Session
 	for i, n := range names {
-		u, err := st.CreateUser(ctx(t), data.User{
-			Username: n, Email: fmt.Sprintf("user%d@example.com", i), FullName: "User " + fmt.Sprint(i),
-			Role: "viewer", Status: data.StatusActive, CreatedAt: T0,
-		}, auditEntry(data.ActionUserAdd, "root", n, ""))
-		if err != nil {
-			t.Fatalf("CreateUser(%q): %v", n, err)
-		}
-		mustCreate(t, st, newSession(u, n))
+		s := person(n, "viewer")
+		s.Email, s.FullName = fmt.Sprintf("user%d@example.com", i), "User "+fmt.Sprint(i)
+		seed = append(seed, s)
 	}
-	checkFilters(t, st, []filterCase{
+	byName := map[string]string{}
+	for i, s := range f.seed(t, seed...) {
+		byName[names[i]] = s.ID
+	}
+	checkFilters(t, f.src, byName, []filterCase{
 		{data.Query{Text: "%"}, []string{"per%cent"}},
 		{data.Query{Text: "_"}, []string{"under_score"}},
 		{data.Query{Text: "r%c"}, []string{"per%cent"}},
@@ -307,31 +307,31 @@ func testListTextLiteral(t *testing.T, st data.Store) {
 		{data.Query{Role: "viewer' OR 'x'='x"}, nil},
 	})
 	// Nothing was harmed.
-	if p := mustList(t, st, data.Query{Now: listNow, Limit: 100}); len(p.Sessions) != len(names) {
+	if p := mustList(t, f.src, data.Query{Now: listNow, Limit: 100}); len(p.Sessions) != len(names) {
 		t.Fatalf("after hostile filters ListActive = %d rows, want %d", len(p.Sessions), len(names))
 	}
-	if us, err := st.ListUsers(ctx(t)); err != nil || len(us) != len(names) {
+	if f.st == nil {
+		return
+	}
+	if us, err := f.st.ListUsers(ctx(t)); err != nil || len(us) != len(names) {
 		t.Fatalf("after hostile filters ListUsers = %d, %v", len(us), err)
 	}
 }
 
-func testListDefaultLimit(t *testing.T, st data.Store) {
-	u := mustUser(t, st, "alice", "admin")
-	for i := range 101 {
-		mustCreate(t, st, newSession(u, fmt.Sprintf("many-%03d", i)))
-	}
-	p := mustList(t, st, data.Query{Now: listNow})
+func testListDefaultLimit(t *testing.T, f *fixture) {
+	f.seed(t, slices.Repeat([]data.Session{person("alice", "admin")}, 101)...)
+	p := mustList(t, f.src, data.Query{Now: listNow})
 	if len(p.Sessions) != 100 || p.Next == nil {
 		t.Fatalf("Limit 0: %d rows, Next=%v; want 100 and a cursor", len(p.Sessions), p.Next)
 	}
-	p = mustList(t, st, data.Query{Now: listNow, Limit: -1, After: p.Next})
+	p = mustList(t, f.src, data.Query{Now: listNow, Limit: -1, After: p.Next})
 	if len(p.Sessions) != 1 || p.Next != nil {
 		t.Fatalf("second page: %d rows, Next=%v; want 1 and nil", len(p.Sessions), p.Next)
 	}
 }
 
-func testListInvalidSort(t *testing.T, st data.Store) {
-	if _, err := st.ListActive(ctx(t), data.Query{Now: listNow, Sort: "expires_at; DROP TABLE sessions"}); err == nil {
+func testListInvalidSort(t *testing.T, f *fixture) {
+	if _, err := f.src.ListActive(ctx(t), data.Query{Now: listNow, Sort: "expires_at; DROP TABLE sessions"}); err == nil {
 		t.Fatal("ListActive with an unknown sort key succeeded")
 	}
 }
