@@ -37,6 +37,7 @@ func (a *app) serveCmd() *cobra.Command {
 				ln.Close()
 				return err
 			}
+			defer srv.Close()
 			go m.RunPurger(ctx, a.cfg.Session.PurgeInterval)
 			warnMaintenance(ctx, st, log)
 			log.Info("serving", "url", "http://"+ln.Addr().String(), "store", st.Describe())
@@ -86,12 +87,16 @@ func (a *app) buildServer(st data.Store, log *slog.Logger, tweak func(*sessionlo
 	if err != nil {
 		return nil, nil, err
 	}
+	// /healthz commits a write too when the store can (both can): a
+	// read-only or full store answers pings while refusing every login.
+	prober, _ := st.(data.WriteProber)
 	srv, err := server.New(server.Options{
 		Manager:           m,
 		Logger:            log,
 		TrustProxyHeaders: a.cfg.Login.TrustProxyHeaders,
 		Production:        a.cfg.Production,
 		Metrics:           metrics,
+		WriteProber:       prober,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -129,6 +129,7 @@ func (a *app) runDemo(cmd *cobra.Command, users int, headless bool) error {
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
