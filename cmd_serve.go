@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +16,10 @@ import (
 	"sessionmon/sessionlogic"
 )
 
+// serve's own named flags that set config keys (the shared ones are in
+// flagKeys, cli.go).
+func init() { flagKeys["allowed-hosts"] = "allowed_hosts" }
+
 func (a *app) serveCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -22,6 +27,9 @@ func (a *app) serveCmd() *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if err := a.cfg.CheckServe(); err != nil {
+				return usageError{err}
+			}
 			log := a.logger(a.stderr)
 			st, err := a.openStore(ctx, backend.Create)
 			if err != nil {
@@ -40,12 +48,14 @@ func (a *app) serveCmd() *cobra.Command {
 			defer srv.Close()
 			go m.RunPurger(ctx, a.cfg.Session.PurgeInterval)
 			warnMaintenance(ctx, st, log)
-			log.Info("serving", "url", "http://"+ln.Addr().String(), "store", st.Describe())
+			log.Info("serving", "url", "http://"+ln.Addr().String(), "store", st.Describe(),
+				"allowed_hosts", strings.Join(a.allowedHosts(), ", "))
 			return server.Serve(ctx, ln, srv.Handler(), log)
 		},
 	}
 	cmd.Flags().String("listen", "", "address to listen on (config key listen; default 127.0.0.1:8080)")
 	cmd.Flags().Bool("production", false, "production mode: Secure __Host- cookie, HSTS")
+	cmd.Flags().String("allowed-hosts", "", `host names served, comma-separated: "sessions.example.com", ".example.com", "*" (config key allowed_hosts; default loopback and the listen host)`)
 	return cmd
 }
 
@@ -69,6 +79,15 @@ func warnMaintenance(ctx context.Context, st data.Store, log *slog.Logger) {
 	case !table:
 		log.Warn("autovacuum is off for the sessions table (autovacuum_enabled = false): " + why + "; ALTER TABLE sessions RESET (autovacuum_enabled) or run VACUUM sessions regularly")
 	}
+}
+
+// allowedHosts is allowed_hosts, or when unset the loopback names and the
+// host the server listens on.
+func (a *app) allowedHosts() []string {
+	if len(a.cfg.AllowedHosts) > 0 {
+		return a.cfg.AllowedHosts
+	}
+	return server.DefaultAllowedHosts(a.cfg.Listen)
 }
 
 // buildServer wires metrics, the Manager and the login server on st.
@@ -97,6 +116,8 @@ func (a *app) buildServer(st data.Store, log *slog.Logger, tweak func(*sessionlo
 		Production:        a.cfg.Production,
 		Metrics:           metrics,
 		WriteProber:       prober,
+		AllowedHosts:      a.allowedHosts(),
+		TrustedOrigins:    a.cfg.TrustedOrigins,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -16,8 +16,10 @@
 //	GET  /static/   the stylesheet
 //
 // Every response carries the security headers (CSP, nosniff, frame denial,
-// referrer policy; HSTS in production). Every state-changing request passes
-// http.CrossOriginProtection first, on top of the SameSite=Lax cookie.
+// referrer policy; HSTS in production). A request whose Host is not in
+// Options.AllowedHosts gets 400 (DNS rebinding), except the health checks.
+// Every state-changing request passes http.CrossOriginProtection first, on
+// top of the SameSite=Lax cookie.
 //
 // Wiring, in this order: the metrics are the Manager's Observer, so they
 // exist before it; the Server then serves them.
@@ -79,6 +81,15 @@ type Options struct {
 	// (see NewMetrics). Nil: New makes its own, and then only the HTTP and
 	// active-session metrics move.
 	Metrics *Metrics
+	// AllowedHosts are the Host names served (Django's ALLOWED_HOSTS
+	// patterns: "name", ".domain" for it and its subdomains, "*" for any);
+	// any other Host gets 400, except on /healthz and /livez. Empty means
+	// LoopbackHosts; see DefaultAllowedHosts for a listen address.
+	AllowedHosts []string
+	// TrustedOrigins are origins ("https://sessions.example.com") whose
+	// cross-origin POSTs are accepted: the public origin behind a proxy that
+	// rewrites Host, for browsers that send no Sec-Fetch-Site.
+	TrustedOrigins []string
 	// WriteProber, when set, is asked by /healthz to commit a write as well
 	// as the Manager's Ping (pass the store when it implements
 	// data.WriteProber). Nil: /healthz checks reads only.
@@ -93,6 +104,9 @@ type Server struct {
 	production bool
 	metrics    *Metrics
 	health     *storeHealth
+	hosts      *hostPolicy
+	hostLog    *hostRefusals
+	cop        *http.CrossOriginProtection
 	pages      map[string]*template.Template
 	handler    http.Handler
 }
@@ -114,6 +128,23 @@ func New(opts Options) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.health = newStoreHealth(storeProbe(s.mgr, opts.WriteProber), s.log)
+	hosts, err := newHostPolicy(opts.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
+	s.hosts = hosts
+	s.hostLog = &hostRefusals{log: s.log, allowed: hosts.shown}
+	s.cop = http.NewCrossOriginProtection()
+	s.cop.SetDenyHandler(http.HandlerFunc(s.crossOriginRefused))
+	for _, o := range opts.TrustedOrigins {
+		norm, err := normalizeOrigin(o)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.cop.AddTrustedOrigin(norm); err != nil {
+			return nil, fmt.Errorf("server: trusted origin %q: %w", o, err)
+		}
+	}
 	if err := checkCookie(s.mgr.Cookie(""), s.production); err != nil {
 		return nil, err
 	}
@@ -205,11 +236,10 @@ func (s *Server) routes() http.Handler {
 
 // chain wraps h in the middleware every route shares, outermost first:
 // instrument (sees the final status, including recovered panics), recover,
-// security headers (so refusals and 500s carry them too), CSRF.
+// security headers (so refusals and 500s carry them too), the Host check
+// (DNS rebinding), CSRF.
 func (s *Server) chain(h http.Handler) http.Handler {
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(s.crossOriginRefused))
-	return s.instrument(s.recoverPanics(s.securityHeaders(cop.Handler(h))))
+	return s.instrument(s.recoverPanics(s.securityHeaders(s.checkHost(s.cop.Handler(h)))))
 }
 
 func cacheFor(seconds int, h http.Handler) http.Handler {

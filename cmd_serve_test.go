@@ -1,0 +1,42 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// In production, serve refuses to start without allowed_hosts, in one line
+// that names the key and how to set it, before it opens (or creates) the
+// store. Set by any route (env, named flag, --set) it gets past the check.
+func TestServeInProductionWantsAllowedHosts(t *testing.T) {
+	c := newCLI(t)
+	c.env["SESSIONMON_PRODUCTION"] = "true"
+	_, _, err := c.run("", "serve", "--listen", "127.0.0.1:1")
+	if err == nil || !strings.HasPrefix(err.Error(), "allowed_hosts: not set: production needs") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("serve in production without allowed_hosts: %v, want one line naming allowed_hosts", err)
+	}
+	if _, statErr := os.Stat(c.db); !os.IsNotExist(statErr) {
+		t.Errorf("the refused serve touched the store: stat %s: %v", c.db, statErr)
+	}
+	// Past the check, serve stops at the next step: a port it cannot bind
+	// (so the test does not serve for ever).
+	for name, args := range map[string][]string{
+		"flag": {"serve", "--listen", "256.0.0.1:1", "--allowed-hosts", "sessions.example.com"},
+		"set":  {"serve", "--listen", "256.0.0.1:1", "--set", "allowed_hosts=sessions.example.com"},
+	} {
+		_, _, err := c.run("", args...)
+		if err == nil || strings.Contains(err.Error(), "allowed_hosts") || !strings.Contains(err.Error(), "listen on 256.0.0.1:1") {
+			t.Errorf("%s: %v, want past the allowed_hosts check, failing to listen", name, err)
+		}
+	}
+	c.env["SESSIONMON_ALLOWED_HOSTS"] = "sessions.example.com, .example.org"
+	_, _, err = c.run("", "serve", "--listen", "256.0.0.1:1")
+	if err == nil || !strings.Contains(err.Error(), "listen on 256.0.0.1:1") {
+		t.Errorf("env: %v, want past the allowed_hosts check, failing to listen", err)
+	}
+	out := c.must("", "config")
+	if !strings.Contains(out, `allowed_hosts = ["sessions.example.com", ".example.org"]`) {
+		t.Errorf("config does not show the allowed hosts:\n%s", out)
+	}
+}
