@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -35,7 +37,20 @@ func (a *app) serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			// The grace period runs from SIGTERM (ctx done) to exit: the
+			// HTTP drain takes at most ShutdownGrace - CloseReserve, the
+			// store's Close at most CloseReserve and never past the grace.
+			var stopAt atomic.Pointer[time.Time]
+			defer context.AfterFunc(ctx, func() { now := time.Now(); stopAt.Store(&now) })()
+			defer func() {
+				budget := server.CloseReserve
+				if t := stopAt.Load(); t != nil {
+					budget = min(budget, max(time.Until(t.Add(server.ShutdownGrace)), 0))
+				}
+				if err := closeStore(st, budget); err != nil {
+					log.Warn("close the store", "err", err)
+				}
+			}()
 			ln, err := net.Listen("tcp", a.cfg.Listen)
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
@@ -57,6 +72,27 @@ func (a *app) serveCmd() *cobra.Command {
 	cmd.Flags().Bool("production", false, "production mode: Secure __Host- cookie, HSTS")
 	cmd.Flags().String("allowed-hosts", "", `host names served, comma-separated: "sessions.example.com", ".example.com", "*" (config key allowed_hosts; default loopback and the listen host)`)
 	return cmd
+}
+
+// closeStore closes st, waiting at most d. A hung database (PostgreSQL
+// stopped, a dead network path) would otherwise hold the process as long
+// as its driver waits on each connection (pgxpool: 15 s). Leaving early
+// loses nothing acknowledged: every write a client or an operator was told
+// about was committed before the answer; what Close still waits for is
+// connections to hand back (and, on SQLite, a checkpoint that the next
+// open redoes from the WAL).
+func closeStore(st data.Source, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- st.Close() }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("%s did not close within %s; exiting without waiting (every acknowledged write is committed)",
+			st.Describe(), d.Round(time.Millisecond))
+	}
 }
 
 // warnMaintenance logs what the database needs and does not have: on

@@ -2,8 +2,14 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"sessionmon/data"
+	"sessionmon/data/sqlite"
+	"sessionmon/server"
 )
 
 // In production, serve refuses to start without allowed_hosts, in one line
@@ -38,5 +44,39 @@ func TestServeInProductionWantsAllowedHosts(t *testing.T) {
 	out := c.must("", "config")
 	if !strings.Contains(out, `allowed_hosts = ["sessions.example.com", ".example.org"]`) {
 		t.Errorf("config does not show the allowed hosts:\n%s", out)
+	}
+}
+
+// hangingStore is a store whose Close never returns, as a pgx pool's does
+// for 15 s per connection when PostgreSQL hangs.
+type hangingStore struct {
+	data.Store
+	release chan struct{}
+}
+
+func (h hangingStore) Close() error     { <-h.release; return nil }
+func (h hangingStore) Describe() string { return "postgres hung@127.0.0.1:5432/db" }
+
+// closeStore is what serve and watch close their store with: it gives up
+// after its budget, so a hung database cannot hold the exit past the grace
+// period, and says so; a store that closes is closed, with no message.
+func TestCloseStoreIsBounded(t *testing.T) {
+	h := hangingStore{release: make(chan struct{})}
+	defer close(h.release)
+	start := time.Now()
+	err := closeStore(h, 200*time.Millisecond)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("closeStore waited %s on a hung Close, budget 200ms", took)
+	}
+	if err == nil || !strings.Contains(err.Error(), "postgres hung@127.0.0.1:5432/db did not close within 200ms") {
+		t.Errorf("closeStore on a hung store: %v", err)
+	}
+
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "ok.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := closeStore(st, server.CloseReserve); err != nil {
+		t.Errorf("closeStore on a healthy store: %v", err)
 	}
 }
