@@ -18,6 +18,8 @@ import (
 func TestServeInProductionWantsAllowedHosts(t *testing.T) {
 	c := newCLI(t)
 	c.env["SESSIONMON_PRODUCTION"] = "true"
+	migrated := c.db
+	c.db = filepath.Join(t.TempDir(), "new.db") // serve may create a file; the refused one must not
 	_, _, err := c.run("", "serve", "--listen", "127.0.0.1:1")
 	if err == nil || !strings.HasPrefix(err.Error(), "allowed_hosts: not set: production needs") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("serve in production without allowed_hosts: %v, want one line naming allowed_hosts", err)
@@ -25,6 +27,7 @@ func TestServeInProductionWantsAllowedHosts(t *testing.T) {
 	if _, statErr := os.Stat(c.db); !os.IsNotExist(statErr) {
 		t.Errorf("the refused serve touched the store: stat %s: %v", c.db, statErr)
 	}
+	c.db = migrated
 	// Past the check, serve stops at the next step: a port it cannot bind
 	// (so the test does not serve for ever).
 	for name, args := range map[string][]string{
