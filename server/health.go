@@ -13,6 +13,11 @@ const (
 	// (or many) asking /healthz many times a second costs the store at
 	// most one read and one write per healthTTL.
 	healthTTL = time.Second
+	// healthRecheck is how young a healthy answer may be and still be
+	// reused after a request was refused: the refusal may mean the store
+	// just went down, but a store that probes fine while requests time out
+	// (overload) must not get a probe per /healthz on top.
+	healthRecheck = 100 * time.Millisecond
 	// healthTimeout bounds one probe (read and write together).
 	healthTimeout = 2 * time.Second
 	// refusedReportEvery is how often, at most, the count of requests
@@ -73,13 +78,16 @@ func newStoreHealth(probe func(context.Context) error, log *slog.Logger) *storeH
 }
 
 // check returns the store's health: a cached answer younger than ttl, the
-// answer of the probe in flight, or a new probe's. A healthy answer is not
-// reused once a request was refused after it: the store may have gone down
-// since, and /healthz must not keep a dead replica in rotation for a second
-// longer than it takes to look. It waits at most until ctx is done.
+// answer of the probe in flight, or a new probe's. A healthy answer older
+// than healthRecheck is not reused once a request was refused after it:
+// the store may have gone down since, and /healthz must not keep a dead
+// replica in rotation for a second longer than it takes to look. It waits
+// at most until ctx is done.
 func (h *storeHealth) check(ctx context.Context) error {
 	h.mu.Lock()
-	if !h.at.IsZero() && time.Since(h.at) < h.ttl && (h.err != nil || !h.lastRefused.After(h.at)) {
+	age := time.Since(h.at)
+	suspect := h.err == nil && h.lastRefused.After(h.at) && age >= healthRecheck
+	if !h.at.IsZero() && age < h.ttl && !suspect {
 		err := h.err
 		h.mu.Unlock()
 		return err

@@ -231,7 +231,8 @@ func wantOneLine(t *testing.T, lines []string, msg, detail string) {
 // call on the request path fails as a dead database's would.
 type faultStore struct {
 	data.Store
-	down   atomic.Bool
+	down      atomic.Bool
+	touchDown atomic.Bool // only Touch fails: requests 503 while probes pass (an overloaded store)
 	probes atomic.Int64 // ProbeWrite calls
 }
 
@@ -262,6 +263,9 @@ func (f *faultStore) ProbeWrite(ctx context.Context) error {
 func (f *faultStore) Touch(ctx context.Context, id string, now, expires time.Time) (data.Session, error) {
 	if err := f.fail(); err != nil {
 		return data.Session{}, err
+	}
+	if f.touchDown.Load() {
+		return data.Session{}, context.DeadlineExceeded
 	}
 	return f.Store.Touch(ctx, id, now, expires)
 }
@@ -378,4 +382,37 @@ func TestOutageIsLoggedOnceNotPerRequest(t *testing.T) {
 			n, len(during), reports, maxReports, strings.Join(during, "\n"))
 	}
 	t.Logf("%d requests refused during %s: %d log lines", n, outage, len(all))
+}
+
+// TestHealthzProbesBoundedWhileRequestsFail: requests answer 503 while the
+// store probes healthy (timeouts under overload). /healthz re-probes after a
+// refusal, so a dead store is seen at once, but no more than once per
+// healthRecheck: an overloaded store gets no probe storm on top.
+func TestHealthzProbesBoundedWhileRequestsFail(t *testing.T) {
+	fs := &faultStore{Store: openStore(t)}
+	e := newHealthEnv(t, fs, fs)
+	e.addUser(alice, alicePassword, aliceName, aliceRole)
+	token := e.login(alice, alicePassword)
+	fs.touchDown.Store(true)
+	before := fs.probes.Load()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for time.Since(start) < time.Second {
+				if i%2 == 0 {
+					e.do("GET", "/api/me", nil, e.sess(token))
+				} else if r := e.do("GET", "/healthz", nil); r.status != http.StatusOK {
+					t.Errorf("/healthz with a healthy store: %d", r.status)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	limit := int64(elapsed/healthRecheck) + 2
+	if n := fs.probes.Load() - before; n > limit {
+		t.Errorf("%d write probes in %s while requests failed, want at most %d (one per %s)", n, elapsed.Round(time.Millisecond), limit, healthRecheck)
+	}
 }
