@@ -1,13 +1,20 @@
 package reliability
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"sessionmon/data"
 	"sessionmon/data/postgres"
@@ -136,4 +143,112 @@ func TestShutdownWhilePostgresHangs(t *testing.T) {
 	if lost > 0 {
 		t.Errorf("%d of %d acknowledged logins lost", lost, len(acked))
 	}
+}
+
+// openPTY opens a pseudo-terminal pair: the dashboard needs a terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal for the dashboard: %v", err)
+	}
+	ioctl := func(req uintptr, arg unsafe.Pointer) error {
+		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), req, uintptr(arg)); e != 0 {
+			return e
+		}
+		return nil
+	}
+	var unlock int32
+	var n uint32
+	ws := struct{ rows, cols, x, y uint16 }{24, 80, 0, 0}
+	if err := ioctl(syscall.TIOCSPTLCK, unsafe.Pointer(&unlock)); err != nil {
+		m.Close()
+		t.Skipf("unlock pty: %v", err)
+	}
+	if err := ioctl(syscall.TIOCGPTN, unsafe.Pointer(&n)); err != nil {
+		m.Close()
+		t.Skipf("pty number: %v", err)
+	}
+	if err := ioctl(syscall.TIOCSWINSZ, unsafe.Pointer(&ws)); err != nil {
+		m.Close()
+		t.Skipf("pty size: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		t.Skipf("open pty: %v", err)
+	}
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+// TestWatchExitsWhilePostgresHangs: the dashboard on a PostgreSQL store
+// that hangs (SIGSTOPped) quits on SIGTERM within the grace period, though
+// its polls and its LISTEN connection wait on the hung server and the pgx
+// pool's Close would wait 15 s for them.
+func TestWatchExitsWhilePostgresHangs(t *testing.T) {
+	pg := startPGCluster(t)
+	dir := t.TempDir()
+	dsn := pg.DSN()
+	cli(t, dir, "", "--db", dsn, "migrate")
+	master, slave := openPTY(t)
+	cmd := exec.Command(sessionmonBinary(t), "--db", dsn, "watch", "--poll", "250ms")
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(), "TERM=xterm-256color")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	var screen safeBuffer
+	go func() { _, _ = io.Copy(&screen, master) }() // the terminal: read what is drawn
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	// Up and polling: the header says the store is live.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(screen.String(), "live"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the dashboard did not show a live store within 30s; screen:\n%q", tail(screen.String(), 2000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	thaw := pg.freeze()
+	defer thaw()
+	time.Sleep(1 * time.Second) // polls now hang inside the store
+	start := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		took := time.Since(start)
+		t.Logf("watch exited %s after SIGTERM with PostgreSQL frozen (%v)", took.Round(time.Millisecond), err)
+		if took > shutdownGrace+shutdownMargin {
+			t.Errorf("watch took %s to exit; the grace period is %s", took.Round(time.Millisecond), shutdownGrace)
+		}
+	case <-time.After(shutdownGrace + 20*time.Second):
+		t.Fatalf("watch still running %s after SIGTERM with PostgreSQL frozen", shutdownGrace+20*time.Second)
+	}
+}
+
+// safeBuffer is a bytes.Buffer for one writer and concurrent readers.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
