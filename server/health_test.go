@@ -232,8 +232,8 @@ func wantOneLine(t *testing.T, lines []string, msg, detail string) {
 type faultStore struct {
 	data.Store
 	down      atomic.Bool
-	touchDown atomic.Bool // only Touch fails: requests 503 while probes pass (an overloaded store)
-	probes atomic.Int64 // ProbeWrite calls
+	touchDown atomic.Bool  // only Touch fails: requests 503 while probes pass (an overloaded store)
+	probes    atomic.Int64 // ProbeWrite calls
 }
 
 var errInjected = errors.New("connection refused (injected)")
