@@ -30,7 +30,7 @@ func (a *app) serveCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if err := a.cfg.CheckServe(); err != nil {
-				return usageError{err}
+				return err // a configuration error, like those of config.Load (exit 1)
 			}
 			log := a.logger(a.stderr)
 			st, err := a.openStore(ctx, backend.Create)
