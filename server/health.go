@@ -38,7 +38,8 @@ const (
 //   - one line when the store is back, with how long it was down and how
 //     many requests were refused meanwhile.
 //
-// Probes run at most once per healthTTL, one at a time, whoever asks
+// Probes run at most once per healthTTL (once per healthRecheck while
+// requests are being refused), one at a time, whoever asks
 // (/healthz, a refused request, the recovery watch), on a context of their
 // own so a caller that gives up does not cancel the answer others wait for.
 // While the store is down a goroutine probes every healthTTL to notice the
@@ -139,7 +140,9 @@ func (h *storeHealth) record(err error) {
 		}
 	case err == nil && h.down:
 		refused := h.total + h.refused
-		h.log.Info("session store back", "down_for", now.Sub(h.since).Round(time.Millisecond),
+		// Warn, not Info: a log kept at warn level must show the end of
+		// the outage it shows the start of.
+		h.log.Warn("session store back", "down_for", now.Sub(h.since).Round(time.Millisecond),
 			"requests_refused", refused)
 		h.down, h.total, h.refused = false, 0, 0
 	}
