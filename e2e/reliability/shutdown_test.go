@@ -235,7 +235,15 @@ func shutdownWatch(t *testing.T, pg *pgCluster, dir, dsn string) {
 			t.Errorf("watch took %s to exit; the grace period is %s", took.Round(time.Millisecond), shutdownGrace)
 		}
 	case <-time.After(shutdownGrace + 20*time.Second):
-		t.Fatalf("watch still running %s after SIGTERM with PostgreSQL frozen", shutdownGrace+20*time.Second)
+		// Where is it stuck? SIGQUIT makes the Go runtime print every
+		// goroutine to stderr, the terminal.
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+		t.Fatalf("watch still running %s after SIGTERM with PostgreSQL frozen; terminal:\n%s",
+			shutdownGrace+20*time.Second, tail(strings.ReplaceAll(screen.String(), "\r", ""), 20000))
 	}
 }
 
