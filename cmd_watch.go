@@ -38,7 +38,13 @@ every session they make and acts on them.`,
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			// The dashboard quits at once on q or SIGTERM; closing the
+			// store must not hold the exit when the database hangs.
+			defer func() {
+				if err := closeStore(st, server.CloseReserve); err != nil {
+					fmt.Fprintln(a.stderr, "sessionmon:", err)
+				}
+			}()
 			m, err := sessionlogic.New(a.managerOptions(st, slog.New(slog.DiscardHandler)))
 			if err != nil {
 				return err
@@ -129,6 +135,7 @@ func (a *app) runDemo(cmd *cobra.Command, users int, headless bool) error {
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {

@@ -21,6 +21,13 @@ type Config struct {
 	DB         string // db: SQLite path or PostgreSQL DSN
 	Listen     string // listen: the login server's address
 	Production bool   // production: Secure, __Host- prefixed cookies
+	// AllowedHosts is allowed_hosts: the Host names the login server
+	// answers to; nil is unset (loopback and the listen host). `serve`
+	// refuses to start in production without it (CheckServe).
+	AllowedHosts []string
+	// TrustedOrigins is trusted_origins: origins accepted for cross-origin
+	// POSTs although they differ from the Host (a proxy that rewrites it).
+	TrustedOrigins []string
 
 	Session   Session
 	Login     Login
@@ -170,6 +177,16 @@ func (c Config) crossCheck(from map[string]string) error {
 		}
 	}
 	return joinErrors(errs)
+}
+
+// CheckServe checks what only the login server needs: in production,
+// allowed_hosts must be set (the loopback default would refuse every real
+// visitor, and guessing a public name is not safe). One line, naming the key.
+func (c Config) CheckServe() error {
+	if c.Production && len(c.AllowedHosts) == 0 {
+		return errors.New(`allowed_hosts: not set: production needs the host names this server answers to, e.g. allowed_hosts = ["sessions.example.com"] in the config file, SESSIONMON_ALLOWED_HOSTS=sessions.example.com or --allowed-hosts sessions.example.com ("*" allows any host, behind a proxy that checks Host)`)
+	}
+	return nil
 }
 
 // joinErrors is errors.Join; one error is returned as itself.

@@ -94,8 +94,8 @@ func TestDefaults(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	keys := Keys()
-	if len(keys) != len(fields) || len(keys) != 28 {
-		t.Fatalf("Keys() has %d keys, fields %d, want 28", len(keys), len(fields))
+	if len(keys) != len(fields) || len(keys) != 30 {
+		t.Fatalf("Keys() has %d keys, fields %d, want 30", len(keys), len(fields))
 	}
 	seen := map[string]bool{}
 	for _, k := range keys {
@@ -546,6 +546,8 @@ func TestFormatRoundTrip(t *testing.T) {
 db = "postgres://app:s3cret@db:5432/sessions?sslmode=require"
 listen = ":8443"
 production = true
+allowed_hosts = ["sessions.example.com", ".example.org", "10.0.0.5", "[::1]"]
+trusted_origins = ["https://sessions.example.com"]
 [session]
 cookie_name = "sid"
 cookie_age = "12h"

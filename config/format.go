@@ -70,6 +70,12 @@ func (c Config) write(w io.Writer, docs bool) error {
 		switch {
 		case !set:
 			fmt.Fprintf(&b, "# %s = %s\n", name, f.unsetDoc(c))
+		case f.Type == "list":
+			items := strings.Split(v, ", ")
+			for i, it := range items {
+				items[i] = quote(it)
+			}
+			fmt.Fprintf(&b, "%s = [%s]\n", name, strings.Join(items, ", "))
 		case f.Type == "string" || f.Type == "duration" && v != "0":
 			fmt.Fprintf(&b, "%s = %s\n", name, quote(v))
 		default:

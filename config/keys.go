@@ -3,6 +3,7 @@ package config
 import (
 	"math"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,15 @@ var fields = []field{
 		`Address the login server listens on. The default accepts connections from this machine only; ":8080" listens on every interface.`),
 	key("production", "false", func(c *Config) *bool { return &c.Production }, boolKind,
 		`Production mode. The session cookie is sent Secure and named with the __Host- prefix ("__Host-sessionid"), which browsers accept only on a Secure cookie with Path=/ and no Domain; so production refuses session.cookie_secure = false, a session.cookie_domain and any session.cookie_path but "/".`),
+
+	key("allowed_hosts", "", func(c *Config) *[]string { return &c.AllowedHosts },
+		listKind(`host names: "sessions.example.com", ".example.com" (the domain and every subdomain), an IP address ("10.0.0.5", "[::1]"), or "*" for any`, hostPattern),
+		`The host names the login server answers to (Django: ALLOWED_HOSTS). A request whose Host header names another host gets 400, so a hostile web page cannot reach the server through DNS rebinding (a name of its own that it points at this machine) to post a login or read /metrics. A name with a leading dot matches that domain and every subdomain; "*" allows any host (only behind a proxy that checks Host itself). Ports are ignored. Unset, the server answers to loopback names (localhost and its subdomains, 127.0.0.1, [::1]) and the host "listen" binds to (every local address when it binds all interfaces); "sessionmon serve" refuses to start in production unless it is set. /healthz and /livez answer whatever the Host, since load balancers probe by IP. Behind a proxy that rewrites Host, list the name the proxy sends.`).
+		whenUnset(func(Config) string { return `[]  # unset: loopback names and the listen host; production must set it` }),
+	key("trusted_origins", "", func(c *Config) *[]string { return &c.TrustedOrigins },
+		listKind(`origins like "https://sessions.example.com" (http or https, a host, an optional port; no path, not even "/")`, origin),
+		`Origins whose cross-origin POSTs (login, logout) are accepted although they differ from the Host the server sees (Django: CSRF_TRUSTED_ORIGINS). Browsers that send Sec-Fetch-Site need nothing here. Older ones are checked by comparing Origin with Host, which fails behind a proxy that rewrites Host (the browser's Origin is "https://sessions.example.com", the server sees "backend:8080"): list the public origin here.`).
+		whenUnset(func(Config) string { return `[]` }),
 
 	key("session.cookie_name", "sessionid", func(c *Config) *string { return &c.Session.CookieName },
 		stringKind("a cookie name of letters, digits and !#$%&'*+-.^_`|~, without a __Host- or __Secure- prefix", cookieName),
@@ -367,6 +377,73 @@ func enumKind(allowed ...string) kind[string] {
 		},
 		format: func(s string) (string, bool) { return s, true },
 	}
+}
+
+// listKind is a list of strings, each of which ok accepts (lower-cased
+// and trimmed): a TOML array, or text separated by commas or spaces (from
+// the environment or a flag). An empty list is unset (nil).
+func listKind(want string, ok func(string) bool) kind[[]string] {
+	return kind[[]string]{
+		typ:  "list",
+		want: "a list of " + want,
+		parse: func(v any) ([]string, bool) {
+			var items []string
+			switch v := v.(type) {
+			case raw:
+				items = strings.FieldsFunc(string(v), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+			case string:
+				items = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+			case []any:
+				for _, x := range v {
+					s, isString := x.(string)
+					if !isString {
+						return nil, false
+					}
+					items = append(items, strings.TrimSpace(s))
+				}
+			default:
+				return nil, false
+			}
+			var out []string
+			for _, s := range items {
+				out = append(out, strings.ToLower(s))
+			}
+			return out, true
+		},
+		ok: func(l []string) bool {
+			for _, s := range l {
+				if !anyText(s) || !ok(s) {
+					return false
+				}
+			}
+			return true
+		},
+		format: func(l []string) (string, bool) { return strings.Join(l, ", "), len(l) > 0 },
+	}
+}
+
+// hostPattern reports whether s is an allowed_hosts entry: "*", a host
+// name with an optional leading dot, an IPv4 address or a bracketed IPv6
+// address; never a port.
+func hostPattern(s string) bool {
+	switch {
+	case s == "*":
+		return true
+	case strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]"):
+		ip := net.ParseIP(s[1 : len(s)-1])
+		return ip != nil && ip.To4() == nil
+	case net.ParseIP(s) != nil:
+		return net.ParseIP(s).To4() != nil // IPv6 goes in brackets, as in a Host header
+	}
+	return s != "." && cookieDomain(s)
+}
+
+// origin reports whether s is a web origin: http or https, a host, an
+// optional port, nothing else.
+func origin(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.User == nil && u.Path == "" && u.RawQuery == "" && u.Fragment == "" && !strings.HasSuffix(u.Host, ":")
 }
 
 func parseString(v any) (string, bool) {

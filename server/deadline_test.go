@@ -66,6 +66,7 @@ func TestLoginDeadlineDoesNotCoverThePasswordCheck(t *testing.T) {
 	}
 	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"username": {"slow"}, "password": {"slow-password"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Host = "localhost" // not httptest's example.com: the server answers to loopback names only
 	rec := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, req)
 	if rec.Code != http.StatusSeeOther {

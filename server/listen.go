@@ -20,8 +20,20 @@ const (
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 64 << 10 // room for a few oversized cookies, not for abuse
 	// shutdownTimeout is how long in-flight requests get to finish after
-	// ctx is cancelled before their connections are closed.
-	shutdownTimeout = 10 * time.Second
+	// ctx is cancelled before their connections are closed: the grace
+	// period less what the caller keeps to close the store.
+	shutdownTimeout = ShutdownGrace - CloseReserve
+)
+
+// ShutdownGrace is how long a server may take, from the cancellation of
+// its context (SIGTERM) to its exit, whatever the store does. Serve spends
+// at most ShutdownGrace - CloseReserve letting in-flight requests finish;
+// the caller closes the store in what is left (sessionmon serve waits for
+// it no longer than that, so a hung database cannot hold the exit: the
+// pgx pool alone waits 15 s per hung connection).
+const (
+	ShutdownGrace = 10 * time.Second
+	CloseReserve  = 2 * time.Second
 )
 
 // ListenAndServe listens on addr and serves h until ctx is cancelled (main
@@ -36,8 +48,10 @@ func ListenAndServe(ctx context.Context, addr string, h http.Handler, log *slog.
 }
 
 // Serve serves h on ln until ctx is cancelled, then stops accepting, lets
-// in-flight requests finish for up to 10 s, and closes what is left. It
-// returns nil after a clean shutdown. Serve closes ln.
+// in-flight requests finish for up to ShutdownGrace - CloseReserve (8 s),
+// and closes what is left. It returns nil after a clean shutdown. Serve
+// closes ln. A request cut off by the close was never answered, so its
+// client never took it as done; every answered write was committed first.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()

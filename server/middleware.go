@@ -81,7 +81,15 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		}
 		s.metrics.observe(route, status, d)
 		level := slog.LevelDebug
-		if status >= 500 {
+		switch {
+		case status == http.StatusServiceUnavailable:
+			// The store could not answer. storeHealth logs the outage
+			// once and counts these; a line each would be ~1,400 a second.
+			// A 503 of /healthz is its answer, not a refused request.
+			if route != healthzRoute {
+				s.health.refusedRequest()
+			}
+		case status >= 500:
 			level = slog.LevelWarn
 		}
 		// Checked first: the arguments below cost a dozen allocations per

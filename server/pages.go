@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,9 +17,6 @@ import (
 
 // maxFormBytes bounds a login form body. A real form is well under 1 KiB.
 const maxFormBytes = 16 << 10
-
-// healthTimeout bounds the store ping behind /healthz.
-const healthTimeout = 2 * time.Second
 
 // storeRetryAfter is the Retry-After sent with a 503.
 const storeRetryAfter = "5"
@@ -109,8 +105,9 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, sessionlogic.ErrNoSession):
 			http.SetCookie(w, s.mgr.ClearCookie()) // a dead cookie: stop the browser sending it
 		default:
-			// The store is down: show the form anyway; posting it will say so.
-			s.log.Warn("login page: check session", "err", err)
+			// The store is down: show the form anyway; posting it will say
+			// so. Outages are logged once by storeHealth, not per request.
+			s.log.Debug("login page: check session", "err", err)
 		}
 	}
 	s.renderLogin(w, http.StatusOK, "", next, "")
@@ -170,7 +167,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, sessionlogic.ErrInvalidInput):
 		s.renderLogin(w, http.StatusBadRequest, username, next, msgMissing)
 	default:
-		s.log.Error("login", "err", err)
+		s.logStoreError("login", err)
 		w.Header().Set("Retry-After", storeRetryAfter)
 		s.renderLogin(w, http.StatusServiceUnavailable, username, next, msgUnavailable)
 	}
@@ -186,7 +183,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := s.mgr.Logout(r.Context(), s.mgr.SessionToken(r)); err != nil {
-		s.log.Error("logout", "err", err)
+		s.logStoreError("logout", err)
 		w.Header().Set("Retry-After", storeRetryAfter)
 		s.renderMessage(w, http.StatusServiceUnavailable, "Logout not completed",
 			"The session store cannot be reached, so you are still logged in. Please try again in a moment.")
@@ -194,6 +191,17 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, s.mgr.ClearCookie())
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// logStoreError logs an error that made a request answer 503. A store
+// outage is logged by storeHealth (once, with its cause, then a count), so
+// here only at debug level; anything else is an error worth a line each.
+func (s *Server) logStoreError(op string, err error) {
+	if errors.Is(err, sessionlogic.ErrUnavailable) {
+		s.log.Debug(op, "err", err)
+		return
+	}
+	s.log.Error(op, "err", err)
 }
 
 type welcomePage struct {
@@ -232,19 +240,26 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sessionlogic.FieldsOf(sess))
 }
 
-// healthz is GET /healthz: is the session store reachable?
+// healthz is GET /healthz: can the session store read and write? The
+// answer may be up to healthTTL old (see storeHealth); the state changes
+// are logged there, not each refusal here.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
-	defer cancel()
-	if err := s.mgr.Ping(ctx); err != nil {
-		s.log.Warn("healthz", "err", err)
+	if err := s.health.check(r.Context()); err != nil {
 		w.Header().Set("Retry-After", storeRetryAfter)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
 			"status": "unavailable", "error": "session store unavailable",
 		})
 		return
 	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// livez is GET /livez: the process serves HTTP. It never asks the store,
+// so a liveness probe does not restart replicas because the database is
+// down (which a restart cannot fix).
+func (s *Server) livez(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 

@@ -10,13 +10,16 @@
 //	POST /logout    end the session; deletion cookie; 303 to /login
 //	GET  /          the welcome page (session required: 302 to /login?next=/)
 //	GET  /api/me    the session as JSON (session required: 401 JSON)
-//	GET  /healthz   200 {"status":"ok"} when the store answers, else 503
+//	GET  /healthz   200 {"status":"ok"} when the store can read and write, else 503
+//	GET  /livez     200 while the process serves HTTP (no store involved)
 //	GET  /metrics   Prometheus metrics
 //	GET  /static/   the stylesheet
 //
 // Every response carries the security headers (CSP, nosniff, frame denial,
-// referrer policy; HSTS in production). Every state-changing request passes
-// http.CrossOriginProtection first, on top of the SameSite=Lax cookie.
+// referrer policy; HSTS in production). A request whose Host is not in
+// Options.AllowedHosts gets 400 (DNS rebinding), except the health checks.
+// Every state-changing request passes http.CrossOriginProtection first, on
+// top of the SameSite=Lax cookie.
 //
 // Wiring, in this order: the metrics are the Manager's Observer, so they
 // exist before it; the Server then serves them.
@@ -24,10 +27,20 @@
 //	metrics, err := server.NewMetrics(nil)
 //	mgr, err := sessionlogic.New(sessionlogic.Options{Store: st, Observer: metrics, ...})
 //	srv, err := server.New(server.Options{Manager: mgr, Metrics: metrics, Logger: log})
+//	defer srv.Close()
 //	err = server.ListenAndServe(ctx, addr, srv.Handler(), log) // returns when ctx is cancelled
+//
+// Health. /healthz is the endpoint for load balancers and readiness probes:
+// it answers 200 only when the store answers a read (Ping) and commits a
+// write (data.WriteProber, when the store has it: Options.WriteProber), so
+// a replica on a read-only or full store leaves rotation. Probes are shared
+// and cached for a second (see storeHealth). /livez is for liveness probes:
+// restarting a process does not fix its database, so it never asks the
+// store.
 package server
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -39,6 +52,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"sessionmon/data"
 	"sessionmon/sessionlogic"
 )
 
@@ -67,6 +81,19 @@ type Options struct {
 	// (see NewMetrics). Nil: New makes its own, and then only the HTTP and
 	// active-session metrics move.
 	Metrics *Metrics
+	// AllowedHosts are the Host names served (Django's ALLOWED_HOSTS
+	// patterns: "name", ".domain" for it and its subdomains, "*" for any);
+	// any other Host gets 400, except on /healthz and /livez. Empty means
+	// LoopbackHosts; see DefaultAllowedHosts for a listen address.
+	AllowedHosts []string
+	// TrustedOrigins are origins ("https://sessions.example.com") whose
+	// cross-origin POSTs are accepted: the public origin behind a proxy that
+	// rewrites Host, for browsers that send no Sec-Fetch-Site.
+	TrustedOrigins []string
+	// WriteProber, when set, is asked by /healthz to commit a write as well
+	// as the Manager's Ping (pass the store when it implements
+	// data.WriteProber). Nil: /healthz checks reads only.
+	WriteProber data.WriteProber
 }
 
 // Server is the login server. Its Handler is safe for concurrent use.
@@ -76,6 +103,10 @@ type Server struct {
 	trustProxy bool
 	production bool
 	metrics    *Metrics
+	health     *storeHealth
+	hosts      *hostPolicy
+	hostLog    *hostRefusals
+	cop        *http.CrossOriginProtection
 	pages      map[string]*template.Template
 	handler    http.Handler
 }
@@ -95,6 +126,24 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	s.health = newStoreHealth(storeProbe(s.mgr, opts.WriteProber), s.log)
+	hosts, err := newHostPolicy(opts.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
+	s.hosts = hosts
+	s.hostLog = &hostRefusals{log: s.log, allowed: hosts.shown}
+	s.cop = http.NewCrossOriginProtection()
+	s.cop.SetDenyHandler(http.HandlerFunc(s.crossOriginRefused))
+	for _, o := range opts.TrustedOrigins {
+		norm, err := normalizeOrigin(o)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.cop.AddTrustedOrigin(norm); err != nil {
+			return nil, fmt.Errorf("server: trusted origin %q: %w", o, err)
+		}
 	}
 	if err := checkCookie(s.mgr.Cookie(""), s.production); err != nil {
 		return nil, err
@@ -133,12 +182,36 @@ func checkCookie(c *http.Cookie, production bool) error {
 	return nil
 }
 
+// storeProbe is what /healthz asks: a read, then (when the store can) a
+// committed write.
+func storeProbe(m *sessionlogic.Manager, w data.WriteProber) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := m.Ping(ctx); err != nil {
+			return err
+		}
+		if w == nil {
+			return nil
+		}
+		if err := w.ProbeWrite(ctx); err != nil {
+			return fmt.Errorf("%w: %w", sessionlogic.ErrUnavailable, err)
+		}
+		return nil
+	}
+}
+
+// Close stops the background work of the Server (the watch that notices a
+// store's recovery during an outage). The Handler keeps answering.
+func (s *Server) Close() { s.health.close() }
+
 // Handler returns the server's handler: routes wrapped in instrumentation,
 // panic recovery, security headers and cross-origin protection.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Metrics returns the server's metrics (the ones passed in Options, or its own).
 func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// healthzRoute is the pattern of the load balancer's health check.
+const healthzRoute = "GET /healthz"
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -147,7 +220,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.Handle("GET /{$}", s.mgr.RequireSession(http.HandlerFunc(s.welcome)))
 	mux.Handle("GET /api/me", s.mgr.RequireSessionAJAX(http.HandlerFunc(s.me)))
-	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc(healthzRoute, s.healthz)
+	mux.HandleFunc("GET /livez", s.livez)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,
@@ -162,11 +236,10 @@ func (s *Server) routes() http.Handler {
 
 // chain wraps h in the middleware every route shares, outermost first:
 // instrument (sees the final status, including recovered panics), recover,
-// security headers (so refusals and 500s carry them too), CSRF.
+// security headers (so refusals and 500s carry them too), the Host check
+// (DNS rebinding), CSRF.
 func (s *Server) chain(h http.Handler) http.Handler {
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(s.crossOriginRefused))
-	return s.instrument(s.recoverPanics(s.securityHeaders(cop.Handler(h))))
+	return s.instrument(s.recoverPanics(s.securityHeaders(s.checkHost(s.cop.Handler(h)))))
 }
 
 func cacheFor(seconds int, h http.Handler) http.Handler {

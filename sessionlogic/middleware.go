@@ -70,7 +70,10 @@ func (m *Manager) guard(next http.Handler, refuse func(http.ResponseWriter, *htt
 				// browser stops sending it.
 				http.SetCookie(w, m.ClearCookie())
 			} else {
-				m.log.Error("authenticate", "err", err, "path", r.URL.Path)
+				// Debug only: during an outage every request lands here,
+				// and the login server logs the outage once with its
+				// cause and a count of refusals (server.storeHealth).
+				m.log.Debug("authenticate", "err", err, "path", r.URL.Path)
 			}
 			refuse(w, r, err)
 			return

@@ -223,7 +223,13 @@ func Run(ctx context.Context, opts Options) error {
 	r.HasDarkBackground()
 	m := newModel(opts, r)
 	m.ctx = ctx
-	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx))
+	// No signal handler of Bubble Tea's own: the caller's ctx ends on
+	// SIGINT and SIGTERM (main's signal.NotifyContext). With both, one
+	// SIGTERM reaches both; when ctx wins, v1.3.10's handler blocks for
+	// ever sending QuitMsg to the stopped event loop, and shutdown waits
+	// for it: `watch` hung on SIGTERM (seen in e2e/reliability
+	// TestShutdownWhilePostgresHangs, goroutine dump at tea.go:303).
+	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithoutSignalHandler())
 	_, err := p.Run()
 	if err != nil && ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled) {
 		return nil
