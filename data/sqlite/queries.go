@@ -28,11 +28,12 @@ const (
 	// expiry, ?3 id. The row must be not ended and not expired at now; the
 	// new expiry is capped at the absolute limit and never below the current
 	// one (an operator's extension survives the holder's next request).
+	// It leaves version alone (data.Store.Touch), so the version index is
+	// not rewritten on every request.
 	touchSQL = `UPDATE sessions SET
 	last_activity = ?1,
 	expires_at = max(expires_at, CASE WHEN absolute_expires_at IS NOT NULL AND absolute_expires_at < ?2
-		THEN absolute_expires_at ELSE ?2 END),
-	version = ` + nextVersionSQL + `
+		THEN absolute_expires_at ELSE ?2 END)
 WHERE id = ?3 AND ended_at IS NULL AND expires_at > ?1
 RETURNING ` + sessionCols
 
