@@ -53,6 +53,7 @@ type config struct {
 	direct                   bool
 	unbatched                bool
 	sqliteSQL                string
+	pgSQL                    string
 	pollStores               map[string]bool
 	peerPools                []int
 }
@@ -78,6 +79,7 @@ func main() {
 	flag.IntVar(&c.naiveCycles, "naive-cycles", 3, "measured naive cycles per size")
 	flag.IntVar(&c.churn, "churn", 20, "sessions touched between two poll cycles")
 	flag.StringVar(&c.profile, "cpuprofile", "", "write CPU profiles of sessionmon's first throughput run to PREFIX-{pg,sqlite}.pprof")
+	flag.StringVar(&c.pgSQL, "pg-sql", "", "SQL run on sessionmon's PostgreSQL schemas after migration, before seeding (e.g. a fillfactor), for what-if measurements")
 	flag.StringVar(&c.sqliteSQL, "sqlite-sql", "", "SQL run on each SQLite file after migration (e.g. a candidate index), for what-if measurements")
 	flag.DurationVar(&harness.TouchInterval, "touch-interval", 0, "sessionmon's session.touch_interval (0, the headline: a durable write on every request)")
 	flag.BoolVar(&c.direct, "direct", true, "also measure sessionmon's store.Touch called directly on PostgreSQL")
@@ -318,6 +320,17 @@ func pgSchema(ctx context.Context, c config, prefix string, closers *[]func(), r
 	return s, nil
 }
 
+// execPG runs sql (statements separated by semicolons) in the schema.
+func execPG(ctx context.Context, s *harness.Schema, sql string) error {
+	conn, err := s.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
 // withWAL runs one measurement and keeps the WAL it wrote and the requests
 // it made in r.pending, for pgSchema's closer to turn into per-request
 // figures once the table's counters are final.
@@ -370,6 +383,11 @@ func throughputPG(ctx context.Context, c config, dir string) error {
 					return err
 				}
 				closers = append(closers, func() { st.Close() })
+				if c.pgSQL != "" {
+					if err := execPG(ctx, s, c.pgSQL); err != nil {
+						return fmt.Errorf("-pg-sql: %w", err)
+					}
+				}
 				tokens = harness.NewTokens(c.sessions)
 				if err := harness.SeedTokensPG(ctx, s, tokens); err != nil {
 					return err
