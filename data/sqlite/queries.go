@@ -94,7 +94,8 @@ RETURNING ` + sessionCols
 	// requires expires_at > ended_at, so for an ended row that moment is
 	// ended_at. Split this way, each half is served by an index.
 	purgeSQL = `DELETE FROM sessions
-WHERE (ended_at IS NOT NULL AND ended_at < ?1) OR (ended_at IS NULL AND expires_at < ?1)`
+WHERE (ended_at IS NOT NULL AND ended_at < ?1)
+   OR (ended_at IS NULL AND expires_bucket <= ?1 / 60000000 AND expires_at < ?1)`
 
 	insertAuditSQL = `INSERT INTO audit (time, actor, action, username, session_id, ip, detail)
 	VALUES (?, ?, ?, ?, ?, ?, ?)`
