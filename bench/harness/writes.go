@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Write amplification (issue 11): what one request costs PostgreSQL in
@@ -19,6 +20,25 @@ import (
 // the contender's own table in its own fresh schema, read after its store's
 // connections have closed (a backend flushes its statistics at exit; a busy
 // one only every second or so), so they cover the whole run exactly.
+
+// OldestSnapshot returns how long the oldest transaction in the database
+// that holds a snapshot (backend_xmin) has been open, other than the
+// caller's. While it is open, no row version that died after it began can
+// be pruned, so HOT updates run out of room on their page and fall back to
+// ordinary updates: on a shared server, another workload's long
+// transaction (a bulk load, a long report) lowers every table's HOT share.
+func OldestSnapshot(ctx context.Context, s *Schema) (time.Duration, error) {
+	c, err := s.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close(context.Background())
+	var us int64
+	err = c.QueryRow(ctx, `SELECT coalesce(max(extract(epoch FROM now() - xact_start) * 1e6), 0)::bigint
+		FROM pg_stat_activity
+		WHERE datname = current_database() AND backend_xmin IS NOT NULL AND pid <> pg_backend_pid()`).Scan(&us)
+	return time.Duration(us) * time.Microsecond, err
+}
 
 // WALLSN returns the cluster's current WAL insert position, in bytes.
 func WALLSN(ctx context.Context, s *Schema) (int64, error) {

@@ -179,11 +179,13 @@ type row struct {
 
 	// Write amplification per run (PostgreSQL contenders; issue 11).
 	writes  []harness.TableWrites
-	walReq  []float64 // WAL bytes per request (whole cluster's WAL: see harness/writes.go)
-	reqs    []int64   // requests in the run, warm-up included
-	pending struct {  // the run being measured
-		wal  float64
-		reqs int64
+	walReq  []float64       // WAL bytes per request (whole cluster's WAL: see harness/writes.go)
+	reqs    []int64         // requests in the run, warm-up included
+	oldest  []time.Duration // the oldest snapshot open in the database during the run
+	pending struct {        // the run being measured
+		wal    float64
+		reqs   int64
+		oldest time.Duration
 	}
 }
 
@@ -308,8 +310,10 @@ func pgSchema(ctx context.Context, c config, prefix string, closers *[]func(), r
 				r.writes = append(r.writes, w)
 				r.walReq = append(r.walReq, r.pending.wal/float64(r.pending.reqs))
 				r.reqs = append(r.reqs, r.pending.reqs)
-				logf("  %s: %d updates, %.1f %% HOT, %.0f WAL bytes/request, %.1f MB with %d indexes",
-					r.name, w.Updates, 100*w.HOTRatio(), r.pending.wal/float64(r.pending.reqs), float64(w.Bytes)/1e6, w.Indexes)
+				r.oldest = append(r.oldest, r.pending.oldest)
+				logf("  %s: %d updates, %.1f %% HOT, %.0f WAL bytes/request, %.1f MB with %d indexes, oldest snapshot %s",
+					r.name, w.Updates, 100*w.HOTRatio(), r.pending.wal/float64(r.pending.reqs), float64(w.Bytes)/1e6, w.Indexes,
+					r.pending.oldest.Round(time.Second))
 			}
 			r.pending.reqs = 0
 		}
@@ -339,7 +343,29 @@ func withWAL(ctx context.Context, r *row, s *harness.Schema, measure func() (har
 	if err != nil {
 		return harness.Result{}, err
 	}
+	// Sample the oldest open snapshot in the database while it runs: it
+	// explains a low HOT share (harness.OldestSnapshot).
+	done := make(chan struct{})
+	sampled := make(chan time.Duration, 1)
+	go func() {
+		var worst time.Duration
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			if d, err := harness.OldestSnapshot(ctx, s); err == nil {
+				worst = max(worst, d)
+			}
+			select {
+			case <-done:
+				sampled <- worst
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	res, err := measure()
+	close(done)
+	r.pending.oldest = <-sampled
 	if err != nil {
 		return res, err
 	}
@@ -578,17 +604,21 @@ func printWrites(rows []*row) {
 func printRunsSideBySide(c config, sm, peer, limit *row) {
 	fmt.Println("Each run side by side (sessionmon against the peer at its best pool in the same run):")
 	fmt.Println()
-	fmt.Println("| run | sessionmon req/s | peer best req/s | ratio (≥ 3) | / pgbench | sessionmon HOT % (≥ 90) | peer HOT % | WAL B/req sessionmon | peer | WAL ratio (≤ 1) | MB sessionmon | peer | size ratio (≤ 2) |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| run | sessionmon req/s | peer best req/s | ratio (≥ 3) | / pgbench | sessionmon HOT % (≥ 90) | peer HOT % | WAL B/req sessionmon | peer | WAL ratio (≤ 1) | MB sessionmon | peer | size ratio (≤ 2) | oldest other snapshot during sessionmon's run |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for i := range c.runs {
 		if i >= len(sm.writes) || i >= len(peer.writes) || i >= len(sm.rates) || i >= len(peer.rates) || i >= len(limit.rates) {
 			continue
 		}
 		a, b := sm.writes[i], peer.writes[i]
-		fmt.Printf("| %d | %.0f | %.0f | %.2f | %.2f | %.1f | %.1f | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f |\n", i+1,
+		oldest := "—"
+		if i < len(sm.oldest) {
+			oldest = sm.oldest[i].Round(time.Second).String()
+		}
+		fmt.Printf("| %d | %.0f | %.0f | %.2f | %.2f | %.1f | %.1f | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f | %s |\n", i+1,
 			sm.rates[i], peer.rates[i], sm.rates[i]/peer.rates[i], sm.rates[i]/limit.rates[i],
 			100*a.HOTRatio(), 100*b.HOTRatio(), sm.walReq[i], peer.walReq[i], sm.walReq[i]/peer.walReq[i],
-			float64(a.Bytes)/1e6, float64(b.Bytes)/1e6, float64(a.Bytes)/float64(b.Bytes))
+			float64(a.Bytes)/1e6, float64(b.Bytes)/1e6, float64(a.Bytes)/float64(b.Bytes), oldest)
 	}
 	fmt.Println()
 }
