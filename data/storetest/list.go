@@ -181,39 +181,43 @@ func testListPaging(t *testing.T, f *fixture) {
 	}
 }
 
-// Expiry and last activity are ordered to the microsecond, even when rows
-// share a minute (a store may index a coarser bucket of them, as
-// PostgreSQL's migration 0005 does, but its order must stay exact), and
-// the order follows touches. Paging through every order at small limits
-// must walk the exact order, across minute boundaries too.
-func testListExactWithinMinute(t *testing.T, st data.Store) {
-	u := mustUser(t, st, "alice", "admin")
+// Expiry and last activity are ordered exactly (to the source's precision),
+// even when rows share a minute (a store may index a coarser bucket of
+// them, as both of sessionmon's do since migration 0005, but its order must
+// stay exact), and on a Store the order follows touches. Paging through
+// both orders at small limits must walk the exact order, across minute
+// boundaries too.
+func testListExactWithinMinute(t *testing.T, f *fixture) {
 	base := at(30 * time.Minute).Truncate(time.Minute)
-	// Offsets in microseconds from base: ties, neighbours, both sides of
-	// minute boundaries.
+	tk := f.tick
+	// Ties, neighbours, and both sides of minute boundaries.
 	offs := []time.Duration{
-		0, 1, 1, 59_999_999, 60_000_000, 60_000_001, 30_000_000, 30_000_000,
-		119_999_999, 120_000_000, 2, 59_999_998, 90_000_000,
+		0, tk, tk, time.Minute - tk, time.Minute, time.Minute + tk, 30 * time.Second, 30 * time.Second,
+		2*time.Minute - tk, 2 * time.Minute, 2 * tk, time.Minute - 2*tk, 90 * time.Second,
 	}
-	var rows []data.Session
+	alice := person("alice", "admin")
+	var seed []data.Session
 	for i, off := range offs {
-		s := newSession(u, fmt.Sprintf("exact-%02d", i))
-		la := base.Add(off * time.Microsecond)
+		s := alice
+		la := base.Add(off)
 		s.LoginTime, s.LastActivity = base.Add(-time.Hour), la
 		s.ExpiresAt = la.Add(CookieAge)
 		if i%3 == 0 { // expiry order differs from activity order
 			s.ExpiresAt = la.Add(CookieAge - time.Duration(i)*time.Second)
 		}
-		rows = append(rows, mustCreate(t, st, s))
+		seed = append(seed, s)
 	}
-	// Touches move rows within and across minutes; the listing follows.
-	for i, off := range map[int]time.Duration{1: 45_000_001, 4: 1, 9: 60_000_000} {
-		now := base.Add(off * time.Microsecond)
-		got, err := st.Touch(ctx(t), rows[i].ID, now, now.Add(CookieAge))
-		if err != nil {
-			t.Fatalf("Touch: %v", err)
+	rows := f.seed(t, seed...)
+	if f.st != nil {
+		// Touches move rows within and across minutes; the listing follows.
+		for i, off := range map[int]time.Duration{1: 45*time.Second + tk, 4: tk, 9: time.Minute} {
+			now := base.Add(off)
+			got, err := f.st.Touch(ctx(t), rows[i].ID, now, now.Add(CookieAge))
+			if err != nil {
+				t.Fatalf("Touch: %v", err)
+			}
+			rows[i] = got
 		}
-		rows[i] = got
 	}
 	for _, k := range []data.SortKey{data.SortExpires, data.SortLastActivity} {
 		for _, desc := range []bool{false, true} {
@@ -223,7 +227,7 @@ func testListExactWithinMinute(t *testing.T, st data.Store) {
 				var got []string
 				var after *data.Cursor
 				for page := 0; page <= len(rows)+1; page++ {
-					p := mustList(t, st, data.Query{Now: listNow, Sort: k, Desc: desc, Limit: limit, After: after})
+					p := mustList(t, f.src, data.Query{Now: listNow, Sort: k, Desc: desc, Limit: limit, After: after})
 					got = append(got, ids(p.Sessions)...)
 					if p.Next == nil {
 						break
