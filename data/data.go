@@ -6,9 +6,15 @@
 // Conventions every store follows (data/storetest checks them):
 //   - Times are stored with microsecond precision, in UTC. Callers truncate
 //     to the microsecond (sessionlogic's clock does), so values round-trip exactly.
-//   - Every write to a session row raises its Version to a value greater than
-//     any Version handed out before, store-wide, and never reuses one (not even
-//     after Purge). ChangesSince relies on it.
+//   - Every write to a session row but Touch raises its Version to a value
+//     greater than any Version handed out before, store-wide, and never
+//     reuses one (not even after Purge). ChangesSince relies on it. Touch
+//     (every authenticated request) changes only LastActivity and the slid
+//     ExpiresAt, never whether a session is active, and leaves Version as
+//     it was: a Version raised per request would be an indexed value
+//     written per request, which on PostgreSQL rules out heap-only updates
+//     (issue 11). Readers that show activity relist instead: the dashboard
+//     relists its window at least every 5 s whatever the counter says.
 //   - Every state change and its audit entry are one transaction.
 package data
 
@@ -126,7 +132,7 @@ type Session struct {
 	EndReason string    // one of the End* constants, "" while not ended
 	EndedBy   string    // operator or username that ended it
 
-	Version int64 // raised on every write; see ChangesSince
+	Version int64 // raised on every write but Touch; see ChangesSince
 }
 
 // Active reports whether the session can be used at now.
@@ -335,7 +341,8 @@ type Source interface {
 	// ListActive returns one keyset window of active sessions.
 	ListActive(ctx context.Context, q Query) (Page, error)
 	Stats(ctx context.Context, q StatsQuery) (Stats, error)
-	// ChangesSince returns rows written after version since (Version > since).
+	// ChangesSince returns rows written after version since (Version > since):
+	// logins, ends, extends; not touches (Store.Touch).
 	// A source without a change counter returns an empty Changes with
 	// Version 0; pollers then relist.
 	ChangesSince(ctx context.Context, since int64, limit int) (Changes, error)
@@ -416,8 +423,8 @@ type Store interface {
 	CreateSession(ctx context.Context, s Session, replaceID string, guard Guard, audit AuditEntry) (Session, error)
 	// Touch is the hot path: in one statement, for a session that is not
 	// ended and whose ExpiresAt is after now, it sets LastActivity = now and
-	// ExpiresAt = max(ExpiresAt, min(expires, AbsoluteExpiresAt)), raises
-	// Version, and returns the updated row. Touch never shortens a session,
+	// ExpiresAt = max(ExpiresAt, min(expires, AbsoluteExpiresAt)), leaves
+	// Version unchanged (see the package doc), and returns the updated row. Touch never shortens a session,
 	// so an operator's Extend survives the holder's next request.
 	// Unknown, ended or expired: ErrNotFound.
 	Touch(ctx context.Context, id string, now, expires time.Time) (Session, error)

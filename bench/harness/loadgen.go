@@ -16,6 +16,7 @@ import (
 // Result is one measured run of a workload.
 type Result struct {
 	Ops      int64         // completed operations (2xx for HTTP)
+	All      int64         // every operation that returned, warm-up and tail included (per-request write figures divide by it)
 	Non2xx   int64         // HTTP answers outside 2xx
 	Errors   int64         // transport or store errors
 	Elapsed  time.Duration // measured window
@@ -84,7 +85,7 @@ var errNon2xx = errors.New("non-2xx answer")
 // d: the rate of successful calls and their latency percentiles.
 func OpLoad(ctx context.Context, n, workers int, warmup, d time.Duration, op func(ctx context.Context, i int) error) Result {
 	var measuring atomic.Bool
-	var ok, non2xx, errs atomic.Int64
+	var ok, non2xx, errs, all atomic.Int64
 	var lat latencies
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -102,6 +103,7 @@ func OpLoad(ctx context.Context, n, workers int, warmup, d time.Duration, op fun
 				start := time.Now()
 				err := op(ctx, rng.IntN(n))
 				el := time.Since(start)
+				all.Add(1)
 				if !measuring.Load() {
 					continue
 				}
@@ -126,7 +128,7 @@ func OpLoad(ctx context.Context, n, workers int, warmup, d time.Duration, op fun
 	elapsed := time.Since(start)
 	close(stop)
 	wg.Wait()
-	r := Result{Ops: ok.Load(), Non2xx: non2xx.Load(), Errors: errs.Load(), Elapsed: elapsed}
+	r := Result{Ops: ok.Load(), All: all.Load(), Non2xx: non2xx.Load(), Errors: errs.Load(), Elapsed: elapsed}
 	r.Rate = float64(r.Ops) / elapsed.Seconds()
 	lat.fill(&r)
 	return r

@@ -19,7 +19,7 @@ import (
 // returned), on a random one of the n bulk-loaded rows.
 func PGBenchScript(n int) string {
 	return fmt.Sprintf(`\set n random(1, %d)
-UPDATE sessions SET last_activity = now(), expires_at = GREATEST(expires_at, LEAST(now() + interval '14 days', coalesce(absolute_expires_at, 'infinity'))), version = nextval('session_version_seq') WHERE id = lpad(to_hex(:n::int), 64, '0') AND ended_at IS NULL AND expires_at > now() RETURNING id, user_id, username, email, full_name, role, status, data, ip, user_agent, login_time, last_activity, expires_at, absolute_expires_at, ended_at, end_reason, ended_by, version;
+UPDATE sessions SET last_activity = now(), expires_at = GREATEST(expires_at, LEAST(now() + interval '14 days', coalesce(absolute_expires_at, 'infinity'))) WHERE id = lpad(to_hex(:n::int), 64, '0') AND ended_at IS NULL AND expires_at > now() RETURNING id, user_id, username, email, full_name, role, status, data, ip, user_agent, login_time, last_activity, expires_at, absolute_expires_at, ended_at, end_reason, ended_by, version;
 `, n)
 }
 
@@ -56,7 +56,7 @@ func PGBench(ctx context.Context, s *Schema, rows, clients, threads int, d time.
 		return Result{}, line, fmt.Errorf("pgbench: no tps in output:\n%s", out)
 	}
 	tps, _ := strconv.ParseFloat(string(m[1]), 64)
-	r := Result{Rate: tps, Elapsed: d, Ops: int64(tps * d.Seconds()), Note: "p50 column = pgbench's average latency"}
+	r := Result{Rate: tps, Elapsed: d, Ops: int64(tps * d.Seconds()), All: int64(tps * d.Seconds()), Note: "p50 column = pgbench's average latency"}
 	if m := latRe.FindSubmatch(out); m != nil {
 		ms, _ := strconv.ParseFloat(string(m[1]), 64)
 		r.P50 = time.Duration(ms * float64(time.Millisecond))

@@ -151,9 +151,11 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 // Autovacuum reports whether PostgreSQL's autovacuum will vacuum the
 // sessions table: server is the server's autovacuum setting, table is false
 // only when the table's autovacuum_enabled storage parameter is set false;
-// both must be true. Every authenticated request updates a session row
-// (never a HOT update: indexed columns change), so without vacuuming the
-// table and its indexes grow by a dead row version per request.
+// both must be true. Every authenticated request updates a session row.
+// Since migration 0005 nearly all of those updates are heap-only (HOT), and
+// page pruning reclaims their dead versions without VACUUM; the rest (a
+// session's first touch in a new minute, logins, ends) still leave dead
+// index entries and row versions that only VACUUM removes.
 func (s *Store) Autovacuum(ctx context.Context) (server, table bool, err error) {
 	err = s.pool.QueryRow(ctx, `SELECT current_setting('autovacuum')::bool,
 		NOT coalesce((SELECT 'autovacuum_enabled=false' = ANY (reloptions)

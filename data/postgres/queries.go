@@ -13,13 +13,33 @@ import (
 	"sessionmon/data"
 )
 
-// sortCols maps each sort key to its column; each has a partial index
-// (column, id) on not-ended rows.
+// sortCols maps each sort key to its column. Each has a partial index on
+// not-ended rows: (column, id) for login time and user; for expiry and last
+// activity, which Touch writes on every request, an index on the column's
+// minute bucket only (bucketCols), so a touch changes no indexed value
+// (migration 0005).
 var sortCols = map[data.SortKey]string{
 	data.SortExpires:      "expires_at",
 	data.SortLastActivity: "last_activity",
 	data.SortLoginTime:    "login_time",
 	data.SortUser:         "username",
+}
+
+// bucketCols names the indexed minute bucket of a sort column that Touch
+// writes. The bucket is the column floored to the minute (bucketOf), a
+// non-decreasing function of it, so ORDER BY bucket, column, id is the
+// same order as ORDER BY column, id: the index walks the buckets in order
+// and each bucket's rows are sorted at read time (Incremental Sort), so the
+// order and the keyset cursors stay exact to the microsecond.
+var bucketCols = map[string]string{
+	"expires_at":    "expires_bucket",
+	"last_activity": "activity_bucket",
+}
+
+// bucketOf is the bucket of the timestamptz expression v: the same
+// expression as the generated columns of migration 0005.
+func bucketOf(v string) string {
+	return `date_bin('1 minute', ` + v + `::timestamptz, timestamptz '2000-01-01 00:00:00+00')`
 }
 
 // likeEscaper makes text match itself literally in (I)LIKE, whose default
@@ -47,7 +67,14 @@ func (s *Store) ListActive(ctx context.Context, q data.Query) (data.Page, error)
 		return "$" + strconv.Itoa(len(args))
 	}
 	var b strings.Builder
-	b.WriteString(`SELECT ` + sessionCols + ` FROM sessions WHERE ended_at IS NULL AND expires_at > ` + arg(q.Now))
+	now := arg(q.Now)
+	b.WriteString(`SELECT ` + sessionCols + ` FROM sessions WHERE ended_at IS NULL AND expires_at > ` + now)
+	bucket := bucketCols[col]
+	if col == "expires_at" {
+		// Lets the index skip the buckets that expired (the exact test
+		// above decides within the first one).
+		b.WriteString(` AND expires_bucket >= ` + bucketOf(now))
+	}
 	if q.Username != "" {
 		b.WriteString(` AND username = ` + arg(q.Username))
 	}
@@ -68,9 +95,19 @@ func (s *Store) ListActive(ctx context.Context, q data.Query) (data.Page, error)
 		if q.Sort == data.SortUser {
 			v = q.After.User
 		}
-		b.WriteString(` AND (` + col + `, id) ` + cmp + ` (` + arg(v) + `, ` + arg(q.After.ID) + `)`)
+		p := arg(v)
+		if bucket != "" {
+			// The exact row comparison decides; the bucket bound is what
+			// the index can use.
+			b.WriteString(` AND ` + bucket + ` ` + cmp + `= ` + bucketOf(p))
+		}
+		b.WriteString(` AND (` + col + `, id) ` + cmp + ` (` + p + `, ` + arg(q.After.ID) + `)`)
 	}
-	b.WriteString(` ORDER BY ` + col + dir + `, id` + dir + ` LIMIT ` + arg(limit+1))
+	b.WriteString(` ORDER BY `)
+	if bucket != "" {
+		b.WriteString(bucket + dir + `, `)
+	}
+	b.WriteString(col + dir + `, id` + dir + ` LIMIT ` + arg(limit+1))
 
 	rows, err := s.pool.Query(ctx, b.String(), args...)
 	if err != nil {
@@ -102,7 +139,8 @@ func (s *Store) Stats(ctx context.Context, q data.StatsQuery) (data.Stats, error
 	st := data.Stats{ByRole: map[string]int64{}}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT role, count(*), count(*) FILTER (WHERE expires_at <= $2)
-		FROM sessions WHERE ended_at IS NULL AND expires_at > $1 GROUP BY role`,
+		FROM sessions WHERE ended_at IS NULL AND expires_at > $1
+		  AND expires_bucket >= `+bucketOf("$1")+` GROUP BY role`,
 		q.Now, q.Now.Add(q.ExpiryWindow)).Query(func(rows pgx.Rows) error {
 		var (
 			role           string
@@ -181,7 +219,8 @@ func (s *Store) Purge(ctx context.Context, before time.Time, audit data.AuditEnt
 	var n int64
 	err := s.pool.QueryRow(ctx, `WITH gone AS (
 			DELETE FROM sessions
-			WHERE ended_at < @before OR (ended_at IS NULL AND expires_at < @before)
+			WHERE ended_at < @before
+			   OR (ended_at IS NULL AND expires_bucket <= `+bucketOf("@before")+` AND expires_at < @before)
 			RETURNING version
 		), n AS (
 			SELECT count(*) AS c, max(version) AS v FROM gone

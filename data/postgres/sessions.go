@@ -111,15 +111,18 @@ func (s *Store) CreateSession(ctx context.Context, sess data.Session, replaceID 
 	return out, nil
 }
 
+// touchSQL writes only unindexed columns (and, once a minute per session,
+// the generated minute buckets), and leaves version alone, so nearly every
+// touch is a heap-only (HOT) update: a new row version on the same page and
+// no index entry at all (migration 0005, data.Store.Touch).
 const touchSQL = `UPDATE sessions
 	SET last_activity = $2,
-	    expires_at = GREATEST(expires_at, LEAST($3, coalesce(absolute_expires_at, 'infinity'))),
-	    version = nextval('session_version_seq')
+	    expires_at = GREATEST(expires_at, LEAST($3, coalesce(absolute_expires_at, 'infinity')))
 	WHERE id = $1 AND ended_at IS NULL AND expires_at > $2
 	RETURNING ` + sessionCols
 
 // Touch is the hot path: one UPDATE … RETURNING, one round trip, no
-// transaction block, no notification. Touches that arrive together share
+// transaction block, no notification, no new Version. Touches that arrive together share
 // one statement and one commit (touchbatch.go); each call still returns
 // only after the commit that carries it. Unknown, ended and expired
 // sessions are all ErrNotFound.

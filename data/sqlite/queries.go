@@ -28,11 +28,12 @@ const (
 	// expiry, ?3 id. The row must be not ended and not expired at now; the
 	// new expiry is capped at the absolute limit and never below the current
 	// one (an operator's extension survives the holder's next request).
+	// It leaves version alone (data.Store.Touch), so the version index is
+	// not rewritten on every request.
 	touchSQL = `UPDATE sessions SET
 	last_activity = ?1,
 	expires_at = max(expires_at, CASE WHEN absolute_expires_at IS NOT NULL AND absolute_expires_at < ?2
-		THEN absolute_expires_at ELSE ?2 END),
-	version = ` + nextVersionSQL + `
+		THEN absolute_expires_at ELSE ?2 END)
 WHERE id = ?3 AND ended_at IS NULL AND expires_at > ?1
 RETURNING ` + sessionCols
 
@@ -93,7 +94,8 @@ RETURNING ` + sessionCols
 	// requires expires_at > ended_at, so for an ended row that moment is
 	// ended_at. Split this way, each half is served by an index.
 	purgeSQL = `DELETE FROM sessions
-WHERE (ended_at IS NOT NULL AND ended_at < ?1) OR (ended_at IS NULL AND expires_at < ?1)`
+WHERE (ended_at IS NOT NULL AND ended_at < ?1)
+   OR (ended_at IS NULL AND expires_bucket <= ?1 / 60000000 AND expires_at < ?1)`
 
 	insertAuditSQL = `INSERT INTO audit (time, actor, action, username, session_id, ip, detail)
 	VALUES (?, ?, ?, ?, ?, ?, ?)`

@@ -318,7 +318,7 @@ func TestCancelledContext(t *testing.T) {
 
 // TestTwoProcesses: two Stores on one file (as a login server and a
 // dashboard would be) write concurrently without SQLITE_BUSY failures or
-// shared versions.
+// shared versions (Touch raises none, so each round also extends).
 func TestTwoProcesses(t *testing.T) {
 	a := openTB(t)
 	b, err := sqlite.Open(t.Context(), strings.TrimPrefix(a.Describe(), "sqlite "))
@@ -334,9 +334,14 @@ func TestTwoProcesses(t *testing.T) {
 		wg.Go(func() {
 			for j := range 15 {
 				now := storetest.T0.Add(time.Duration(j+1) * time.Second)
-				got, err := st.Touch(t.Context(), ss[i].ID, now, now.Add(time.Hour))
-				if err != nil {
+				if _, err := st.Touch(t.Context(), ss[i].ID, now, now.Add(time.Hour)); err != nil {
 					t.Errorf("Touch: %v", err)
+					return
+				}
+				got, err := st.Extend(t.Context(), ss[i].ID, time.Second, now,
+					data.AuditEntry{Time: now, Actor: "root", Action: data.ActionExtend, SessionID: ss[i].ID})
+				if err != nil {
+					t.Errorf("Extend: %v", err)
 					return
 				}
 				mu.Lock()

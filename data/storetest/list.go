@@ -15,6 +15,7 @@ var listCases = []sourceCase{
 	{"OnlyActive", testListOnlyActive},
 	{"Sort", testListSort},
 	{"Paging", testListPaging},
+	{"ExactWithinMinute", testListExactWithinMinute},
 	{"Filters", testListFilters},
 	{"TextIsLiteral", testListTextLiteral},
 	{"DefaultLimit", testListDefaultLimit},
@@ -174,6 +175,67 @@ func testListPaging(t *testing.T, f *fixture) {
 				}
 				if !slices.Equal(got, want) {
 					t.Fatalf("%s: walked\n %s\nwant %s", name, shortIDs(got), shortIDs(want))
+				}
+			}
+		}
+	}
+}
+
+// Expiry and last activity are ordered exactly (to the source's precision),
+// even when rows share a minute (a store may index a coarser bucket of
+// them, as both of sessionmon's do since migration 0005, but its order must
+// stay exact), and on a Store the order follows touches. Paging through
+// both orders at small limits must walk the exact order, across minute
+// boundaries too.
+func testListExactWithinMinute(t *testing.T, f *fixture) {
+	base := at(30 * time.Minute).Truncate(time.Minute)
+	tk := f.tick
+	// Ties, neighbours, and both sides of minute boundaries.
+	offs := []time.Duration{
+		0, tk, tk, time.Minute - tk, time.Minute, time.Minute + tk, 30 * time.Second, 30 * time.Second,
+		2*time.Minute - tk, 2 * time.Minute, 2 * tk, time.Minute - 2*tk, 90 * time.Second,
+	}
+	alice := person("alice", "admin")
+	var seed []data.Session
+	for i, off := range offs {
+		s := alice
+		la := base.Add(off)
+		s.LoginTime, s.LastActivity = base.Add(-time.Hour), la
+		s.ExpiresAt = la.Add(CookieAge)
+		if i%3 == 0 { // expiry order differs from activity order
+			s.ExpiresAt = la.Add(CookieAge - time.Duration(i)*time.Second)
+		}
+		seed = append(seed, s)
+	}
+	rows := f.seed(t, seed...)
+	if f.st != nil {
+		// Touches move rows within and across minutes; the listing follows.
+		for i, off := range map[int]time.Duration{1: 45*time.Second + tk, 4: tk, 9: time.Minute} {
+			now := base.Add(off)
+			got, err := f.st.Touch(ctx(t), rows[i].ID, now, now.Add(CookieAge))
+			if err != nil {
+				t.Fatalf("Touch: %v", err)
+			}
+			rows[i] = got
+		}
+	}
+	for _, k := range []data.SortKey{data.SortExpires, data.SortLastActivity} {
+		for _, desc := range []bool{false, true} {
+			want := expectedOrder(rows, k, desc)
+			for _, limit := range []int{1, 2, 3, len(rows)} {
+				name := fmt.Sprintf("sort %q desc=%v limit=%d", k, desc, limit)
+				var got []string
+				var after *data.Cursor
+				for page := 0; page <= len(rows)+1; page++ {
+					p := mustList(t, f.src, data.Query{Now: listNow, Sort: k, Desc: desc, Limit: limit, After: after})
+					got = append(got, ids(p.Sessions)...)
+					if p.Next == nil {
+						break
+					}
+					after = p.Next
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s: walked\n %s\nwant %s", name, shortIDs(got), shortIDs(want))
 				}
 			}
 		}

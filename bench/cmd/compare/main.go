@@ -53,11 +53,14 @@ type config struct {
 	direct                   bool
 	unbatched                bool
 	sqliteSQL                string
+	pgSQL                    string
 	pollStores               map[string]bool
+	peerPools                []int
 }
 
 func main() {
 	var c config
+	var peerPools string
 	var parts, sizes string
 	flag.StringVar(&c.dsn, "dsn", harness.DefaultDSN, "PostgreSQL server (loopback only); each contender gets a fresh schema")
 	flag.StringVar(&parts, "parts", "pg,sqlite,poll", "parts to run: pg, sqlite, poll")
@@ -66,7 +69,8 @@ func main() {
 	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each throughput run")
 	flag.IntVar(&c.conns, "conns", 64, "load generator connections (and goroutines for the direct Touch rate)")
 	flag.IntVar(&c.sessions, "sessions", 10000, "logged-in sessions for the throughput parts")
-	flag.IntVar(&c.pool, "pool", 0, "PostgreSQL pool size of sessionmon and the peer (0: sessionmon's default)")
+	flag.IntVar(&c.pool, "pool", 0, "PostgreSQL pool size of sessionmon (0: its default)")
+	flag.StringVar(&peerPools, "peer-pools", "8,16", "the peer's pool sizes, each measured in every run; ratios use its best per run")
 	flag.IntVar(&c.pgbenchClients, "pgbench-clients", 16, "pgbench -c")
 	flag.IntVar(&c.pgbenchJ, "pgbench-threads", 2, "pgbench -j")
 	flag.StringVar(&sizes, "sizes", "10000,100000,1000000", "active sessions for the poll part, ascending")
@@ -75,6 +79,7 @@ func main() {
 	flag.IntVar(&c.naiveCycles, "naive-cycles", 3, "measured naive cycles per size")
 	flag.IntVar(&c.churn, "churn", 20, "sessions touched between two poll cycles")
 	flag.StringVar(&c.profile, "cpuprofile", "", "write CPU profiles of sessionmon's first throughput run to PREFIX-{pg,sqlite}.pprof")
+	flag.StringVar(&c.pgSQL, "pg-sql", "", "SQL run on sessionmon's PostgreSQL schemas after migration, before seeding (e.g. a fillfactor), for what-if measurements")
 	flag.StringVar(&c.sqliteSQL, "sqlite-sql", "", "SQL run on each SQLite file after migration (e.g. a candidate index), for what-if measurements")
 	flag.DurationVar(&harness.TouchInterval, "touch-interval", 0, "sessionmon's session.touch_interval (0, the headline: a durable write on every request)")
 	flag.BoolVar(&c.direct, "direct", true, "also measure sessionmon's store.Touch called directly on PostgreSQL")
@@ -82,6 +87,13 @@ func main() {
 	var pollStores string
 	flag.StringVar(&pollStores, "poll-stores", "pg,sqlite", "stores for the poll part: pg, sqlite")
 	flag.Parse()
+	for _, p := range strings.Split(peerPools, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n <= 0 {
+			fatal(fmt.Errorf("-peer-pools: %q is not a positive pool size", p))
+		}
+		c.peerPools = append(c.peerPools, n)
+	}
 	c.pollStores = map[string]bool{}
 	for _, p := range strings.Split(pollStores, ",") {
 		c.pollStores[strings.TrimSpace(p)] = true
@@ -164,6 +176,17 @@ type row struct {
 	rates, p50, p99 []float64
 	non2xx, errs    int64
 	note            string
+
+	// Write amplification per run (PostgreSQL contenders; issue 11).
+	writes  []harness.TableWrites
+	walReq  []float64       // WAL bytes per request (whole cluster's WAL: see harness/writes.go)
+	reqs    []int64         // requests in the run, warm-up included
+	oldest  []time.Duration // the oldest snapshot open in the database during the run
+	pending struct {        // the run being measured
+		wal    float64
+		reqs   int64
+		oldest time.Duration
+	}
 }
 
 func (r *row) add(res harness.Result) {
@@ -270,13 +293,30 @@ func runContenders(run int, cs []*contender) error {
 	return nil
 }
 
-// pgSchema makes a fresh schema and registers its drop.
-func pgSchema(ctx context.Context, c config, prefix string, closers *[]func()) (*harness.Schema, error) {
+// pgSchema makes a fresh schema and registers its drop. With r, the
+// write figures of r's table in it are read first: closers run in reverse,
+// so by then the contender's own connections have closed and flushed their
+// statistics.
+func pgSchema(ctx context.Context, c config, prefix string, closers *[]func(), r *row) (*harness.Schema, error) {
 	s, err := harness.NewSchema(ctx, c.dsn, prefix)
 	if err != nil {
 		return nil, err
 	}
 	*closers = append(*closers, func() {
+		if r != nil && r.pending.reqs > 0 {
+			if w, err := harness.ReadTableWrites(ctx, s, "sessions"); err != nil {
+				logf("%s: %v", r.name, err)
+			} else {
+				r.writes = append(r.writes, w)
+				r.walReq = append(r.walReq, r.pending.wal/float64(r.pending.reqs))
+				r.reqs = append(r.reqs, r.pending.reqs)
+				r.oldest = append(r.oldest, r.pending.oldest)
+				logf("  %s: %d updates, %.1f %% HOT, %.0f WAL bytes/request, %.1f MB with %d indexes, oldest snapshot %s",
+					r.name, w.Updates, 100*w.HOTRatio(), r.pending.wal/float64(r.pending.reqs), float64(w.Bytes)/1e6, w.Indexes,
+					r.pending.oldest.Round(time.Second))
+			}
+			r.pending.reqs = 0
+		}
 		if err := s.Drop(); err != nil {
 			logf("drop schema %s: %v", s.Name, err)
 		}
@@ -284,9 +324,67 @@ func pgSchema(ctx context.Context, c config, prefix string, closers *[]func()) (
 	return s, nil
 }
 
+// execPG runs sql (statements separated by semicolons) in the schema.
+func execPG(ctx context.Context, s *harness.Schema, sql string) error {
+	conn, err := s.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// withWAL runs one measurement and keeps the WAL it wrote and the requests
+// it made in r.pending, for pgSchema's closer to turn into per-request
+// figures once the table's counters are final.
+func withWAL(ctx context.Context, r *row, s *harness.Schema, measure func() (harness.Result, error)) (harness.Result, error) {
+	before, err := harness.WALLSN(ctx, s)
+	if err != nil {
+		return harness.Result{}, err
+	}
+	// Sample the oldest open snapshot in the database while it runs: it
+	// explains a low HOT share (harness.OldestSnapshot).
+	done := make(chan struct{})
+	sampled := make(chan time.Duration, 1)
+	go func() {
+		var worst time.Duration
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			if d, err := harness.OldestSnapshot(ctx, s); err == nil {
+				worst = max(worst, d)
+			}
+			select {
+			case <-done:
+				sampled <- worst
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	res, err := measure()
+	close(done)
+	r.pending.oldest = <-sampled
+	if err != nil {
+		return res, err
+	}
+	after, err := harness.WALLSN(ctx, s)
+	if err != nil {
+		return res, err
+	}
+	r.pending.wal, r.pending.reqs = float64(after-before), res.All
+	return res, nil
+}
+
 func throughputPG(ctx context.Context, c config, dir string) error {
 	sm := &row{name: "sessionmon serve (PostgreSQL)"}
-	peer := &row{name: "peer: scs v2.9.0 + pgxstore"}
+	var peers []*row
+	for _, p := range c.peerPools {
+		peers = append(peers, &row{name: fmt.Sprintf("peer: scs v2.9.0 + pgxstore, pool %d", p)})
+	}
+	// peer holds, per run, the best of the peer's pool sizes.
+	peer := &row{name: "peer at its best pool (per run)"}
 	limit := &row{name: fmt.Sprintf("limit: pgbench -c %d -j %d, Touch's UPDATE … RETURNING", c.pgbenchClients, c.pgbenchJ)}
 	direct := &row{name: fmt.Sprintf("sessionmon store.Touch direct, %d goroutines", c.conns)}
 	unbatched := &row{name: "sessionmon serve, touch batching off (baseline)"}
@@ -300,15 +398,22 @@ func throughputPG(ctx context.Context, c config, dir string) error {
 			var st *postgres.Store
 			var tokens []string
 			var srv *harness.Running
+			var sch *harness.Schema
 			return &contender{row: r, setup: func() error {
-				s, err := pgSchema(ctx, c, prefix, &closers)
+				s, err := pgSchema(ctx, c, prefix, &closers, r)
 				if err != nil {
 					return err
 				}
+				sch = s
 				if st, err = postgres.OpenAndMigrate(ctx, s.WithParam("pool_max_conns", pool), opts...); err != nil {
 					return err
 				}
 				closers = append(closers, func() { st.Close() })
+				if c.pgSQL != "" {
+					if err := execPG(ctx, s, c.pgSQL); err != nil {
+						return fmt.Errorf("-pg-sql: %w", err)
+					}
+				}
 				tokens = harness.NewTokens(c.sessions)
 				if err := harness.SeedTokensPG(ctx, s, tokens); err != nil {
 					return err
@@ -324,7 +429,9 @@ func throughputPG(ctx context.Context, c config, dir string) error {
 					prof = startProfile(c.profile + profile)
 				}
 				defer prof()
-				return harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration), nil
+				return withWAL(ctx, r, sch, func() (harness.Result, error) {
+					return harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration), nil
+				})
 			}}
 		}
 		smC := sessionmonC(sm, "sm", "-pg.pprof")
@@ -334,11 +441,13 @@ func throughputPG(ctx context.Context, c config, dir string) error {
 		// the HTTP run left (every touch is a non-HOT update), and vice versa.
 		var dst *postgres.Store
 		var dids []string
+		var dsch *harness.Schema
 		directC := &contender{row: direct, setup: func() error {
-			s, err := pgSchema(ctx, c, "direct", &closers)
+			s, err := pgSchema(ctx, c, "direct", &closers, direct)
 			if err != nil {
 				return err
 			}
+			dsch = s
 			if dst, err = postgres.OpenAndMigrate(ctx, s.WithParam("pool_max_conns", pool)); err != nil {
 				return err
 			}
@@ -353,31 +462,40 @@ func throughputPG(ctx context.Context, c config, dir string) error {
 			}
 			return nil
 		}, measure: func(int) (harness.Result, error) {
-			return harness.OpLoad(ctx, len(dids), c.conns, c.warmup, c.duration, touchOp(dst, dids)), nil
+			return withWAL(ctx, direct, dsch, func() (harness.Result, error) {
+				return harness.OpLoad(ctx, len(dids), c.conns, c.warmup, c.duration, touchOp(dst, dids)), nil
+			})
 		}}
-		var peerSrv *harness.Running
-		var peerTokens []string
-		peerC := &contender{row: peer, setup: func() error {
-			s, err := pgSchema(ctx, c, "peer", &closers)
-			if err != nil {
-				return err
-			}
-			if peerTokens, err = harness.SeedPeer(ctx, s, c.sessions); err != nil {
-				return err
-			}
-			srv, closePool, err := harness.StartPeer(ctx, s, int32(c.pool))
-			if err != nil {
-				return err
-			}
-			peerSrv = srv
-			closers = append(closers, closePool, func() { _ = srv.Stop() })
-			return nil
-		}, measure: func(int) (harness.Result, error) {
-			return harness.HTTPLoad(ctx, peerSrv.URL+"/api/me", peerSrv.Cookie, peerTokens, c.conns, c.warmup, c.duration), nil
-		}}
+		// The peer at each of its pool sizes: its best is the yardstick.
+		peerC := func(r *row, pool int) *contender {
+			var peerSrv *harness.Running
+			var peerTokens []string
+			var sch *harness.Schema
+			return &contender{row: r, setup: func() error {
+				s, err := pgSchema(ctx, c, "peer", &closers, r)
+				if err != nil {
+					return err
+				}
+				sch = s
+				if peerTokens, err = harness.SeedPeer(ctx, s, c.sessions); err != nil {
+					return err
+				}
+				srv, closePool, err := harness.StartPeer(ctx, s, int32(pool))
+				if err != nil {
+					return err
+				}
+				peerSrv = srv
+				closers = append(closers, closePool, func() { _ = srv.Stop() })
+				return nil
+			}, measure: func(int) (harness.Result, error) {
+				return withWAL(ctx, r, sch, func() (harness.Result, error) {
+					return harness.HTTPLoad(ctx, peerSrv.URL+"/api/me", peerSrv.Cookie, peerTokens, c.conns, c.warmup, c.duration), nil
+				})
+			}}
+		}
 		var limitSchema *harness.Schema
 		limitC := &contender{row: limit, setup: func() error {
-			s, err := pgSchema(ctx, c, "limit", &closers)
+			s, err := pgSchema(ctx, c, "limit", &closers, limit)
 			if err != nil {
 				return err
 			}
@@ -389,11 +507,17 @@ func throughputPG(ctx context.Context, c config, dir string) error {
 			lst.Close()
 			return harness.BulkLoadPG(ctx, s, 1, c.sessions)
 		}, measure: func(int) (harness.Result, error) {
-			res, line, err := harness.PGBench(ctx, limitSchema, c.sessions, c.pgbenchClients, c.pgbenchJ, c.duration, dir)
-			pgbenchLine = line
-			return res, err
+			return withWAL(ctx, limit, limitSchema, func() (harness.Result, error) {
+				res, line, err := harness.PGBench(ctx, limitSchema, c.sessions, c.pgbenchClients, c.pgbenchJ, c.duration, dir)
+				pgbenchLine = line
+				return res, err
+			})
 		}}
-		cs := []*contender{smC, peerC, limitC}
+		cs := []*contender{smC}
+		for i, p := range c.peerPools {
+			cs = append(cs, peerC(peers[i], p))
+		}
+		cs = append(cs, limitC)
 		if c.direct {
 			cs = append(cs, directC)
 		}
@@ -408,7 +532,24 @@ func throughputPG(ctx context.Context, c config, dir string) error {
 			return fmt.Errorf("pg run %d: %w", run, err)
 		}
 	}
-	rows := []*row{sm, peer, limit}
+	for run := range c.runs {
+		best := peers[0]
+		for _, p := range peers[1:] {
+			if p.rates[run] > best.rates[run] {
+				best = p
+			}
+		}
+		peer.rates = append(peer.rates, best.rates[run])
+		peer.p50 = append(peer.p50, best.p50[run])
+		peer.p99 = append(peer.p99, best.p99[run])
+		if len(best.writes) > run {
+			peer.writes = append(peer.writes, best.writes[run])
+			peer.walReq = append(peer.walReq, best.walReq[run])
+			peer.reqs = append(peer.reqs, best.reqs[run])
+		}
+		peer.note = strings.TrimSpace(peer.note + fmt.Sprintf(" run %d: %s;", run+1, best.name))
+	}
+	rows := append(append([]*row{sm}, peers...), peer, limit)
 	if c.direct {
 		rows = append(rows, direct)
 	}
@@ -420,17 +561,66 @@ func throughputPG(ctx context.Context, c config, dir string) error {
 	fmt.Printf("pgbench command: `%s` (PGOPTIONS=-c search_path=<fresh schema>)\n\n", pgbenchLine)
 	fmt.Println("| ratio (same run) | median | min | max | target | verdict |")
 	fmt.Println("|---|---:|---:|---:|---:|---|")
-	printRatio("sessionmon / peer", sm, peer, 2.5)
+	printRatio("sessionmon / peer at its best pool", sm, peer, 3.0)
 	printRatio("sessionmon / pgbench limit", sm, limit, 0.70)
 	if c.direct {
 		printRatio("sessionmon / its own store.Touch direct", sm, direct, 0)
 	}
 	if c.unbatched {
 		printRatio("sessionmon / itself with touch batching off", sm, unbatched, 0)
-		printRatio("batching off: sessionmon / peer", unbatched, peer, 0)
+		printRatio("batching off: sessionmon / peer at its best pool", unbatched, peer, 0)
 	}
 	fmt.Println()
+	printWrites(rows)
+	printRunsSideBySide(c, sm, peer, limit)
 	return nil
+}
+
+// printWrites is the write amplification of each PostgreSQL contender.
+func printWrites(rows []*row) {
+	fmt.Println("Write amplification (per run: HOT share of the table's updates, cluster WAL bytes per request, table + indexes after the run):")
+	fmt.Println()
+	fmt.Println("| contender | HOT updates % median [min–max] | WAL bytes / request median [min–max] | table + indexes MB median [min–max] | requests per run (median) | indexes |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	for _, r := range rows {
+		if len(r.writes) == 0 {
+			continue
+		}
+		var hot, mb, reqs []float64
+		for i, w := range r.writes {
+			hot = append(hot, 100*w.HOTRatio())
+			mb = append(mb, float64(w.Bytes)/1e6)
+			reqs = append(reqs, float64(r.reqs[i]))
+		}
+		h, wl, m := harness.Summarize(hot), harness.Summarize(r.walReq), harness.Summarize(mb)
+		fmt.Printf("| %s | %.1f [%.1f–%.1f] | %.0f [%.0f–%.0f] | %.1f [%.1f–%.1f] | %.0f | %d |\n", r.name,
+			h.Med, h.Min, h.Max, wl.Med, wl.Min, wl.Max, m.Med, m.Min, m.Max, harness.Summarize(reqs).Med, r.writes[0].Indexes)
+	}
+	fmt.Println()
+}
+
+// printRunsSideBySide prints the figures of each run next to each other:
+// the issue's targets are per run, against the peer's best pool that run.
+func printRunsSideBySide(c config, sm, peer, limit *row) {
+	fmt.Println("Each run side by side (sessionmon against the peer at its best pool in the same run):")
+	fmt.Println()
+	fmt.Println("| run | sessionmon req/s | peer best req/s | ratio (≥ 3) | / pgbench | sessionmon HOT % (≥ 90) | peer HOT % | WAL B/req sessionmon | peer | WAL ratio (≤ 1) | MB sessionmon | peer | size ratio (≤ 2) | oldest other snapshot during sessionmon's run |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for i := range c.runs {
+		if i >= len(sm.writes) || i >= len(peer.writes) || i >= len(sm.rates) || i >= len(peer.rates) || i >= len(limit.rates) {
+			continue
+		}
+		a, b := sm.writes[i], peer.writes[i]
+		oldest := "—"
+		if i < len(sm.oldest) {
+			oldest = sm.oldest[i].Round(time.Second).String()
+		}
+		fmt.Printf("| %d | %.0f | %.0f | %.2f | %.2f | %.1f | %.1f | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f | %s |\n", i+1,
+			sm.rates[i], peer.rates[i], sm.rates[i]/peer.rates[i], sm.rates[i]/limit.rates[i],
+			100*a.HOTRatio(), 100*b.HOTRatio(), sm.walReq[i], peer.walReq[i], sm.walReq[i]/peer.walReq[i],
+			float64(a.Bytes)/1e6, float64(b.Bytes)/1e6, float64(a.Bytes)/float64(b.Bytes), oldest)
+	}
+	fmt.Println()
 }
 
 func touchOp(st data.Store, ids []string) func(ctx context.Context, i int) error {
@@ -439,6 +629,19 @@ func touchOp(st data.Store, ids []string) func(ctx context.Context, i int) error
 		_, err := st.Touch(ctx, ids[i], now, now.Add(14*24*time.Hour))
 		return err
 	}
+}
+
+// withWrites runs one SQLite measurement and records the bytes this
+// process wrote to storage per request (the store runs in process: WAL
+// frames appended plus checkpoint writes into the database file).
+func withWrites(r *row, measure func() harness.Result) harness.Result {
+	before, err := harness.ProcWriteBytes()
+	res := measure()
+	after, err2 := harness.ProcWriteBytes()
+	if err == nil && err2 == nil && res.All > 0 {
+		r.walReq = append(r.walReq, float64(after-before)/float64(res.All))
+	}
+	return res
 }
 
 func throughputSQLite(ctx context.Context, c config, dir string) error {
@@ -475,7 +678,9 @@ func throughputSQLite(ctx context.Context, c config, dir string) error {
 				prof = startProfile(c.profile + "-sqlite.pprof")
 			}
 			defer prof()
-			return harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration), nil
+			return withWrites(sm, func() harness.Result {
+				return harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration)
+			}), nil
 		}, close: func() {
 			if srv != nil {
 				_ = srv.Stop()
@@ -485,7 +690,9 @@ func throughputSQLite(ctx context.Context, c config, dir string) error {
 			}
 		}}
 		rawC := &contender{row: raw, setup: func() error { return nil }, measure: func(int) (harness.Result, error) {
-			return harness.OpLoad(ctx, len(ids), c.conns, c.warmup, c.duration, touchOp(st, ids)), nil
+			return withWrites(raw, func() harness.Result {
+				return harness.OpLoad(ctx, len(ids), c.conns, c.warmup, c.duration, touchOp(st, ids))
+			}), nil
 		}}
 		err := runContenders(run, []*contender{smC, rawC})
 		for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -500,6 +707,15 @@ func throughputSQLite(ctx context.Context, c config, dir string) error {
 	fmt.Println("| ratio (same run) | median | min | max | target | verdict |")
 	fmt.Println("|---|---:|---:|---:|---:|---|")
 	printRatio("sessionmon / raw validate-and-touch", sm, raw, 0.60)
+	fmt.Println()
+	fmt.Println("| contender | bytes written to storage / request, median [min–max] (/proc/self/io write_bytes: WAL frames + checkpoints) |")
+	fmt.Println("|---|---:|")
+	for _, r := range []*row{sm, raw} {
+		if len(r.walReq) > 0 {
+			w := harness.Summarize(r.walReq)
+			fmt.Printf("| %s | %.0f [%.0f–%.0f] |\n", r.name, w.Med, w.Min, w.Max)
+		}
+	}
 	fmt.Println()
 	return nil
 }
