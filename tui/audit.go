@@ -23,13 +23,16 @@ type auditModel struct {
 	loaded  bool
 	err     error
 
-	offset int
-	height int
+	offset        int
+	width, height int
 }
 
 func newAudit(keys keyMap, theme *styleSet) auditModel {
 	return auditModel{keys: keys, theme: theme}
 }
+
+// SetSize sets the view's size.
+func (a *auditModel) SetSize(width, height int) { a.width, a.height = width, max(0, height) }
 
 func (a auditModel) Update(msg tea.Msg) (auditModel, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -47,7 +50,8 @@ func (a auditModel) Update(msg tea.Msg) (auditModel, tea.Cmd) {
 	return a, nil
 }
 
-func (a auditModel) View(_ time.Time, width, height int) string {
+func (a auditModel) View(_ time.Time) string {
+	width, height := a.width, a.height
 	t := a.theme
 	title := t.Title.Apply(fmt.Sprintf("Audit: the latest %d entries, newest first", len(a.entries)))
 	cols := t.ColTitle.Apply(fit("when", 14) + " " + fit("who", 10) + " " + fit("what", 12) + " " + fit("target", 17) + " " + "detail")

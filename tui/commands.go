@@ -30,6 +30,10 @@ type (
 	clockTickMsg struct{ tag int }
 )
 
+// emit returns a command that hands msg to the root: how a component asks
+// for something it cannot do itself (another window, a confirmed action).
+func emit(msg tea.Msg) tea.Cmd { return func() tea.Msg { return msg } }
+
 func pollTick(tag int, d time.Duration) tea.Cmd {
 	return tea.Tick(d, func(time.Time) tea.Msg { return pollTickMsg{tag: tag} })
 }
@@ -151,10 +155,10 @@ type target struct {
 	Username string
 }
 
-// forceLogoutCmd ends the targets in one call (ForceLogoutMany: one store
+// forceOutCmd ends the targets in one call (ForceLogoutMany: one store
 // transaction, one audit entry each), so marking fifty sessions is one
 // action, not fifty.
-func forceLogoutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator string, targets []target) tea.Cmd {
+func forceOutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator string, targets []target) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
 		defer cancel()
@@ -204,7 +208,7 @@ func sessionIDs(ss []sessionlogic.Session) []string {
 	return out
 }
 
-func forceLogoutUserCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator, username string) tea.Cmd {
+func forceOutUserCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator, username string) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
 		defer cancel()

@@ -27,8 +27,8 @@ type detailModel struct {
 	audit    []sessionlogic.AuditEntry
 	auditErr error
 
-	offset int // first line shown
-	height int // lines shown
+	offset        int // first line shown
+	width, height int // the view's size
 }
 
 func newDetail(keys keyMap, theme *styleSet) detailModel {
@@ -37,8 +37,11 @@ func newDetail(keys keyMap, theme *styleSet) detailModel {
 
 // Open shows s (the row as held) while the fetch with request id runs.
 func (d detailModel) Open(s sessionlogic.Session, reqID int) detailModel {
-	return detailModel{keys: d.keys, theme: d.theme, reqID: reqID, session: s, height: d.height}
+	return detailModel{keys: d.keys, theme: d.theme, reqID: reqID, session: s, width: d.width, height: d.height}
 }
+
+// SetSize sets the view's size.
+func (d *detailModel) SetSize(width, height int) { d.width, d.height = width, max(0, height) }
 
 func (d detailModel) Update(msg tea.Msg) (detailModel, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -215,7 +218,7 @@ func window(lines []string, offset, width, height int) (string, int) {
 	return strings.Join(out, "\n"), offset
 }
 
-func (d detailModel) View(now time.Time, width, height int) string {
-	v, _ := window(d.lines(now), d.offset, width, height)
+func (d detailModel) View(now time.Time) string {
+	v, _ := window(d.lines(now), d.offset, d.width, d.height)
 	return v
 }

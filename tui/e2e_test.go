@@ -396,7 +396,7 @@ func TestActionsAgainstStore(t *testing.T) {
 	if _, err := e.m.ForceLogout(ctx, "someone-else", s2.ID); err != nil {
 		t.Fatal(err)
 	}
-	msgs := run(forceLogoutCmd(ctx, e.m, 1, "ops", []target{{s1.ID, "alice"}, {s2.ID, "alice"}}))
+	msgs := run(forceOutCmd(ctx, e.m, 1, "ops", []target{{s1.ID, "alice"}, {s2.ID, "alice"}}))
 	a, _ := find[actionMsg](msgs)
 	if a.err != nil || a.text != "logged out alice: 1 session; 1 session had already ended" || len(a.done) != 2 {
 		t.Fatalf("%+v", a)

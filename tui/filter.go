@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 )
@@ -15,19 +16,24 @@ type filterChangedMsg struct{ text string }
 // keeps it and leaves the input, Esc clears it. The text goes to the store
 // as data (Manager.Active's Text), never as SQL.
 type filterModel struct {
+	keys    keyMap
+	width   int
 	editing bool
 	value   string
 	input   textinput.Model
 }
 
-func newFilter() filterModel {
+func newFilter(keys keyMap) filterModel {
 	in := textinput.New()
 	in.Prompt = "/"
 	in.Placeholder = "user, name, email, role or IP"
 	in.CharLimit = maxFilter
 	in.SetCursorMode(textinput.CursorStatic)
-	return filterModel{input: in}
+	return filterModel{keys: keys, input: in}
 }
+
+// SetSize sets the width of the input line.
+func (f *filterModel) SetSize(width, _ int) { f.width = width }
 
 // Open starts editing the filter.
 func (f filterModel) Open() (filterModel, tea.Cmd) {
@@ -54,10 +60,10 @@ func (f filterModel) Update(msg tea.Msg) (filterModel, tea.Cmd) {
 		return f, nil
 	}
 	if km, ok := msg.(tea.KeyMsg); ok {
-		switch km.String() {
-		case "esc":
+		switch {
+		case key.Matches(km, f.keys.Cancel):
 			return f.Clear()
-		case "enter", "tab":
+		case key.Matches(km, f.keys.Accept):
 			f.editing = false
 			f.input.Blur()
 			return f, nil
@@ -72,7 +78,7 @@ func (f filterModel) Update(msg tea.Msg) (filterModel, tea.Cmd) {
 	return f, cmd
 }
 
-func (f filterModel) View(width int) string {
-	f.input.Width = max(1, width-3)
-	return cut(f.input.View(), width)
+func (f filterModel) View() string {
+	f.input.Width = max(1, f.width-3)
+	return cut(f.input.View(), f.width)
 }

@@ -24,6 +24,7 @@ const (
 // the counts.
 type headerModel struct {
 	theme *styleSet
+	width int
 	store string // Manager.Describe(), password already redacted
 
 	state    storeState
@@ -40,7 +41,12 @@ type headerModel struct {
 
 const headerHeight = 2
 
-func (h headerModel) View(now time.Time, width int) string {
+// SetSize sets the width of the header's lines (it is always headerHeight
+// lines).
+func (h *headerModel) SetSize(width, _ int) { h.width = width }
+
+func (h headerModel) View(now time.Time) string {
+	width := h.width
 	t := h.theme
 	var badge string
 	switch h.state {

@@ -12,9 +12,13 @@ import (
 // last error, in words, and on the right the filter and the marks.
 type statusModel struct {
 	theme *styleSet
+	width int
 	text  string
 	isErr bool
 }
+
+// SetSize sets the width of the line.
+func (s *statusModel) SetSize(width, _ int) { s.width = width }
 
 func (s *statusModel) Set(text string)     { s.text, s.isErr = text, false }
 func (s *statusModel) SetErr(err error)    { s.text, s.isErr = errText(err), true }
@@ -35,7 +39,8 @@ func errText(err error) string {
 
 var longID = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
 
-func (s statusModel) View(width int, filter string, marked, hidden int, sortName string) string {
+func (s statusModel) View(filter string, marked, hidden int, sortName string) string {
+	width := s.width
 	var right []string
 	if filter != "" {
 		right = append(right, "filter "+fmt.Sprintf("%q", clean(filter)))

@@ -137,8 +137,6 @@ type (
 	jumpMsg struct{ end bool }
 )
 
-func emit(msg tea.Msg) tea.Cmd { return func() tea.Msg { return msg } }
-
 type tableModel struct {
 	keys  keyMap
 	theme *styleSet

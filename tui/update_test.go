@@ -58,7 +58,7 @@ func TestConfirmOnlyLowercaseYConfirms(t *testing.T) {
 	if !ok || m.confirm.open {
 		t.Fatal("y did not confirm")
 	}
-	if c.kind != actKill || len(c.targets) != 1 || c.targets[0].ID != sid(1) || c.targets[0].Username != "alice" {
+	if c.kind != actForceOut || len(c.targets) != 1 || c.targets[0].ID != sid(1) || c.targets[0].Username != "alice" {
 		t.Fatalf("confirmed %+v", c)
 	}
 	m, _ = upd(m, c)
@@ -96,7 +96,7 @@ func TestConfirmCapturesTargets(t *testing.T) {
 	m = press(m, "home")
 	m = load(m, fixture())
 	m = press(m, "X")
-	if m.confirm.kind != actKillUser || m.confirm.username != "alice" {
+	if m.confirm.kind != actForceOutUser || m.confirm.username != "alice" {
 		t.Fatalf("X captured %q", m.confirm.username)
 	}
 	m = load(press(m, "r"), fixture()[2:])
