@@ -258,12 +258,12 @@ func (m *Model) act(c confirmedMsg) tea.Cmd {
 	m.seq++
 	switch c.kind {
 	case actForceOutUser:
-		m.status.Set("logging out every session of " + c.username + "…")
+		m.status.Set("forcing out every session of " + c.username + "…")
 		if m.mgr != nil {
 			return forceOutUserCmd(m.ctx, m.mgr, m.seq, m.operator, c.username)
 		}
 	default:
-		m.status.Set(fmt.Sprintf("logging out %s…", plural(len(c.targets), "session")))
+		m.status.Set(fmt.Sprintf("forcing out %s…", plural(len(c.targets), "session")))
 		if m.mgr != nil {
 			return forceOutCmd(m.ctx, m.mgr, m.seq, m.operator, c.targets)
 		}

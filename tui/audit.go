@@ -54,7 +54,7 @@ func (a auditModel) View(_ time.Time) string {
 	width, height := a.width, a.height
 	t := a.theme
 	title := t.Title.Apply(fmt.Sprintf("Audit: the latest %d entries, newest first", len(a.entries)))
-	cols := t.ColTitle.Apply(fit("when", 14) + " " + fit("who", 10) + " " + fit("what", 12) + " " + fit("target", 17) + " " + "detail")
+	cols := t.ColTitle.Apply(fit("when", 14) + " " + fit("who", 10) + " " + fit("what", 15) + " " + fit("target", 17) + " " + "detail")
 	lines := []string{title, cols}
 	switch {
 	case a.err != nil:

@@ -170,7 +170,7 @@ func forceOutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator 
 		res, err := m.ForceLogoutMany(ctx, operator, ids)
 		bad, rest := sessionlogic.SplitRowErrors(err)
 		if rest != nil {
-			return actionMsg{id: id, err: fmt.Errorf("force logout failed for %d sessions: %w", len(targets), err)}
+			return actionMsg{id: id, err: fmt.Errorf("force-out failed for %d sessions: %w", len(targets), err)}
 		}
 		var (
 			users []string
@@ -188,12 +188,12 @@ func forceOutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator 
 		done = append(done, sessionIDs(res.Already)...)
 		done = append(done, res.Missing...)
 		msg := actionMsg{id: id, done: done}
-		parts := []string{fmt.Sprintf("logged out %s: %s", joinUsers(users), plural(len(res.Ended), "session"))}
+		parts := []string{fmt.Sprintf("forced out %s: %s", joinUsers(users), plural(len(res.Ended), "session"))}
 		if gone > 0 {
 			parts = append(parts, fmt.Sprintf("%s had already ended", plural(gone, "session")))
 		}
 		if len(bad) > 0 {
-			msg.err = fmt.Errorf("logged out, but: %w", err)
+			msg.err = fmt.Errorf("forced out, but: %w", err)
 		}
 		msg.text = strings.Join(parts, "; ")
 		return msg
@@ -216,7 +216,7 @@ func forceOutUserCmd(ctx context.Context, m *sessionlogic.Manager, id int, opera
 		if err != nil {
 			return actionMsg{id: id, err: err}
 		}
-		return actionMsg{id: id, text: fmt.Sprintf("logged out %s: %s", username, plural(n, "session"))}
+		return actionMsg{id: id, text: fmt.Sprintf("forced out %s: %s", username, plural(n, "session"))}
 	}
 }
 

@@ -167,7 +167,7 @@ var actionNames = map[string]string{
 	"login_failed":      "login failed",
 	"logout":            "logout",
 	"force_logout":      "forced out",
-	"force_logout_user": "user forced",
+	"force_logout_user": "user forced out",
 	"extend":            "extended",
 	"purge":             "purge",
 	"user_add":          "user added",
@@ -190,7 +190,7 @@ func auditLine(e sessionlogic.AuditEntry, withSession bool) string {
 	parts := []string{
 		e.Time.Format("01-02 15:04:05"),
 		fit(clean(e.Actor), 10),
-		fit(what, 12),
+		fit(what, 15),
 		fit(target, 17),
 	}
 	var tail []string

@@ -155,7 +155,7 @@ func TestEndToEndForceLogout(t *testing.T) {
 	tm.Send(keyMsg("x"))
 	teatest.WaitFor(t, tm.Output(), has("Force out "+target.Username+"'s session "+sessionlogic.ShortID(target.ID)), teatest.WithDuration(3*time.Second))
 	tm.Send(keyMsg("y"))
-	teatest.WaitFor(t, tm.Output(), has("logged out "+target.Username+": 1 session", "2 active"), teatest.WithDuration(3*time.Second))
+	teatest.WaitFor(t, tm.Output(), has("forced out "+target.Username+": 1 session", "2 active"), teatest.WithDuration(3*time.Second))
 
 	s, err := e.m.Session(ctx, target.ID)
 	if err != nil {
@@ -206,7 +206,7 @@ func TestEndToEndForceLogoutUser(t *testing.T) {
 	tm.Send(keyMsg("X"))
 	teatest.WaitFor(t, tm.Output(), has("Force out every session of alice?", "2 active sessions will end"), teatest.WithDuration(3*time.Second))
 	tm.Send(keyMsg("y"))
-	teatest.WaitFor(t, tm.Output(), has("logged out alice: 2 sessions"), teatest.WithDuration(3*time.Second))
+	teatest.WaitFor(t, tm.Output(), has("forced out alice: 2 sessions"), teatest.WithDuration(3*time.Second))
 	tm.Send(keyMsg("q"))
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 
@@ -398,7 +398,7 @@ func TestActionsAgainstStore(t *testing.T) {
 	}
 	msgs := run(forceOutCmd(ctx, e.m, 1, "ops", []target{{s1.ID, "alice"}, {s2.ID, "alice"}}))
 	a, _ := find[actionMsg](msgs)
-	if a.err != nil || a.text != "logged out alice: 1 session; 1 session had already ended" || len(a.done) != 2 {
+	if a.err != nil || a.text != "forced out alice: 1 session; 1 session had already ended" || len(a.done) != 2 {
 		t.Fatalf("%+v", a)
 	}
 

@@ -46,7 +46,7 @@ type keyMap struct {
 }
 
 // newKeyMap returns the bindings; readOnly disables the actions that
-// change sessions (mark, force-logout, extend).
+// change sessions (mark, force out, extend).
 func newKeyMap(readOnly bool) keyMap {
 	k := keyMap{
 		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),

@@ -62,7 +62,7 @@ func TestConfirmOnlyLowercaseYConfirms(t *testing.T) {
 		t.Fatalf("confirmed %+v", c)
 	}
 	m, _ = upd(m, c)
-	if !strings.Contains(m.status.text, "logging out 1 session") {
+	if !strings.Contains(m.status.text, "forcing out 1 session") {
 		t.Fatalf("status %q", m.status.text)
 	}
 }
@@ -129,13 +129,13 @@ func TestConfirmNamesMarkedAndHidden(t *testing.T) {
 	}
 	// Confirmed: the marks it ended are dropped.
 	m = press(m, "y")
-	m, _ = upd(m, actionMsg{id: m.seq, text: "logged out alice, bob: 3 sessions", done: []string{sid(1), sid(2), sid(4)}})
-	if len(m.table.marks) != 0 || m.status.text != "logged out alice, bob: 3 sessions" {
+	m, _ = upd(m, actionMsg{id: m.seq, text: "forced out alice, bob: 3 sessions", done: []string{sid(1), sid(2), sid(4)}})
+	if len(m.table.marks) != 0 || m.status.text != "forced out alice, bob: 3 sessions" {
 		t.Fatalf("marks %d, status %q", len(m.table.marks), m.status.text)
 	}
 }
 
-func TestKillUserCounts(t *testing.T) {
+func TestForceOutUserCounts(t *testing.T) {
 	m := load(newTest(t, Options{}), fixture())
 	m = press(m, "X")
 	if !strings.Contains(m.View(), "Counting") {
