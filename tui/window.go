@@ -161,7 +161,19 @@ func fetchWindow(ctx context.Context, m *sessionlogic.Manager, r windowReq) (win
 	rows := page.Sessions
 	res.more = page.Next != nil
 
-	// Near the end of the list the window would be short: fill it from above.
+	// The selected session left the window (its sort key moved): follow it.
+	if r.follow != "" && !contains(rows, r.follow) {
+		if nt, err := nearTop(ctx, m, r, r.follow); err == nil {
+			if p, err := m.Active(ctx, r.query(nt, r.limit, false)); err == nil && contains(p.Sessions, r.follow) {
+				rows, top, res.more = p.Sessions, nt, p.Next != nil
+			}
+		}
+	}
+	// Near the end of the list the window would be short: fill it from
+	// above. This comes after following, which puts the followed session a
+	// third of the way down and so leaves the window short when it moved
+	// to the end of the list: the table never shows a blank line while
+	// more sessions exist than fit.
 	if top != nil && len(rows) < r.rows {
 		need := r.rows - len(rows)
 		var anchor *sessionlogic.Cursor
@@ -181,14 +193,6 @@ func fetchWindow(ctx context.Context, m *sessionlogic.Manager, r windowReq) (win
 		res.filled = len(above)
 	}
 
-	// The selected session left the window (its sort key moved): follow it.
-	if r.follow != "" && !contains(rows, r.follow) {
-		if nt, err := nearTop(ctx, m, r, r.follow); err == nil {
-			if p, err := m.Active(ctx, r.query(nt, r.limit, false)); err == nil && contains(p.Sessions, r.follow) {
-				rows, top, res.more, res.filled = p.Sessions, nt, p.Next != nil, 0
-			}
-		}
-	}
 	res.rows, res.top = rows, top
 	return res, nil
 }
