@@ -21,6 +21,14 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	if cmd, ok := m.globalKey(msg); ok {
 		return cmd
 	}
+	if m.moving && m.mode == modeTable {
+		// The rows this key acts on are on their way: it waits for them
+		// (a burst of PgDn moves five pages, not one).
+		if len(m.typedAhead) < maxTypeAhead {
+			m.typedAhead = append(m.typedAhead, msg)
+		}
+		return nil
+	}
 	switch m.mode {
 	case modeDetail:
 		return m.detailKey(msg)
@@ -29,6 +37,9 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	}
 	return m.tableKey(msg)
 }
+
+// maxTypeAhead bounds the keys kept while a move is in flight.
+const maxTypeAhead = 64
 
 // globalKey handles the keys that work in every view: quit, help, and the
 // poll loop's.
@@ -156,9 +167,11 @@ func (m *Model) tableKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.Audit):
 		return m.openAudit()
 	}
-	var cmd tea.Cmd
-	m.table, cmd = m.table.Update(msg)
-	return cmd
+	var mv tea.Msg
+	if m.table, mv = m.table.Navigate(msg); mv != nil {
+		return m.move(mv)
+	}
+	return nil
 }
 
 // selected is the selected session for an action key; without one it says

@@ -38,6 +38,12 @@ type poller struct {
 	statsPending bool
 	statsAt      time.Time
 
+	// moving: the window fetch in flight answers a move (scroll, jump):
+	// table keys typed meanwhile wait in typedAhead and run, in order,
+	// once the rows they move through have arrived.
+	moving     bool
+	typedAhead []tea.KeyMsg
+
 	// Push notices (watch.go): nil without a store that pushes them.
 	notices       <-chan struct{}
 	noticePending bool
@@ -81,6 +87,7 @@ func (m *Model) windowReq(at place) windowReq {
 // fetch issues a window fetch. It raises the poll tag, so a pending tick is
 // dropped: the result re-arms the loop.
 func (m *Model) fetch(req windowReq) tea.Cmd {
+	m.moving = false
 	m.fetchID++
 	m.pollTag++
 	m.fetching = true
@@ -217,6 +224,10 @@ func (m *Model) onStats(msg statsMsg) {
 // move fetches the window a move asks for: a scroll, a jump, or a new
 // filter.
 func (m *Model) move(msg tea.Msg) tea.Cmd {
+	switch msg.(type) {
+	case scrolledMsg, scrollUpMsg, jumpMsg:
+		defer func() { m.moving = true }() // fetch clears it
+	}
 	switch msg := msg.(type) {
 	case scrolledMsg:
 		m.top = msg.top
@@ -258,8 +269,28 @@ func (m *Model) onWindow(msg windowMsg) tea.Cmd {
 	if msg.id != m.fetchID {
 		return nil // superseded by a later fetch
 	}
-	m.fetching = false
+	m.fetching, m.moving = false, false
 	m.now = m.clock()
+	cmd := m.onWindowResult(msg)
+	return tea.Batch(cmd, m.typeAhead())
+}
+
+// typeAhead runs the table keys typed while a move was in flight, until
+// one of them moves the window again.
+func (m *Model) typeAhead() tea.Cmd {
+	var cmds []tea.Cmd
+	for len(m.typedAhead) > 0 && !m.moving {
+		k := m.typedAhead[0]
+		m.typedAhead = m.typedAhead[1:]
+		cmds = append(cmds, m.handleKey(k))
+	}
+	if len(m.typedAhead) == 0 {
+		m.typedAhead = nil
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) onWindowResult(msg windowMsg) tea.Cmd {
 	if msg.err != nil {
 		m.failures++
 		if msg.reachable {

@@ -247,13 +247,11 @@ func (t *tableModel) ToggleMark() {
 	}
 }
 
-// Update moves the selection. Moving past the rows held asks the root for
-// another window, with a message.
-func (t tableModel) Update(msg tea.Msg) (tableModel, tea.Cmd) {
-	km, ok := msg.(tea.KeyMsg)
-	if !ok {
-		return t, nil
-	}
+// Navigate moves the selection for a key. Moving past the rows held
+// returns the move the root must make (a scrolledMsg, scrollUpMsg or
+// jumpMsg), synchronously: keys typed before the window arrives wait for
+// it in the root, which must know at once that this one asked for it.
+func (t tableModel) Navigate(km tea.KeyMsg) (tableModel, tea.Msg) {
 	page := max(1, t.height)
 	switch {
 	case key.Matches(km, t.keys.Up):
@@ -265,9 +263,9 @@ func (t tableModel) Update(msg tea.Msg) (tableModel, tea.Cmd) {
 	case key.Matches(km, t.keys.PageDown):
 		return t.moveDown(page, page)
 	case key.Matches(km, t.keys.Home):
-		return t, emit(jumpMsg{end: false})
+		return t, jumpMsg{end: false}
 	case key.Matches(km, t.keys.End):
-		return t, emit(jumpMsg{end: true})
+		return t, jumpMsg{end: true}
 	}
 	return t, nil
 }
@@ -275,7 +273,7 @@ func (t tableModel) Update(msg tea.Msg) (tableModel, tea.Cmd) {
 // moveDown moves the selection n rows down and the view at least scroll
 // rows (a page down moves both by a page). Past the rows held, it asks for
 // the window that holds the target.
-func (t tableModel) moveDown(n, scroll int) (tableModel, tea.Cmd) {
+func (t tableModel) moveDown(n, scroll int) (tableModel, tea.Msg) {
 	if len(t.rows) == 0 {
 		return t, nil
 	}
@@ -290,7 +288,7 @@ func (t tableModel) moveDown(n, scroll int) (tableModel, tea.Cmd) {
 		offset = max(1, min(offset, len(t.rows)))
 		rel := target - offset
 		t.selectIndex(len(t.rows) - 1)
-		return t, emit(scrolledMsg{top: sessionlogic.CursorOf(t.rows[offset-1], t.sort), rel: rel})
+		return t, scrolledMsg{top: sessionlogic.CursorOf(t.rows[offset-1], t.sort), rel: rel}
 	}
 	before := t.offset
 	t.sel, t.selID = target, t.rows[target].ID
@@ -298,20 +296,20 @@ func (t tableModel) moveDown(n, scroll int) (tableModel, tea.Cmd) {
 	t.clampOffset()
 	if t.offset != before && t.offset > 0 {
 		// The target is held: the selection stays on it by id.
-		return t, emit(scrolledMsg{top: sessionlogic.CursorOf(t.rows[t.offset-1], t.sort), rel: -1})
+		return t, scrolledMsg{top: sessionlogic.CursorOf(t.rows[t.offset-1], t.sort), rel: -1}
 	}
 	return t, nil
 }
 
 // moveUp moves the selection n rows up; above the first row held it asks
 // for the rows above.
-func (t tableModel) moveUp(n int) (tableModel, tea.Cmd) {
+func (t tableModel) moveUp(n int) (tableModel, tea.Msg) {
 	if len(t.rows) == 0 {
 		return t, nil
 	}
 	target := t.sel - n
 	if target < 0 && !t.atStart {
-		return t, emit(scrollUpMsg{from: sessionlogic.CursorOf(t.rows[0], t.sort), n: -target})
+		return t, scrollUpMsg{from: sessionlogic.CursorOf(t.rows[0], t.sort), n: -target}
 	}
 	t.selectIndex(max(0, target))
 	return t, nil
