@@ -64,7 +64,11 @@ func (m *Model) globalKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, k.Faster), key.Matches(msg, k.Slower):
 		m.interval = stepInterval(m.interval, key.Matches(msg, k.Faster))
 		m.header.interval = m.interval
-		m.status.Set("polling every " + showSpan(m.interval))
+		if m.paused {
+			m.status.Set("poll interval " + showSpan(m.interval) + " once resumed (p)")
+		} else {
+			m.status.Set("polling every " + showSpan(m.interval))
+		}
 		if m.fetching {
 			return nil, true // the result arms the loop at the new interval
 		}
@@ -271,12 +275,12 @@ func (m *Model) act(c confirmedMsg) tea.Cmd {
 	m.seq++
 	switch c.kind {
 	case actForceOutUser:
-		m.status.Set("forcing out every session of " + c.username + "…")
+		m.status.Progress("forcing out every session of " + c.username + "…")
 		if m.mgr != nil {
 			return forceOutUserCmd(m.ctx, m.mgr, m.seq, m.operator, c.username)
 		}
 	default:
-		m.status.Set(fmt.Sprintf("forcing out %s…", plural(len(c.targets), "session")))
+		m.status.Progress(fmt.Sprintf("forcing out %s…", plural(len(c.targets), "session")))
 		if m.mgr != nil {
 			return forceOutCmd(m.ctx, m.mgr, m.seq, m.operator, c.targets)
 		}
@@ -286,7 +290,7 @@ func (m *Model) act(c confirmedMsg) tea.Cmd {
 
 func (m *Model) extendBy(msg extendSubmitMsg) tea.Cmd {
 	m.seq++
-	m.status.Set(fmt.Sprintf("extending %s's session %s by %s…", msg.target.Username, shortID(msg.target.ID), showSpan(msg.by)))
+	m.status.Progress(fmt.Sprintf("extending %s's session %s by %s…", msg.target.Username, shortID(msg.target.ID), showSpan(msg.by)))
 	if m.mgr == nil {
 		return nil
 	}
@@ -300,11 +304,13 @@ func (m *Model) onAction(msg actionMsg) tea.Cmd {
 	}
 	switch {
 	case msg.err != nil && msg.text != "":
-		m.status.SetErrText(msg.text + "; " + errText(msg.err))
+		m.status.Fail(msg.text + "; " + errText(msg.err))
 	case msg.err != nil:
-		m.status.SetErr(msg.err)
+		m.status.Fail(errText(msg.err))
+	case msg.noop:
+		m.status.Noop(msg.text)
 	default:
-		m.status.Set(msg.text)
+		m.status.Done(msg.text)
 	}
 	return m.refresh()
 }

@@ -53,7 +53,7 @@ func (a auditModel) Update(msg tea.Msg) (auditModel, tea.Cmd) {
 func (a auditModel) View(_ time.Time) string {
 	width, height := a.width, a.height
 	t := a.theme
-	title := t.Title.Apply(fmt.Sprintf("Audit: the latest %d entries, newest first", len(a.entries)))
+	title := t.Title.Apply(auditTitle(len(a.entries)))
 	cols := t.ColTitle.Apply(fit("when", 14) + " " + fit("who", 10) + " " + fit("what", 15) + " " + fit("target", 17) + " " + "detail")
 	lines := []string{title, cols}
 	switch {
@@ -69,4 +69,11 @@ func (a auditModel) View(_ time.Time) string {
 	}
 	v, _ := window(lines, a.offset, width, height)
 	return v
+}
+
+func auditTitle(n int) string {
+	if n == 1 {
+		return "Audit: the latest entry"
+	}
+	return fmt.Sprintf("Audit: the latest %d entries, newest first", n)
 }

@@ -146,6 +146,7 @@ type actionMsg struct {
 	text string
 	err  error
 	done []string // session ids the action ended or changed (marks to drop)
+	noop bool     // nothing to do: the sessions had already ended
 }
 
 // target is a session captured when an action key is pressed: the action
@@ -157,7 +158,8 @@ type target struct {
 
 // forceOutCmd ends the targets in one call (ForceLogoutMany: one store
 // transaction, one audit entry each), so marking fifty sessions is one
-// action, not fifty.
+// action, not fifty. Sessions that had already ended are not a success:
+// the message says so, and who ended them.
 func forceOutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator string, targets []target) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
@@ -170,11 +172,12 @@ func forceOutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator 
 		res, err := m.ForceLogoutMany(ctx, operator, ids)
 		bad, rest := sessionlogic.SplitRowErrors(err)
 		if rest != nil {
-			return actionMsg{id: id, err: fmt.Errorf("force-out failed for %d sessions: %w", len(targets), err)}
+			return actionMsg{id: id, err: fmt.Errorf("force-out failed for %s: %w", plural(len(targets), "session"), err)}
 		}
 		var (
 			users []string
 			done  []string
+			gone  []string // how each session that had already ended ended
 		)
 		seen := map[string]bool{}
 		for _, s := range res.Ended {
@@ -184,15 +187,34 @@ func forceOutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator 
 			}
 			done = append(done, s.ID)
 		}
-		gone := len(res.Already) + len(res.Missing)
-		done = append(done, sessionIDs(res.Already)...)
-		done = append(done, res.Missing...)
+		now := m.Now()
+		for _, s := range res.Already {
+			gone = append(gone, fmt.Sprintf("%s's session %s %s", clean(name[s.ID]), shortID(s.ID), endedHow(s, now)))
+			done = append(done, s.ID)
+		}
+		for _, sid := range res.Missing {
+			gone = append(gone, fmt.Sprintf("%s's session %s is no longer in the store", clean(name[sid]), shortID(sid)))
+			done = append(done, sid)
+		}
 		msg := actionMsg{id: id, done: done}
-		parts := []string{fmt.Sprintf("forced out %s: %s", joinUsers(users), plural(len(res.Ended), "session"))}
-		if gone > 0 {
-			parts = append(parts, fmt.Sprintf("%s had already ended", plural(gone, "session")))
+		var parts []string
+		if len(res.Ended) > 0 {
+			parts = append(parts, fmt.Sprintf("forced out %s: %s", joinUsers(users), plural(len(res.Ended), "session")))
+		}
+		switch {
+		case len(gone) == 1 && len(res.Ended) == 0:
+			msg.noop = true
+			parts = append(parts, "nothing to do: "+gone[0])
+		case len(gone) == 1:
+			parts = append(parts, "already ended: "+gone[0])
+		case len(gone) > 1 && len(res.Ended) == 0:
+			msg.noop = true
+			parts = append(parts, fmt.Sprintf("nothing to do: the %d sessions had already ended (%s, …)", len(gone), gone[0]))
+		case len(gone) > 1:
+			parts = append(parts, fmt.Sprintf("%d had already ended (%s, …)", len(gone), gone[0]))
 		}
 		if len(bad) > 0 {
+			msg.noop = false
 			msg.err = fmt.Errorf("forced out, but: %w", err)
 		}
 		msg.text = strings.Join(parts, "; ")
@@ -200,13 +222,39 @@ func forceOutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator 
 	}
 }
 
-func sessionIDs(ss []sessionlogic.Session) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = s.ID
+// endedHow says how and when a session that is no longer active ended:
+// "was forced out by ops 2m ago", "was logged out by its holder 5s ago",
+// "expired 1h ago".
+func endedHow(s sessionlogic.Session, now time.Time) string {
+	when := ago(now, s.EndedAt)
+	by := clean(s.EndedBy)
+	switch {
+	case s.EndedAt.IsZero() && !s.ExpiresAt.After(now):
+		return "expired " + ago(now, s.ExpiresAt)
+	case s.EndedAt.IsZero():
+		return "had ended"
+	case s.EndReason == endForced && by != "":
+		return "was forced out by " + by + " " + when
+	case s.EndReason == endLogout:
+		return "was logged out by its holder " + when
+	case s.EndReason == endExpired:
+		return "expired " + when
+	case s.EndReason == endReplaced:
+		return "was replaced by a new login " + when
+	case by != "":
+		return "was ended (" + clean(s.EndReason) + ") by " + by + " " + when
 	}
-	return out
+	return "had ended " + when
 }
+
+// Session.EndReason values (data.End*: the dashboard holds only a
+// Manager, and sessionlogic does not re-export them).
+const (
+	endLogout   = "logout"
+	endForced   = "forced"
+	endExpired  = "expired"
+	endReplaced = "replaced"
+)
 
 func forceOutUserCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator, username string) tea.Cmd {
 	return func() tea.Msg {

@@ -398,8 +398,21 @@ func TestActionsAgainstStore(t *testing.T) {
 	}
 	msgs := run(forceOutCmd(ctx, e.m, 1, "ops", []target{{s1.ID, "alice"}, {s2.ID, "alice"}}))
 	a, _ := find[actionMsg](msgs)
-	if a.err != nil || a.text != "forced out alice: 1 session; 1 session had already ended" || len(a.done) != 2 {
+	want := "forced out alice: 1 session; already ended: alice's session " + sessionlogic.ShortID(s2.ID) + " was forced out by someone-else 0s ago"
+	if a.err != nil || a.noop || a.text != want || len(a.done) != 2 {
 		t.Fatalf("%+v", a)
+	}
+	// Nothing left to do is not a success: it says who ended the session.
+	// (issue 9: "✓ logged out nobody: 0 sessions; 1 session had …")
+	a, _ = find[actionMsg](run(forceOutCmd(ctx, e.m, 1, "ops", []target{{s2.ID, "alice"}})))
+	want = "nothing to do: alice's session " + sessionlogic.ShortID(s2.ID) + " was forced out by someone-else 0s ago"
+	if a.err != nil || !a.noop || a.text != want {
+		t.Fatalf("%+v", a)
+	}
+	m := load(newTest(t, Options{}), fixture())
+	m, _ = upd(m, a)
+	if v := m.View(); strings.Contains(v, "✓") || !strings.Contains(v, "– nothing to do: alice's session") {
+		t.Fatalf("a no-op shown as:\n%s", v)
 	}
 
 	_, s3 := e.login(t, "alice", 3)
@@ -411,7 +424,7 @@ func TestActionsAgainstStore(t *testing.T) {
 	// absolute timeout when the row does not carry its limit.
 	row := s3
 	row.AbsoluteExpiresAt = time.Time{}
-	m := load(newTest(t, Options{}), []sessionlogic.Session{row})
+	m = load(newTest(t, Options{}), []sessionlogic.Session{row})
 	m.mgr = e.m
 	m = press(m, "e", "backspace", "backspace", "3", "h")
 	if !strings.Contains(m.View(), "refused: at most 2h 00m more; the absolute limit is 08:06:07 UTC") {

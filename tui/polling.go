@@ -295,23 +295,23 @@ func (m *Model) onWindowResult(msg windowMsg) tea.Cmd {
 		m.failures++
 		if msg.reachable {
 			m.header.state = stateQueryError
-			m.status.SetErrText("listing failed: " + errText(msg.err))
+			m.status.Background("listing failed: "+errText(msg.err), true)
 			return m.arm(m.interval)
 		}
 		backoff := min(time.Second<<min(m.failures-1, 5), maxBackoff)
 		m.header.state = stateStale
 		m.header.retryAt = m.now.Add(backoff)
-		m.status.SetErrText("store unreachable: " + errText(msg.err))
+		m.status.Background("store unreachable: "+errText(msg.err), true)
 		return m.arm(backoff)
 	}
 	if m.failures > 0 {
-		m.status.Set("store is back")
+		m.status.Background("store is back", false)
 	}
 	m.failures = 0
 	m.header.state, m.header.lastOK, m.header.retryAt = stateLive, m.now, time.Time{}
 	m.version = msg.res.version
 	if msg.res.rowErr != nil {
-		m.status.SetErr(msg.res.rowErr)
+		m.status.Background(errText(msg.res.rowErr), true)
 	}
 	if !msg.res.unchanged {
 		m.listedAt = m.now

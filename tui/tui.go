@@ -152,6 +152,7 @@ func newModel(opts Options, r *lipgloss.Renderer) Model {
 			m.clock = time.Now
 		}
 	}
+	m.status.clock = m.clock
 	m.help.Styles = theme.Help
 	m.now = m.clock()
 	m.header = headerModel{theme: &theme, interval: m.interval, readOnly: opts.ReadOnly}

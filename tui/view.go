@@ -108,7 +108,13 @@ func (m Model) View() string {
 			hidden++
 		}
 	}
-	parts = append(parts, cut(m.status.View(m.filter.value, len(m.table.marks), hidden, sortName(m.sort, m.desc)), m.width))
+	// Without the header (a short terminal) the status line keeps its
+	// state cell: whether what is shown is live, stale or paused.
+	state := ""
+	if !m.showHeader {
+		state = m.header.Badge(m.now)
+	}
+	parts = append(parts, cut(m.status.View(m.now, state, m.filter.value, len(m.table.marks), hidden, sortName(m.sort, m.desc)), m.width))
 	if m.showFooter {
 		if m.filter.editing {
 			parts = append(parts, m.filter.View())

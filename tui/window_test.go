@@ -1,0 +1,130 @@
+package tui
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"sessionmon/sessionlogic"
+)
+
+// The selected session's holder makes a request: its expiry slides and it
+// moves to the end of the `expires ▲` list. The window follows it, and
+// must still be full: rows above it fill what the list's end leaves empty
+// (issue 9: 6 rows and 8 blank lines with 33 sessions and a 14-row table).
+func TestFollowedToTheEndFillsTheWindow(t *testing.T) {
+	e := newEnv(t, 0, time.Hour)
+	e.user(t, "ann", "user")
+	var first string
+	for i := range 33 {
+		tok, _ := e.login(t, "ann", i)
+		if i == 0 {
+			first = tok
+		}
+		e.clock.Advance(time.Second)
+	}
+	m := New(Options{Manager: e.m})
+	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.lastReq = m.windowReq(placeTop)
+	m = settle(t, m)
+	sel, _ := m.table.Selected()
+	if _, err := e.m.Authenticate(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.m.Session(context.Background(), sel.ID); !got.ExpiresAt.After(sel.ExpiresAt) {
+		t.Fatal("the request did not slide the expiry")
+	}
+	for _, height := range []int{24, 30} { // the help open or not: two table sizes
+		m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: height})
+		m.lastReq = m.windowReq(placeTop)
+		m = settle(t, m)
+		if got, _ := m.table.Selected(); got.ID != sel.ID {
+			t.Fatalf("height %d: the selection did not follow its session", height)
+		}
+		if n := len(m.table.rows) - m.table.offset; n < m.table.height {
+			t.Fatalf("height %d: %d rows shown in a %d-row table of 33 sessions", height, n, m.table.height)
+		}
+		if got, _ := m.table.Selected(); got.ID != m.table.rows[len(m.table.rows)-1].ID {
+			t.Fatal("the followed session is not the last row")
+		}
+	}
+}
+
+// Keys typed faster than the store answers all count: Home then five PgDn
+// in one burst, before any window arrives, lands five pages down (issue 9:
+// row 46 or 47 instead of 96 at 1,000 sessions).
+func TestPagingFasterThanTheStore(t *testing.T) {
+	e := newEnv(t, 0, 0)
+	e.user(t, "ann", "user")
+	for i := range 120 {
+		e.login(t, "ann", i)
+		e.clock.Advance(time.Second)
+	}
+	p, err := e.m.Active(context.Background(), sessionlogic.ListQuery{Limit: 1000})
+	if err != nil || len(p.Sessions) != 120 {
+		t.Fatal(len(p.Sessions), err)
+	}
+	full := p.Sessions
+	for _, burst := range [][]string{
+		{"home", "pgdown", "pgdown", "pgdown", "pgdown", "pgdown"},
+		{"end", "pgup", "pgup", "pgup", "up", "up"},
+		{"home", "pgdown", "pgdown", "end", "home", "down", "down"},
+	} {
+		m := New(Options{Manager: e.m})
+		m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+		m.lastReq = m.windowReq(placeTop)
+		m = settle(t, m)
+		page := m.table.height
+		pos := 0
+		for _, k := range burst {
+			switch k {
+			case "home":
+				pos = 0
+			case "end":
+				pos = len(full) - 1
+			case "pgdown":
+				pos = min(len(full)-1, pos+page)
+			case "pgup":
+				pos = max(0, pos-page)
+			case "down":
+				pos = min(len(full)-1, pos+1)
+			case "up":
+				pos = max(0, pos-1)
+			}
+			// The key goes in; the window it asks for is not answered yet.
+			var cmd tea.Cmd
+			m, cmd = upd(m, keyMsg(k))
+			for _, msg := range run(cmd) {
+				switch msg.(type) {
+				case scrolledMsg, scrollUpMsg, jumpMsg:
+					m, _ = upd(m, msg)
+				}
+			}
+		}
+		for i := 0; m.fetching; i++ {
+			if i > 20 {
+				t.Fatal("the window never settled")
+			}
+			w := fetchWindowCmd(context.Background(), m.mgr, m.fetchID, m.lastReq)()
+			var cmd tea.Cmd
+			m, cmd = upd(m, w)
+			for _, msg := range run(cmd) {
+				switch msg.(type) {
+				case scrolledMsg, scrollUpMsg, jumpMsg:
+					m, _ = upd(m, msg)
+				}
+			}
+		}
+		if got, _ := m.table.Selected(); got.ID != full[pos].ID {
+			at := -1
+			for i := range full {
+				if full[i].ID == got.ID {
+					at = i
+				}
+			}
+			t.Fatalf("%v: selected row %d, want %d", burst, at, pos)
+		}
+	}
+}
