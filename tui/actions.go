@@ -21,6 +21,10 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	if cmd, ok := m.globalKey(msg); ok {
 		return cmd
 	}
+	if key.Matches(msg, m.keys.ReadOnly) && m.mode != modeAudit {
+		m.status.SetErrText("read-only: this dashboard changes no session (started with --read-only)")
+		return nil
+	}
 	if m.moving && m.mode == modeTable {
 		// The rows this key acts on are on their way: it waits for them
 		// (a burst of PgDn moves five pages, not one).

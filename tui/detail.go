@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/x/ansi"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"sessionmon/sessionlogic"
@@ -59,6 +60,9 @@ func (d detailModel) Update(msg tea.Msg) (detailModel, tea.Cmd) {
 	return d, nil
 }
 
+// labelWidth is the width of the field names in the detail view.
+const labelWidth = 15
+
 // scroll moves a line offset for the up/down/page/home/end keys; the view
 // clamps it.
 func scroll(k keyMap, msg tea.KeyMsg, off int) int {
@@ -84,7 +88,7 @@ func (d detailModel) lines(now time.Time) []string {
 	s := d.session
 	var out []string
 	field := func(name, value string) {
-		out = append(out, t.Label.Apply(fmt.Sprintf("%-15s", name))+" "+value)
+		out = append(out, t.Label.Apply(fmt.Sprintf("%-*s", labelWidth, name))+" "+value)
 	}
 	out = append(out, t.Title.Apply("Session "+clean(sessionlogic.ShortID(s.ID))))
 	if d.err != nil {
@@ -108,7 +112,12 @@ func (d detailModel) lines(now time.Time) []string {
 	field("role", t.Role(s.Role).Apply(clean(s.Role)))
 	field("user status", clean(s.Status))
 	field("ip", clean(s.IP))
-	field("user agent", clean(s.UserAgent))
+	// The user agent is long (Chrome's is ~130 cells): wrapped, not cut.
+	ua := strings.Split(ansi.Wrap(clean(s.UserAgent), max(20, d.width-labelWidth-1), " ;,"), "\n")
+	field("user agent", ua[0])
+	for _, l := range ua[1:] {
+		out = append(out, strings.Repeat(" ", labelWidth+1)+strings.TrimLeft(l, " "))
+	}
 	field("logged in", fmt.Sprintf("%s (%s ago)", stamp(s.LoginTime), span(now.Sub(s.LoginTime))))
 	field("last activity", fmt.Sprintf("%s (%s)", stamp(s.LastActivity), ago(now, s.LastActivity)))
 	exp := fmt.Sprintf("%s (in %s)", stamp(s.ExpiresAt), span(s.ExpiresAt.Sub(now)))

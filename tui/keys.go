@@ -43,6 +43,10 @@ type keyMap struct {
 	Submit    key.Binding // the extend prompt: extend
 	Cancel    key.Binding // the extend prompt, the filter: leave without change
 	Accept    key.Binding // the filter: keep it and leave the input
+
+	// ReadOnly holds the action keys in read-only mode (and matches
+	// nothing otherwise), so they answer with a word instead of silence.
+	ReadOnly key.Binding
 }
 
 // newKeyMap returns the bindings; readOnly disables the actions that
@@ -83,6 +87,8 @@ func newKeyMap(readOnly bool) keyMap {
 		Cancel:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
 		Accept:    key.NewBinding(key.WithKeys("enter", "tab"), key.WithHelp("enter", "keep")),
 	}
+	k.ReadOnly = key.NewBinding(key.WithKeys(" ", "x", "X", "e"))
+	k.ReadOnly.SetEnabled(readOnly)
 	if readOnly {
 		for _, b := range []*key.Binding{&k.Mark, &k.ForceOut, &k.ForceOutUser, &k.Extend} {
 			b.SetEnabled(false)

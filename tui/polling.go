@@ -150,7 +150,8 @@ func (m *Model) refreshView() tea.Cmd {
 }
 
 // poll reads what a poll reads: the window, the stats when due, and the
-// audit view when open.
+// detail or audit view when open (a session revoked from the CLI shows as
+// ended within a poll, not only after r).
 func (m *Model) poll() tea.Cmd {
 	req := m.windowReq(placeTop)
 	req.poll = true
@@ -158,7 +159,7 @@ func (m *Model) poll() tea.Cmd {
 	if m.statsDue() {
 		cmds = append(cmds, m.fetchStats())
 	}
-	if m.mode == modeAudit {
+	if m.mode != modeTable {
 		cmds = append(cmds, m.refreshView())
 	}
 	return tea.Batch(cmds...)

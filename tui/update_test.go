@@ -158,6 +158,11 @@ func TestReadOnly(t *testing.T) {
 		if m.confirm.open || m.extend.open || len(m.table.marks) > 0 {
 			t.Fatalf("%q acted in read-only mode", k)
 		}
+		// Not silence: the key says why it does nothing (issue 9).
+		if !strings.Contains(m.View(), "✗ read-only: this dashboard changes no session") {
+			t.Fatalf("%q in read-only mode gave no feedback:\n%s", k, m.View())
+		}
+		m.status.Set("")
 	}
 	m = press(m, "enter") // the detail view: actions are off there too
 	for _, k := range []string{"x", "X", "e"} {

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,6 +126,51 @@ func TestPagingFasterThanTheStore(t *testing.T) {
 				}
 			}
 			t.Fatalf("%v: selected row %d, want %d", burst, at, pos)
+		}
+	}
+}
+
+// The detail view is live: four seconds after a revoke from the CLI it
+// must not still say "state active" (issue 9); a poll reads it again.
+func TestDetailViewIsLive(t *testing.T) {
+	e := newEnv(t, 0, time.Hour)
+	e.user(t, "ann", "user")
+	_, s := e.login(t, "ann", 1)
+	m := New(Options{Manager: e.m})
+	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.lastReq = m.windowReq(placeTop)
+	m = settle(t, m)
+	var cmd tea.Cmd
+	m, cmd = upd(m, keyMsg("enter"))
+	for _, msg := range run(cmd) {
+		m, _ = upd(m, msg)
+	}
+	if v := m.View(); !strings.Contains(v, "state           active") {
+		t.Fatalf("detail:\n%s", v)
+	}
+	if _, err := e.m.ForceLogout(context.Background(), "cli-operator", s.ID); err != nil {
+		t.Fatal(err)
+	}
+	m, cmd = upd(m, pollTickMsg{tag: m.pollTag})
+	for _, msg := range run(cmd) {
+		m, _ = upd(m, msg)
+	}
+	if v := m.View(); !strings.Contains(v, "state           ended 0s ago (forced by cli-operator)") {
+		t.Fatalf("after a revoke and a poll:\n%s", v)
+	}
+}
+
+// The detail view wraps a long user agent instead of cutting it at the
+// terminal's edge (issue 9).
+func TestDetailWrapsTheUserAgent(t *testing.T) {
+	row := sess(1, "alice", "admin", time.Hour)
+	row.UserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86"
+	m := load(newTest(t, Options{}), []sessionlogic.Session{row})
+	m = press(m, "enter")
+	v := m.View()
+	for _, part := range []string{"Mozilla/5.0 (Windows NT 10.0;", "Safari/537.36", "Edg/131.0.2903.86"} {
+		if !strings.Contains(v, part) {
+			t.Fatalf("%q missing:\n%s", part, v)
 		}
 	}
 }
