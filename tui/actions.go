@@ -109,9 +109,19 @@ func (m *Model) detailKey(msg tea.KeyMsg) tea.Cmd {
 // auditKey handles a key in the audit view.
 func (m *Model) auditKey(msg tea.KeyMsg) tea.Cmd {
 	k := m.keys
-	if key.Matches(msg, k.Close) || key.Matches(msg, k.Audit) {
+	switch {
+	case key.Matches(msg, k.Close) && m.audit.user != "":
+		// Esc first drops the narrowing, then leaves.
+		var cmd tea.Cmd
+		m.auditFilter, cmd = m.auditFilter.Clear()
+		return cmd
+	case key.Matches(msg, k.Close), key.Matches(msg, k.Audit):
 		m.mode = modeTable
 		return nil
+	case key.Matches(msg, k.Filter):
+		var cmd tea.Cmd
+		m.auditFilter, cmd = m.auditFilter.Open()
+		return cmd
 	}
 	var cmd tea.Cmd
 	m.audit, cmd = m.audit.Update(msg)

@@ -110,11 +110,11 @@ type auditMsg struct {
 	err     error
 }
 
-func fetchAuditCmd(ctx context.Context, m *sessionlogic.Manager, id, limit int) tea.Cmd {
+func fetchAuditCmd(ctx context.Context, m *sessionlogic.Manager, id, limit int, user string) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, pollTimeout)
 		defer cancel()
-		es, err := m.Audit(ctx, sessionlogic.AuditQuery{Limit: limit})
+		es, err := m.Audit(ctx, sessionlogic.AuditQuery{Limit: limit, Username: user})
 		return auditMsg{id: id, entries: es, err: err}
 	}
 }

@@ -125,7 +125,7 @@ func (v viewKeys) ShortHelp() []key.Binding {
 	case modeDetail:
 		return []key.Binding{k.Back, k.ForceOut, k.ForceOutUser, k.Extend, k.Refresh, k.Audit, k.Help, k.Quit}
 	case modeAudit:
-		return []key.Binding{k.Back, k.Up, k.Down, k.Refresh, k.Pause, k.Help, k.Quit}
+		return []key.Binding{k.Close, auditFilterHelp, k.Up, k.Down, k.Refresh, k.Pause, k.Help, k.Quit}
 	}
 	return k.ShortHelp()
 }
@@ -142,8 +142,11 @@ func (v viewKeys) FullHelp() [][]key.Binding {
 	case modeAudit:
 		return [][]key.Binding{
 			{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
-			{k.Back, k.Pause, k.Faster, k.Slower, k.Refresh, k.Help, k.Quit},
+			{k.Close, auditFilterHelp, k.Pause, k.Faster, k.Slower, k.Refresh, k.Help, k.Quit},
 		}
 	}
 	return k.FullHelp()
 }
+
+// auditFilterHelp is `/` as the audit view's help names it.
+var auditFilterHelp = key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "user"))

@@ -87,6 +87,7 @@ func newTest(t testing.TB, opts Options) Model {
 		opts.Operator = "ops"
 	}
 	m := newModel(opts, lipgloss.DefaultRenderer())
+	m.filterDelay = 0 // a filter change fetches at once (filter_test.go covers the debounce)
 	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
 	return m
 }

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -18,9 +19,17 @@ var pollSteps = []time.Duration{
 }
 
 const (
-	statsEvery = 5 * time.Second // the stats' own cadence
-	maxBackoff = 30 * time.Second
+	statsEvery     = 5 * time.Second // the stats' own cadence
+	maxBackoff     = 30 * time.Second
+	filterDebounce = 150 * time.Millisecond
 )
+
+// filterDueMsg: typing paused; apply the filter change it carries if no
+// later one came (tag).
+type filterDueMsg struct {
+	tag    int
+	change filterChangedMsg
+}
 
 // poller is the poll loop's state.
 type poller struct {
@@ -43,6 +52,14 @@ type poller struct {
 	// once the rows they move through have arrived.
 	moving     bool
 	typedAhead []tea.KeyMsg
+
+	// The filters ask the store once typing pauses for filterDelay (every
+	// keystroke ran a query: 2.1 s to reach "no match" at 100k sessions),
+	// and a fetch cancels the one it supersedes (cancelFetch), so a stale
+	// query stops instead of holding a connection.
+	filterDelay time.Duration
+	filterTag   int
+	cancelFetch context.CancelFunc
 
 	// Push notices (watch.go): nil without a store that pushes them.
 	notices       <-chan struct{}
@@ -98,7 +115,12 @@ func (m *Model) fetch(req windowReq) tea.Cmd {
 	if m.mgr == nil {
 		return nil
 	}
-	return fetchWindowCmd(m.ctx, m.mgr, m.fetchID, req)
+	if m.cancelFetch != nil {
+		m.cancelFetch() // its answer would be dropped: stop its queries
+	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	m.cancelFetch = cancel
+	return fetchWindowCmd(ctx, m.mgr, m.fetchID, req)
 }
 
 func (m *Model) fetchStats() tea.Cmd {
@@ -143,7 +165,7 @@ func (m *Model) refreshView() tea.Cmd {
 		m.seq++
 		m.audit.reqID = m.seq
 		if m.mgr != nil {
-			return fetchAuditCmd(m.ctx, m.mgr, m.seq, auditLimit)
+			return fetchAuditCmd(m.ctx, m.mgr, m.seq, auditLimit, m.audit.user)
 		}
 	}
 	return nil
@@ -205,8 +227,22 @@ func (m *Model) updatePoll(msg tea.Msg) (cmd tea.Cmd, ok bool) {
 		m.audit, _ = m.audit.Update(msg)
 		return nil, true
 
-	case scrolledMsg, scrollUpMsg, jumpMsg, filterChangedMsg:
+	case scrolledMsg, scrollUpMsg, jumpMsg:
 		return m.move(msg), true
+
+	case filterChangedMsg:
+		m.filterTag++
+		if m.filterDelay <= 0 {
+			return m.applyFilter(msg), true
+		}
+		tag := m.filterTag
+		return tea.Tick(m.filterDelay, func(time.Time) tea.Msg { return filterDueMsg{tag: tag, change: msg} }), true
+
+	case filterDueMsg:
+		if msg.tag != m.filterTag {
+			return nil, true // typing went on
+		}
+		return m.applyFilter(msg.change), true
 	}
 	return nil, false
 }
@@ -257,13 +293,21 @@ func (m *Model) move(msg tea.Msg) tea.Cmd {
 		}
 		return m.fetch(req)
 
-	case filterChangedMsg:
-		m.top = nil
-		req := m.windowReq(placeTop)
-		req.firstIfGone, req.follow = true, ""
-		return m.fetch(req)
 	}
 	return nil
+}
+
+// applyFilter asks the store for what a filter change shows: the table's
+// rows from the top, or the audit view's entries about one user.
+func (m *Model) applyFilter(msg filterChangedMsg) tea.Cmd {
+	if msg.audit {
+		m.audit.Narrow(msg.text)
+		return m.refreshView()
+	}
+	m.top = nil
+	req := m.windowReq(placeTop)
+	req.firstIfGone, req.follow = true, ""
+	return m.fetch(req)
 }
 
 func (m *Model) onWindow(msg windowMsg) tea.Cmd {
@@ -271,6 +315,10 @@ func (m *Model) onWindow(msg windowMsg) tea.Cmd {
 		return nil // superseded by a later fetch
 	}
 	m.fetching, m.moving = false, false
+	if m.cancelFetch != nil {
+		m.cancelFetch() // done: release its context
+		m.cancelFetch = nil
+	}
 	m.now = m.clock()
 	cmd := m.onWindowResult(msg)
 	return tea.Batch(cmd, m.typeAhead())

@@ -100,6 +100,8 @@ type Model struct {
 // keyset position.
 type listing struct {
 	filter filterModel
+	// auditFilter narrows the audit view to one user.
+	auditFilter filterModel
 	sort   sessionlogic.SortKey
 	desc   bool
 	top    *sessionlogic.Cursor
@@ -129,8 +131,8 @@ func newModel(opts Options, r *lipgloss.Renderer) Model {
 		theme:         &theme,
 		keys:          keys,
 		help:          help.New(),
-		listing:       listing{sort: sessionlogic.SortExpires, filter: newFilter(keys)},
-		poller:        poller{interval: clampInterval(opts.PollInterval)},
+		listing:       listing{sort: sessionlogic.SortExpires, filter: newFilter(keys), auditFilter: newAuditFilter(keys)},
+		poller:        poller{interval: clampInterval(opts.PollInterval), filterDelay: filterDebounce},
 		frame:         frame{width: 80, height: 24, helpc: &helpCache{}},
 		table:         newTable(keys, &theme),
 		detail:        newDetail(keys, &theme),
@@ -238,6 +240,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.extend, cmd = m.extend.Update(msg)
 	case m.filter.editing:
 		m.filter, cmd = m.filter.Update(msg)
+	case m.auditFilter.editing:
+		m.auditFilter, cmd = m.auditFilter.Update(msg)
 	}
 	return cmd
 }
@@ -277,6 +281,8 @@ func (m *Model) onKey(msg tea.KeyMsg) tea.Cmd {
 		m.extend, cmd = m.extend.Update(msg)
 	case m.filter.editing:
 		m.filter, cmd = m.filter.Update(msg)
+	case m.auditFilter.editing:
+		m.auditFilter, cmd = m.auditFilter.Update(msg)
 	default:
 		cmd = m.handleKey(msg)
 	}

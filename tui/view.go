@@ -31,6 +31,7 @@ func (m *Model) layout() bool {
 	m.header.SetSize(w, headerHeight)
 	m.status.SetSize(w, 1)
 	m.filter.SetSize(w, 1)
+	m.auditFilter.SetSize(w, 1)
 	m.confirm.SetSize(w, h)
 	m.extend.SetSize(w, h)
 	fixed := 1 // the status line
@@ -54,7 +55,7 @@ func (m *Model) layout() bool {
 }
 
 func (m *Model) footerHeight() int {
-	if m.filter.editing {
+	if m.filter.editing || m.auditFilter.editing {
 		return 1
 	}
 	return lipgloss.Height(m.helpView())
@@ -116,9 +117,12 @@ func (m Model) View() string {
 	}
 	parts = append(parts, cut(m.status.View(m.now, state, m.filter.value, len(m.table.marks), hidden, sortName(m.sort, m.desc)), m.width))
 	if m.showFooter {
-		if m.filter.editing {
+		switch {
+		case m.filter.editing:
 			parts = append(parts, m.filter.View())
-		} else {
+		case m.auditFilter.editing:
+			parts = append(parts, m.auditFilter.View())
+		default:
 			parts = append(parts, m.helpView())
 		}
 	}
