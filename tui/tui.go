@@ -102,9 +102,9 @@ type listing struct {
 	filter filterModel
 	// auditFilter narrows the audit view to one user.
 	auditFilter filterModel
-	sort   sessionlogic.SortKey
-	desc   bool
-	top    *sessionlogic.Cursor
+	sort        sessionlogic.SortKey
+	desc        bool
+	top         *sessionlogic.Cursor
 }
 
 // New returns the dashboard for opts. Colours come from lipgloss's default
