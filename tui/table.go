@@ -35,23 +35,25 @@ const (
 )
 
 type colSpec struct {
-	col        column
-	title      string
-	min, ideal int
-	prio       int // lower stays longer when the terminal is narrow
-	grow       int // lower grows towards its ideal width first
+	col             column
+	title           string
+	min, ideal, max int
+	prio            int // lower stays longer when the terminal is narrow
+	grow            int // lower grows towards its ideal width first
 }
 
+// The widest a column gets (max) keeps a row one line to the eye on a
+// wide terminal: at 200 columns the role sat 117 cells after the name.
 var colSpecs = []colSpec{
-	{colUser, "user", 8, 10, 0, 0},
-	{colName, "name", 8, 22, 5, 5},
-	{colRole, "role", 6, 7, 2, 3},
-	{colStatus, "status", 8, 8, 7, 6},
-	{colIP, "ip", 9, 15, 3, 4},
-	{colLogin, "age", 6, 7, 4, 2},
-	{colLast, "seen", 7, 8, 1, 2},
-	{colExpires, "expires", 8, 11, 0, 1},
-	{colID, "id", 8, 8, 6, 6},
+	{colUser, "user", 8, 10, 16, 0, 0},
+	{colName, "name", 8, 22, 32, 5, 5},
+	{colRole, "role", 6, 7, 10, 2, 3},
+	{colStatus, "status", 8, 8, 10, 7, 6},
+	{colIP, "ip", 9, 15, 24, 3, 4},
+	{colLogin, "age", 6, 7, 8, 4, 2},
+	{colLast, "seen", 7, 8, 9, 1, 2},
+	{colExpires, "expires", 8, 11, 12, 0, 1},
+	{colID, "id", 8, 8, 12, 6, 6},
 }
 
 // prefixWidth is the selection and mark column in front of every row.
@@ -64,7 +66,9 @@ type tableCol struct {
 
 // layoutColumns fits the columns in width: drop the least important ones
 // until the minimum widths fit, then grow each towards its ideal width, in
-// order of importance, and give what is left to the name.
+// order of importance, then share what is left out among the columns up
+// to their widest, the name first; past that the row ends and the rest of
+// the line stays blank.
 func layoutColumns(width int) []tableCol {
 	specs := append([]colSpec(nil), colSpecs...)
 	// need counts the most important columns at their ideal width, so a
@@ -109,9 +113,26 @@ func layoutColumns(width int) []tableCol {
 			}
 		}
 	}
+	// The name first (it is the one that is often cut), then every
+	// column a share at a time, so the extra width is spread, not piled.
 	for i := range cols {
 		if cols[i].col == colName && spare > 0 {
-			cols[i].width += spare
+			add := min(spare, cols[i].max-cols[i].width)
+			cols[i].width += add
+			spare -= add
+		}
+	}
+	for spare > 0 {
+		grew := false
+		for i := range cols {
+			if spare > 0 && cols[i].width < cols[i].max {
+				cols[i].width++
+				spare--
+				grew = true
+			}
+		}
+		if !grew {
+			break
 		}
 	}
 	return cols
