@@ -31,8 +31,16 @@ import (
 // Options configure the dashboard.
 type Options struct {
 	// Manager is the session domain the dashboard reads and acts through
-	// (required).
+	// (required, unless Connect is given).
 	Manager *sessionlogic.Manager
+	// Connect, when Manager is nil, opens the store and builds the
+	// Manager: the dashboard starts in its connecting state and calls it
+	// with backoff until it succeeds (connect.go). An error marked with
+	// Fatal ends the dashboard, and Run returns it.
+	Connect func(ctx context.Context) (*sessionlogic.Manager, error)
+	// Store names the store in the header until Connect has succeeded
+	// (no password).
+	Store string
 	// Operator is the name written to the audit table with every action.
 	Operator string
 	// ReadOnly disables marking, force-out and extend: the keys neither
@@ -70,7 +78,9 @@ const (
 // (polling.go), the layout (view.go) and the child components.
 type Model struct {
 	mgr           *sessionlogic.Manager
-	noPush        bool // Options.NoPush
+	connect       func(context.Context) (*sessionlogic.Manager, error)
+	fatal         error // Connect's fatal error: Run returns it
+	noPush        bool  // Options.NoPush
 	ctx           context.Context
 	operator      string
 	extendDefault time.Duration
@@ -123,6 +133,7 @@ func newModel(opts Options, r *lipgloss.Renderer) Model {
 	keys := newKeyMap(opts.ReadOnly)
 	m := Model{
 		mgr:           opts.Manager,
+		connect:       opts.Connect,
 		noPush:        opts.NoPush,
 		ctx:           context.Background(),
 		operator:      opts.Operator,
@@ -158,6 +169,7 @@ func newModel(opts Options, r *lipgloss.Renderer) Model {
 	m.help.Styles = theme.Help
 	m.now = m.clock()
 	m.header = headerModel{theme: &theme, interval: m.interval, readOnly: opts.ReadOnly}
+	m.header.store = opts.Store
 	if m.mgr != nil {
 		m.header.store = m.mgr.Describe()
 	}
@@ -173,8 +185,8 @@ func newModel(opts Options, r *lipgloss.Renderer) Model {
 // operator quits or ctx is cancelled; either way it returns nil, and the
 // terminal is restored. Store calls use contexts derived from ctx.
 func Run(ctx context.Context, opts Options) error {
-	if opts.Manager == nil {
-		return errors.New("tui: Options.Manager is required")
+	if opts.Manager == nil && opts.Connect == nil {
+		return errors.New("tui: Options.Manager or Options.Connect is required")
 	}
 	r := lipgloss.DefaultRenderer()
 	if opts.NoColor {
@@ -187,15 +199,21 @@ func Run(ctx context.Context, opts Options) error {
 	m := newModel(opts, r)
 	m.ctx = ctx
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx))
-	_, err := p.Run()
+	final, err := p.Run()
 	if err != nil && ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled) {
 		return nil
+	}
+	if fm, ok := final.(Model); ok && err == nil && fm.fatal != nil {
+		return fm.fatal
 	}
 	return err
 }
 
 // Init starts the first fetches and the one-second clock.
 func (m Model) Init() tea.Cmd {
+	if m.connecting() {
+		return tea.Batch(connectCmd(m.ctx, m.connect), clockTick(m.clockTag))
+	}
 	if m.mgr == nil {
 		return clockTick(m.clockTag)
 	}
@@ -226,6 +244,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case tea.KeyMsg:
 		return m.onKey(msg)
+	}
+	if cmd, ok := m.updateConnect(msg); ok {
+		return cmd
 	}
 	if cmd, ok := m.updatePoll(msg); ok {
 		return cmd
