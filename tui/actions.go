@@ -153,6 +153,8 @@ func (m *Model) tableKey(msg tea.KeyMsg) tea.Cmd {
 		m.table.sort, m.table.desc = m.sort, m.desc
 		m.top = nil
 		return m.fetch(m.windowReq(placeNear))
+	case key.Matches(msg, k.Freeze):
+		return m.toggleFreeze()
 	case key.Matches(msg, k.Mark):
 		m.table.ToggleMark()
 		return nil
@@ -190,6 +192,20 @@ func (m *Model) tableKey(msg tea.KeyMsg) tea.Cmd {
 		return m.move(mv)
 	}
 	return nil
+}
+
+// toggleFreeze holds the rows' order (values still update in place; new
+// and ended sessions are marked, not inserted or removed) or lets it go:
+// then the rows are listed afresh, the selection on its session.
+func (m *Model) toggleFreeze() tea.Cmd {
+	if !m.table.frozen {
+		m.table.Freeze(m.now)
+		m.status.Set("order frozen: rows hold still, values update; F follows again")
+		return nil
+	}
+	m.table.Unfreeze()
+	m.status.Set("following the order again")
+	return m.fetch(m.windowReq(placeTop))
 }
 
 // selected is the selected session for an action key; without one it says

@@ -373,7 +373,7 @@ func TestMalformedRowInStore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m := New(Options{Manager: e.m})
+	m := New(Options{Manager: e.m, Sort: sessionlogic.SortExpires})
 	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
 	for _, msg := range run(m.Init()) {
 		m, _ = upd(m, msg)
@@ -545,7 +545,7 @@ func TestPagingAgainstStore(t *testing.T) {
 		t.Fatal(len(p.Sessions), err)
 	}
 	full := p.Sessions
-	m := New(Options{Manager: e.m})
+	m := New(Options{Manager: e.m, Sort: sessionlogic.SortExpires})
 	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
 	m.lastReq = m.windowReq(placeTop)
 	m = settle(t, m)

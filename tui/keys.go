@@ -21,6 +21,7 @@ type keyMap struct {
 	Filter  key.Binding
 	Sort    key.Binding
 	Reverse key.Binding
+	Freeze  key.Binding
 
 	Mark         key.Binding
 	ForceOut     key.Binding // Manager.ForceLogout of the selected or marked sessions
@@ -65,6 +66,7 @@ func newKeyMap(readOnly bool) keyMap {
 		Filter:  key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
 		Sort:    key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sort")),
 		Reverse: key.NewBinding(key.WithKeys("S"), key.WithHelp("S", "reverse")),
+		Freeze:  key.NewBinding(key.WithKeys("F", "Z"), key.WithHelp("F", "freeze order")),
 
 		Mark:         key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "mark")),
 		ForceOut:     key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "force out")),
@@ -106,7 +108,7 @@ func (k keyMap) ShortHelp() []key.Binding {
 func (k keyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
-		{k.Detail, k.Audit, k.Back, k.Filter, k.Sort, k.Reverse},
+		{k.Detail, k.Audit, k.Back, k.Filter, k.Sort, k.Reverse, k.Freeze},
 		{k.Mark, k.ForceOut, k.ForceOutUser, k.Extend},
 		{k.Pause, k.Faster, k.Slower, k.Refresh, k.Help, k.Quit},
 	}

@@ -93,12 +93,18 @@ func stepInterval(d time.Duration, faster bool) time.Duration {
 // windowReq copies what a window fetch needs out of the model.
 func (m *Model) windowReq(at place) windowReq {
 	rows := max(1, m.table.height)
-	return windowReq{
+	req := windowReq{
 		text: m.filter.value, sort: m.sort, desc: m.desc,
 		rows: rows, limit: rows + max(5, rows/2),
 		at: at, top: m.top, follow: m.table.selID,
 		since: m.version, until: m.table.earliestExpiry(), listedAt: m.listedAt,
 	}
+	if m.table.frozen {
+		// The held rows are read by id when the listing no longer has
+		// them; the selection is not followed: the order holds.
+		req.frozen, req.follow = m.table.liveIDs(), ""
+	}
+	return req
 }
 
 // fetch issues a window fetch. It raises the poll tag, so a pending tick is
@@ -362,7 +368,11 @@ func (m *Model) onWindowResult(msg windowMsg) tea.Cmd {
 	if msg.res.rowErr != nil {
 		m.status.Background(errText(msg.res.rowErr), true)
 	}
-	if !msg.res.unchanged {
+	if !msg.res.unchanged && m.table.frozen && msg.req.frozen != nil && msg.req.selectAt == 0 && !msg.req.selectEnd && !msg.req.firstIfGone {
+		// Frozen, and a poll (not a move): values in place, order held.
+		m.listedAt = m.now
+		m.table.Merge(msg.res.rows, msg.res.byID, m.now)
+	} else if !msg.res.unchanged {
 		m.listedAt = m.now
 		m.top = msg.res.top
 		found := m.table.SetRows(msg.res.rows, msg.res.top == nil, msg.res.more)

@@ -139,7 +139,7 @@ var longID = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
 
 // View renders the line at now. state, when not empty, is the store's
 // state cell, shown first when the header is hidden (a short terminal).
-func (s statusModel) View(now time.Time, state, filter string, marked, hidden int, sortName string) string {
+func (s statusModel) View(now time.Time, state, filter string, marked, hidden int, order string) string {
 	width := s.width
 	var right []string
 	if filter != "" {
@@ -152,7 +152,7 @@ func (s statusModel) View(now time.Time, state, filter string, marked, hidden in
 		}
 		right = append(right, m)
 	}
-	right = append(right, "sort "+sortName)
+	right = append(right, order)
 	r := s.theme.Dim.Apply(strings.Join(right, " · "))
 	rw := ansi.StringWidth(r)
 

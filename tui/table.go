@@ -172,6 +172,13 @@ type tableModel struct {
 
 	marks map[string]sessionlogic.Session
 
+	// Frozen (F): polls update the rows' values in place and never their
+	// order; rows that ended stay, marked, and sessions that started in
+	// the window's range since frozenAt are counted (fresh), not inserted.
+	frozen   bool
+	frozenAt time.Time
+	fresh    int
+
 	sort sessionlogic.SortKey
 	desc bool
 
@@ -213,6 +220,58 @@ func (t *tableModel) SetRows(rows []sessionlogic.Session, atStart, more bool) (f
 	}
 	t.selectIndex(idx)
 	return found
+}
+
+// Freeze holds the order of the rows held from now on.
+func (t *tableModel) Freeze(now time.Time) {
+	t.frozen, t.frozenAt, t.fresh = true, now, 0
+}
+
+// Unfreeze lets the order go; the next rows set replace the held ones.
+func (t *tableModel) Unfreeze() {
+	t.frozen, t.fresh = false, 0
+}
+
+// liveIDs are the ids of the rows held that have not ended, for a frozen
+// poll to read.
+func (t tableModel) liveIDs() []string {
+	ids := make([]string, 0, len(t.rows))
+	for i := range t.rows {
+		if t.rows[i].EndedAt.IsZero() {
+			ids = append(ids, t.rows[i].ID)
+		}
+	}
+	return ids
+}
+
+// Merge takes a frozen poll's answer: every row held gets its values from
+// the listing, or from its own read (byID) when the listing no longer has
+// it; none moves, none goes, none comes in. Sessions that started since
+// the freeze and now fall in the window's range are counted.
+func (t *tableModel) Merge(rows []sessionlogic.Session, byID map[string]sessionlogic.Session, now time.Time) {
+	held := make(map[string]int, len(t.rows))
+	for i := range t.rows {
+		held[t.rows[i].ID] = i
+	}
+	t.fresh = 0
+	for _, s := range rows {
+		if i, ok := held[s.ID]; ok {
+			t.rows[i] = s
+		} else if s.LoginTime.After(t.frozenAt) {
+			t.fresh++
+		}
+	}
+	for id, s := range byID {
+		i, ok := held[id]
+		switch {
+		case !ok:
+		case s.Username == "": // gone from the store: keep what was shown
+			t.rows[i].EndedAt = s.EndedAt
+		default:
+			t.rows[i] = s
+		}
+	}
+	t.loaded = true
 }
 
 // Select puts the selection on the first (end false) or last row held.
@@ -399,6 +458,7 @@ func (t tableModel) writeRow(b *strings.Builder, i int, now time.Time) {
 	selected := i == t.sel
 	_, marked := t.marks[s.ID]
 
+	ended := !s.Active(now)
 	var line strings.Builder
 	line.Grow(t.width + 64)
 	switch {
@@ -407,7 +467,10 @@ func (t tableModel) writeRow(b *strings.Builder, i int, now time.Time) {
 	default:
 		line.WriteString(" ")
 	}
-	if marked {
+	if ended && t.frozen {
+		// Ended while frozen: still shown, marked, until F.
+		line.WriteString("✗")
+	} else if marked {
 		line.WriteString(t.colour(selected, t.theme.Marked, "✓"))
 	} else {
 		line.WriteString(" ")
@@ -430,8 +493,13 @@ func (t tableModel) writeRow(b *strings.Builder, i int, now time.Time) {
 		}
 		used += w
 		text, p := t.cell(s, c.col, now)
-		if c.col == colExpires && w >= len("13d23:59:59") {
+		switch {
+		case c.col == colExpires && !s.EndedAt.IsZero():
+			text, p = "ended", t.theme.Dim
+		case c.col == colExpires && w >= len("13d23:59:59"):
 			text = countdown(s.ExpiresAt, now) // ticks every second, at any distance
+		case ended && t.frozen:
+			p = t.theme.Dim
 		}
 		line.WriteString(t.colour(selected, p, fit(text, w)))
 	}

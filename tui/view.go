@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/help"
@@ -115,7 +116,14 @@ func (m Model) View() string {
 	if !m.showHeader {
 		state = m.header.Badge(m.now)
 	}
-	parts = append(parts, cut(m.status.View(m.now, state, m.filter.value, len(m.table.marks), hidden, sortName(m.sort, m.desc)), m.width))
+	order := "sort " + sortName(m.sort, m.desc)
+	if m.table.frozen {
+		order += " · frozen (F)"
+		if m.table.fresh > 0 {
+			order += fmt.Sprintf(" · %d new", m.table.fresh)
+		}
+	}
+	parts = append(parts, cut(m.status.View(m.now, state, m.filter.value, len(m.table.marks), hidden, order), m.width))
 	if m.showFooter {
 		switch {
 		case m.filter.editing:

@@ -77,6 +77,11 @@ type windowReq struct {
 	selectAt    int
 	selectEnd   bool
 	firstIfGone bool
+
+	// frozen holds the ids of the rows a frozen table holds (nil when not
+	// frozen): those the listing no longer has are read one by one, so
+	// the table can update them in place or mark them ended.
+	frozen []string
 }
 
 // windowResult is what a window fetch found.
@@ -88,6 +93,10 @@ type windowResult struct {
 	unchanged bool
 	rowErr    error // the store returned rows and an error (a malformed row)
 	filled    int   // rows put above the requested position to fill the window
+	// byID: frozen rows the listing did not have, as the store has them
+	// now (ended ones included); a session the store no longer has maps
+	// to its id with EndedAt set.
+	byID map[string]sessionlogic.Session
 }
 
 func (r windowReq) query(after *sessionlogic.Cursor, limit int, reverse bool) sessionlogic.ListQuery {
@@ -194,7 +203,30 @@ func fetchWindow(ctx context.Context, m *sessionlogic.Manager, r windowReq) (win
 	}
 
 	res.rows, res.top = rows, top
+	if r.frozen != nil {
+		res.byID = lookupMissing(ctx, m, r.frozen, rows)
+	}
 	return res, nil
+}
+
+// lookupMissing reads the frozen rows the listing does not hold: moved
+// elsewhere in the order, or ended.
+func lookupMissing(ctx context.Context, m *sessionlogic.Manager, ids []string, rows []sessionlogic.Session) map[string]sessionlogic.Session {
+	out := map[string]sessionlogic.Session{}
+	for _, id := range ids {
+		if contains(rows, id) {
+			continue
+		}
+		s, err := m.Session(ctx, id)
+		switch {
+		case err == nil:
+			out[id] = s
+		case errors.Is(err, sessionlogic.ErrNotFound):
+			out[id] = sessionlogic.Session{ID: id, EndedAt: m.Now()} // purged
+		}
+		// Another error (the store going away): the row keeps its values.
+	}
+	return out
 }
 
 // nearTop returns a top that shows session id about a third of the way down

@@ -26,7 +26,7 @@ func TestFollowedToTheEndFillsTheWindow(t *testing.T) {
 		}
 		e.clock.Advance(time.Second)
 	}
-	m := New(Options{Manager: e.m})
+	m := New(Options{Manager: e.m, Sort: sessionlogic.SortExpires})
 	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
 	m.lastReq = m.windowReq(placeTop)
 	m = settle(t, m)
@@ -73,7 +73,7 @@ func TestPagingFasterThanTheStore(t *testing.T) {
 		{"end", "pgup", "pgup", "pgup", "up", "up"},
 		{"home", "pgdown", "pgdown", "end", "home", "down", "down"},
 	} {
-		m := New(Options{Manager: e.m})
+		m := New(Options{Manager: e.m, Sort: sessionlogic.SortExpires})
 		m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
 		m.lastReq = m.windowReq(placeTop)
 		m = settle(t, m)
@@ -136,7 +136,7 @@ func TestDetailViewIsLive(t *testing.T) {
 	e := newEnv(t, 0, time.Hour)
 	e.user(t, "ann", "user")
 	_, s := e.login(t, "ann", 1)
-	m := New(Options{Manager: e.m})
+	m := New(Options{Manager: e.m, Sort: sessionlogic.SortExpires})
 	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
 	m.lastReq = m.windowReq(placeTop)
 	m = settle(t, m)
@@ -172,5 +172,39 @@ func TestDetailWrapsTheUserAgent(t *testing.T) {
 		if !strings.Contains(v, part) {
 			t.Fatalf("%q missing:\n%s", part, v)
 		}
+	}
+}
+
+// Frozen against a store: a session that moves away in the order and one
+// that ends are read by id and stay where they were.
+func TestFreezeAgainstStore(t *testing.T) {
+	e := newEnv(t, 0, time.Hour)
+	e.user(t, "ann", "user")
+	var toks []string
+	for i := range 40 {
+		tok, _ := e.login(t, "ann", i)
+		toks = append(toks, tok)
+		e.clock.Advance(time.Second)
+	}
+	m := New(Options{Manager: e.m, Sort: sessionlogic.SortExpires})
+	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.lastReq = m.windowReq(placeTop)
+	m = settle(t, m)
+	m = press(m, "F")
+	before := ids(m.table.rows)
+	moved, gone := m.table.rows[0], m.table.rows[1]
+	if _, err := e.m.Authenticate(context.Background(), toks[0]); err != nil { // to the end of the order
+		t.Fatal(err)
+	}
+	if _, err := e.m.ForceLogout(context.Background(), "cli", gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	m, _ = upd(m, pollTickMsg{tag: m.pollTag})
+	m = settle(t, m)
+	if strings.Join(ids(m.table.rows), ",") != strings.Join(before, ",") {
+		t.Fatal("the order moved while frozen")
+	}
+	if !m.table.rows[0].ExpiresAt.After(moved.ExpiresAt) || m.table.rows[1].EndedAt.IsZero() {
+		t.Fatalf("values not updated: %v %v", m.table.rows[0].ExpiresAt, m.table.rows[1].EndedAt)
 	}
 }
