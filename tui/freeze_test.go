@@ -90,3 +90,26 @@ func TestDefaultOrderIsByUser(t *testing.T) {
 		t.Fatalf("default view:\n%s", v)
 	}
 }
+
+// Until the operator moves, the selection is the top of the list: logins
+// that sort above the first row do not carry the selection (and with it
+// the window) down the list (seen in the demo at start: the window ended
+// up on the 20th user, the first ones out of view).
+func TestSelectionStaysOnTopUntilMoved(t *testing.T) {
+	m := load(newTest(t, Options{}), fixture())
+	first := sess(9, "aaron", "staff", time.Minute)
+	m = load(m, append([]sessionlogic.Session{first}, fixture()...))
+	if s, _ := m.table.Selected(); s.ID != first.ID || m.windowReq(placeTop).follow != "" {
+		t.Fatalf("selected %s", s.Username)
+	}
+	// Moved: now it follows its session.
+	m = press(m, "down", "down")
+	m = load(m, append([]sessionlogic.Session{sess(10, "aardvark", "staff", time.Second)}, m.table.rows...))
+	if s, _ := m.table.Selected(); s.Username != "bob" || m.windowReq(placeTop).follow != sid(2) {
+		t.Fatalf("selected %s", s.Username)
+	}
+	m = press(m, "home")
+	if !m.table.pinTop {
+		t.Fatal("home did not pin the selection to the top")
+	}
+}

@@ -99,6 +99,9 @@ func (m *Model) windowReq(at place) windowReq {
 		at: at, top: m.top, follow: m.table.selID,
 		since: m.version, until: m.table.earliestExpiry(), listedAt: m.listedAt,
 	}
+	if m.table.pinTop {
+		req.follow = "" // the selection is the top row, not a session
+	}
 	if m.table.frozen {
 		// The held rows are read by id when the listing no longer has
 		// them; the selection is not followed: the order holds.

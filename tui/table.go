@@ -169,6 +169,11 @@ type tableModel struct {
 	atStart bool   // rows[0] is the first of the list
 	more    bool   // there are rows after the last one held
 	loaded  bool
+	// pinTop: the selection is on the first row of the list and stays
+	// there (the top of the list, whatever it holds) instead of following
+	// its session down as sessions start above it. Moving away clears it;
+	// Home, or moving back to the first row, sets it.
+	pinTop bool
 
 	marks map[string]sessionlogic.Session
 
@@ -187,7 +192,7 @@ type tableModel struct {
 }
 
 func newTable(keys keyMap, theme *styleSet) tableModel {
-	return tableModel{keys: keys, theme: theme, atStart: true, marks: map[string]sessionlogic.Session{}, sort: sessionlogic.SortExpires}
+	return tableModel{keys: keys, theme: theme, atStart: true, pinTop: true, marks: map[string]sessionlogic.Session{}, sort: sessionlogic.SortExpires}
 }
 
 // SetSize sets the width and the number of visible rows.
@@ -215,7 +220,9 @@ func (t *tableModel) SetRows(rows []sessionlogic.Session, atStart, more bool) (f
 		}
 	}
 	found = idx >= 0
-	if idx < 0 {
+	if t.pinTop && atStart {
+		idx = 0
+	} else if idx < 0 {
 		idx = t.sel
 	}
 	t.selectIndex(idx)
@@ -332,6 +339,16 @@ func (t *tableModel) ToggleMark() {
 // jumpMsg), synchronously: keys typed before the window arrives wait for
 // it in the root, which must know at once that this one asked for it.
 func (t tableModel) Navigate(km tea.KeyMsg) (tableModel, tea.Msg) {
+	t, mv := t.navigate(km)
+	if j, ok := mv.(jumpMsg); ok {
+		t.pinTop = !j.end
+	} else {
+		t.pinTop = t.sel == 0 && t.atStart && mv == nil
+	}
+	return t, mv
+}
+
+func (t tableModel) navigate(km tea.KeyMsg) (tableModel, tea.Msg) {
 	page := max(1, t.height)
 	switch {
 	case key.Matches(km, t.keys.Up):

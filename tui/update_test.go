@@ -224,10 +224,11 @@ func TestFilter(t *testing.T) {
 
 func TestSortCycleAndReverse(t *testing.T) {
 	m := load(newTest(t, Options{}), fixture())
+	m = press(m, "down") // bob: a session picked, which the new order keeps in view
 	want := []sessionlogic.SortKey{sessionlogic.SortLastActivity, sessionlogic.SortLoginTime, sessionlogic.SortUser, sessionlogic.SortExpires}
 	for _, w := range want {
 		m = press(m, "s")
-		if m.sort != w || m.lastReq.sort != w || m.lastReq.at != placeNear || m.lastReq.follow != sid(1) {
+		if m.sort != w || m.lastReq.sort != w || m.lastReq.at != placeNear || m.lastReq.follow != sid(2) {
 			t.Fatalf("sort %q, sent %+v", m.sort, m.lastReq)
 		}
 	}
