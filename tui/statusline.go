@@ -185,8 +185,9 @@ func (s statusModel) View(now time.Time, state, filter string, marked, hidden in
 		sw = ansi.StringWidth(state)
 	}
 	avail := width - sw
-	if rw > avail || msg.kind == msgErr && ansi.StringWidth(left)+rw > avail {
-		// No room for both: the message wins (an error always does).
+	if rw > avail || msg.kind >= msgOK && ansi.StringWidth(left)+rw > avail {
+		// No room for both: the message wins (an action's outcome always
+		// does: the filter and the sort can wait).
 		r, rw = "", 0
 	}
 	left = cut(left, avail-rw)
