@@ -113,3 +113,13 @@ func TestSelectionStaysOnTopUntilMoved(t *testing.T) {
 		t.Fatal("home did not pin the selection to the top")
 	}
 }
+
+// A new sort while frozen takes the new order (and holds that one).
+func TestSortWhileFrozenTakesTheNewOrder(t *testing.T) {
+	m := load(newTest(t, Options{}), fixture())
+	m = press(m, "F", "S") // reverse
+	m = load(m, reversed(fixture()))
+	if s := m.table.rows[0]; s.Username != "frank" || !m.table.frozen {
+		t.Fatalf("first row %s, frozen %v", s.Username, m.table.frozen)
+	}
+}

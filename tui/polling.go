@@ -157,7 +157,9 @@ func (m *Model) arm(d time.Duration) tea.Cmd {
 // refresh reads everything shown now: the window, the stats, and the open
 // view.
 func (m *Model) refresh() tea.Cmd {
-	cmds := []tea.Cmd{m.fetch(m.windowReq(placeTop)), m.fetchStats()}
+	req := m.windowReq(placeTop)
+	req.reread = true
+	cmds := []tea.Cmd{m.fetch(req), m.fetchStats()}
 	cmds = append(cmds, m.refreshView())
 	return tea.Batch(cmds...)
 }
@@ -185,7 +187,7 @@ func (m *Model) refreshView() tea.Cmd {
 // ended within a poll, not only after r).
 func (m *Model) poll() tea.Cmd {
 	req := m.windowReq(placeTop)
-	req.poll = true
+	req.poll, req.reread = true, true
 	cmds := []tea.Cmd{m.fetch(req)}
 	if m.statsDue() {
 		cmds = append(cmds, m.fetchStats())
@@ -371,8 +373,9 @@ func (m *Model) onWindowResult(msg windowMsg) tea.Cmd {
 	if msg.res.rowErr != nil {
 		m.status.Background(errText(msg.res.rowErr), true)
 	}
-	if !msg.res.unchanged && m.table.frozen && msg.req.frozen != nil && msg.req.selectAt == 0 && !msg.req.selectEnd && !msg.req.firstIfGone {
-		// Frozen, and a poll (not a move): values in place, order held.
+	if !msg.res.unchanged && m.table.frozen && msg.req.frozen != nil && msg.req.reread {
+		// Frozen, and a poll or refresh (not a move, a new sort or
+		// filter): values in place, order held.
 		m.listedAt = m.now
 		m.table.Merge(msg.res.rows, msg.res.byID, m.now)
 	} else if !msg.res.unchanged {

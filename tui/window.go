@@ -63,6 +63,10 @@ type windowReq struct {
 	// operator makes (scrolling, jumping, filtering) leave it empty.
 	follow string
 
+	// reread: a poll or refresh of the window shown, not a move; a frozen
+	// table merges its answer instead of taking the new order.
+	reread bool
+
 	// A plain poll may skip the listing when nothing changed since the
 	// last change counter and no row in the window has expired.
 	poll     bool
