@@ -142,7 +142,7 @@ func TestEndToEndForceLogout(t *testing.T) {
 		tokens[s.ID] = tok
 	}
 	ctx := context.Background()
-	first, err := e.m.Active(ctx, sessionlogic.ListQuery{Limit: 1})
+	first, err := e.m.Active(ctx, sessionlogic.ListQuery{Sort: DefaultSort, Limit: 1}) // the first row shown
 	if err != nil || len(first.Sessions) != 1 {
 		t.Fatal(err)
 	}
