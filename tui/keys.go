@@ -125,7 +125,7 @@ func (v viewKeys) ShortHelp() []key.Binding {
 	k := v.k
 	switch v.mode {
 	case modeDetail:
-		return []key.Binding{k.Back, k.ForceOut, k.ForceOutUser, k.Extend, k.Refresh, k.Audit, k.Help, k.Quit}
+		return []key.Binding{k.Close, k.ForceOut, k.ForceOutUser, k.Extend, k.Refresh, k.Audit, k.Help, k.Quit}
 	case modeAudit:
 		return []key.Binding{k.Close, auditFilterHelp, k.Up, k.Down, k.Refresh, k.Pause, k.Help, k.Quit}
 	}
@@ -138,7 +138,7 @@ func (v viewKeys) FullHelp() [][]key.Binding {
 	case modeDetail:
 		return [][]key.Binding{
 			{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
-			{k.Back, k.Audit, k.ForceOut, k.ForceOutUser, k.Extend},
+			{k.Close, k.Audit, k.ForceOut, k.ForceOutUser, k.Extend},
 			{k.Pause, k.Faster, k.Slower, k.Refresh, k.Help, k.Quit},
 		}
 	case modeAudit:
