@@ -340,9 +340,14 @@ func (m *Model) onWindow(msg windowMsg) tea.Cmd {
 func (m *Model) typeAhead() tea.Cmd {
 	var cmds []tea.Cmd
 	for len(m.typedAhead) > 0 && !m.moving {
+		if m.confirm.open {
+			// Never confirm with a y typed before the dialog showed.
+			m.typedAhead = nil
+			break
+		}
 		k := m.typedAhead[0]
 		m.typedAhead = m.typedAhead[1:]
-		cmds = append(cmds, m.handleKey(k))
+		cmds = append(cmds, m.onKey(k)) // a "/" on the way opens the filter for the rest
 	}
 	if len(m.typedAhead) == 0 {
 		m.typedAhead = nil

@@ -209,3 +209,69 @@ func TestFreezeAgainstStore(t *testing.T) {
 		t.Fatalf("values not updated: %v %v", m.table.rows[0].ExpiresAt, m.table.rows[1].EndedAt)
 	}
 }
+
+// Keys typed ahead of a move go where they would have gone: after "/",
+// into the filter (not "a" for the audit view); a "y" typed before a
+// confirmation showed does not confirm it.
+func TestTypedAheadKeysKeepTheirMeaning(t *testing.T) {
+	e := newEnv(t, 0, 0)
+	e.user(t, "ann", "user")
+	for i := range 80 {
+		e.login(t, "ann", i)
+		e.clock.Advance(time.Second)
+	}
+	m := New(Options{Manager: e.m, Sort: sessionlogic.SortExpires})
+	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.filterDelay = 0
+	m.lastReq = m.windowReq(placeTop)
+	m = settle(t, m)
+	// type sends keys without answering the store; answer then answers
+	// every window asked for until none is in flight.
+	typeKeys := func(keys ...string) {
+		for _, k := range keys {
+			var cmd tea.Cmd
+			m, cmd = upd(m, keyMsg(k))
+			m = drainLocal(m, cmd)
+		}
+	}
+	answer := func() {
+		for i := 0; m.fetching; i++ {
+			if i > 20 {
+				t.Fatal("the window never settled")
+			}
+			var cmd tea.Cmd
+			m, cmd = upd(m, fetchWindowCmd(context.Background(), m.mgr, m.fetchID, m.lastReq)())
+			m = drainLocal(m, cmd)
+		}
+	}
+	typeKeys("pgdown", "pgdown")
+	if !m.moving {
+		t.Fatal("no move in flight")
+	}
+	typeKeys("/", "a", "n")
+	answer()
+	if !m.filter.editing || m.filter.value != "an" || m.mode != modeTable {
+		t.Fatalf("filter %q editing %v mode %v", m.filter.value, m.filter.editing, m.mode)
+	}
+	typeKeys("esc")
+	answer()
+	typeKeys("end", "x", "y")
+	answer()
+	if !m.confirm.open || strings.Contains(m.status.text, "forcing out") {
+		t.Fatalf("confirm open %v, status %q", m.confirm.open, m.status.text)
+	}
+}
+
+// drainLocal feeds back the messages components emit, without running
+// store commands (those wait for answer()).
+func drainLocal(m Model, cmd tea.Cmd) Model {
+	for _, msg := range run(cmd) {
+		switch msg.(type) {
+		case scrolledMsg, scrollUpMsg, jumpMsg, filterChangedMsg, confirmedMsg, cancelledMsg:
+			var next tea.Cmd
+			m, next = upd(m, msg)
+			m = drainLocal(m, next)
+		}
+	}
+	return m
+}
