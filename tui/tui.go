@@ -43,8 +43,8 @@ type Options struct {
 	Store string
 	// Operator is the name written to the audit table with every action.
 	Operator string
-	// ReadOnly disables marking, force-out and extend: the keys neither
-	// work nor show in the help.
+	// ReadOnly disables marking, force-out and extend: the keys do not
+	// show in the help, and pressed they say so in the status line.
 	ReadOnly bool
 	// PollInterval is the initial poll interval (default 1s; kept within
 	// 250ms..10s, the range `+` and `-` move in).
