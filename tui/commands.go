@@ -256,17 +256,60 @@ const (
 	endReplaced = "replaced"
 )
 
+// forceOutUserCmd forces out every active session of username through
+// ForceLogoutMany, so the audit names each session ended (an entry per
+// session, with its id) rather than one entry with neither count nor ids.
+// Sessions the user starts while it runs are ended by another round, up
+// to maxUserRounds.
 func forceOutUserCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator, username string) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
 		defer cancel()
-		n, err := m.ForceLogoutUser(ctx, operator, username)
-		if err != nil {
-			return actionMsg{id: id, err: err}
+		var (
+			ended int
+			done  []string
+		)
+		partial := func(err error) actionMsg {
+			msg := actionMsg{id: id, done: done, err: err}
+			if ended > 0 {
+				msg.text = fmt.Sprintf("forced out %s: %s", clean(username), plural(ended, "session"))
+			}
+			return msg
 		}
-		return actionMsg{id: id, text: fmt.Sprintf("forced out %s: %s", username, plural(n, "session"))}
+		for range maxUserRounds {
+			p, err := m.Active(ctx, sessionlogic.ListQuery{Username: username, Limit: sessionlogic.MaxListLimit})
+			if _, rest := sessionlogic.SplitRowErrors(err); rest != nil {
+				return partial(fmt.Errorf("force out %s: list the sessions: %w", clean(username), err))
+			}
+			if len(p.Sessions) == 0 {
+				break
+			}
+			ids := make([]string, len(p.Sessions))
+			for i := range p.Sessions {
+				ids[i] = p.Sessions[i].ID
+			}
+			res, err := m.ForceLogoutMany(ctx, operator, ids)
+			for _, s := range res.Ended {
+				done = append(done, s.ID)
+			}
+			ended += len(res.Ended)
+			if _, rest := sessionlogic.SplitRowErrors(err); rest != nil {
+				return partial(fmt.Errorf("force out %s: %w", clean(username), err))
+			}
+			if len(res.Ended) == 0 {
+				break // what is left ended by itself meanwhile
+			}
+		}
+		if ended == 0 {
+			return actionMsg{id: id, noop: true, text: fmt.Sprintf("nothing to do: %s had no active session", clean(username))}
+		}
+		return actionMsg{id: id, done: done, text: fmt.Sprintf("forced out %s: %s", clean(username), plural(ended, "session"))}
 	}
 }
+
+// maxUserRounds bounds X's rounds of listing and ending: a user who keeps
+// logging in cannot hold the dashboard's action open.
+const maxUserRounds = 10
 
 func extendCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator string, t target, d time.Duration) tea.Cmd {
 	return func() tea.Msg {

@@ -214,9 +214,16 @@ func TestEndToEndForceLogoutUser(t *testing.T) {
 	if err != nil || len(p.Sessions) != 1 || p.Sessions[0].Username != "bob" {
 		t.Fatalf("left %+v, %v", p.Sessions, err)
 	}
-	audit, _ := e.m.Audit(context.Background(), sessionlogic.AuditQuery{Action: data.ActionForceLogoutAll})
-	if len(audit) != 1 || audit[0].Actor != "oncall-jane" || audit[0].Username != "alice" {
+	// The audit records the count and the ids: an entry per session ended
+	// (issue 9: the one X entry had neither).
+	audit, _ := e.m.Audit(context.Background(), sessionlogic.AuditQuery{Username: "alice", Action: data.ActionForceLogout})
+	if len(audit) != 2 || audit[0].SessionID == "" || audit[1].SessionID == "" || audit[0].SessionID == audit[1].SessionID {
 		t.Fatalf("audit %+v", audit)
+	}
+	for _, a := range audit {
+		if a.Actor != "oncall-jane" || a.Username != "alice" {
+			t.Fatalf("audit %+v", a)
+		}
 	}
 }
 
