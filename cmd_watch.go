@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"sessionmon/backend"
+	"sessionmon/data"
 	"sessionmon/demo"
 	"sessionmon/server"
 	"sessionmon/sessionlogic"
@@ -34,22 +35,23 @@ every session they make and acts on them.`,
 			if err != nil {
 				return err
 			}
-			st, err := t.OpenStore(ctx, backend.Existing)
-			if err != nil {
-				return err
-			}
+			// A server that does not answer at start opens the dashboard
+			// in its connecting state, retrying (cmd_watch_connect.go).
 			// The dashboard quits at once on q or SIGTERM; closing the
 			// store must not hold the exit when the database hangs.
+			var held heldStore
 			defer func() {
-				if err := closeStore(st, server.CloseReserve); err != nil {
+				if err := held.close(); err != nil {
 					fmt.Fprintln(a.stderr, "sessionmon:", err)
 				}
 			}()
-			m, err := sessionlogic.New(a.managerOptions(st, slog.New(slog.DiscardHandler)))
+			opts := a.tuiOptions(nil)
+			err = watchConnect(ctx, t, &held, &opts, func(st data.Store) (*sessionlogic.Manager, error) {
+				return sessionlogic.New(a.managerOptions(st, slog.New(slog.DiscardHandler)))
+			})
 			if err != nil {
 				return err
 			}
-			opts := a.tuiOptions(m)
 			// A store whose notices cover this process only (SQLite)
 			// does not hear the separate serve that makes the sessions:
 			// poll, and do not claim push.

@@ -30,6 +30,10 @@ type (
 	clockTickMsg struct{ tag int }
 )
 
+// emit returns a command that hands msg to the root: how a component asks
+// for something it cannot do itself (another window, a confirmed action).
+func emit(msg tea.Msg) tea.Cmd { return func() tea.Msg { return msg } }
+
 func pollTick(tag int, d time.Duration) tea.Cmd {
 	return tea.Tick(d, func(time.Time) tea.Msg { return pollTickMsg{tag: tag} })
 }
@@ -106,11 +110,11 @@ type auditMsg struct {
 	err     error
 }
 
-func fetchAuditCmd(ctx context.Context, m *sessionlogic.Manager, id, limit int) tea.Cmd {
+func fetchAuditCmd(ctx context.Context, m *sessionlogic.Manager, id, limit int, user string) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, pollTimeout)
 		defer cancel()
-		es, err := m.Audit(ctx, sessionlogic.AuditQuery{Limit: limit})
+		es, err := m.Audit(ctx, sessionlogic.AuditQuery{Limit: limit, Username: user})
 		return auditMsg{id: id, entries: es, err: err}
 	}
 }
@@ -142,6 +146,7 @@ type actionMsg struct {
 	text string
 	err  error
 	done []string // session ids the action ended or changed (marks to drop)
+	noop bool     // nothing to do: the sessions had already ended
 }
 
 // target is a session captured when an action key is pressed: the action
@@ -151,10 +156,11 @@ type target struct {
 	Username string
 }
 
-// forceLogoutCmd ends the targets in one call (ForceLogoutMany: one store
+// forceOutCmd ends the targets in one call (ForceLogoutMany: one store
 // transaction, one audit entry each), so marking fifty sessions is one
-// action, not fifty.
-func forceLogoutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator string, targets []target) tea.Cmd {
+// action, not fifty. Sessions that had already ended are not a success:
+// the message says so, and who ended them.
+func forceOutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator string, targets []target) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
 		defer cancel()
@@ -166,11 +172,12 @@ func forceLogoutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operat
 		res, err := m.ForceLogoutMany(ctx, operator, ids)
 		bad, rest := sessionlogic.SplitRowErrors(err)
 		if rest != nil {
-			return actionMsg{id: id, err: fmt.Errorf("force logout failed for %d sessions: %w", len(targets), err)}
+			return actionMsg{id: id, err: fmt.Errorf("force-out failed for %s: %w", plural(len(targets), "session"), err)}
 		}
 		var (
 			users []string
 			done  []string
+			gone  []string // how each session that had already ended ended
 		)
 		seen := map[string]bool{}
 		for _, s := range res.Ended {
@@ -180,41 +187,129 @@ func forceLogoutCmd(ctx context.Context, m *sessionlogic.Manager, id int, operat
 			}
 			done = append(done, s.ID)
 		}
-		gone := len(res.Already) + len(res.Missing)
-		done = append(done, sessionIDs(res.Already)...)
-		done = append(done, res.Missing...)
+		now := m.Now()
+		for _, s := range res.Already {
+			gone = append(gone, fmt.Sprintf("%s's session %s %s", clean(name[s.ID]), shortID(s.ID), endedHow(s, now)))
+			done = append(done, s.ID)
+		}
+		for _, sid := range res.Missing {
+			gone = append(gone, fmt.Sprintf("%s's session %s is no longer in the store", clean(name[sid]), shortID(sid)))
+			done = append(done, sid)
+		}
 		msg := actionMsg{id: id, done: done}
-		parts := []string{fmt.Sprintf("logged out %s: %s", joinUsers(users), plural(len(res.Ended), "session"))}
-		if gone > 0 {
-			parts = append(parts, fmt.Sprintf("%s had already ended", plural(gone, "session")))
+		var parts []string
+		if len(res.Ended) > 0 {
+			parts = append(parts, fmt.Sprintf("forced out %s: %s", joinUsers(users), plural(len(res.Ended), "session")))
+		}
+		switch {
+		case len(gone) == 1 && len(res.Ended) == 0:
+			msg.noop = true
+			parts = append(parts, "nothing to do: "+gone[0])
+		case len(gone) == 1:
+			parts = append(parts, "already ended: "+gone[0])
+		case len(gone) > 1 && len(res.Ended) == 0:
+			msg.noop = true
+			parts = append(parts, fmt.Sprintf("nothing to do: the %d sessions had already ended (%s, …)", len(gone), gone[0]))
+		case len(gone) > 1:
+			parts = append(parts, fmt.Sprintf("%d had already ended (%s, …)", len(gone), gone[0]))
 		}
 		if len(bad) > 0 {
-			msg.err = fmt.Errorf("logged out, but: %w", err)
+			msg.noop = false
+			msg.err = fmt.Errorf("forced out, but: %w", err)
 		}
 		msg.text = strings.Join(parts, "; ")
 		return msg
 	}
 }
 
-func sessionIDs(ss []sessionlogic.Session) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = s.ID
+// endedHow says how and when a session that is no longer active ended:
+// "was forced out by ops 2m ago", "was logged out by its holder 5s ago",
+// "expired 1h ago".
+func endedHow(s sessionlogic.Session, now time.Time) string {
+	when := ago(now, s.EndedAt)
+	by := clean(s.EndedBy)
+	switch {
+	case s.EndedAt.IsZero() && !s.ExpiresAt.After(now):
+		return "expired " + ago(now, s.ExpiresAt)
+	case s.EndedAt.IsZero():
+		return "had ended"
+	case s.EndReason == endForced && by != "":
+		return "was forced out by " + by + " " + when
+	case s.EndReason == endLogout:
+		return "was logged out by its holder " + when
+	case s.EndReason == endExpired:
+		return "expired " + when
+	case s.EndReason == endReplaced:
+		return "was replaced by a new login " + when
+	case by != "":
+		return "was ended (" + clean(s.EndReason) + ") by " + by + " " + when
 	}
-	return out
+	return "had ended " + when
 }
 
-func forceLogoutUserCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator, username string) tea.Cmd {
+// Session.EndReason values (data.End*: the dashboard holds only a
+// Manager, and sessionlogic does not re-export them).
+const (
+	endLogout   = "logout"
+	endForced   = "forced"
+	endExpired  = "expired"
+	endReplaced = "replaced"
+)
+
+// forceOutUserCmd forces out every active session of username through
+// ForceLogoutMany, so the audit names each session ended (an entry per
+// session, with its id) rather than one entry with neither count nor ids.
+// Sessions the user starts while it runs are ended by another round, up
+// to maxUserRounds.
+func forceOutUserCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator, username string) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
 		defer cancel()
-		n, err := m.ForceLogoutUser(ctx, operator, username)
-		if err != nil {
-			return actionMsg{id: id, err: err}
+		var (
+			ended int
+			done  []string
+		)
+		partial := func(err error) actionMsg {
+			msg := actionMsg{id: id, done: done, err: err}
+			if ended > 0 {
+				msg.text = fmt.Sprintf("forced out %s: %s", clean(username), plural(ended, "session"))
+			}
+			return msg
 		}
-		return actionMsg{id: id, text: fmt.Sprintf("logged out %s: %s", username, plural(n, "session"))}
+		for range maxUserRounds {
+			p, err := m.Active(ctx, sessionlogic.ListQuery{Username: username, Limit: sessionlogic.MaxListLimit})
+			if _, rest := sessionlogic.SplitRowErrors(err); rest != nil {
+				return partial(fmt.Errorf("force out %s: list the sessions: %w", clean(username), err))
+			}
+			if len(p.Sessions) == 0 {
+				break
+			}
+			ids := make([]string, len(p.Sessions))
+			for i := range p.Sessions {
+				ids[i] = p.Sessions[i].ID
+			}
+			res, err := m.ForceLogoutMany(ctx, operator, ids)
+			for _, s := range res.Ended {
+				done = append(done, s.ID)
+			}
+			ended += len(res.Ended)
+			if _, rest := sessionlogic.SplitRowErrors(err); rest != nil {
+				return partial(fmt.Errorf("force out %s: %w", clean(username), err))
+			}
+			if len(res.Ended) == 0 {
+				break // what is left ended by itself meanwhile
+			}
+		}
+		if ended == 0 {
+			return actionMsg{id: id, noop: true, text: fmt.Sprintf("nothing to do: %s had no active session", clean(username))}
+		}
+		return actionMsg{id: id, done: done, text: fmt.Sprintf("forced out %s: %s", clean(username), plural(ended, "session"))}
 	}
 }
+
+// maxUserRounds bounds X's rounds of listing and ending: a user who keeps
+// logging in cannot hold the dashboard's action open.
+const maxUserRounds = 10
 
 func extendCmd(ctx context.Context, m *sessionlogic.Manager, id int, operator string, t target, d time.Duration) tea.Cmd {
 	return func() tea.Msg {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 )
 
@@ -11,8 +12,8 @@ import (
 type actionKind int
 
 const (
-	actKill     actionKind = iota // force-logout the captured sessions
-	actKillUser                   // force-logout every session of a user
+	actForceOut     actionKind = iota // force the captured sessions out
+	actForceOutUser                   // force every session of a user out
 )
 
 // confirmedMsg: the operator pressed y. It carries what the dialog
@@ -31,20 +32,36 @@ type cancelledMsg struct{}
 // defaults to No: Enter, n, Esc and q cancel; only y confirms; other keys
 // do nothing.
 type confirmModel struct {
+	keys  keyMap
 	theme *styleSet
 	open  bool
+	width int
 
 	kind     actionKind
-	targets  []target // actKill: captured ids and usernames
-	username string   // actKillUser
+	targets  []target // actForceOut: captured ids and usernames
+	username string   // actForceOutUser
 	hidden   int      // marked sessions hidden by the filter
-	// actKillUser: the user's active sessions, counted in the background.
+	// actForceOutUser: the user's active sessions, counted in the background.
 	countID  int
 	counted  bool
 	count    int
 	countMax bool
 	countErr error
 }
+
+func newConfirm(keys keyMap, theme *styleSet) confirmModel {
+	return confirmModel{keys: keys, theme: theme}
+}
+
+// Open returns the dialog open on what c names (kind, targets, username,
+// countID), with the component's keys, theme and size.
+func (c confirmModel) Open(what confirmModel) confirmModel {
+	what.keys, what.theme, what.width, what.open = c.keys, c.theme, c.width, true
+	return what
+}
+
+// SetSize sets the width the dialog fits in.
+func (c *confirmModel) SetSize(width, _ int) { c.width = width }
 
 func (c confirmModel) Update(msg tea.Msg) (confirmModel, tea.Cmd) {
 	if !c.open {
@@ -56,11 +73,11 @@ func (c confirmModel) Update(msg tea.Msg) (confirmModel, tea.Cmd) {
 			c.counted, c.count, c.countMax, c.countErr = true, msg.n, msg.more, msg.err
 		}
 	case tea.KeyMsg:
-		switch msg.String() {
-		case "y":
+		switch {
+		case key.Matches(msg, c.keys.Yes):
 			c.open = false
 			return c, emit(confirmedMsg{kind: c.kind, targets: c.targets, username: c.username})
-		case "n", "N", "enter", "esc", "q":
+		case key.Matches(msg, c.keys.No):
 			c.open = false
 			return c, emit(cancelledMsg{})
 		}
@@ -70,7 +87,7 @@ func (c confirmModel) Update(msg tea.Msg) (confirmModel, tea.Cmd) {
 
 func (c confirmModel) lines() (title string, body []string) {
 	switch c.kind {
-	case actKillUser:
+	case actForceOutUser:
 		title = fmt.Sprintf("Force out every session of %s?", clean(c.username))
 		switch {
 		case c.countErr != nil:
@@ -115,10 +132,11 @@ func shortID(id string) string {
 	return id
 }
 
-func (c confirmModel) View(width int) string {
+func (c confirmModel) View() string {
 	if !c.open {
 		return ""
 	}
+	width := c.width
 	title, body := c.lines()
 	if width < 12 {
 		out := []string{cut(title, width)}

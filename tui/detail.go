@@ -9,6 +9,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"sessionmon/sessionlogic"
 )
@@ -27,8 +28,8 @@ type detailModel struct {
 	audit    []sessionlogic.AuditEntry
 	auditErr error
 
-	offset int // first line shown
-	height int // lines shown
+	offset        int // first line shown
+	width, height int // the view's size
 }
 
 func newDetail(keys keyMap, theme *styleSet) detailModel {
@@ -37,8 +38,11 @@ func newDetail(keys keyMap, theme *styleSet) detailModel {
 
 // Open shows s (the row as held) while the fetch with request id runs.
 func (d detailModel) Open(s sessionlogic.Session, reqID int) detailModel {
-	return detailModel{keys: d.keys, theme: d.theme, reqID: reqID, session: s, height: d.height}
+	return detailModel{keys: d.keys, theme: d.theme, reqID: reqID, session: s, width: d.width, height: d.height}
 }
+
+// SetSize sets the view's size.
+func (d *detailModel) SetSize(width, height int) { d.width, d.height = width, max(0, height) }
 
 func (d detailModel) Update(msg tea.Msg) (detailModel, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -55,6 +59,9 @@ func (d detailModel) Update(msg tea.Msg) (detailModel, tea.Cmd) {
 	}
 	return d, nil
 }
+
+// labelWidth is the width of the field names in the detail view.
+const labelWidth = 15
 
 // scroll moves a line offset for the up/down/page/home/end keys; the view
 // clamps it.
@@ -81,7 +88,7 @@ func (d detailModel) lines(now time.Time) []string {
 	s := d.session
 	var out []string
 	field := func(name, value string) {
-		out = append(out, t.Label.Apply(fmt.Sprintf("%-15s", name))+" "+value)
+		out = append(out, t.Label.Apply(fmt.Sprintf("%-*s", labelWidth, name))+" "+value)
 	}
 	out = append(out, t.Title.Apply("Session "+clean(sessionlogic.ShortID(s.ID))))
 	if d.err != nil {
@@ -105,7 +112,12 @@ func (d detailModel) lines(now time.Time) []string {
 	field("role", t.Role(s.Role).Apply(clean(s.Role)))
 	field("user status", clean(s.Status))
 	field("ip", clean(s.IP))
-	field("user agent", clean(s.UserAgent))
+	// The user agent is long (Chrome's is ~130 cells): wrapped, not cut.
+	ua := strings.Split(ansi.Wrap(clean(s.UserAgent), max(20, d.width-labelWidth-1), " ;,"), "\n")
+	field("user agent", ua[0])
+	for _, l := range ua[1:] {
+		out = append(out, strings.Repeat(" ", labelWidth+1)+strings.TrimLeft(l, " "))
+	}
 	field("logged in", fmt.Sprintf("%s (%s ago)", stamp(s.LoginTime), span(now.Sub(s.LoginTime))))
 	field("last activity", fmt.Sprintf("%s (%s)", stamp(s.LastActivity), ago(now, s.LastActivity)))
 	exp := fmt.Sprintf("%s (in %s)", stamp(s.ExpiresAt), span(s.ExpiresAt.Sub(now)))
@@ -164,7 +176,7 @@ var actionNames = map[string]string{
 	"login_failed":      "login failed",
 	"logout":            "logout",
 	"force_logout":      "forced out",
-	"force_logout_user": "user forced",
+	"force_logout_user": "user forced out",
 	"extend":            "extended",
 	"purge":             "purge",
 	"user_add":          "user added",
@@ -187,7 +199,7 @@ func auditLine(e sessionlogic.AuditEntry, withSession bool) string {
 	parts := []string{
 		e.Time.Format("01-02 15:04:05"),
 		fit(clean(e.Actor), 10),
-		fit(what, 12),
+		fit(what, 15),
 		fit(target, 17),
 	}
 	var tail []string
@@ -215,7 +227,7 @@ func window(lines []string, offset, width, height int) (string, int) {
 	return strings.Join(out, "\n"), offset
 }
 
-func (d detailModel) View(now time.Time, width, height int) string {
-	v, _ := window(d.lines(now), d.offset, width, height)
+func (d detailModel) View(now time.Time) string {
+	v, _ := window(d.lines(now), d.offset, d.width, d.height)
 	return v
 }

@@ -142,7 +142,7 @@ func TestEndToEndForceLogout(t *testing.T) {
 		tokens[s.ID] = tok
 	}
 	ctx := context.Background()
-	first, err := e.m.Active(ctx, sessionlogic.ListQuery{Limit: 1})
+	first, err := e.m.Active(ctx, sessionlogic.ListQuery{Sort: DefaultSort, Limit: 1}) // the first row shown
 	if err != nil || len(first.Sessions) != 1 {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestEndToEndForceLogout(t *testing.T) {
 	tm.Send(keyMsg("x"))
 	teatest.WaitFor(t, tm.Output(), has("Force out "+target.Username+"'s session "+sessionlogic.ShortID(target.ID)), teatest.WithDuration(3*time.Second))
 	tm.Send(keyMsg("y"))
-	teatest.WaitFor(t, tm.Output(), has("logged out "+target.Username+": 1 session", "2 active"), teatest.WithDuration(3*time.Second))
+	teatest.WaitFor(t, tm.Output(), has("forced out "+target.Username+": 1 session", "2 active"), teatest.WithDuration(3*time.Second))
 
 	s, err := e.m.Session(ctx, target.ID)
 	if err != nil {
@@ -206,7 +206,7 @@ func TestEndToEndForceLogoutUser(t *testing.T) {
 	tm.Send(keyMsg("X"))
 	teatest.WaitFor(t, tm.Output(), has("Force out every session of alice?", "2 active sessions will end"), teatest.WithDuration(3*time.Second))
 	tm.Send(keyMsg("y"))
-	teatest.WaitFor(t, tm.Output(), has("logged out alice: 2 sessions"), teatest.WithDuration(3*time.Second))
+	teatest.WaitFor(t, tm.Output(), has("forced out alice: 2 sessions"), teatest.WithDuration(3*time.Second))
 	tm.Send(keyMsg("q"))
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 
@@ -214,9 +214,16 @@ func TestEndToEndForceLogoutUser(t *testing.T) {
 	if err != nil || len(p.Sessions) != 1 || p.Sessions[0].Username != "bob" {
 		t.Fatalf("left %+v, %v", p.Sessions, err)
 	}
-	audit, _ := e.m.Audit(context.Background(), sessionlogic.AuditQuery{Action: data.ActionForceLogoutAll})
-	if len(audit) != 1 || audit[0].Actor != "oncall-jane" || audit[0].Username != "alice" {
+	// The audit records the count and the ids: an entry per session ended
+	// (issue 9: the one X entry had neither).
+	audit, _ := e.m.Audit(context.Background(), sessionlogic.AuditQuery{Username: "alice", Action: data.ActionForceLogout})
+	if len(audit) != 2 || audit[0].SessionID == "" || audit[1].SessionID == "" || audit[0].SessionID == audit[1].SessionID {
 		t.Fatalf("audit %+v", audit)
+	}
+	for _, a := range audit {
+		if a.Actor != "oncall-jane" || a.Username != "alice" {
+			t.Fatalf("audit %+v", a)
+		}
 	}
 }
 
@@ -373,7 +380,7 @@ func TestMalformedRowInStore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m := New(Options{Manager: e.m})
+	m := New(Options{Manager: e.m, Sort: sessionlogic.SortExpires})
 	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
 	for _, msg := range run(m.Init()) {
 		m, _ = upd(m, msg)
@@ -396,10 +403,23 @@ func TestActionsAgainstStore(t *testing.T) {
 	if _, err := e.m.ForceLogout(ctx, "someone-else", s2.ID); err != nil {
 		t.Fatal(err)
 	}
-	msgs := run(forceLogoutCmd(ctx, e.m, 1, "ops", []target{{s1.ID, "alice"}, {s2.ID, "alice"}}))
+	msgs := run(forceOutCmd(ctx, e.m, 1, "ops", []target{{s1.ID, "alice"}, {s2.ID, "alice"}}))
 	a, _ := find[actionMsg](msgs)
-	if a.err != nil || a.text != "logged out alice: 1 session; 1 session had already ended" || len(a.done) != 2 {
+	want := "forced out alice: 1 session; already ended: alice's session " + sessionlogic.ShortID(s2.ID) + " was forced out by someone-else 0s ago"
+	if a.err != nil || a.noop || a.text != want || len(a.done) != 2 {
 		t.Fatalf("%+v", a)
+	}
+	// Nothing left to do is not a success: it says who ended the session.
+	// (issue 9: "✓ logged out nobody: 0 sessions; 1 session had …")
+	a, _ = find[actionMsg](run(forceOutCmd(ctx, e.m, 1, "ops", []target{{s2.ID, "alice"}})))
+	want = "nothing to do: alice's session " + sessionlogic.ShortID(s2.ID) + " was forced out by someone-else 0s ago"
+	if a.err != nil || !a.noop || a.text != want {
+		t.Fatalf("%+v", a)
+	}
+	m := load(newTest(t, Options{}), fixture())
+	m, _ = upd(m, a)
+	if v := m.View(); strings.Contains(v, "✓") || !strings.Contains(v, "– nothing to do: alice's session") {
+		t.Fatalf("a no-op shown as:\n%s", v)
 	}
 
 	_, s3 := e.login(t, "alice", 3)
@@ -411,7 +431,7 @@ func TestActionsAgainstStore(t *testing.T) {
 	// absolute timeout when the row does not carry its limit.
 	row := s3
 	row.AbsoluteExpiresAt = time.Time{}
-	m := load(newTest(t, Options{}), []sessionlogic.Session{row})
+	m = load(newTest(t, Options{}), []sessionlogic.Session{row})
 	m.mgr = e.m
 	m = press(m, "e", "backspace", "backspace", "3", "h")
 	if !strings.Contains(m.View(), "refused: at most 2h 00m more; the absolute limit is 08:06:07 UTC") {
@@ -532,7 +552,7 @@ func TestPagingAgainstStore(t *testing.T) {
 		t.Fatal(len(p.Sessions), err)
 	}
 	full := p.Sessions
-	m := New(Options{Manager: e.m})
+	m := New(Options{Manager: e.m, Sort: sessionlogic.SortExpires})
 	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
 	m.lastReq = m.windowReq(placeTop)
 	m = settle(t, m)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -22,8 +23,10 @@ type extendSubmitMsg struct {
 // duration that would pass the session's absolute limit is refused here,
 // before the store is asked (the store refuses it too).
 type extendModel struct {
+	keys  keyMap
 	theme *styleSet
 	open  bool
+	width int
 	input textinput.Model
 
 	target    target
@@ -33,14 +36,17 @@ type extendModel struct {
 	now       time.Time // when e was pressed
 }
 
-func newExtend(theme *styleSet) extendModel {
+func newExtend(keys keyMap, theme *styleSet) extendModel {
 	in := textinput.New()
 	in.Prompt = "by: "
 	in.CharLimit = 32
 	in.Width = 20
 	in.SetCursorMode(textinput.CursorStatic)
-	return extendModel{theme: theme, input: in}
+	return extendModel{keys: keys, theme: theme, input: in}
 }
+
+// SetSize sets the width the prompt fits in.
+func (e *extendModel) SetSize(width, _ int) { e.width = width }
 
 // Open starts the prompt for session s. limit is its absolute limit (zero
 // for none).
@@ -79,12 +85,12 @@ func (e extendModel) Update(msg tea.Msg) (extendModel, tea.Cmd) {
 		return e, nil
 	}
 	if km, ok := msg.(tea.KeyMsg); ok {
-		switch km.String() {
-		case "esc":
+		switch {
+		case key.Matches(km, e.keys.Cancel):
 			e.open = false
 			e.input.Blur()
 			return e, emit(cancelledMsg{})
-		case "enter":
+		case key.Matches(km, e.keys.Submit):
 			d, _, err := e.check(e.now)
 			if err != nil {
 				e.err = err.Error()
@@ -101,10 +107,11 @@ func (e extendModel) Update(msg tea.Msg) (extendModel, tea.Cmd) {
 	return e, cmd
 }
 
-func (e extendModel) View(now time.Time, width int) string {
+func (e extendModel) View(now time.Time) string {
 	if !e.open {
 		return ""
 	}
+	width := e.width
 	title := fmt.Sprintf("Extend %s's session %s", clean(e.target.Username), clean(shortID(e.target.ID)))
 	var preview string
 	_, at, err := e.check(now)

@@ -49,6 +49,12 @@ func unsafeRune(r rune) bool {
 		return true
 	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
 		return true
+	case r == 0x200c, r == 0x200d, r >= 0xe0020 && r <= 0xe007f:
+		// Zero-width non-joiner and joiner, and emoji tag characters:
+		// format characters that hold grapheme clusters together
+		// (👩‍👩‍👧‍👦, the Persian مهر‌انگیز, 🏴󠁧󠁢󠁳󠁣󠁴󠁿). They move no cursor and
+		// override no direction; widths count whole clusters (x/ansi).
+		return false
 	}
 	return !unicode.IsPrint(r) && !unicode.IsSpace(r)
 }

@@ -24,6 +24,7 @@ const (
 // the counts.
 type headerModel struct {
 	theme *styleSet
+	width int
 	store string // Manager.Describe(), password already redacted
 
 	state    storeState
@@ -40,8 +41,17 @@ type headerModel struct {
 
 const headerHeight = 2
 
-func (h headerModel) View(now time.Time, width int) string {
+// SetSize sets the width of the header's lines (it is always headerHeight
+// lines).
+func (h *headerModel) SetSize(width, _ int) { h.width = width }
+
+// Badge is the state cell: whether the rows shown are live, stale or
+// paused. Paused replaces "● live": the rows are as old as the last poll.
+func (h headerModel) Badge(now time.Time) string {
 	t := h.theme
+	if h.paused && h.state == stateLive {
+		return t.Paused.Apply("⏸ paused, " + span(now.Sub(h.lastOK)) + " old")
+	}
 	var badge string
 	switch h.state {
 	case stateConnecting:
@@ -59,9 +69,19 @@ func (h headerModel) View(now time.Time, width int) string {
 	case stateQueryError:
 		badge = t.Stale.Apply("! query failed, " + h.staleFor(now))
 	}
+	if h.paused {
+		badge += " " + t.Paused.Apply("⏸ paused")
+	}
+	return badge
+}
+
+func (h headerModel) View(now time.Time) string {
+	width := h.width
+	t := h.theme
+	badge := h.Badge(now)
 	poll := "poll " + showSpan(h.interval)
 	if h.paused {
-		poll = t.Paused.Apply("⏸ paused") + t.Dim.Apply(" (poll "+showSpan(h.interval)+")")
+		poll = t.Dim.Apply("(p resumes, poll " + showSpan(h.interval) + ")")
 	} else {
 		if h.push {
 			poll += " + push"
@@ -82,7 +102,7 @@ func (h headerModel) View(now time.Time, width int) string {
 			exp = t.Amber.Apply(exp)
 		}
 		// The counts first; the roles (there may be many) last.
-		parts := []string{fmt.Sprintf("%d active", st.Active), exp, fmt.Sprintf("%d logins in 5m", st.RecentLogins)}
+		parts := []string{fmt.Sprintf("%d active", st.Active), exp, plural(int(st.RecentLogins), "login") + " in 5m"}
 		roles := make([]string, 0, len(st.ByRole))
 		for r := range st.ByRole {
 			roles = append(roles, r)

@@ -86,7 +86,11 @@ func newTest(t testing.TB, opts Options) Model {
 	if opts.Operator == "" {
 		opts.Operator = "ops"
 	}
+	if opts.Sort == "" {
+		opts.Sort = sessionlogic.SortExpires // the fixtures are in expiry order
+	}
 	m := newModel(opts, lipgloss.DefaultRenderer())
+	m.filterDelay = 0 // a filter change fetches at once (filter_test.go covers the debounce)
 	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
 	return m
 }

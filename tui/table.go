@@ -35,23 +35,25 @@ const (
 )
 
 type colSpec struct {
-	col        column
-	title      string
-	min, ideal int
-	prio       int // lower stays longer when the terminal is narrow
-	grow       int // lower grows towards its ideal width first
+	col             column
+	title           string
+	min, ideal, max int
+	prio            int // lower stays longer when the terminal is narrow
+	grow            int // lower grows towards its ideal width first
 }
 
+// The widest a column gets (max) keeps a row one line to the eye on a
+// wide terminal: at 200 columns the role sat 117 cells after the name.
 var colSpecs = []colSpec{
-	{colUser, "user", 8, 10, 0, 0},
-	{colName, "name", 8, 22, 5, 5},
-	{colRole, "role", 6, 7, 2, 3},
-	{colStatus, "status", 8, 8, 7, 6},
-	{colIP, "ip", 9, 15, 3, 4},
-	{colLogin, "age", 6, 7, 4, 2},
-	{colLast, "seen", 7, 8, 1, 2},
-	{colExpires, "expires", 8, 11, 0, 1},
-	{colID, "id", 8, 8, 6, 6},
+	{colUser, "user", 8, 10, 16, 0, 0},
+	{colName, "name", 8, 22, 32, 5, 5},
+	{colRole, "role", 6, 7, 10, 2, 3},
+	{colStatus, "status", 8, 8, 10, 7, 6},
+	{colIP, "ip", 9, 15, 24, 3, 4},
+	{colLogin, "age", 6, 7, 8, 4, 2},
+	{colLast, "seen", 7, 8, 9, 1, 2},
+	{colExpires, "expires", 8, 11, 12, 0, 1},
+	{colID, "id", 8, 8, 12, 6, 6},
 }
 
 // prefixWidth is the selection and mark column in front of every row.
@@ -64,7 +66,9 @@ type tableCol struct {
 
 // layoutColumns fits the columns in width: drop the least important ones
 // until the minimum widths fit, then grow each towards its ideal width, in
-// order of importance, and give what is left to the name.
+// order of importance, then share what is left out among the columns up
+// to their widest, the name first; past that the row ends and the rest of
+// the line stays blank.
 func layoutColumns(width int) []tableCol {
 	specs := append([]colSpec(nil), colSpecs...)
 	// need counts the most important columns at their ideal width, so a
@@ -109,9 +113,26 @@ func layoutColumns(width int) []tableCol {
 			}
 		}
 	}
+	// The name first (it is the one that is often cut), then every
+	// column a share at a time, so the extra width is spread, not piled.
 	for i := range cols {
 		if cols[i].col == colName && spare > 0 {
-			cols[i].width += spare
+			add := min(spare, cols[i].max-cols[i].width)
+			cols[i].width += add
+			spare -= add
+		}
+	}
+	for spare > 0 {
+		grew := false
+		for i := range cols {
+			if spare > 0 && cols[i].width < cols[i].max {
+				cols[i].width++
+				spare--
+				grew = true
+			}
+		}
+		if !grew {
+			break
 		}
 	}
 	return cols
@@ -137,8 +158,6 @@ type (
 	jumpMsg struct{ end bool }
 )
 
-func emit(msg tea.Msg) tea.Cmd { return func() tea.Msg { return msg } }
-
 type tableModel struct {
 	keys  keyMap
 	theme *styleSet
@@ -150,8 +169,20 @@ type tableModel struct {
 	atStart bool   // rows[0] is the first of the list
 	more    bool   // there are rows after the last one held
 	loaded  bool
+	// pinTop: the selection is on the first row of the list and stays
+	// there (the top of the list, whatever it holds) instead of following
+	// its session down as sessions start above it. Moving away clears it;
+	// Home, or moving back to the first row, sets it.
+	pinTop bool
 
 	marks map[string]sessionlogic.Session
+
+	// Frozen (F): polls update the rows' values in place and never their
+	// order; rows that ended stay, marked, and sessions that started in
+	// the window's range since frozenAt are counted (fresh), not inserted.
+	frozen   bool
+	frozenAt time.Time
+	fresh    int
 
 	sort sessionlogic.SortKey
 	desc bool
@@ -161,7 +192,7 @@ type tableModel struct {
 }
 
 func newTable(keys keyMap, theme *styleSet) tableModel {
-	return tableModel{keys: keys, theme: theme, atStart: true, marks: map[string]sessionlogic.Session{}, sort: sessionlogic.SortExpires}
+	return tableModel{keys: keys, theme: theme, atStart: true, pinTop: true, marks: map[string]sessionlogic.Session{}, sort: sessionlogic.SortExpires}
 }
 
 // SetSize sets the width and the number of visible rows.
@@ -189,11 +220,65 @@ func (t *tableModel) SetRows(rows []sessionlogic.Session, atStart, more bool) (f
 		}
 	}
 	found = idx >= 0
-	if idx < 0 {
+	if t.pinTop && atStart {
+		idx = 0
+	} else if idx < 0 {
 		idx = t.sel
 	}
 	t.selectIndex(idx)
 	return found
+}
+
+// Freeze holds the order of the rows held from now on.
+func (t *tableModel) Freeze(now time.Time) {
+	t.frozen, t.frozenAt, t.fresh = true, now, 0
+}
+
+// Unfreeze lets the order go; the next rows set replace the held ones.
+func (t *tableModel) Unfreeze() {
+	t.frozen, t.fresh = false, 0
+}
+
+// liveIDs are the ids of the rows held that have not ended, for a frozen
+// poll to read.
+func (t tableModel) liveIDs() []string {
+	ids := make([]string, 0, len(t.rows))
+	for i := range t.rows {
+		if t.rows[i].EndedAt.IsZero() {
+			ids = append(ids, t.rows[i].ID)
+		}
+	}
+	return ids
+}
+
+// Merge takes a frozen poll's answer: every row held gets its values from
+// the listing, or from its own read (byID) when the listing no longer has
+// it; none moves, none goes, none comes in. Sessions that started since
+// the freeze and now fall in the window's range are counted.
+func (t *tableModel) Merge(rows []sessionlogic.Session, byID map[string]sessionlogic.Session, now time.Time) {
+	held := make(map[string]int, len(t.rows))
+	for i := range t.rows {
+		held[t.rows[i].ID] = i
+	}
+	t.fresh = 0
+	for _, s := range rows {
+		if i, ok := held[s.ID]; ok {
+			t.rows[i] = s
+		} else if s.LoginTime.After(t.frozenAt) {
+			t.fresh++
+		}
+	}
+	for id, s := range byID {
+		i, ok := held[id]
+		switch {
+		case !ok:
+		case s.Username == "": // gone from the store: keep what was shown
+			t.rows[i].EndedAt = s.EndedAt
+		default:
+			t.rows[i] = s
+		}
+	}
+	t.loaded = true
 }
 
 // Select puts the selection on the first (end false) or last row held.
@@ -249,13 +334,21 @@ func (t *tableModel) ToggleMark() {
 	}
 }
 
-// Update moves the selection. Moving past the rows held asks the root for
-// another window, with a message.
-func (t tableModel) Update(msg tea.Msg) (tableModel, tea.Cmd) {
-	km, ok := msg.(tea.KeyMsg)
-	if !ok {
-		return t, nil
+// Navigate moves the selection for a key. Moving past the rows held
+// returns the move the root must make (a scrolledMsg, scrollUpMsg or
+// jumpMsg), synchronously: keys typed before the window arrives wait for
+// it in the root, which must know at once that this one asked for it.
+func (t tableModel) Navigate(km tea.KeyMsg) (tableModel, tea.Msg) {
+	t, mv := t.navigate(km)
+	if j, ok := mv.(jumpMsg); ok {
+		t.pinTop = !j.end
+	} else {
+		t.pinTop = t.sel == 0 && t.atStart && mv == nil
 	}
+	return t, mv
+}
+
+func (t tableModel) navigate(km tea.KeyMsg) (tableModel, tea.Msg) {
 	page := max(1, t.height)
 	switch {
 	case key.Matches(km, t.keys.Up):
@@ -267,9 +360,9 @@ func (t tableModel) Update(msg tea.Msg) (tableModel, tea.Cmd) {
 	case key.Matches(km, t.keys.PageDown):
 		return t.moveDown(page, page)
 	case key.Matches(km, t.keys.Home):
-		return t, emit(jumpMsg{end: false})
+		return t, jumpMsg{end: false}
 	case key.Matches(km, t.keys.End):
-		return t, emit(jumpMsg{end: true})
+		return t, jumpMsg{end: true}
 	}
 	return t, nil
 }
@@ -277,7 +370,7 @@ func (t tableModel) Update(msg tea.Msg) (tableModel, tea.Cmd) {
 // moveDown moves the selection n rows down and the view at least scroll
 // rows (a page down moves both by a page). Past the rows held, it asks for
 // the window that holds the target.
-func (t tableModel) moveDown(n, scroll int) (tableModel, tea.Cmd) {
+func (t tableModel) moveDown(n, scroll int) (tableModel, tea.Msg) {
 	if len(t.rows) == 0 {
 		return t, nil
 	}
@@ -292,7 +385,7 @@ func (t tableModel) moveDown(n, scroll int) (tableModel, tea.Cmd) {
 		offset = max(1, min(offset, len(t.rows)))
 		rel := target - offset
 		t.selectIndex(len(t.rows) - 1)
-		return t, emit(scrolledMsg{top: sessionlogic.CursorOf(t.rows[offset-1], t.sort), rel: rel})
+		return t, scrolledMsg{top: sessionlogic.CursorOf(t.rows[offset-1], t.sort), rel: rel}
 	}
 	before := t.offset
 	t.sel, t.selID = target, t.rows[target].ID
@@ -300,20 +393,20 @@ func (t tableModel) moveDown(n, scroll int) (tableModel, tea.Cmd) {
 	t.clampOffset()
 	if t.offset != before && t.offset > 0 {
 		// The target is held: the selection stays on it by id.
-		return t, emit(scrolledMsg{top: sessionlogic.CursorOf(t.rows[t.offset-1], t.sort), rel: -1})
+		return t, scrolledMsg{top: sessionlogic.CursorOf(t.rows[t.offset-1], t.sort), rel: -1}
 	}
 	return t, nil
 }
 
 // moveUp moves the selection n rows up; above the first row held it asks
 // for the rows above.
-func (t tableModel) moveUp(n int) (tableModel, tea.Cmd) {
+func (t tableModel) moveUp(n int) (tableModel, tea.Msg) {
 	if len(t.rows) == 0 {
 		return t, nil
 	}
 	target := t.sel - n
 	if target < 0 && !t.atStart {
-		return t, emit(scrollUpMsg{from: sessionlogic.CursorOf(t.rows[0], t.sort), n: -target})
+		return t, scrollUpMsg{from: sessionlogic.CursorOf(t.rows[0], t.sort), n: -target}
 	}
 	t.selectIndex(max(0, target))
 	return t, nil
@@ -382,6 +475,7 @@ func (t tableModel) writeRow(b *strings.Builder, i int, now time.Time) {
 	selected := i == t.sel
 	_, marked := t.marks[s.ID]
 
+	ended := !s.Active(now)
 	var line strings.Builder
 	line.Grow(t.width + 64)
 	switch {
@@ -390,7 +484,10 @@ func (t tableModel) writeRow(b *strings.Builder, i int, now time.Time) {
 	default:
 		line.WriteString(" ")
 	}
-	if marked {
+	if ended && t.frozen {
+		// Ended while frozen: still shown, marked, until F.
+		line.WriteString("✗")
+	} else if marked {
 		line.WriteString(t.colour(selected, t.theme.Marked, "✓"))
 	} else {
 		line.WriteString(" ")
@@ -413,8 +510,13 @@ func (t tableModel) writeRow(b *strings.Builder, i int, now time.Time) {
 		}
 		used += w
 		text, p := t.cell(s, c.col, now)
-		if c.col == colExpires && w >= len("13d23:59:59") {
+		switch {
+		case c.col == colExpires && !s.EndedAt.IsZero():
+			text, p = "ended", t.theme.Dim
+		case c.col == colExpires && w >= len("13d23:59:59"):
 			text = countdown(s.ExpiresAt, now) // ticks every second, at any distance
+		case ended && t.frozen:
+			p = t.theme.Dim
 		}
 		line.WriteString(t.colour(selected, p, fit(text, w)))
 	}

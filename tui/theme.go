@@ -61,6 +61,37 @@ func paintOf(st lipgloss.Style) paint {
 	return paint{pre: out[:i], post: out[i+len(probe):]}
 }
 
+func adaptive(light, dark string) lipgloss.AdaptiveColor {
+	return lipgloss.AdaptiveColor{Light: light, Dark: dark}
+}
+
+// The state colours: what the store and the sessions are doing.
+var (
+	colGreen  = adaptive("#1E7F3A", "#5FD787") // live, an action succeeded
+	colAmber  = adaptive("#A35F00", "#FFB000") // expires within the hour, paused, a warning
+	colRed    = adaptive("#C01C28", "#FF5F5F") // stale, an error, expires within 5 minutes
+	colAccent = adaptive("#5A4FCF", "#A39BFF") // the title, the marks
+	colDim    = adaptive("#6B6B6B", "#8A8A8A")
+)
+
+// roleColours are the roles' colours, each its own hue, and none near a
+// state colour: admin is magenta, not the error red; auditor is violet,
+// not next to the warning amber (theme_test.go measures the distances, on
+// light and dark backgrounds). user and viewer, the most common, stay
+// plain; guest is dim.
+var roleColours = map[string]lipgloss.AdaptiveColor{
+	"admin":    adaptive("#B4009E", "#FF5FD7"),
+	"staff":    adaptive("#0040C0", "#5FAFFF"),
+	"editor":   adaptive("#009AA8", "#00D7D7"),
+	"support":  adaptive("#3D5C7A", "#D7D787"),
+	"auditor":  adaptive("#6A1BB5", "#C08AFF"),
+	"operator": adaptive("#914D80", "#FFAFD7"),
+}
+
+// otherRoles lend their colours to roles not named above, by a hash of
+// the name (admin's is kept for admins).
+var otherRoles = []string{"staff", "editor", "support", "auditor", "operator"}
+
 // newStyleSet builds the theme for renderer r (lipgloss.DefaultRenderer() when
 // nil). Colours are adaptive: one value for light and one for dark
 // terminals.
@@ -68,15 +99,12 @@ func newStyleSet(r *lipgloss.Renderer) styleSet {
 	if r == nil {
 		r = lipgloss.DefaultRenderer()
 	}
-	c := func(light, dark string) lipgloss.AdaptiveColor {
-		return lipgloss.AdaptiveColor{Light: light, Dark: dark}
-	}
 	var (
-		accent = c("#5A4FCF", "#A39BFF")
-		dim    = c("#6B6B6B", "#8A8A8A")
-		green  = c("#1E7F3A", "#5FD787")
-		amber  = c("#A35F00", "#FFB000")
-		red    = c("#C01C28", "#FF5F5F")
+		accent = colAccent
+		dim    = colDim
+		green  = colGreen
+		amber  = colAmber
+		red    = colRed
 	)
 	s := r.NewStyle
 	t := styleSet{
@@ -96,25 +124,21 @@ func newStyleSet(r *lipgloss.Renderer) styleSet {
 		Marked:   paintOf(s().Bold(true).Foreground(accent)),
 		Selected: paintOf(s().Reverse(true)),
 	}
-	var (
-		blue   = c("#0060A0", "#5FAFFF")
-		green2 = c("#1E7F3A", "#87D787")
-		purple = c("#8A3FA0", "#D787FF")
-		teal   = c("#00707A", "#5FD7D7")
-		ochre  = c("#7A5C00", "#D7AF5F")
-	)
-	admin := paintOf(s().Bold(true).Foreground(red))
-	t.known = map[string]paint{
-		"admin": admin, "root": admin, "superuser": admin,
-		"staff":    paintOf(s().Foreground(blue)),
-		"operator": paintOf(s().Foreground(purple)),
-		"support":  paintOf(s().Foreground(teal)),
-		"user":     paintOf(s().Foreground(green2)),
-		"guest":    paintOf(s().Foreground(dim)),
+	admin := paintOf(s().Bold(true).Foreground(roleColours["admin"]))
+	t.known = map[string]paint{"root": admin, "superuser": admin, "guest": paintOf(s().Foreground(dim))}
+	for role, col := range roleColours {
+		st := s().Foreground(col)
+		if role == "admin" {
+			st = st.Bold(true)
+		}
+		t.known[role] = paintOf(st)
 	}
-	for _, col := range []lipgloss.AdaptiveColor{blue, green2, purple, teal, ochre} {
-		t.roles = append(t.roles, paintOf(s().Foreground(col)))
+	for _, role := range otherRoles {
+		t.roles = append(t.roles, t.known[role])
 	}
+	// The most common roles stay in the terminal's own colour: plain is
+	// distinct from every colour, and from every state.
+	t.known["user"], t.known["viewer"] = paint{}, paint{}
 	t.Help = help.Styles{
 		ShortKey:       s().Bold(true),
 		ShortDesc:      s().Foreground(dim),
@@ -127,9 +151,9 @@ func newStyleSet(r *lipgloss.Renderer) styleSet {
 	return t
 }
 
-// Role is the paint of a role: admin-like roles in bold red, the usual
-// roles each their own colour, any other role a stable colour picked from
-// its name.
+// Role is the paint of a role: admin-like roles in bold magenta, the usual
+// roles each their own colour (user and viewer plain), any other role a
+// stable colour picked from its name.
 func (t styleSet) Role(role string) paint {
 	if p, ok := t.known[role]; ok {
 		return p

@@ -58,11 +58,11 @@ func TestConfirmOnlyLowercaseYConfirms(t *testing.T) {
 	if !ok || m.confirm.open {
 		t.Fatal("y did not confirm")
 	}
-	if c.kind != actKill || len(c.targets) != 1 || c.targets[0].ID != sid(1) || c.targets[0].Username != "alice" {
+	if c.kind != actForceOut || len(c.targets) != 1 || c.targets[0].ID != sid(1) || c.targets[0].Username != "alice" {
 		t.Fatalf("confirmed %+v", c)
 	}
 	m, _ = upd(m, c)
-	if !strings.Contains(m.status.text, "logging out 1 session") {
+	if !strings.Contains(m.status.text, "forcing out 1 session") {
 		t.Fatalf("status %q", m.status.text)
 	}
 }
@@ -96,7 +96,7 @@ func TestConfirmCapturesTargets(t *testing.T) {
 	m = press(m, "home")
 	m = load(m, fixture())
 	m = press(m, "X")
-	if m.confirm.kind != actKillUser || m.confirm.username != "alice" {
+	if m.confirm.kind != actForceOutUser || m.confirm.username != "alice" {
 		t.Fatalf("X captured %q", m.confirm.username)
 	}
 	m = load(press(m, "r"), fixture()[2:])
@@ -129,13 +129,13 @@ func TestConfirmNamesMarkedAndHidden(t *testing.T) {
 	}
 	// Confirmed: the marks it ended are dropped.
 	m = press(m, "y")
-	m, _ = upd(m, actionMsg{id: m.seq, text: "logged out alice, bob: 3 sessions", done: []string{sid(1), sid(2), sid(4)}})
-	if len(m.table.marks) != 0 || m.status.text != "logged out alice, bob: 3 sessions" {
+	m, _ = upd(m, actionMsg{id: m.seq, text: "forced out alice, bob: 3 sessions", done: []string{sid(1), sid(2), sid(4)}})
+	if len(m.table.marks) != 0 || m.status.text != "forced out alice, bob: 3 sessions" {
 		t.Fatalf("marks %d, status %q", len(m.table.marks), m.status.text)
 	}
 }
 
-func TestKillUserCounts(t *testing.T) {
+func TestForceOutUserCounts(t *testing.T) {
 	m := load(newTest(t, Options{}), fixture())
 	m = press(m, "X")
 	if !strings.Contains(m.View(), "Counting") {
@@ -158,6 +158,11 @@ func TestReadOnly(t *testing.T) {
 		if m.confirm.open || m.extend.open || len(m.table.marks) > 0 {
 			t.Fatalf("%q acted in read-only mode", k)
 		}
+		// Not silence: the key says why it does nothing (issue 9).
+		if !strings.Contains(m.View(), "✗ read-only: this dashboard changes no session") {
+			t.Fatalf("%q in read-only mode gave no feedback:\n%s", k, m.View())
+		}
+		m.status.Set("")
 	}
 	m = press(m, "enter") // the detail view: actions are off there too
 	for _, k := range []string{"x", "X", "e"} {
@@ -219,10 +224,11 @@ func TestFilter(t *testing.T) {
 
 func TestSortCycleAndReverse(t *testing.T) {
 	m := load(newTest(t, Options{}), fixture())
+	m = press(m, "down") // bob: a session picked, which the new order keeps in view
 	want := []sessionlogic.SortKey{sessionlogic.SortLastActivity, sessionlogic.SortLoginTime, sessionlogic.SortUser, sessionlogic.SortExpires}
 	for _, w := range want {
 		m = press(m, "s")
-		if m.sort != w || m.lastReq.sort != w || m.lastReq.at != placeNear || m.lastReq.follow != sid(1) {
+		if m.sort != w || m.lastReq.sort != w || m.lastReq.at != placeNear || m.lastReq.follow != sid(2) {
 			t.Fatalf("sort %q, sent %+v", m.sort, m.lastReq)
 		}
 	}

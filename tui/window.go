@@ -63,6 +63,10 @@ type windowReq struct {
 	// operator makes (scrolling, jumping, filtering) leave it empty.
 	follow string
 
+	// reread: a poll or refresh of the window shown, not a move; a frozen
+	// table merges its answer instead of taking the new order.
+	reread bool
+
 	// A plain poll may skip the listing when nothing changed since the
 	// last change counter and no row in the window has expired.
 	poll     bool
@@ -77,6 +81,11 @@ type windowReq struct {
 	selectAt    int
 	selectEnd   bool
 	firstIfGone bool
+
+	// frozen holds the ids of the rows a frozen table holds (nil when not
+	// frozen): those the listing no longer has are read one by one, so
+	// the table can update them in place or mark them ended.
+	frozen []string
 }
 
 // windowResult is what a window fetch found.
@@ -88,6 +97,10 @@ type windowResult struct {
 	unchanged bool
 	rowErr    error // the store returned rows and an error (a malformed row)
 	filled    int   // rows put above the requested position to fill the window
+	// byID: frozen rows the listing did not have, as the store has them
+	// now (ended ones included); a session the store no longer has maps
+	// to its id with EndedAt set.
+	byID map[string]sessionlogic.Session
 }
 
 func (r windowReq) query(after *sessionlogic.Cursor, limit int, reverse bool) sessionlogic.ListQuery {
@@ -161,7 +174,19 @@ func fetchWindow(ctx context.Context, m *sessionlogic.Manager, r windowReq) (win
 	rows := page.Sessions
 	res.more = page.Next != nil
 
-	// Near the end of the list the window would be short: fill it from above.
+	// The selected session left the window (its sort key moved): follow it.
+	if r.follow != "" && !contains(rows, r.follow) {
+		if nt, err := nearTop(ctx, m, r, r.follow); err == nil {
+			if p, err := m.Active(ctx, r.query(nt, r.limit, false)); err == nil && contains(p.Sessions, r.follow) {
+				rows, top, res.more = p.Sessions, nt, p.Next != nil
+			}
+		}
+	}
+	// Near the end of the list the window would be short: fill it from
+	// above. This comes after following, which puts the followed session a
+	// third of the way down and so leaves the window short when it moved
+	// to the end of the list: the table never shows a blank line while
+	// more sessions exist than fit.
 	if top != nil && len(rows) < r.rows {
 		need := r.rows - len(rows)
 		var anchor *sessionlogic.Cursor
@@ -181,16 +206,31 @@ func fetchWindow(ctx context.Context, m *sessionlogic.Manager, r windowReq) (win
 		res.filled = len(above)
 	}
 
-	// The selected session left the window (its sort key moved): follow it.
-	if r.follow != "" && !contains(rows, r.follow) {
-		if nt, err := nearTop(ctx, m, r, r.follow); err == nil {
-			if p, err := m.Active(ctx, r.query(nt, r.limit, false)); err == nil && contains(p.Sessions, r.follow) {
-				rows, top, res.more, res.filled = p.Sessions, nt, p.Next != nil, 0
-			}
-		}
-	}
 	res.rows, res.top = rows, top
+	if r.frozen != nil {
+		res.byID = lookupMissing(ctx, m, r.frozen, rows)
+	}
 	return res, nil
+}
+
+// lookupMissing reads the frozen rows the listing does not hold: moved
+// elsewhere in the order, or ended.
+func lookupMissing(ctx context.Context, m *sessionlogic.Manager, ids []string, rows []sessionlogic.Session) map[string]sessionlogic.Session {
+	out := map[string]sessionlogic.Session{}
+	for _, id := range ids {
+		if contains(rows, id) {
+			continue
+		}
+		s, err := m.Session(ctx, id)
+		switch {
+		case err == nil:
+			out[id] = s
+		case errors.Is(err, sessionlogic.ErrNotFound):
+			out[id] = sessionlogic.Session{ID: id, EndedAt: m.Now()} // purged
+		}
+		// Another error (the store going away): the row keeps its values.
+	}
+	return out
 }
 
 // nearTop returns a top that shows session id about a third of the way down

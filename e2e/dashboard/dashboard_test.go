@@ -113,7 +113,7 @@ func forceLogoutFromDashboard(t *testing.T, st data.Store) {
 	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("x")})
 	teatest.WaitFor(t, tm.Output(), contains("Force out mallory"), teatest.WithDuration(5*time.Second))
 	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("y")})
-	teatest.WaitFor(t, tm.Output(), contains("logged out mallory"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), contains("forced out mallory"), teatest.WithDuration(5*time.Second))
 
 	// The very next requests with that cookie are refused: the AJAX endpoint
 	// with 401 JSON, the page with a redirect to the login form. The cookie

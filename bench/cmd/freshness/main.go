@@ -231,7 +231,7 @@ func (e *env) row(mode string, interval time.Duration, n, logins int) ([]string,
 	lipgloss.SetHasDarkBackground(true)
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
-	probe := harness.NewProbe(tui.New(tui.Options{Manager: dashMgr, Operator: "bench", PollInterval: interval}))
+	probe := harness.NewProbe(tui.New(tui.Options{Manager: dashMgr, Operator: "bench", PollInterval: interval, Sort: sessionlogic.SortExpires})) // S below: expiry descending
 	p := tea.NewProgram(probe, tea.WithOutput(io.Discard), tea.WithInput(nil), tea.WithoutSignalHandler(), tea.WithContext(ctx))
 	done := make(chan error, 1)
 	go func() { _, err := p.Run(); done <- err }()
