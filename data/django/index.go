@@ -1,0 +1,444 @@
+package django
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"sessionmon/data"
+)
+
+// index is the decode cache behind everything that needs every active row
+// decoded: a user's sessions (the user id lives inside session_data, so the
+// table has no index on it), filters, the other sort orders and Stats.
+//
+// It is keyed by session key and expire_date: Django rewrites expire_date on
+// every save (SESSION_SAVE_EVERY_REQUEST moves it to now + age), so a row
+// whose key and expire_date are unchanged is a row we have decoded before.
+// Keeping it current costs, per refresh, one query on the expire_date index
+// for the rows saved since the last one (expire_date above the highest seen,
+// less a slack for commits that land out of order), decoding only those;
+// and, every FullSyncEvery in the background, one pass over the keys and
+// expire dates of the active rows, to drop rows the site deleted (logouts,
+// clearsessions) and pick up rows saved with a short custom expiry, decoding
+// only the rows it has not seen.
+//
+// An entry is small (no session dict: the detail view reads the row), with
+// the user fields and the client shared between the sessions that have them.
+type index struct {
+	s *Source
+
+	mu        sync.Mutex
+	m         map[string]entry
+	errs      map[string]error // rows that cannot be decoded, by key
+	users     map[userInfo]*userInfo
+	clients   map[client]*client
+	watermark time.Time // highest expire_date seen
+	synced    bool      // a full sync has completed
+	lastFull  time.Time
+	running   bool // a background full sync is under way
+	wg        sync.WaitGroup
+
+	// syncMu serialises full syncs and incremental refreshes (never held
+	// while answering from the map).
+	syncMu sync.Mutex
+}
+
+type userInfo struct {
+	id                                      int64
+	username, email, fullName, role, status string
+}
+
+type client struct{ ip, ua string }
+
+const (
+	flagLastEst uint8 = 1 << iota
+	flagLoginEst
+	flagTampered
+	flagUnchecked
+)
+
+type entry struct {
+	expire, login, last int64 // Unix microseconds
+	user                *userInfo
+	client              *client
+	gen                 uint32
+	flags               uint8
+}
+
+// slack covers commits that land after a later expire_date was seen.
+const slack = 5 * time.Second
+
+func newIndex(s *Source) *index {
+	return &index{s: s, m: map[string]entry{}, errs: map[string]error{},
+		users: map[userInfo]*userInfo{}, clients: map[client]*client{}}
+}
+
+func (x *index) wait() { x.wg.Wait() }
+
+// refresh brings the index up to date for a reader at now: a full sync the
+// first time (blocking), then the rows saved since the last refresh; and a
+// background full sync when the last is older than FullSyncEvery.
+func (x *index) refresh(ctx context.Context, now time.Time) error {
+	x.mu.Lock()
+	first := !x.synced
+	x.mu.Unlock()
+	var err error
+	if first {
+		x.syncMu.Lock()
+		if !x.synced {
+			err = x.full(ctx, now)
+		}
+		x.syncMu.Unlock()
+	} else if x.syncMu.TryLock() {
+		err = x.incremental(ctx, now)
+		x.syncMu.Unlock()
+	} // else a full sync is under way: answer from the index as it is
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	due := !first && !x.running && time.Since(x.lastFull) > x.s.opts.FullSyncEvery
+	if due {
+		x.running = true
+		x.wg.Add(1)
+	}
+	x.mu.Unlock()
+	if due {
+		go func() {
+			defer x.wg.Done()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				select {
+				case <-x.s.done:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			x.syncMu.Lock()
+			_ = x.full(ctx, time.Now()) // a failure leaves the old index; the next refresh retries
+			x.syncMu.Unlock()
+			x.mu.Lock()
+			x.running = false
+			x.mu.Unlock()
+		}()
+	}
+	return nil
+}
+
+// incremental reads the rows saved since the watermark.
+func (x *index) incremental(ctx context.Context, now time.Time) error {
+	s := x.s
+	x.mu.Lock()
+	from := x.watermark.Add(-slack)
+	x.mu.Unlock()
+	if from.Before(now) {
+		from = now
+	}
+	for {
+		rows, err := s.db.QueryContext(ctx, "SELECT session_key, session_data, "+s.dialect.expireSel()+
+			" FROM django_session WHERE expire_date > "+s.dialect.ph(1)+" ORDER BY expire_date LIMIT 5000", s.dialect.timeArg(from))
+		if err != nil {
+			return fmt.Errorf("django refresh: %w", err)
+		}
+		rs, err := s.scanRows(rows)
+		if err != nil {
+			return fmt.Errorf("django refresh: %w", err)
+		}
+		if err := x.add(ctx, rs, 0); err != nil {
+			return err
+		}
+		if len(rs) < 5000 {
+			return nil
+		}
+		next := rs[len(rs)-1].expire
+		if !next.After(from) {
+			return nil // 5000 rows with one expire_date: the full sync will see the rest
+		}
+		from = next
+	}
+}
+
+// full checks every active row's key and expire_date, decodes the rows it
+// has not seen, and drops the rows that are gone.
+func (x *index) full(ctx context.Context, now time.Time) error {
+	s := x.s
+	x.mu.Lock()
+	gen := uint32(time.Now().UnixNano()) | 1
+	x.mu.Unlock()
+	rows, err := s.db.QueryContext(ctx, "SELECT session_key, "+s.dialect.expireSel()+
+		" FROM django_session WHERE expire_date > "+s.dialect.ph(1), s.dialect.timeArg(now))
+	if err != nil {
+		return fmt.Errorf("django sync: %w", err)
+	}
+	var need []string
+	seen := 0
+	flushSeen := func(keys []string, exps []int64) {
+		x.mu.Lock()
+		for i, k := range keys {
+			if e, ok := x.m[k]; ok && e.expire == exps[i] {
+				e.gen = gen
+				x.m[k] = e
+			} else {
+				need = append(need, k)
+			}
+		}
+		x.mu.Unlock()
+	}
+	keys, exps := make([]string, 0, 1024), make([]int64, 0, 1024)
+	for rows.Next() {
+		var k string
+		var e any
+		if err := rows.Scan(&k, &e); err != nil {
+			rows.Close()
+			return fmt.Errorf("django sync: %w", err)
+		}
+		t, _, err := s.dialect.scanExpire(e)
+		if err != nil {
+			continue
+		}
+		keys, exps = append(keys, k), append(exps, t.UnixMicro())
+		seen++
+		if len(keys) == cap(keys) {
+			flushSeen(keys, exps)
+			keys, exps = keys[:0], exps[:0]
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("django sync: %w", err)
+	}
+	flushSeen(keys, exps)
+	for start := 0; start < len(need); start += batch {
+		part := need[start:min(len(need), start+batch)]
+		args := make([]any, len(part))
+		for i, k := range part {
+			args[i] = k
+		}
+		rows, err := s.db.QueryContext(ctx, "SELECT session_key, session_data, "+s.dialect.expireSel()+
+			" FROM django_session WHERE session_key IN "+inList(s.dialect, 1, len(part)), args...)
+		if err != nil {
+			return fmt.Errorf("django sync: %w", err)
+		}
+		rs, err := s.scanRows(rows)
+		if err != nil {
+			return fmt.Errorf("django sync: %w", err)
+		}
+		if err := x.add(ctx, rs, gen); err != nil {
+			return err
+		}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	// Drop what this pass did not see, unless an incremental refresh added
+	// it meanwhile (gen 0) with a later expire_date.
+	cut := now.UnixMicro()
+	for k, e := range x.m {
+		if e.gen != gen && (e.gen != 0 || e.expire <= cut) {
+			delete(x.m, k)
+		}
+	}
+	if len(x.errs) > 0 {
+		needed := make(map[string]bool, len(need))
+		for _, k := range need {
+			needed[k] = true
+		}
+		for k := range x.errs {
+			if !needed[k] {
+				delete(x.errs, k)
+			}
+		}
+	}
+	x.synced, x.lastFull = true, time.Now()
+	x.gc()
+	return nil
+}
+
+// gc drops interned users and clients no entry uses any more, so the
+// tables stay bounded by the live sessions.
+func (x *index) gc() {
+	if len(x.users) < 2*len(x.m)+64 && len(x.clients) < 2*len(x.m)+64 {
+		return
+	}
+	us, cs := map[*userInfo]bool{}, map[*client]bool{}
+	for _, e := range x.m {
+		us[e.user], cs[e.client] = true, true
+	}
+	for k, p := range x.users {
+		if !us[p] {
+			delete(x.users, k)
+		}
+	}
+	for k, p := range x.clients {
+		if !cs[p] {
+			delete(x.clients, k)
+		}
+	}
+}
+
+// add decodes rows into entries with generation gen.
+func (x *index) add(ctx context.Context, rs []row, gen uint32) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	s := x.s
+	// Skip the rows already decoded with this expire_date.
+	x.mu.Lock()
+	todo := rs[:0:0]
+	for _, r := range rs {
+		if e, ok := x.m[r.key]; ok && e.expire == r.expire.UnixMicro() {
+			if gen != 0 {
+				e.gen = gen
+				x.m[r.key] = e
+			}
+			continue
+		}
+		todo = append(todo, r)
+		if r.expire.After(x.watermark) {
+			x.watermark = r.expire
+		}
+	}
+	x.mu.Unlock()
+	ps := make([]parsed, len(todo))
+	bad := make([]error, len(todo))
+	var ids []int64
+	for i, r := range todo {
+		ps[i], bad[i] = s.parseRow(r)
+		if bad[i] == nil && ps[i].authID != 0 && !ps[i].site {
+			ids = append(ids, ps[i].authID)
+		}
+	}
+	users, err := s.loadAuthUsers(ctx, s.db, ids)
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for i, r := range todo {
+		if bad[i] != nil {
+			x.errs[r.key] = bad[i]
+			delete(x.m, r.key)
+			continue
+		}
+		delete(x.errs, r.key)
+		ss := s.toSession(r, ps[i], users)
+		x.m[r.key] = x.entryOf(ss, gen)
+	}
+	return nil
+}
+
+func (x *index) entryOf(ss data.Session, gen uint32) entry {
+	u := userInfo{ss.UserID, ss.Username, ss.Email, ss.FullName, ss.Role, ss.Status}
+	up, ok := x.users[u]
+	if !ok {
+		up = &u
+		x.users[u] = up
+	}
+	c := client{ss.IP, ss.UserAgent}
+	cp, ok := x.clients[c]
+	if !ok {
+		cp = &c
+		x.clients[c] = cp
+	}
+	e := entry{expire: ss.ExpiresAt.UnixMicro(), login: ss.LoginTime.UnixMicro(), last: ss.LastActivity.UnixMicro(),
+		user: up, client: cp, gen: gen}
+	if _, ok := ss.Data[MarkLastActivity]; ok {
+		e.flags |= flagLastEst
+	}
+	if _, ok := ss.Data[MarkLoginTime]; ok {
+		e.flags |= flagLoginEst
+	}
+	switch {
+	case ss.Status == StatusTampered:
+		e.flags |= flagTampered
+	case !x.s.opts.Keys.Usable():
+		e.flags |= flagUnchecked
+	}
+	return e
+}
+
+// session is the operator's view of an entry (no session dict: only the
+// markers).
+func (e entry) session(key string) data.Session {
+	ss := data.Session{
+		ID: key, UserID: e.user.id, Username: e.user.username, Email: e.user.email,
+		FullName: e.user.fullName, Role: e.user.role, Status: e.user.status,
+		IP: e.client.ip, UserAgent: e.client.ua,
+		LoginTime: time.UnixMicro(e.login).UTC(), LastActivity: time.UnixMicro(e.last).UTC(),
+		ExpiresAt: time.UnixMicro(e.expire).UTC(),
+	}
+	m := map[string]any{}
+	if e.flags&flagLastEst != 0 {
+		m[MarkLastActivity] = "estimated"
+	}
+	if e.flags&flagLoginEst != 0 {
+		m[MarkLoginTime] = "estimated"
+	}
+	switch {
+	case e.flags&flagTampered != 0:
+		m[MarkSignature] = "tampered"
+	case e.flags&flagUnchecked != 0:
+		m[MarkSignature] = "unchecked (no SECRET_KEY)"
+	default:
+		m[MarkSignature] = "valid"
+	}
+	ss.Data = m
+	return ss
+}
+
+// forget drops keys the source itself deleted.
+func (x *index) forget(keys ...string) {
+	x.mu.Lock()
+	for _, k := range keys {
+		delete(x.m, k)
+		delete(x.errs, k)
+	}
+	x.mu.Unlock()
+}
+
+// rowErrors returns the undecodable rows, joined, sorted by key.
+func (x *index) rowErrors() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	keys := make([]string, 0, len(x.errs))
+	for k := range x.errs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	errs := make([]error, len(keys))
+	for i, k := range keys {
+		errs[i] = x.errs[k]
+	}
+	return errors.Join(errs...)
+}
+
+// matches reports whether an entry passes q's filters at now.
+func (e entry) matches(q data.Query, now int64) bool {
+	if e.expire <= now {
+		return false
+	}
+	if q.Username != "" && e.user.username != q.Username {
+		return false
+	}
+	if q.Role != "" && e.user.role != q.Role {
+		return false
+	}
+	if q.Text != "" {
+		t := strings.ToLower(q.Text)
+		hit := false
+		for _, f := range []string{e.user.username, e.user.fullName, e.user.email, e.user.role, e.client.ip} {
+			if strings.Contains(strings.ToLower(f), t) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	return true
+}
