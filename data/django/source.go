@@ -282,8 +282,9 @@ func (s *Source) Warnings() []string {
 
 // CachedDBWarning is what a force-out on a cached_db site means.
 const CachedDBWarning = "SESSION_ENGINE is cached_db: deleting the row does not remove the site's cached copy " +
-	"(key django.contrib.sessions.cached_db<session key> in SESSION_CACHE_ALIAS), so the holder stays logged in " +
-	"until the cache drops it; clear that cache key too for an immediate logout"
+	"(cache key django.contrib.sessions.cached_db<session key> in SESSION_CACHE_ALIAS): the holder's requests still " +
+	"reach the site's views on it (Django answers 400 after the view, when its save finds the row gone) until the " +
+	"cache drops it; delete that cache key too for an immediate logout"
 
 // Ping checks the database is reachable.
 func (s *Source) Ping(ctx context.Context) error {
