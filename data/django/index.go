@@ -2,6 +2,7 @@ package django
 
 import (
 	"context"
+	"runtime"
 	"errors"
 	"fmt"
 	"sort"
@@ -42,6 +43,12 @@ type index struct {
 	lastFull  time.Time
 	running   bool // a background full sync is under way
 	wg        sync.WaitGroup
+
+	statsMu      sync.Mutex
+	stats        data.Stats
+	statsAt      time.Time
+	statsKey     [2]time.Duration
+	statsRunning bool
 
 	// syncMu serialises full syncs and incremental refreshes (never held
 	// while answering from the map).
@@ -170,49 +177,28 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 	s := x.s
 	x.mu.Lock()
 	gen := uint32(time.Now().UnixNano()) | 1
+	cold := len(x.m) == 0
 	x.mu.Unlock()
-	rows, err := s.db.QueryContext(ctx, "SELECT session_key, "+s.dialect.expireSel()+
-		" FROM django_session WHERE expire_date > "+s.dialect.ph(1), s.dialect.timeArg(now))
-	if err != nil {
-		return fmt.Errorf("django sync: %w", err)
+	if cold {
+		return x.cold(ctx, now, gen)
 	}
 	var need []string
-	seen := 0
-	flushSeen := func(keys []string, exps []int64) {
+	err := x.scanActive(ctx, now, false, func(rs []row) error {
 		x.mu.Lock()
-		for i, k := range keys {
-			if e, ok := x.m[k]; ok && e.expire == exps[i] {
+		defer x.mu.Unlock()
+		for _, r := range rs {
+			if e, ok := x.m[r.key]; ok && e.expire == r.expire.UnixMicro() {
 				e.gen = gen
-				x.m[k] = e
+				x.m[r.key] = e
 			} else {
-				need = append(need, k)
+				need = append(need, r.key)
 			}
 		}
-		x.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	keys, exps := make([]string, 0, 1024), make([]int64, 0, 1024)
-	for rows.Next() {
-		var k string
-		var e any
-		if err := rows.Scan(&k, &e); err != nil {
-			rows.Close()
-			return fmt.Errorf("django sync: %w", err)
-		}
-		t, _, err := s.dialect.scanExpire(e)
-		if err != nil {
-			continue
-		}
-		keys, exps = append(keys, k), append(exps, t.UnixMicro())
-		seen++
-		if len(keys) == cap(keys) {
-			flushSeen(keys, exps)
-			keys, exps = keys[:0], exps[:0]
-		}
-	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("django sync: %w", err)
-	}
-	flushSeen(keys, exps)
 	for start := 0; start < len(need); start += batch {
 		part := need[start:min(len(need), start+batch)]
 		args := make([]any, len(part))
@@ -256,6 +242,58 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 	x.synced, x.lastFull = true, time.Now()
 	x.gc()
 	return nil
+}
+
+// cold builds an empty index in one pass over the active rows, decoding
+// them as they come.
+func (x *index) cold(ctx context.Context, now time.Time, gen uint32) error {
+	err := x.scanActive(ctx, now, true, func(rs []row) error { return x.add(ctx, rs, gen) })
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	x.synced, x.lastFull = true, time.Now()
+	x.mu.Unlock()
+	return nil
+}
+
+// scanPage is how many rows one statement of scanActive reads.
+const scanPage = 5000
+
+// scanActive reads the active rows (with or without session_data) in pages
+// by session_key, one short statement each: a long-running read would hold
+// SQLite's shared lock, and a site on a rollback journal (Django's default)
+// cannot commit while any reader holds it.
+func (x *index) scanActive(ctx context.Context, now time.Time, withData bool, fn func([]row) error) error {
+	s := x.s
+	d := s.dialect
+	col := "''"
+	if withData {
+		col = "session_data"
+	}
+	stmt := fmt.Sprintf("SELECT session_key, %s, %s FROM django_session WHERE expire_date > %s AND session_key > %s ORDER BY session_key LIMIT %d",
+		col, d.expireSel(), d.ph(1), d.ph(2), scanPage)
+	after := ""
+	for {
+		rows, err := s.db.QueryContext(ctx, stmt, d.timeArg(now), after)
+		if err != nil {
+			return fmt.Errorf("django sync: %w", err)
+		}
+		rs, err := s.scanRows(rows)
+		if err != nil {
+			return fmt.Errorf("django sync: %w", err)
+		}
+		if len(rs) == 0 {
+			return nil
+		}
+		if err := fn(rs); err != nil {
+			return err
+		}
+		if len(rs) < scanPage {
+			return nil
+		}
+		after = rs[len(rs)-1].key
+	}
 }
 
 // gc drops interned users and clients no entry uses any more, so the
@@ -305,9 +343,25 @@ func (x *index) add(ctx context.Context, rs []row, gen uint32) error {
 	x.mu.Unlock()
 	ps := make([]parsed, len(todo))
 	bad := make([]error, len(todo))
+	// Decoding (zlib, JSON, HMAC) is the cost of a cold index: spread it
+	// over the cores.
+	workers := 1
+	if len(todo) >= 256 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(todo); i += workers {
+				ps[i], bad[i] = s.parseRow(todo[i])
+			}
+		}(w)
+	}
+	wg.Wait()
 	var ids []int64
-	for i, r := range todo {
-		ps[i], bad[i] = s.parseRow(r)
+	for i := range todo {
 		if bad[i] == nil && ps[i].authID != 0 && !ps[i].site {
 			ids = append(ids, ps[i].authID)
 		}
@@ -441,4 +495,12 @@ func (e entry) matches(q data.Query, now int64) bool {
 		}
 	}
 	return true
+}
+
+// SyncNow runs a full sync of the index at once (benchmarks, and an
+// operator's explicit refresh).
+func (s *Source) SyncNow(ctx context.Context) error {
+	s.idx.syncMu.Lock()
+	defer s.idx.syncMu.Unlock()
+	return s.idx.full(ctx, time.Now())
 }

@@ -160,7 +160,8 @@ func compare(a, b data.Session, k data.SortKey) int {
 }
 
 // Stats counts the active sessions from the index: at most FullSyncEvery
-// behind for rows the site deleted, current for rows it saved.
+// behind for rows the site deleted, current for rows it saved, and, with
+// StatsMaxAge, counted at most that long ago (see Options).
 func (s *Source) Stats(ctx context.Context, q data.StatsQuery) (data.Stats, error) {
 	if q.Now.IsZero() {
 		q.Now = time.Now()
@@ -168,11 +169,37 @@ func (s *Source) Stats(ctx context.Context, q data.StatsQuery) (data.Stats, erro
 	if err := s.idx.refresh(ctx, q.Now); err != nil {
 		return data.Stats{}, fmt.Errorf("django stats: %w", err)
 	}
+	if s.opts.StatsMaxAge <= 0 {
+		return s.idx.count(q), nil
+	}
+	x := s.idx
+	x.statsMu.Lock()
+	defer x.statsMu.Unlock()
+	key := [2]time.Duration{q.ExpiryWindow, q.LoginWindow}
+	if x.statsAt.IsZero() || x.statsKey != key {
+		x.stats, x.statsAt, x.statsKey = x.count(q), time.Now(), key
+		return x.stats, nil
+	}
+	if time.Since(x.statsAt) > s.opts.StatsMaxAge && !x.statsRunning {
+		x.statsRunning = true
+		x.wg.Add(1)
+		go func() {
+			defer x.wg.Done()
+			st := x.count(data.StatsQuery{Now: time.Now(), ExpiryWindow: key[0], LoginWindow: key[1]})
+			x.statsMu.Lock()
+			x.stats, x.statsAt, x.statsRunning = st, time.Now(), false
+			x.statsMu.Unlock()
+		}()
+	}
+	return x.stats, nil
+}
+
+// count walks the index.
+func (x *index) count(q data.StatsQuery) data.Stats {
 	now := q.Now.UnixMicro()
 	soon := q.Now.Add(q.ExpiryWindow).UnixMicro()
 	since := q.Now.Add(-q.LoginWindow).UnixMicro()
 	st := data.Stats{ByRole: map[string]int64{}}
-	x := s.idx
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, e := range x.m {
@@ -188,7 +215,7 @@ func (s *Source) Stats(ctx context.Context, q data.StatsQuery) (data.Stats, erro
 			st.ExpiringWithin++
 		}
 	}
-	return st, nil
+	return st
 }
 
 // ChangesSince: django_session has no change counter, so this source is

@@ -15,6 +15,7 @@ import (
 	"hash"
 	"io"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 )
@@ -144,23 +145,49 @@ func decodeSigned(s string) (Decoded, error) {
 		return Decoded{}, fmt.Errorf("%w: base64: %v", ErrMalformed, err)
 	}
 	if d.Compressed {
-		zr, err := zlib.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return Decoded{}, fmt.Errorf("%w: zlib: %v", ErrMalformed, err)
-		}
-		// Bound what a hostile row can make us allocate (a zip bomb).
-		raw, err = io.ReadAll(io.LimitReader(zr, maxJSON+1))
-		if err != nil {
-			return Decoded{}, fmt.Errorf("%w: zlib: %v", ErrMalformed, err)
-		}
-		if len(raw) > maxJSON {
-			return Decoded{}, fmt.Errorf("%w: more than %d bytes of session data", ErrMalformed, maxJSON)
+		if raw, err = inflate(raw); err != nil {
+			return Decoded{}, err
 		}
 	}
 	if err := d.parse(raw); err != nil {
 		return Decoded{}, err
 	}
 	return d, nil
+}
+
+// Inflaters and deflaters are pooled: each holds tens (inflate) or
+// hundreds (deflate) of kilobytes of state, which would otherwise be
+// allocated per row.
+var (
+	inflaters sync.Pool // io.ReadCloser that is also a zlib.Resetter
+	deflaters = sync.Pool{New: func() any { return zlib.NewWriter(nil) }}
+)
+
+// inflate decompresses a zlib stream, bounded (a zip bomb is refused).
+func inflate(raw []byte) ([]byte, error) {
+	var zr io.ReadCloser
+	if v := inflaters.Get(); v != nil {
+		zr = v.(io.ReadCloser)
+		if err := zr.(zlib.Resetter).Reset(bytes.NewReader(raw), nil); err != nil {
+			return nil, fmt.Errorf("%w: zlib: %v", ErrMalformed, err)
+		}
+	} else {
+		var err error
+		if zr, err = zlib.NewReader(bytes.NewReader(raw)); err != nil {
+			return nil, fmt.Errorf("%w: zlib: %v", ErrMalformed, err)
+		}
+	}
+	defer inflaters.Put(zr)
+	var out bytes.Buffer
+	out.Grow(4 * len(raw))
+	n, err := out.ReadFrom(io.LimitReader(zr, maxJSON+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: zlib: %v", ErrMalformed, err)
+	}
+	if n > maxJSON {
+		return nil, fmt.Errorf("%w: more than %d bytes of session data", ErrMalformed, maxJSON)
+	}
+	return out.Bytes(), nil
 }
 
 // maxJSON bounds a decompressed session dict (Django's own sessions are a
@@ -309,9 +336,11 @@ func (k Keys) Encode(serialized []byte, o EncodeOptions) (string, error) {
 	}
 	data, compressed := serialized, false
 	var buf bytes.Buffer
-	zw := zlib.NewWriter(&buf)
+	zw := deflaters.Get().(*zlib.Writer)
+	zw.Reset(&buf)
 	zw.Write(serialized)
 	zw.Close()
+	deflaters.Put(zw)
 	if buf.Len() < len(serialized)-1 { // Django's test: only when it saves space
 		data, compressed = buf.Bytes(), true
 	}

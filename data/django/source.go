@@ -54,6 +54,10 @@ type Options struct {
 	// checked against the whole table (rows deleted by the site, sessions
 	// with a short custom expiry). 0: 10 s.
 	FullSyncEvery time.Duration
+	// StatsMaxAge lets Stats answer from counts up to this old, recounted
+	// in the background, so that a dashboard's poll does not walk a
+	// million-row index every tick. 0 (the default) counts on every call.
+	StatsMaxAge time.Duration
 }
 
 // Source is a data.Source over a Django site's django_session. It is safe

@@ -483,3 +483,29 @@ func TestCheckID(t *testing.T) {
 		}
 	}
 }
+
+func TestStatsMaxAge(t *testing.T) {
+	site := newSite(t, "sqlite")
+	now := time.Now().UTC()
+	site.put(randKey(), now.Add(time.Hour), siteMembers("a", 1, "user", now, now)...)
+	src := site.open(Options{StatsMaxAge: 50 * time.Millisecond})
+	q := func() data.StatsQuery { return data.StatsQuery{Now: time.Now(), ExpiryWindow: time.Hour, LoginWindow: time.Hour} }
+	st, _ := src.Stats(ctx, q())
+	if st.Active != 1 {
+		t.Fatalf("Active = %d", st.Active)
+	}
+	site.put(randKey(), now.Add(time.Hour), siteMembers("b", 2, "user", now, now)...)
+	if st, _ := src.Stats(ctx, q()); st.Active != 1 {
+		t.Errorf("counts younger than StatsMaxAge were recounted: %d", st.Active)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		time.Sleep(60 * time.Millisecond)
+		if st, _ := src.Stats(ctx, q()); st.Active == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the counts were never refreshed")
+		}
+	}
+}
