@@ -489,7 +489,9 @@ func TestStatsMaxAge(t *testing.T) {
 	now := time.Now().UTC()
 	site.put(randKey(), now.Add(time.Hour), siteMembers("a", 1, "user", now, now)...)
 	src := site.open(Options{StatsMaxAge: 50 * time.Millisecond})
-	q := func() data.StatsQuery { return data.StatsQuery{Now: time.Now(), ExpiryWindow: time.Hour, LoginWindow: time.Hour} }
+	q := func() data.StatsQuery {
+		return data.StatsQuery{Now: time.Now(), ExpiryWindow: time.Hour, LoginWindow: time.Hour}
+	}
 	st, _ := src.Stats(ctx, q())
 	if st.Active != 1 {
 		t.Fatalf("Active = %d", st.Active)
