@@ -82,32 +82,41 @@ func firstNonEmpty(a, b string) string {
 // its URL; it is dropped when the test ends.
 func newDatabase(t *testing.T) string {
 	t.Helper()
-	pgtest.DSN(t) // skips, or fails under SESSIONMON_REQUIRE_PG=1, when PostgreSQL is down
-	base := os.Getenv("SESSIONMON_TEST_DSN")
-	if base == "" {
-		base = pgtest.DefaultDSN
+	u := createDatabase(t, "sessionmon_dj_"+randHex(6), "")
+	t.Cleanup(func() {
+		if err := dropDatabase(u); err != nil {
+			t.Errorf("drop database: %v", err)
+		}
+	})
+	return u
+}
+
+func baseDSN() string {
+	if b := os.Getenv("SESSIONMON_TEST_DSN"); b != "" {
+		return b
 	}
+	return pgtest.DefaultDSN
+}
+
+// createDatabase creates database name (from template, when given) on the
+// test server and returns its URL.
+func createDatabase(t *testing.T, name, template string) string {
+	t.Helper()
+	pgtest.DSN(t) // skips, or fails under SESSIONMON_REQUIRE_PG=1, when PostgreSQL is down
+	base := baseDSN()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	name := "sessionmon_dj_" + randHex(6)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	q := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		q += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if _, err := conn.Exec(ctx, q); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +124,22 @@ func newDatabase(t *testing.T) string {
 	u.Path = "/" + name
 	u.RawQuery = ""
 	return u.String()
+}
+
+// dropDatabase drops the database of URL u, ending its connections.
+func dropDatabase(u string) error {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimPrefix(pu.Path, "/")
+	c, err := pgx.Connect(context.Background(), baseDSN())
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	_, err = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	return err
 }
 
 // start runs `manage.py runserver` on a free loopback port in the
