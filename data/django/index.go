@@ -34,10 +34,12 @@ type index struct {
 	s *Source
 
 	mu        sync.Mutex
-	m         map[string]entry
+	m         keyMap
 	errs      map[string]error // rows that cannot be decoded, by key
-	users     map[userInfo]*userInfo
-	clients   map[client]*client
+	users     []userInfo // interned: entries refer to them by index
+	userIdx   map[userInfo]uint32
+	clients   []client
+	clientIdx map[client]uint32
 	watermark time.Time // highest expire_date seen
 	synced    bool      // a full sync has completed
 	lastFull  time.Time
@@ -69,10 +71,10 @@ const (
 	flagUnchecked
 )
 
+// entry is one session in the index: 40 bytes, no pointers.
 type entry struct {
-	expire, login, last int64 // Unix microseconds
-	user                *userInfo
-	client              *client
+	expire, login, last int64  // Unix microseconds
+	user, client        uint32 // into index.users, index.clients
 	gen                 uint32
 	flags               uint8
 }
@@ -81,8 +83,8 @@ type entry struct {
 const slack = 5 * time.Second
 
 func newIndex(s *Source) *index {
-	return &index{s: s, m: map[string]entry{}, errs: map[string]error{},
-		users: map[userInfo]*userInfo{}, clients: map[client]*client{}}
+	return &index{s: s, m: newKeyMap(), errs: map[string]error{},
+		userIdx: map[userInfo]uint32{}, clientIdx: map[client]uint32{}}
 }
 
 func (x *index) wait() { x.wg.Wait() }
@@ -180,7 +182,7 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 	s := x.s
 	x.mu.Lock()
 	gen := uint32(time.Now().UnixNano()) | 1
-	cold := len(x.m) == 0
+	cold := x.m.len() == 0
 	x.mu.Unlock()
 	if cold {
 		return x.cold(ctx, now, gen)
@@ -190,9 +192,9 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 		x.mu.Lock()
 		defer x.mu.Unlock()
 		for _, r := range rs {
-			if e, ok := x.m[r.key]; ok && e.expire == r.expire.UnixMicro() {
+			if e, ok := x.m.get(r.key); ok && e.expire == r.expire.UnixMicro() {
 				e.gen = gen
-				x.m[r.key] = e
+				x.m.set(r.key, e)
 			} else {
 				need = append(need, r.key)
 			}
@@ -226,11 +228,7 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 	// Drop what this pass did not see, unless an incremental refresh added
 	// it meanwhile (gen 0) with a later expire_date.
 	cut := now.UnixMicro()
-	for k, e := range x.m {
-		if e.gen != gen && (e.gen != 0 || e.expire <= cut) {
-			delete(x.m, k)
-		}
-	}
+	x.m.deleteIf(func(e entry) bool { return e.gen != gen && (e.gen != 0 || e.expire <= cut) })
 	if len(x.errs) > 0 {
 		needed := make(map[string]bool, len(need))
 		for _, k := range need {
@@ -299,25 +297,42 @@ func (x *index) scanActive(ctx context.Context, now time.Time, withData bool, fn
 	}
 }
 
-// gc drops interned users and clients no entry uses any more, so the
-// tables stay bounded by the live sessions.
+// gc drops interned users and clients no entry uses any more (renumbering
+// the entries' references), so the tables stay bounded by the live
+// sessions.
 func (x *index) gc() {
-	if len(x.users) < 2*len(x.m)+64 && len(x.clients) < 2*len(x.m)+64 {
+	n := x.m.len()
+	if len(x.users) < 2*n+64 && len(x.clients) < 2*n+64 {
 		return
 	}
-	us, cs := map[*userInfo]bool{}, map[*client]bool{}
-	for _, e := range x.m {
-		us[e.user], cs[e.client] = true, true
-	}
-	for k, p := range x.users {
-		if !us[p] {
-			delete(x.users, k)
+	um := make(map[uint32]uint32)
+	cm := make(map[uint32]uint32)
+	var users []userInfo
+	var clients []client
+	x.m.rewrite(func(e entry) entry {
+		u, ok := um[e.user]
+		if !ok {
+			u = uint32(len(users))
+			users = append(users, x.users[e.user])
+			um[e.user] = u
 		}
-	}
-	for k, p := range x.clients {
-		if !cs[p] {
-			delete(x.clients, k)
+		c, ok := cm[e.client]
+		if !ok {
+			c = uint32(len(clients))
+			clients = append(clients, x.clients[e.client])
+			cm[e.client] = c
 		}
+		e.user, e.client = u, c
+		return e
+	})
+	x.users, x.clients = users, clients
+	x.userIdx = make(map[userInfo]uint32, len(users))
+	for i, u := range users {
+		x.userIdx[u] = uint32(i)
+	}
+	x.clientIdx = make(map[client]uint32, len(clients))
+	for i, c := range clients {
+		x.clientIdx[c] = uint32(i)
 	}
 }
 
@@ -331,10 +346,10 @@ func (x *index) add(ctx context.Context, rs []row, gen uint32) error {
 	x.mu.Lock()
 	todo := rs[:0:0]
 	for _, r := range rs {
-		if e, ok := x.m[r.key]; ok && e.expire == r.expire.UnixMicro() {
+		if e, ok := x.m.get(r.key); ok && e.expire == r.expire.UnixMicro() {
 			if gen != 0 {
 				e.gen = gen
-				x.m[r.key] = e
+				x.m.set(r.key, e)
 			}
 			continue
 		}
@@ -378,28 +393,30 @@ func (x *index) add(ctx context.Context, rs []row, gen uint32) error {
 	for i, r := range todo {
 		if bad[i] != nil {
 			x.errs[r.key] = bad[i]
-			delete(x.m, r.key)
+			x.m.del(r.key)
 			continue
 		}
 		delete(x.errs, r.key)
 		ss := s.toSession(r, ps[i], users)
-		x.m[r.key] = x.entryOf(ss, gen)
+		x.m.set(r.key, x.entryOf(ss, gen))
 	}
 	return nil
 }
 
 func (x *index) entryOf(ss data.Session, gen uint32) entry {
 	u := userInfo{ss.UserID, ss.Username, ss.Email, ss.FullName, ss.Role, ss.Status}
-	up, ok := x.users[u]
+	up, ok := x.userIdx[u]
 	if !ok {
-		up = &u
-		x.users[u] = up
+		up = uint32(len(x.users))
+		x.users = append(x.users, u)
+		x.userIdx[u] = up
 	}
 	c := client{ss.IP, ss.UserAgent}
-	cp, ok := x.clients[c]
+	cp, ok := x.clientIdx[c]
 	if !ok {
-		cp = &c
-		x.clients[c] = cp
+		cp = uint32(len(x.clients))
+		x.clients = append(x.clients, c)
+		x.clientIdx[c] = cp
 	}
 	e := entry{expire: ss.ExpiresAt.UnixMicro(), login: ss.LoginTime.UnixMicro(), last: ss.LastActivity.UnixMicro(),
 		user: up, client: cp, gen: gen}
@@ -420,11 +437,12 @@ func (x *index) entryOf(ss data.Session, gen uint32) entry {
 
 // session is the operator's view of an entry (no session dict: only the
 // markers).
-func (e entry) session(key string) data.Session {
+func (x *index) session(key string, e entry) data.Session {
+	u, c := x.users[e.user], x.clients[e.client]
 	ss := data.Session{
-		ID: key, UserID: e.user.id, Username: e.user.username, Email: e.user.email,
-		FullName: e.user.fullName, Role: e.user.role, Status: e.user.status,
-		IP: e.client.ip, UserAgent: e.client.ua,
+		ID: key, UserID: u.id, Username: u.username, Email: u.email,
+		FullName: u.fullName, Role: u.role, Status: u.status,
+		IP: c.ip, UserAgent: c.ua,
 		LoginTime: time.UnixMicro(e.login).UTC(), LastActivity: time.UnixMicro(e.last).UTC(),
 		ExpiresAt: time.UnixMicro(e.expire).UTC(),
 	}
@@ -451,7 +469,7 @@ func (e entry) session(key string) data.Session {
 func (x *index) forget(keys ...string) {
 	x.mu.Lock()
 	for _, k := range keys {
-		delete(x.m, k)
+		x.m.del(k)
 		delete(x.errs, k)
 	}
 	x.mu.Unlock()
@@ -474,20 +492,21 @@ func (x *index) rowErrors() error {
 }
 
 // matches reports whether an entry passes q's filters at now.
-func (e entry) matches(q data.Query, now int64) bool {
+func (x *index) matches(e entry, q data.Query, now int64) bool {
 	if e.expire <= now {
 		return false
 	}
-	if q.Username != "" && e.user.username != q.Username {
+	u := &x.users[e.user]
+	if q.Username != "" && u.username != q.Username {
 		return false
 	}
-	if q.Role != "" && e.user.role != q.Role {
+	if q.Role != "" && u.role != q.Role {
 		return false
 	}
 	if q.Text != "" {
 		t := strings.ToLower(q.Text)
 		hit := false
-		for _, f := range []string{e.user.username, e.user.fullName, e.user.email, e.user.role, e.client.ip} {
+		for _, f := range []string{u.username, u.fullName, u.email, u.role, x.clients[e.client].ip} {
 			if strings.Contains(strings.ToLower(f), t) {
 				hit = true
 				break

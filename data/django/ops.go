@@ -107,11 +107,11 @@ func (s *Source) fromIndex(ctx context.Context, q data.Query) (data.Page, error)
 	x := s.idx
 	x.mu.Lock()
 	var hits []data.Session
-	for k, e := range x.m {
-		if e.matches(q, now) {
-			hits = append(hits, e.session(k))
+	x.m.each(func(k32 [32]byte, k string, e entry) {
+		if x.matches(e, q, now) {
+			hits = append(hits, x.session(keyString(k32, k), e))
 		}
-	}
+	})
 	x.mu.Unlock()
 	less := func(a, b data.Session) int { return compare(a, b, q.Sort) }
 	sort.Slice(hits, func(i, j int) bool {
@@ -202,17 +202,23 @@ func (x *index) count(q data.StatsQuery) data.Stats {
 	st := data.Stats{ByRole: map[string]int64{}}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for _, e := range x.m {
+	byUser := make([]int64, len(x.users))
+	x.m.each(func(_ [32]byte, _ string, e entry) {
 		if e.login >= since && e.login <= now && e.flags&flagLoginEst == 0 {
 			st.RecentLogins++
 		}
 		if e.expire <= now {
-			continue
+			return
 		}
 		st.Active++
-		st.ByRole[e.user.role]++
+		byUser[e.user]++
 		if e.expire <= soon {
 			st.ExpiringWithin++
+		}
+	})
+	for i, n := range byUser {
+		if n > 0 {
+			st.ByRole[x.users[i].role] += n
 		}
 	}
 	return st
@@ -271,7 +277,7 @@ func (s *Source) UserByUsername(ctx context.Context, username string) (data.User
 	}
 	x := s.idx
 	x.mu.Lock()
-	for u := range x.users {
+	for _, u := range x.users {
 		if u.username == username && u.id != 0 {
 			x.mu.Unlock()
 			return data.User{ID: u.id, Username: u.username, Email: u.email, FullName: u.fullName, Role: u.role, Status: u.status}, nil
@@ -428,14 +434,14 @@ func (s *Source) EndUserSessions(ctx context.Context, userID int64, end data.End
 	now := end.At.UnixMicro()
 	var keys []string
 	x.mu.Lock()
-	for k, e := range x.m {
-		if e.user.id == userID && e.expire > now {
-			keys = append(keys, k)
+	x.m.each(func(k32 [32]byte, k string, e entry) {
+		if u := &x.users[e.user]; u.id == userID && e.expire > now {
+			keys = append(keys, keyString(k32, k))
 			if audit.Username == "" {
-				audit.Username = e.user.username
+				audit.Username = u.username
 			}
 		}
-	}
+	})
 	x.mu.Unlock()
 	sort.Strings(keys)
 	ended, _, _, err := s.endRows(ctx, keys, end, audit, false)
