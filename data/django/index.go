@@ -36,7 +36,7 @@ type index struct {
 	mu        sync.Mutex
 	m         keyMap
 	errs      map[string]error // rows that cannot be decoded, by key
-	users     []userInfo // interned: entries refer to them by index
+	users     []userInfo       // interned: entries refer to them by index
 	userIdx   map[userInfo]uint32
 	clients   []client
 	clientIdx map[client]uint32
