@@ -242,6 +242,7 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 	}
 	x.synced, x.lastFull = true, time.Now()
 	x.gc()
+	s.cache.clear()
 	return nil
 }
 

@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"sessionmon/data"
@@ -303,14 +306,70 @@ func (s *Source) scanRows(rows *sql.Rows) ([]row, error) {
 	return out, rows.Err()
 }
 
+// sessionCache keeps the Sessions of recently listed rows by key, valid
+// while the row's expire_date and data are unchanged (Django moves
+// expire_date on every save): a dashboard polling the same window decodes
+// only the rows that changed. It is bounded, and cleared by every full
+// sync of the index, so a renamed auth_user shows within FullSyncEvery.
+type sessionCache struct {
+	mu sync.Mutex
+	m  map[string]cachedSession
+}
+
+type cachedSession struct {
+	expire int64
+	sum    uint64 // FNV-1a of session_data: a rewrite that keeps expire_date (a forger's) is a miss
+	s      data.Session
+}
+
+func sum64(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+const sessionCacheMax = 4096
+
+func (c *sessionCache) get(r row) (data.Session, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[r.key]
+	if !ok || e.expire != r.expire.UnixMicro() || e.sum != sum64(r.data) {
+		return data.Session{}, false
+	}
+	ss := e.s
+	ss.Data = maps.Clone(e.s.Data) // callers may change theirs
+	return ss, true
+}
+
+func (c *sessionCache) put(r row, ss data.Session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= sessionCacheMax {
+		c.m = make(map[string]cachedSession)
+	}
+	c.m[r.key] = cachedSession{r.expire.UnixMicro(), sum64(r.data), ss}
+}
+
+func (c *sessionCache) clear() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
+}
+
 // sessions turns rows into Sessions, leaving out (and returning, joined)
 // those that cannot be decoded.
 func (s *Source) sessions(ctx context.Context, q queryer, rs []row) ([]data.Session, error) {
 	ps := make([]parsed, len(rs))
 	ok := make([]bool, len(rs))
+	cached := make([]data.Session, len(rs))
+	hit := make([]bool, len(rs))
 	var errs []error
 	var ids []int64
 	for i, r := range rs {
+		if cached[i], hit[i] = s.cache.get(r); hit[i] {
+			continue
+		}
 		p, err := s.parseRow(r)
 		if err != nil {
 			errs = append(errs, err)
@@ -327,8 +386,14 @@ func (s *Source) sessions(ctx context.Context, q queryer, rs []row) ([]data.Sess
 	}
 	out := make([]data.Session, 0, len(rs))
 	for i, r := range rs {
-		if ok[i] {
-			out = append(out, s.toSession(r, ps[i], users))
+		switch {
+		case hit[i]:
+			out = append(out, cached[i])
+		case ok[i]:
+			ss := s.toSession(r, ps[i], users)
+			s.cache.put(r, ss)
+			ss.Data = maps.Clone(ss.Data)
+			out = append(out, ss)
 		}
 	}
 	return out, errors.Join(errs...)

@@ -76,7 +76,8 @@ type Source struct {
 	audit     auditStore
 	auditDesc string
 
-	idx *index
+	idx   *index
+	cache sessionCache
 
 	closeOnce sync.Once
 	done      chan struct{}

@@ -511,3 +511,22 @@ func TestStatsMaxAge(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheSeesARewriteThatKeepsTheExpiry: a row rewritten in place with
+// the same expire_date (a forger with write access to the table) is decoded
+// again, not served from the window's cache.
+func TestCacheSeesARewriteThatKeepsTheExpiry(t *testing.T) {
+	site := newSite(t, "sqlite")
+	now := time.Now().UTC()
+	k := randKey()
+	site.put(k, now.Add(time.Hour), siteMembers("alice", 1, "user", now, now)...)
+	src := site.open(Options{Keys: site.keys})
+	if p, _ := src.ListActive(ctx, data.Query{Now: now}); len(p.Sessions) != 1 || p.Sessions[0].Status != "active" {
+		t.Fatalf("first list: %+v", p.Sessions)
+	}
+	forged, _ := NewKeys("attacker").Encode(PyDumps(siteMembers("alice", 1, "root", now, now)...), EncodeOptions{}) // same length as the original
+	site.exec("UPDATE django_session SET session_data = ? WHERE session_key = ?", forged, k)
+	if p, _ := src.ListActive(ctx, data.Query{Now: now}); len(p.Sessions) != 1 || p.Sessions[0].Status != StatusTampered {
+		t.Fatalf("after the rewrite: %+v", p.Sessions)
+	}
+}
