@@ -236,7 +236,7 @@ func (s *Source) ChangesSince(ctx context.Context, since int64, limit int) (data
 // yet swept by clearsessions) is returned with its past ExpiresAt.
 func (s *Source) Session(ctx context.Context, id string) (data.Session, error) {
 	if err := s.CheckID(id); err != nil {
-		return data.Session{}, fmt.Errorf("django session: %w", err)
+		return data.Session{}, fmt.Errorf("django session: %w: %v", data.ErrNotFound, err)
 	}
 	r, err := s.readRow(ctx, s.db, id, false)
 	if err != nil {
@@ -353,19 +353,21 @@ func (s *Source) endRows(ctx context.Context, keys []string, end data.End, audit
 			return nil, nil, nil, err
 		}
 	}
-	ss, rowErr := s.sessions(ctx, tx, live)
-	var rerr *data.RowError
-	if rowErr != nil && !errors.As(rowErr, &rerr) {
-		return nil, nil, nil, rowErr
-	}
-	// A row that cannot be decoded is still ended: it is named by key.
-	got := map[string]bool{}
-	for i := range ss {
-		got[ss[i].ID] = true
-	}
+	// Ended keeps the order of keys; a row that cannot be decoded is ended
+	// all the same, named by its key, and its RowError returned.
+	ss := make([]data.Session, 0, len(live))
+	var rowErrs []error
 	for _, r := range live {
-		if !got[r.key] {
+		x, err := s.sessions(ctx, tx, []row{r})
+		var rerr *data.RowError
+		switch {
+		case err == nil:
+			ss = append(ss, x[0])
+		case errors.As(err, &rerr):
+			rowErrs = append(rowErrs, err)
 			ss = append(ss, data.Session{ID: r.key, ExpiresAt: r.expire})
+		default:
+			return nil, nil, nil, err
 		}
 	}
 	for i := range ss {
@@ -400,7 +402,7 @@ func (s *Source) endRows(ctx context.Context, keys []string, end data.End, audit
 			return ss, already, missing, fmt.Errorf("the sessions were ended but their audit entry was not written to %s: %w", s.auditDesc, err)
 		}
 	}
-	return ss, already, missing, nil
+	return ss, already, missing, errors.Join(rowErrs...)
 }
 
 // EndSession deletes one session's row, as Django's own logout (flush)
@@ -408,11 +410,14 @@ func (s *Source) endRows(ctx context.Context, keys []string, end data.End, audit
 // cached_db.
 func (s *Source) EndSession(ctx context.Context, id string, end data.End, audit data.AuditEntry) (data.Session, error) {
 	if err := s.CheckID(id); err != nil {
-		return data.Session{}, fmt.Errorf("django end session: %w", err)
+		return data.Session{}, fmt.Errorf("django end session: %w: %v", data.ErrNotFound, err)
 	}
 	audit.SessionID = id
 	ended, already, missing, err := s.endRows(ctx, []string{id}, end, audit, true)
+	var rerr *data.RowError
 	switch {
+	case errors.As(err, &rerr) && len(ended) == 1:
+		return ended[0], fmt.Errorf("django end session: ended, but: %w", err)
 	case err != nil:
 		return data.Session{}, fmt.Errorf("django end session: %w", err)
 	case len(missing) > 0:
@@ -421,6 +426,54 @@ func (s *Source) EndSession(ctx context.Context, id string, end data.End, audit 
 		return already[0], fmt.Errorf("django end session %s: %w", id, data.ErrEnded)
 	}
 	return ended[0], nil
+}
+
+// EndSessions deletes the given active sessions in one transaction, with
+// one audit entry per session ended (the template filled with each row's
+// key and user). Ids that are not Django keys, or not in the table, are
+// Missing; rows already expired are Already.
+func (s *Source) EndSessions(ctx context.Context, ids []string, end data.End, audit data.AuditEntry) (data.EndResult, error) {
+	var res data.EndResult
+	var keys []string
+	for _, id := range ids {
+		if s.CheckID(id) != nil {
+			res.Missing = append(res.Missing, id)
+		} else {
+			keys = append(keys, id)
+		}
+	}
+	if len(keys) == 0 {
+		return res, nil
+	}
+	ended, already, missing, err := s.endRows(ctx, keys, end, audit, true)
+	var rerr *data.RowError
+	if err != nil && !errors.As(err, &rerr) {
+		return data.EndResult{}, fmt.Errorf("django end sessions: %w", err)
+	}
+	res.Ended, res.Already = ended, already
+	res.Missing = orderLike(ids, append(res.Missing, missing...))
+	if err != nil {
+		return res, fmt.Errorf("django end sessions: ended, but: %w", err)
+	}
+	return res, nil
+}
+
+// orderLike returns the elements of sub in the order they have in all.
+func orderLike(all, sub []string) []string {
+	if len(sub) < 2 {
+		return sub
+	}
+	in := map[string]bool{}
+	for _, x := range sub {
+		in[x] = true
+	}
+	out := make([]string, 0, len(sub))
+	for _, x := range all {
+		if in[x] {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // EndUserSessions deletes every active session of a user, found through
@@ -463,7 +516,7 @@ func (s *Source) EndUserSessions(ctx context.Context, userID int64, end data.End
 // never undone.
 func (s *Source) Extend(ctx context.Context, id string, d time.Duration, now time.Time, audit data.AuditEntry) (data.Session, error) {
 	if err := s.CheckID(id); err != nil {
-		return data.Session{}, fmt.Errorf("django extend: %w", err)
+		return data.Session{}, fmt.Errorf("django extend: %w: %v", data.ErrNotFound, err)
 	}
 	if err := s.Refuse(data.ActionExtend); err != nil {
 		return data.Session{}, fmt.Errorf("django extend: %w", err)
