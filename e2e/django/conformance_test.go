@@ -35,8 +35,8 @@ func (s djangoSeeder) Seed(t *testing.T, ss []data.Session) []string {
 	var req []seedSession
 	for _, x := range ss {
 		req = append(req, seedSession{
-			seedUser:  seedUser{Username: x.Username, Email: x.Email, FullName: x.FullName, Role: x.Role, Status: x.Status},
-			IP:        x.IP, UserAgent: x.UserAgent,
+			seedUser: seedUser{Username: x.Username, Email: x.Email, FullName: x.FullName, Role: x.Role, Status: x.Status},
+			IP:       x.IP, UserAgent: x.UserAgent,
 			LoginTime: x.LoginTime.UTC().Format(layout), LastActivity: x.LastActivity.UTC().Format(layout),
 			ExpiresAt: x.ExpiresAt.UTC().Format(layout),
 		})

@@ -238,3 +238,5 @@ func TestDjangoCachedDBKeepsAForcedOutSession(t *testing.T) {
 		}
 	}
 }
+
+func dataAuditAll() data.AuditQuery { return data.AuditQuery{} }
