@@ -22,10 +22,15 @@ type Config struct {
 	Listen     string // listen: the login server's address
 	Production bool   // production: Secure, __Host- prefixed cookies
 
+	// Source: whose sessions db holds: "sessionmon" (its own store) or
+	// "django" (a Django site's django_session; see Django).
+	Source string
+
 	Session   Session
 	Login     Login
 	Dashboard Dashboard
 	Log       Log
+	Django    Django
 }
 
 // Session is the [session] table: the session cookie and session lifetime.
@@ -61,6 +66,16 @@ type Dashboard struct {
 	PollInterval time.Duration // dashboard.poll_interval
 	Operator     string        // dashboard.operator; "" means the OS user (main resolves it)
 	ReadOnly     bool          // dashboard.read_only
+}
+
+// Django is the [django] table: a Django site watched with source = "django".
+// The site's SECRET_KEY itself is never a key: it is read from
+// SecretKeyFile or the environment (data/django.LoadKeys).
+type Django struct {
+	SecretKeyFile string        // django.secret_key_file
+	CookieAge     time.Duration // django.cookie_age
+	Engine        string        // django.engine: "db" or "cached_db"
+	AuditFile     string        // django.audit_file
 }
 
 // Log is the [log] table.
