@@ -62,6 +62,7 @@ Try it:  sessionmon demo`,
 	pf.String("db", "", `store: an SQLite file path (or sqlite:PATH), or a PostgreSQL DSN: postgres://user@host/db or "host=... dbname=..." (config key "db", env SESSIONMON_DB; default sessionmon.db)`)
 	pf.StringArrayVar(&a.sets, "set", nil, `set any config key, e.g. --set session.cookie_age=24h (repeatable; see "sessionmon config")`)
 	pf.String("operator", "", "operator name written to the audit table with every action (default: the OS user)")
+	pf.String("source", "", `whose sessions --db holds: sessionmon (default) or django, a Django site's django_session (config key "source", env SESSIONMON_SOURCE)`)
 
 	root.AddCommand(
 		a.serveCmd(),
@@ -81,6 +82,7 @@ var flagKeys = map[string]string{
 	"listen":     "listen",
 	"production": "production",
 	"operator":   "dashboard.operator",
+	"source":     "source",
 	"read-only":  "dashboard.read_only",
 	"poll":       "dashboard.poll_interval",
 }
@@ -157,6 +159,9 @@ func (a *app) dbSource() string {
 // openStore opens the configured store for what mode allows: only migrate,
 // serve and demo may create an SQLite file (backend.Mode).
 func (a *app) openStore(ctx context.Context, mode backend.Mode) (data.Store, error) {
+	if a.isDjango() {
+		return nil, fmt.Errorf("source django: this command needs sessionmon's own store (users, logins); a Django site serves watch, sessions list/revoke/revoke-user/extend and migrate (%w)", data.ErrUnsupported)
+	}
 	t, err := a.store()
 	if err != nil {
 		return nil, err
@@ -196,6 +201,18 @@ func (a *app) managerOptions(st data.Store, log *slog.Logger) sessionlogic.Optio
 // withManager opens the store, builds a Manager and runs fn, closing the
 // store afterwards. It serves the short CLI commands.
 func (a *app) withManager(ctx context.Context, fn func(*sessionlogic.Manager) error) error {
+	if a.isDjango() {
+		src, err := a.openDjango(ctx, 0)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		m, err := sessionlogic.New(sessionlogic.Options{Source: src, Logger: a.logger(io.Discard)})
+		if err != nil {
+			return err
+		}
+		return fn(m)
+	}
 	st, err := a.openStore(ctx, backend.Existing)
 	if err != nil {
 		return err

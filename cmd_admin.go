@@ -11,15 +11,42 @@ import (
 	"github.com/spf13/cobra"
 
 	"sessionmon/backend"
+	"sessionmon/data/django"
 	"sessionmon/sessionlogic"
 )
 
 func (a *app) migrateCmd() *cobra.Command {
-	return &cobra.Command{
+	var notify, removeNotify bool
+	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Create or upgrade the store's schema",
-		Args:  noArgs,
+		Long: `Create or upgrade the store's schema. With --source django it creates
+sessionmon's own audit table (sessionmon_django_audit) in the Django site's
+database, never touching a table of Django's; --django-notify also installs
+the opt-in NOTIFY trigger on django_session (PostgreSQL) so the dashboard
+sees logins and logouts at once.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.isDjango() {
+				db, err := a.djangoDB()
+				if err != nil {
+					return err
+				}
+				if err := django.Migrate(cmd.Context(), db, django.MigrateOptions{Notify: notify, RemoveNotify: removeNotify}); err != nil {
+					return err
+				}
+				what := "sessionmon_django_audit"
+				if notify {
+					what += " and the NOTIFY trigger"
+				} else if removeNotify {
+					what += "; NOTIFY trigger removed"
+				}
+				fmt.Fprintf(a.stdout, "migrated the Django site's database: %s\n", what)
+				return nil
+			}
+			if notify || removeNotify {
+				return usageError{fmt.Errorf("--django-notify and --django-remove-notify need --source django")}
+			}
 			st, err := a.openStore(cmd.Context(), backend.Migrate)
 			if err != nil {
 				return err
@@ -29,6 +56,9 @@ func (a *app) migrateCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&notify, "django-notify", false, "with --source django on PostgreSQL: install the NOTIFY trigger on django_session")
+	cmd.Flags().BoolVar(&removeNotify, "django-remove-notify", false, "with --source django: drop the NOTIFY trigger")
+	return cmd
 }
 
 func (a *app) configCmd() *cobra.Command {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/bcrypt"
@@ -31,6 +32,9 @@ every session they make and acts on them.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if a.isDjango() {
+				return a.watchDjango(ctx)
+			}
 			t, err := a.store()
 			if err != nil {
 				return err
@@ -62,6 +66,26 @@ every session they make and acts on them.`,
 	cmd.Flags().Bool("read-only", false, "disable the action keys (mark, force-logout, extend)")
 	cmd.Flags().Duration("poll", 0, "poll interval (config key dashboard.poll_interval; default 1s)")
 	return cmd
+}
+
+// watchDjango is the dashboard on a Django site: push when the site's
+// database has the NOTIFY trigger (migrate --source django --django-notify),
+// else poll; read-only, saying why, when the role may not act.
+func (a *app) watchDjango(ctx context.Context) error {
+	src, err := a.openDjango(ctx, 4*time.Second) // + the dashboard's 5 s stats cadence: counts under 10 s old
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	m, err := sessionlogic.New(sessionlogic.Options{Source: src.DataSource(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	opts := a.tuiOptions(m)
+	opts.NoPush = !src.Pushes()
+	opts.ReadOnly = opts.ReadOnly || djangoReadOnly(src)
+	opts.Notice = djangoNotice(src)
+	return tui.Run(ctx, opts)
 }
 
 func (a *app) demoCmd() *cobra.Command {

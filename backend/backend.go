@@ -164,6 +164,11 @@ func forms() string {
 	return strings.Join(fs, " or ")
 }
 
+// Value is what t's kind opens: the SQLite file's path or the PostgreSQL
+// DSN (for a source that reads the same database its own way, such as a
+// Django site's tables with --source django).
+func (t Target) Value() string { return t.target }
+
 // Open opens the store t names, for what mode allows.
 func (t Target) Open(ctx context.Context, mode Mode) (data.Source, error) {
 	return t.Kind.Open(ctx, t.target, mode)

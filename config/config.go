@@ -29,10 +29,15 @@ type Config struct {
 	// POSTs although they differ from the Host (a proxy that rewrites it).
 	TrustedOrigins []string
 
+	// Source: whose sessions db holds: "sessionmon" (its own store) or
+	// "django" (a Django site's django_session; see Django).
+	Source string
+
 	Session   Session
 	Login     Login
 	Dashboard Dashboard
 	Log       Log
+	Django    Django
 }
 
 // Session is the [session] table: the session cookie and session lifetime.
@@ -68,6 +73,16 @@ type Dashboard struct {
 	PollInterval time.Duration // dashboard.poll_interval
 	Operator     string        // dashboard.operator; "" means the OS user (main resolves it)
 	ReadOnly     bool          // dashboard.read_only
+}
+
+// Django is the [django] table: a Django site watched with source = "django".
+// The site's SECRET_KEY itself is never a key: it is read from
+// SecretKeyFile or the environment (data/django.LoadKeys).
+type Django struct {
+	SecretKeyFile string        // django.secret_key_file
+	CookieAge     time.Duration // django.cookie_age
+	Engine        string        // django.engine: "db" or "cached_db"
+	AuditFile     string        // django.audit_file
 }
 
 // Log is the [log] table.

@@ -74,7 +74,9 @@ func TestDefaults(t *testing.T) {
 			Operator:     "",
 			ReadOnly:     false,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:    Log{Level: "info", Format: "text"},
+		Source: "sessionmon",
+		Django: Django{CookieAge: 336 * time.Hour, Engine: "db"},
 	}
 	got := Default()
 	if !reflect.DeepEqual(got, want) {
@@ -94,8 +96,8 @@ func TestDefaults(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	keys := Keys()
-	if len(keys) != len(fields) || len(keys) != 30 {
-		t.Fatalf("Keys() has %d keys, fields %d, want 30", len(keys), len(fields))
+	if len(keys) != len(fields) || len(keys) != 35 {
+		t.Fatalf("Keys() has %d keys, fields %d, want 35", len(keys), len(fields))
 	}
 	seen := map[string]bool{}
 	for _, k := range keys {

@@ -35,6 +35,7 @@ var tables = []struct{ name, doc string }{
 	{"login", "Throttling of failed logins."},
 	{"dashboard", "The terminal dashboard (sessionmon watch)."},
 	{"log", "Logging."},
+	{"django", `A Django site's sessions, watched with source = "django".`},
 }
 
 // fields is the registry: the one place a key's name, default, parser,
@@ -44,6 +45,9 @@ var fields = []field{
 	key("db", "sessionmon.db", func(c *Config) *string { return &c.DB },
 		stringKind(`an SQLite file path or a PostgreSQL DSN (postgres://...)`, notEmpty),
 		`Where users, sessions and the audit trail are stored. An SQLite file path (or sqlite:PATH) needs nothing installed; "sessionmon migrate", serve and demo create the file, other commands refuse a path that does not exist. A PostgreSQL DSN, as a URL (postgres://user:password@host:5432/dbname, scheme in any case) or in keyword/value form (host=... dbname=...), lets many login servers and dashboards share one store. Any other scheme (mysql://...) is refused.`).secret(),
+	key("source", "sessionmon", func(c *Config) *string { return &c.Source },
+		enumKind("sessionmon", "django"),
+		`Whose sessions db holds: "sessionmon" (its own store, made by serve and migrate) or "django" (an existing Django site's django_session table, on PostgreSQL or in the site's SQLite file; watch, sessions and migrate only). See the [django] keys.`),
 	key("listen", "127.0.0.1:8080", func(c *Config) *string { return &c.Listen },
 		stringKind(`host:port, like "127.0.0.1:8080" or ":8080"`, hostPort),
 		`Address the login server listens on. The default accepts connections from this machine only; ":8080" listens on every interface.`),
@@ -125,6 +129,19 @@ var fields = []field{
 		`The operator name recorded in the audit trail for actions taken in the dashboard. Empty uses the name of the operating-system user.`),
 	key("dashboard.read_only", "false", func(c *Config) *bool { return &c.Dashboard.ReadOnly }, boolKind,
 		`Show sessions but offer no force-logout or extend.`),
+
+	key("django.secret_key_file", "", func(c *Config) *string { return &c.Django.SecretKeyFile },
+		stringKind("a file path", anyText),
+		`A file holding the Django site's SECRET_KEY on its first line and its SECRET_KEY_FALLBACKS on further lines. Without it (or SESSIONMON_DJANGO_SECRET_KEY, read from the environment only) sessions are read but signatures go unchecked and extend is refused. The key itself is never a flag or a config value.`),
+	key("django.cookie_age", "336h", func(c *Config) *time.Duration { return &c.Django.CookieAge },
+		durationKind(time.Second, 0),
+		`The site's SESSION_COOKIE_AGE. Last activity is estimated as expire_date minus this for sessions that do not store it.`),
+	key("django.engine", "db", func(c *Config) *string { return &c.Django.Engine },
+		enumKind("db", "cached_db"),
+		`The site's SESSION_ENGINE: db, or cached_db, whose cache keeps a forced-out session working until the cache drops it (the dashboard warns).`),
+	key("django.audit_file", "", func(c *Config) *string { return &c.Django.AuditFile },
+		stringKind("a file path", anyText),
+		`Where operator actions on a Django site are recorded when its database has no sessionmon_django_audit table ("sessionmon migrate --source django" creates one). Empty: $XDG_STATE_HOME/sessionmon/django-audit.db (~/.local/state/...).`),
 
 	key("log.level", "info", func(c *Config) *string { return &c.Log.Level },
 		enumKind("debug", "info", "warn", "error"),

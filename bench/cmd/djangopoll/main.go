@@ -1,0 +1,469 @@
+// Command djangopoll measures the Django source (data/django) on a large
+// django_session table, against a naive poll that decodes every row, in the
+// same run (issue 10's targets):
+//
+//	cd bench && go run ./cmd/djangopoll -sizes 10000,1000000 -stores pg,sqlite
+//
+// For each store and size it creates Django 3.2's tables (a fresh
+// PostgreSQL schema, a temporary SQLite file), generates the rows in Go with
+// data/django's encoder (the format Django itself reads back:
+// data/django's TestAgainstLiveDjango) with the site's session keys for
+// n/4 users in 4 roles and expiries spread over 14 days, and loads them
+// (COPY on PostgreSQL, one transaction on SQLite). Then it starts a fresh
+// process of itself (-child), which opens the source with the secret and:
+//   - builds the decode index (the first full sync: what `sessions
+//     revoke-user` pays once, and a dashboard at start);
+//   - times -cycles dashboard poll cycles: ListActive (the default window
+//     of 100 by expiry) + Stats, while a writer saves 50 sessions between
+//     cycles as Django would (new expire_date, same key), so each cycle
+//     decodes what changed;
+//   - times a revoke-user lookup (the sessions of one user, from the index);
+//   - times the full sync that bounds how stale Stats can be for rows the
+//     site deleted (Stats are at most FullSyncEvery + that old);
+//   - times EndSession (the DELETE that Django's next request finds);
+//   - reads its peak RSS (VmHWM) — before the naive poll, which would
+//     otherwise dominate it;
+//   - times -naive naive polls: select every active row, decode and verify
+//     each, sort, count.
+//
+// It prints medians (min–max) and the naive/source ratios. Schemas and
+// files are removed at the end.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"sessionmon/bench/harness"
+	"sessionmon/data"
+	"sessionmon/data/django"
+)
+
+const secret = "bench-secret-key"
+
+var ddl = map[string][]string{
+	"sqlite": {
+		`CREATE TABLE "django_session" ("session_key" varchar(40) NOT NULL PRIMARY KEY, "session_data" text NOT NULL, "expire_date" datetime NOT NULL)`,
+		`CREATE INDEX "django_session_expire_date_a5c62663" ON "django_session" ("expire_date")`,
+		`CREATE TABLE "auth_user" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "password" varchar(128) NOT NULL, "last_login" datetime NULL, "is_superuser" bool NOT NULL, "username" varchar(150) NOT NULL UNIQUE, "last_name" varchar(150) NOT NULL, "email" varchar(254) NOT NULL, "is_staff" bool NOT NULL, "is_active" bool NOT NULL, "date_joined" datetime NOT NULL, "first_name" varchar(150) NOT NULL)`,
+	},
+	"pg": {
+		`CREATE TABLE "django_session" ("session_key" varchar(40) NOT NULL PRIMARY KEY, "session_data" text NOT NULL, "expire_date" timestamp with time zone NOT NULL)`,
+		`CREATE INDEX "django_session_expire_date_a5c62663" ON "django_session" ("expire_date")`,
+		`CREATE TABLE "auth_user" ("id" serial NOT NULL PRIMARY KEY, "password" varchar(128) NOT NULL, "last_login" timestamp with time zone NULL, "is_superuser" boolean NOT NULL, "username" varchar(150) NOT NULL UNIQUE, "first_name" varchar(150) NOT NULL, "last_name" varchar(150) NOT NULL, "email" varchar(254) NOT NULL, "is_staff" boolean NOT NULL, "is_active" boolean NOT NULL, "date_joined" timestamp with time zone NOT NULL)`,
+	},
+}
+
+type result struct {
+	Store      string    `json:"store"`
+	N          int       `json:"n"`
+	BuildMs    float64   `json:"build_ms"`
+	CycleMs    []float64 `json:"cycle_ms"`
+	WindowMs   []float64 `json:"window_ms"`
+	StatsMs    []float64 `json:"stats_ms"`
+	UserMs     []float64 `json:"user_ms"`
+	FullSyncMs []float64 `json:"full_sync_ms"`
+	CountMs    []float64 `json:"count_ms"`
+	EndMs      []float64 `json:"end_ms"`
+	NaiveMs    []float64 `json:"naive_ms"`
+	VmHWMkB    int64     `json:"vm_hwm_kb"`
+	HeapInuse  uint64    `json:"heap_inuse"`
+	Err        string    `json:"err,omitempty"`
+}
+
+func main() {
+	child := flag.Bool("child", false, "internal: measure one store")
+	store := flag.String("store", "", "internal: pg or sqlite")
+	dsn := flag.String("dsn", "", "internal: the site's database")
+	sizes := flag.String("sizes", "10000,1000000", "table sizes")
+	stores := flag.String("stores", "pg,sqlite", "stores to measure")
+	cycles := flag.Int("cycles", 30, "poll cycles timed")
+	naive := flag.Int("naive", 3, "naive polls timed")
+	base := flag.String("pg", harness.DefaultDSN, "PostgreSQL server")
+	n := flag.Int("n", 0, "internal: rows")
+	flag.Parse()
+	if *child {
+		r := measure(*store, *dsn, *n, *cycles, *naive)
+		json.NewEncoder(os.Stdout).Encode(r)
+		return
+	}
+	ctx := context.Background()
+	fmt.Printf("djangopoll: %s, GOMAXPROCS %d, %s\n", runtime.Version(), runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.RFC3339))
+	for _, st := range strings.Split(*stores, ",") {
+		for _, ns := range strings.Split(*sizes, ",") {
+			n, err := strconv.Atoi(ns)
+			if err != nil {
+				fail(err)
+			}
+			dsn, cleanup, err := load(ctx, st, *base, n)
+			if err != nil {
+				fail(err)
+			}
+			cmd := exec.Command(os.Args[0], "-child", "-store", st, "-dsn", dsn, "-n", ns, "-cycles", fmt.Sprint(*cycles), "-naive", fmt.Sprint(*naive))
+			cmd.Stderr = os.Stderr
+			out, err := cmd.Output()
+			cleanup()
+			if err != nil {
+				fail(fmt.Errorf("child %s %d: %w", st, n, err))
+			}
+			var r result
+			if err := json.Unmarshal(out, &r); err != nil {
+				fail(fmt.Errorf("child %s %d printed %q: %w", st, n, out, err))
+			}
+			report(r)
+		}
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "djangopoll:", err)
+	os.Exit(1)
+}
+
+func sum(xs []float64) string {
+	s := harness.Summarize(xs)
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", s.Med, s.Min, s.Max)
+}
+
+func report(r result) {
+	if r.Err != "" {
+		fmt.Printf("%-6s n=%-8d error: %s\n", r.Store, r.N, r.Err)
+		return
+	}
+	c, nv := harness.Summarize(r.CycleMs), harness.Summarize(r.NaiveMs)
+	fmt.Printf("%-6s n=%-8d index build %.0f ms | poll cycle %s ms (window %s, stats %s) | naive poll %s ms | naive/cycle %.0fx\n",
+		r.Store, r.N, r.BuildMs, sum(r.CycleMs), sum(r.WindowMs), sum(r.StatsMs), sum(r.NaiveMs), nv.Med/c.Med)
+	fmt.Printf("%-6s n=%-8d revoke-user lookup %s ms | stats count %s ms (+ StatsMaxAge 5 s = staleness) | full sync %s ms (+ FullSyncEvery = staleness of rows the site deleted) | EndSession %s ms | VmHWM %d MB, heap in use %d MB\n",
+		r.Store, r.N, sum(r.UserMs), sum(r.CountMs), sum(r.FullSyncMs), sum(r.EndMs), r.VmHWMkB/1024, r.HeapInuse>>20)
+}
+
+// gen makes row i: a session of user i%(n/4) with the site's keys.
+func gen(keys django.Keys, rng *rand.Rand, i, n int, now time.Time) (string, string, time.Time) {
+	users := max(n/4, 1)
+	u := i % users
+	roles := []string{"user", "user", "editor", "admin"}
+	login := now.Add(-time.Duration(rng.Int64N(int64(14 * 24 * time.Hour))))
+	last := login.Add(time.Duration(rng.Int64N(int64(now.Sub(login)) + 1)))
+	expire := last.Add(django.DefaultCookieAge)
+	js := django.PyDumps(
+		django.Member{Key: "_auth_user_id", Value: fmt.Sprint(u + 1)},
+		django.Member{Key: "_auth_user_backend", Value: "django.contrib.auth.backends.ModelBackend"},
+		django.Member{Key: "_auth_user_hash", Value: fmt.Sprintf("%040x", rng.Uint64())},
+		django.Member{Key: "user", Value: fmt.Sprintf("user%07d", u)},
+		django.Member{Key: "user_id", Value: u + 1},
+		django.Member{Key: "user_email", Value: fmt.Sprintf("user%07d@example.com", u)},
+		django.Member{Key: "user_name", Value: fmt.Sprintf("User %d", u)},
+		django.Member{Key: "user_role", Value: roles[u%len(roles)]},
+		django.Member{Key: "user_status", Value: "active"},
+		django.Member{Key: "login_time", Value: login.UTC().Format("2006-01-02T15:04:05.000000+00:00")},
+		django.Member{Key: "last_activity", Value: last.UTC().Format("2006-01-02T15:04:05.000000+00:00")},
+		django.Member{Key: "ip", Value: fmt.Sprintf("10.%d.%d.%d", u>>16&255, u>>8&255, u&255)},
+		django.Member{Key: "user_agent", Value: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"},
+	)
+	enc, err := keys.Encode(js, django.EncodeOptions{Now: last})
+	if err != nil {
+		panic(err)
+	}
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	k := make([]byte, 32)
+	for j := range k {
+		k[j] = alphabet[rng.IntN(len(alphabet))]
+	}
+	return string(k), enc, expire
+}
+
+type genRow struct {
+	key, data string
+	expire    time.Time
+}
+
+// rowsOf generates n rows on every core.
+func rowsOf(n int) []genRow {
+	keys := django.NewKeys(secret)
+	now := time.Now()
+	out := make([]genRow, n)
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			for i := w; i < n; i += workers {
+				k, d, e := gen(keys, rng, i, n, now)
+				out[i] = genRow{k, d, e}
+			}
+		}(w)
+	}
+	wg.Wait()
+	return out
+}
+
+// load creates the site's tables and loads n rows; cleanup removes them.
+func load(ctx context.Context, store, base string, n int) (string, func(), error) {
+	t0 := time.Now()
+	rows := rowsOf(n)
+	genTime := time.Since(t0)
+	t0 = time.Now()
+	var dsn string
+	var cleanup func()
+	switch store {
+	case "pg":
+		s, err := harness.NewSchema(ctx, base, "django")
+		if err != nil {
+			return "", nil, err
+		}
+		cleanup = func() { s.Drop() }
+		conn, err := s.Conn(ctx)
+		if err != nil {
+			cleanup()
+			return "", nil, err
+		}
+		defer conn.Close(ctx)
+		for _, q := range ddl["pg"] {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				cleanup()
+				return "", nil, err
+			}
+		}
+		_, err = conn.CopyFrom(ctx, pgx.Identifier{"django_session"}, []string{"session_key", "session_data", "expire_date"},
+			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return []any{rows[i].key, rows[i].data, rows[i].expire}, nil }))
+		if err != nil {
+			cleanup()
+			return "", nil, err
+		}
+		if _, err := conn.Exec(ctx, "ANALYZE django_session"); err != nil {
+			cleanup()
+			return "", nil, err
+		}
+		dsn = s.DSN
+	case "sqlite":
+		dir, err := os.MkdirTemp("", "djangopoll")
+		if err != nil {
+			return "", nil, err
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+		dsn = filepath.Join(dir, "db.sqlite3")
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			cleanup()
+			return "", nil, err
+		}
+		defer db.Close()
+		for _, q := range ddl["sqlite"] {
+			if _, err := db.Exec(q); err != nil {
+				cleanup()
+				return "", nil, err
+			}
+		}
+		tx, err := db.Begin()
+		if err != nil {
+			cleanup()
+			return "", nil, err
+		}
+		st, err := tx.Prepare("INSERT INTO django_session VALUES (?, ?, ?)")
+		if err != nil {
+			cleanup()
+			return "", nil, err
+		}
+		for _, r := range rows {
+			if _, err := st.Exec(r.key, r.data, djangoTime(r.expire)); err != nil {
+				cleanup()
+				return "", nil, err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			cleanup()
+			return "", nil, err
+		}
+		db.Exec("ANALYZE")
+	default:
+		return "", nil, fmt.Errorf("store %q: want pg or sqlite", store)
+	}
+	fmt.Fprintf(os.Stderr, "djangopoll: %s n=%d: generated in %v, loaded in %v\n", store, n, genTime.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	return dsn, cleanup, nil
+}
+
+func djangoTime(t time.Time) string {
+	t = t.UTC().Truncate(time.Microsecond)
+	if t.Nanosecond() == 0 {
+		return t.Format("2006-01-02 15:04:05")
+	}
+	return t.Format("2006-01-02 15:04:05.000000")
+}
+
+func measure(store, dsn string, n, cycles, naives int) (r result) {
+	r.Store, r.N = store, n
+	defer func() {
+		if p := recover(); p != nil {
+			r.Err = fmt.Sprint(p)
+		}
+	}()
+	ctx := context.Background()
+	must := func(err error) {
+		if err != nil {
+			panic(err)
+		}
+	}
+	// The audit table in the site's database (migrate --source django): a
+	// force-out is then one transaction, as an operator would run it.
+	must(django.Migrate(ctx, dsn, django.MigrateOptions{}))
+	audit := ""
+	// As the dashboard opens it (cmd_watch.go): counts at most 5 s old.
+	src, err := django.Open(ctx, dsn, django.Options{Keys: django.NewKeys(secret), AuditPath: audit, FullSyncEvery: time.Hour, StatsMaxAge: 5 * time.Second})
+	must(err)
+	defer src.Close()
+	stq := func() data.StatsQuery {
+		return data.StatsQuery{Now: time.Now(), ExpiryWindow: time.Hour, LoginWindow: 5 * time.Minute}
+	}
+	t0 := time.Now()
+	_, err = src.Stats(ctx, stq())
+	must(err)
+	r.BuildMs = harness.Ms(time.Since(t0))
+
+	// A writer saving sessions as Django does between cycles.
+	db, err := sql.Open(map[string]string{"pg": "pgx", "sqlite": "sqlite"}[store], dsn)
+	must(err)
+	defer db.Close()
+	var keys []string
+	rows, err := db.Query("SELECT session_key FROM django_session ORDER BY session_key LIMIT 2000")
+	must(err)
+	for rows.Next() {
+		var k string
+		rows.Scan(&k)
+		keys = append(keys, k)
+	}
+	rows.Close()
+	rng := rand.New(rand.NewPCG(7, 7))
+	save := func() {
+		upd := "UPDATE django_session SET expire_date = $1, session_data = $2 WHERE session_key = $3"
+		if store == "sqlite" {
+			upd = "UPDATE django_session SET expire_date = ?, session_data = ? WHERE session_key = ?"
+		}
+		tx, err := db.Begin()
+		must(err)
+		for i := 0; i < 50; i++ {
+			_, d, _ := gen(django.NewKeys(secret), rng, rng.IntN(n), n, time.Now())
+			var exp any = time.Now().Add(django.DefaultCookieAge)
+			if store == "sqlite" {
+				exp = djangoTime(exp.(time.Time))
+			}
+			_, err := tx.Exec(upd, exp, d, keys[rng.IntN(len(keys))])
+			must(err)
+		}
+		must(tx.Commit())
+	}
+	for i := 0; i < cycles; i++ {
+		save()
+		t0 := time.Now()
+		_, err := src.ListActive(ctx, data.Query{Now: time.Now(), Limit: 100})
+		must(err)
+		t1 := time.Now()
+		_, err = src.Stats(ctx, stq())
+		must(err)
+		t2 := time.Now()
+		r.WindowMs = append(r.WindowMs, harness.Ms(t1.Sub(t0)))
+		r.StatsMs = append(r.StatsMs, harness.Ms(t2.Sub(t1)))
+		r.CycleMs = append(r.CycleMs, harness.Ms(t2.Sub(t0)))
+	}
+	for i := 0; i < 5; i++ {
+		t0 := time.Now()
+		p, err := src.ListActive(ctx, data.Query{Now: time.Now(), Username: fmt.Sprintf("user%07d", rng.IntN(max(n/4, 1))), Limit: 1000})
+		must(err)
+		if len(p.Sessions) == 0 {
+			panic("revoke-user lookup found no session")
+		}
+		r.UserMs = append(r.UserMs, harness.Ms(time.Since(t0)))
+	}
+	for i := 0; i < 3; i++ {
+		// Another window is a new set of counts: Stats counts at once.
+		t0 := time.Now()
+		_, err := src.Stats(ctx, data.StatsQuery{Now: time.Now(), ExpiryWindow: time.Duration(61+i) * time.Minute, LoginWindow: 5 * time.Minute})
+		must(err)
+		r.CountMs = append(r.CountMs, harness.Ms(time.Since(t0)))
+	}
+	for i := 0; i < 3; i++ {
+		t0 := time.Now()
+		must(src.SyncNow(ctx))
+		r.FullSyncMs = append(r.FullSyncMs, harness.Ms(time.Since(t0)))
+	}
+	for i := 0; i < 10; i++ {
+		k := keys[len(keys)-1-i]
+		t0 := time.Now()
+		_, err := src.EndSession(ctx, k, data.End{At: time.Now(), Reason: data.EndForced, By: "bench"},
+			data.AuditEntry{Time: time.Now(), Actor: "bench", Action: data.ActionForceLogout})
+		must(err)
+		r.EndMs = append(r.EndMs, harness.Ms(time.Since(t0)))
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	r.HeapInuse = ms.HeapInuse
+	r.VmHWMkB = harness.ProcStatus("VmHWM")["VmHWM"]
+
+	for i := 0; i < naives; i++ {
+		d, err := naivePoll(ctx, db, store)
+		must(err)
+		r.NaiveMs = append(r.NaiveMs, harness.Ms(d))
+	}
+	return r
+}
+
+// naivePoll is what a poller without the window and the index does: read
+// every active row, decode and verify it, sort by expiry, count by role.
+func naivePoll(ctx context.Context, db *sql.DB, store string) (time.Duration, error) {
+	keys := django.NewKeys(secret)
+	t0 := time.Now()
+	q := "SELECT session_key, session_data, expire_date FROM django_session WHERE expire_date > $1"
+	var now any = time.Now()
+	if store == "sqlite" {
+		q = "SELECT session_key, session_data, CAST(expire_date AS TEXT) FROM django_session WHERE expire_date > ?"
+		now = djangoTime(time.Now())
+	}
+	rows, err := db.QueryContext(ctx, q, now)
+	if err != nil {
+		return 0, err
+	}
+	type s struct {
+		key    string
+		expire any
+		role   string
+	}
+	var all []s
+	byRole := map[string]int{}
+	for rows.Next() {
+		var k, d string
+		var e any
+		if err := rows.Scan(&k, &d, &e); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		dec, err := django.Decode(d)
+		if err != nil {
+			continue
+		}
+		keys.Verify(dec)
+		role, _ := dec.Dict["user_role"].(string)
+		byRole[role]++
+		all = append(all, s{k, e, role})
+	}
+	rows.Close()
+	slices.SortFunc(all, func(a, b s) int { return strings.Compare(fmt.Sprint(a.expire), fmt.Sprint(b.expire)) })
+	return time.Since(t0), rows.Err()
+}

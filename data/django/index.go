@@ -1,0 +1,529 @@
+package django
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"sessionmon/data"
+)
+
+// index is the decode cache behind everything that needs every active row
+// decoded: a user's sessions (the user id lives inside session_data, so the
+// table has no index on it), filters, the other sort orders and Stats.
+//
+// It is keyed by session key and expire_date: Django rewrites expire_date on
+// every save (SESSION_SAVE_EVERY_REQUEST moves it to now + age), so a row
+// whose key and expire_date are unchanged is a row we have decoded before.
+// Keeping it current costs, per refresh, one query on the expire_date index
+// for the rows saved since the last one (expire_date above the highest seen,
+// less a slack for commits that land out of order), decoding only those;
+// and, every FullSyncEvery in the background, one pass over the keys and
+// expire dates of the active rows, to drop rows the site deleted (logouts,
+// clearsessions) and pick up rows saved with a short custom expiry, decoding
+// only the rows it has not seen.
+//
+// An entry is small (no session dict: the detail view reads the row), with
+// the user fields and the client shared between the sessions that have them.
+type index struct {
+	s *Source
+
+	mu        sync.Mutex
+	m         keyMap
+	errs      map[string]error // rows that cannot be decoded, by key
+	users     []userInfo       // interned: entries refer to them by index
+	userIdx   map[userInfo]uint32
+	clients   []client
+	clientIdx map[client]uint32
+	watermark time.Time // highest expire_date seen
+	synced    bool      // a full sync has completed
+	lastFull  time.Time
+	running   bool // a background full sync is under way
+	wg        sync.WaitGroup
+
+	statsMu      sync.Mutex
+	stats        data.Stats
+	statsAt      time.Time
+	statsKey     [2]time.Duration
+	statsRunning bool
+
+	// syncMu serialises full syncs and incremental refreshes (never held
+	// while answering from the map).
+	syncMu sync.Mutex
+}
+
+type userInfo struct {
+	id                                      int64
+	username, email, fullName, role, status string
+}
+
+type client struct{ ip, ua string }
+
+const (
+	flagLastEst uint8 = 1 << iota
+	flagLoginEst
+	flagTampered
+	flagUnchecked
+)
+
+// entry is one session in the index: 40 bytes, no pointers.
+type entry struct {
+	expire, login, last int64  // Unix microseconds
+	user, client        uint32 // into index.users, index.clients
+	gen                 uint32
+	flags               uint8
+}
+
+// slack covers commits that land after a later expire_date was seen.
+const slack = 5 * time.Second
+
+func newIndex(s *Source) *index {
+	return &index{s: s, m: newKeyMap(), errs: map[string]error{},
+		userIdx: map[userInfo]uint32{}, clientIdx: map[client]uint32{}}
+}
+
+func (x *index) wait() { x.wg.Wait() }
+
+// refresh brings the index up to date for a reader at now: a full sync the
+// first time (blocking), then the rows saved since the last refresh; and a
+// background full sync when the last is older than FullSyncEvery.
+func (x *index) refresh(ctx context.Context, _ time.Time) error {
+	// The index holds what is in the table and not expired by the clock;
+	// a reader's own Now (a test's, a what-if) filters at query time.
+	now := time.Now()
+	x.mu.Lock()
+	first := !x.synced
+	x.mu.Unlock()
+	var err error
+	if first {
+		x.syncMu.Lock()
+		if !x.synced {
+			err = x.full(ctx, now)
+		}
+		x.syncMu.Unlock()
+	} else if x.syncMu.TryLock() {
+		err = x.incremental(ctx, now)
+		x.syncMu.Unlock()
+	} // else a full sync is under way: answer from the index as it is
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	due := !first && !x.running && time.Since(x.lastFull) > x.s.opts.FullSyncEvery
+	if due {
+		x.running = true
+		x.wg.Add(1)
+	}
+	x.mu.Unlock()
+	if due {
+		go func() {
+			defer x.wg.Done()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				select {
+				case <-x.s.done:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			x.syncMu.Lock()
+			_ = x.full(ctx, time.Now()) // a failure leaves the old index; the next refresh retries
+			x.syncMu.Unlock()
+			x.mu.Lock()
+			x.running = false
+			x.mu.Unlock()
+		}()
+	}
+	return nil
+}
+
+// incremental reads the rows saved since the watermark.
+func (x *index) incremental(ctx context.Context, now time.Time) error {
+	s := x.s
+	x.mu.Lock()
+	from := x.watermark.Add(-slack)
+	x.mu.Unlock()
+	if from.Before(now) {
+		from = now
+	}
+	for {
+		rows, err := s.db.QueryContext(ctx, "SELECT session_key, session_data, "+s.dialect.expireSel()+
+			" FROM django_session WHERE expire_date > "+s.dialect.ph(1)+" ORDER BY expire_date LIMIT 5000", s.dialect.timeArg(from))
+		if err != nil {
+			return fmt.Errorf("django refresh: %w", err)
+		}
+		rs, err := s.scanRows(rows)
+		if err != nil {
+			return fmt.Errorf("django refresh: %w", err)
+		}
+		if err := x.add(ctx, rs, 0); err != nil {
+			return err
+		}
+		if len(rs) < 5000 {
+			return nil
+		}
+		next := rs[len(rs)-1].expire
+		if !next.After(from) {
+			return nil // 5000 rows with one expire_date: the full sync will see the rest
+		}
+		from = next
+	}
+}
+
+// full checks every active row's key and expire_date, decodes the rows it
+// has not seen, and drops the rows that are gone.
+func (x *index) full(ctx context.Context, now time.Time) error {
+	s := x.s
+	x.mu.Lock()
+	gen := uint32(time.Now().UnixNano()) | 1
+	cold := x.m.len() == 0
+	x.mu.Unlock()
+	if cold {
+		return x.cold(ctx, now, gen)
+	}
+	var need []string
+	err := x.scanActive(ctx, now, false, func(rs []row) error {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		for _, r := range rs {
+			if e, ok := x.m.get(r.key); ok && e.expire == r.expire.UnixMicro() {
+				e.gen = gen
+				x.m.set(r.key, e)
+			} else {
+				need = append(need, r.key)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for start := 0; start < len(need); start += batch {
+		part := need[start:min(len(need), start+batch)]
+		args := make([]any, len(part))
+		for i, k := range part {
+			args[i] = k
+		}
+		rows, err := s.db.QueryContext(ctx, "SELECT session_key, session_data, "+s.dialect.expireSel()+
+			" FROM django_session WHERE session_key IN "+inList(s.dialect, 1, len(part)), args...)
+		if err != nil {
+			return fmt.Errorf("django sync: %w", err)
+		}
+		rs, err := s.scanRows(rows)
+		if err != nil {
+			return fmt.Errorf("django sync: %w", err)
+		}
+		if err := x.add(ctx, rs, gen); err != nil {
+			return err
+		}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	// Drop what this pass did not see, unless an incremental refresh added
+	// it meanwhile (gen 0) with a later expire_date.
+	cut := now.UnixMicro()
+	x.m.deleteIf(func(e entry) bool { return e.gen != gen && (e.gen != 0 || e.expire <= cut) })
+	if len(x.errs) > 0 {
+		needed := make(map[string]bool, len(need))
+		for _, k := range need {
+			needed[k] = true
+		}
+		for k := range x.errs {
+			if !needed[k] {
+				delete(x.errs, k)
+			}
+		}
+	}
+	x.synced, x.lastFull = true, time.Now()
+	x.gc()
+	s.cache.clear()
+	return nil
+}
+
+// cold builds an empty index in one pass over the active rows, decoding
+// them as they come.
+func (x *index) cold(ctx context.Context, now time.Time, gen uint32) error {
+	err := x.scanActive(ctx, now, true, func(rs []row) error { return x.add(ctx, rs, gen) })
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	x.synced, x.lastFull = true, time.Now()
+	x.mu.Unlock()
+	return nil
+}
+
+// scanPage is how many rows one statement of scanActive reads.
+const scanPage = 5000
+
+// scanActive reads the active rows (with or without session_data) in pages
+// by session_key, one short statement each: a long-running read would hold
+// SQLite's shared lock, and a site on a rollback journal (Django's default)
+// cannot commit while any reader holds it.
+func (x *index) scanActive(ctx context.Context, now time.Time, withData bool, fn func([]row) error) error {
+	s := x.s
+	d := s.dialect
+	col := "''"
+	if withData {
+		col = "session_data"
+	}
+	stmt := fmt.Sprintf("SELECT session_key, %s, %s FROM django_session WHERE expire_date > %s AND session_key > %s ORDER BY session_key LIMIT %d",
+		col, d.expireSel(), d.ph(1), d.ph(2), scanPage)
+	after := ""
+	for {
+		rows, err := s.db.QueryContext(ctx, stmt, d.timeArg(now), after)
+		if err != nil {
+			return fmt.Errorf("django sync: %w", err)
+		}
+		rs, err := s.scanRows(rows)
+		if err != nil {
+			return fmt.Errorf("django sync: %w", err)
+		}
+		if len(rs) == 0 {
+			return nil
+		}
+		if err := fn(rs); err != nil {
+			return err
+		}
+		if len(rs) < scanPage {
+			return nil
+		}
+		after = rs[len(rs)-1].key
+	}
+}
+
+// gc drops interned users and clients no entry uses any more (renumbering
+// the entries' references), so the tables stay bounded by the live
+// sessions.
+func (x *index) gc() {
+	n := x.m.len()
+	if len(x.users) < 2*n+64 && len(x.clients) < 2*n+64 {
+		return
+	}
+	um := make(map[uint32]uint32)
+	cm := make(map[uint32]uint32)
+	var users []userInfo
+	var clients []client
+	x.m.rewrite(func(e entry) entry {
+		u, ok := um[e.user]
+		if !ok {
+			u = uint32(len(users))
+			users = append(users, x.users[e.user])
+			um[e.user] = u
+		}
+		c, ok := cm[e.client]
+		if !ok {
+			c = uint32(len(clients))
+			clients = append(clients, x.clients[e.client])
+			cm[e.client] = c
+		}
+		e.user, e.client = u, c
+		return e
+	})
+	x.users, x.clients = users, clients
+	x.userIdx = make(map[userInfo]uint32, len(users))
+	for i, u := range users {
+		x.userIdx[u] = uint32(i)
+	}
+	x.clientIdx = make(map[client]uint32, len(clients))
+	for i, c := range clients {
+		x.clientIdx[c] = uint32(i)
+	}
+}
+
+// add decodes rows into entries with generation gen.
+func (x *index) add(ctx context.Context, rs []row, gen uint32) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	s := x.s
+	// Skip the rows already decoded with this expire_date.
+	x.mu.Lock()
+	todo := rs[:0:0]
+	for _, r := range rs {
+		if e, ok := x.m.get(r.key); ok && e.expire == r.expire.UnixMicro() {
+			if gen != 0 {
+				e.gen = gen
+				x.m.set(r.key, e)
+			}
+			continue
+		}
+		todo = append(todo, r)
+		if r.expire.After(x.watermark) {
+			x.watermark = r.expire
+		}
+	}
+	x.mu.Unlock()
+	ps := make([]parsed, len(todo))
+	bad := make([]error, len(todo))
+	// Decoding (zlib, JSON, HMAC) is the cost of a cold index: spread it
+	// over the cores.
+	workers := 1
+	if len(todo) >= 256 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(todo); i += workers {
+				ps[i], bad[i] = s.parseRow(todo[i])
+			}
+		}(w)
+	}
+	wg.Wait()
+	var ids []int64
+	for i := range todo {
+		if bad[i] == nil && ps[i].authID != 0 && !ps[i].site {
+			ids = append(ids, ps[i].authID)
+		}
+	}
+	users, err := s.loadAuthUsers(ctx, s.db, ids)
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for i, r := range todo {
+		if bad[i] != nil {
+			x.errs[r.key] = bad[i]
+			x.m.del(r.key)
+			continue
+		}
+		delete(x.errs, r.key)
+		ss := s.toSession(r, ps[i], users)
+		x.m.set(r.key, x.entryOf(ss, gen))
+	}
+	return nil
+}
+
+func (x *index) entryOf(ss data.Session, gen uint32) entry {
+	u := userInfo{ss.UserID, ss.Username, ss.Email, ss.FullName, ss.Role, ss.Status}
+	up, ok := x.userIdx[u]
+	if !ok {
+		up = uint32(len(x.users))
+		x.users = append(x.users, u)
+		x.userIdx[u] = up
+	}
+	c := client{ss.IP, ss.UserAgent}
+	cp, ok := x.clientIdx[c]
+	if !ok {
+		cp = uint32(len(x.clients))
+		x.clients = append(x.clients, c)
+		x.clientIdx[c] = cp
+	}
+	e := entry{expire: ss.ExpiresAt.UnixMicro(), login: ss.LoginTime.UnixMicro(), last: ss.LastActivity.UnixMicro(),
+		user: up, client: cp, gen: gen}
+	if _, ok := ss.Data[MarkLastActivity]; ok {
+		e.flags |= flagLastEst
+	}
+	if _, ok := ss.Data[MarkLoginTime]; ok {
+		e.flags |= flagLoginEst
+	}
+	switch {
+	case ss.Status == StatusTampered:
+		e.flags |= flagTampered
+	case !x.s.opts.Keys.Usable():
+		e.flags |= flagUnchecked
+	}
+	return e
+}
+
+// session is the operator's view of an entry (no session dict: only the
+// markers).
+func (x *index) session(key string, e entry) data.Session {
+	u, c := x.users[e.user], x.clients[e.client]
+	ss := data.Session{
+		ID: key, UserID: u.id, Username: u.username, Email: u.email,
+		FullName: u.fullName, Role: u.role, Status: u.status,
+		IP: c.ip, UserAgent: c.ua,
+		LoginTime: time.UnixMicro(e.login).UTC(), LastActivity: time.UnixMicro(e.last).UTC(),
+		ExpiresAt: time.UnixMicro(e.expire).UTC(),
+	}
+	m := map[string]any{}
+	if e.flags&flagLastEst != 0 {
+		m[MarkLastActivity] = "estimated"
+	}
+	if e.flags&flagLoginEst != 0 {
+		m[MarkLoginTime] = "estimated"
+	}
+	switch {
+	case e.flags&flagTampered != 0:
+		m[MarkSignature] = "tampered"
+	case e.flags&flagUnchecked != 0:
+		m[MarkSignature] = "unchecked (no SECRET_KEY)"
+	default:
+		m[MarkSignature] = "valid"
+	}
+	ss.Data = m
+	return ss
+}
+
+// forget drops keys the source itself deleted.
+func (x *index) forget(keys ...string) {
+	x.mu.Lock()
+	for _, k := range keys {
+		x.m.del(k)
+		delete(x.errs, k)
+	}
+	x.mu.Unlock()
+}
+
+// rowErrors returns the undecodable rows, joined, sorted by key.
+func (x *index) rowErrors() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	keys := make([]string, 0, len(x.errs))
+	for k := range x.errs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	errs := make([]error, len(keys))
+	for i, k := range keys {
+		errs[i] = x.errs[k]
+	}
+	return errors.Join(errs...)
+}
+
+// matches reports whether an entry passes q's filters at now.
+func (x *index) matches(e entry, q data.Query, now int64) bool {
+	if e.expire <= now {
+		return false
+	}
+	u := &x.users[e.user]
+	if q.Username != "" && u.username != q.Username {
+		return false
+	}
+	if q.Role != "" && u.role != q.Role {
+		return false
+	}
+	if q.Text != "" {
+		t := strings.ToLower(q.Text)
+		hit := false
+		for _, f := range []string{u.username, u.fullName, u.email, u.role, x.clients[e.client].ip} {
+			if strings.Contains(strings.ToLower(f), t) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	return true
+}
+
+// SyncNow runs a full sync of the index at once (benchmarks, and an
+// operator's explicit refresh).
+func (s *Source) SyncNow(ctx context.Context) error {
+	s.idx.syncMu.Lock()
+	defer s.idx.syncMu.Unlock()
+	return s.idx.full(ctx, time.Now())
+}

@@ -1,0 +1,610 @@
+package django
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"sessionmon/data"
+)
+
+const defaultLimit = 100
+
+// ListActive returns one keyset window of active sessions. The default
+// order (by expiry, no filter) is a window on Django's expire_date index,
+// decoded row by row: its cost does not grow with the table. Filters and
+// the other orders are answered from the index (index.go).
+func (s *Source) ListActive(ctx context.Context, q data.Query) (data.Page, error) {
+	if q.Sort == "" {
+		q.Sort = data.SortExpires
+	}
+	if !q.Sort.Valid() {
+		return data.Page{}, fmt.Errorf("django list: unknown sort key %q", q.Sort)
+	}
+	if q.Limit <= 0 {
+		q.Limit = defaultLimit
+	}
+	if q.Now.IsZero() {
+		q.Now = time.Now()
+	}
+	if q.Sort == data.SortExpires && q.Username == "" && q.Role == "" && q.Text == "" {
+		return s.window(ctx, q)
+	}
+	return s.fromIndex(ctx, q)
+}
+
+func (s *Source) window(ctx context.Context, q data.Query) (data.Page, error) {
+	// A row that cannot be decoded is left out of the page (and named in
+	// the error); read on so the page still holds Limit good rows.
+	var out []data.Session
+	var errs []error
+	after := q.After
+	for {
+		need := q.Limit - len(out)
+		rs, err := s.windowRows(ctx, q.Now, after, q.Desc, need+1)
+		if err != nil {
+			return data.Page{}, fmt.Errorf("django list: %w", err)
+		}
+		more := len(rs) > need
+		if more {
+			rs = rs[:need]
+		}
+		ss, err := s.sessions(ctx, s.db, rs)
+		if err != nil {
+			var re *data.RowError
+			if !errors.As(err, &re) {
+				return data.Page{}, fmt.Errorf("django list: %w", err)
+			}
+			errs = append(errs, err)
+		}
+		out = append(out, ss...)
+		if len(out) >= q.Limit || !more {
+			page := data.Page{Sessions: out}
+			if more && len(out) > 0 {
+				page.Next = data.CursorOf(out[len(out)-1], data.SortExpires)
+			}
+			return page, errors.Join(errs...)
+		}
+		last := rs[len(rs)-1]
+		after = &data.Cursor{Time: last.expire, ID: last.key}
+	}
+}
+
+// windowRows reads up to n active rows in expire_date order after a cursor.
+func (s *Source) windowRows(ctx context.Context, now time.Time, after *data.Cursor, desc bool, n int) ([]row, error) {
+	d := s.dialect
+	args := []any{d.timeArg(now)}
+	where := "expire_date > " + d.ph(1)
+	cmp, order := ">", "ASC"
+	if desc {
+		cmp, order = "<", "DESC"
+	}
+	if after != nil {
+		t := d.timeArg(after.Time)
+		where += fmt.Sprintf(" AND (expire_date %s %s OR (expire_date = %s AND session_key %s %s))", cmp, d.ph(2), d.ph(3), cmp, d.ph(4))
+		args = append(args, t, t, after.ID)
+	}
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(
+		"SELECT session_key, session_data, %s FROM django_session WHERE %s ORDER BY expire_date %s, session_key %s LIMIT %d",
+		d.expireSel(), where, order, order, n), args...)
+	if err != nil {
+		return nil, err
+	}
+	return s.scanRows(rows)
+}
+
+func (s *Source) fromIndex(ctx context.Context, q data.Query) (data.Page, error) {
+	if err := s.idx.refresh(ctx, q.Now); err != nil {
+		return data.Page{}, fmt.Errorf("django list: %w", err)
+	}
+	now := q.Now.UnixMicro()
+	x := s.idx
+	x.mu.Lock()
+	var hits []data.Session
+	x.m.each(func(k32 [32]byte, k string, e entry) {
+		if x.matches(e, q, now) {
+			hits = append(hits, x.session(keyString(k32, k), e))
+		}
+	})
+	x.mu.Unlock()
+	less := func(a, b data.Session) int { return compare(a, b, q.Sort) }
+	sort.Slice(hits, func(i, j int) bool {
+		c := less(hits[i], hits[j])
+		if q.Desc {
+			return c > 0
+		}
+		return c < 0
+	})
+	if q.After != nil {
+		cur := data.Session{ID: q.After.ID, Username: q.After.User, ExpiresAt: q.After.Time, LastActivity: q.After.Time, LoginTime: q.After.Time}
+		i := sort.Search(len(hits), func(i int) bool {
+			c := less(hits[i], cur)
+			if q.Desc {
+				return c < 0
+			}
+			return c > 0
+		})
+		hits = hits[i:]
+	}
+	page := data.Page{Sessions: hits}
+	if len(hits) > q.Limit {
+		page.Sessions = hits[:q.Limit]
+		page.Next = data.CursorOf(page.Sessions[q.Limit-1], q.Sort)
+	}
+	return page, x.rowErrors()
+}
+
+// compare orders sessions by k, then by id.
+func compare(a, b data.Session, k data.SortKey) int {
+	var c int
+	switch k {
+	case data.SortLastActivity:
+		c = a.LastActivity.Compare(b.LastActivity)
+	case data.SortLoginTime:
+		c = a.LoginTime.Compare(b.LoginTime)
+	case data.SortUser:
+		c = strings.Compare(a.Username, b.Username)
+	default:
+		c = a.ExpiresAt.Compare(b.ExpiresAt)
+	}
+	if c == 0 {
+		c = strings.Compare(a.ID, b.ID)
+	}
+	return c
+}
+
+// Stats counts the active sessions from the index: at most FullSyncEvery
+// behind for rows the site deleted, current for rows it saved, and, with
+// StatsMaxAge, counted at most that long ago (see Options).
+func (s *Source) Stats(ctx context.Context, q data.StatsQuery) (data.Stats, error) {
+	if q.Now.IsZero() {
+		q.Now = time.Now()
+	}
+	if err := s.idx.refresh(ctx, q.Now); err != nil {
+		return data.Stats{}, fmt.Errorf("django stats: %w", err)
+	}
+	if s.opts.StatsMaxAge <= 0 {
+		return s.idx.count(q), nil
+	}
+	x := s.idx
+	x.statsMu.Lock()
+	defer x.statsMu.Unlock()
+	key := [2]time.Duration{q.ExpiryWindow, q.LoginWindow}
+	if x.statsAt.IsZero() || x.statsKey != key {
+		x.stats, x.statsAt, x.statsKey = x.count(q), time.Now(), key
+		return x.stats, nil
+	}
+	if time.Since(x.statsAt) > s.opts.StatsMaxAge && !x.statsRunning {
+		x.statsRunning = true
+		x.wg.Add(1)
+		go func() {
+			defer x.wg.Done()
+			st := x.count(data.StatsQuery{Now: time.Now(), ExpiryWindow: key[0], LoginWindow: key[1]})
+			x.statsMu.Lock()
+			x.stats, x.statsAt, x.statsRunning = st, time.Now(), false
+			x.statsMu.Unlock()
+		}()
+	}
+	return x.stats, nil
+}
+
+// count walks the index.
+func (x *index) count(q data.StatsQuery) data.Stats {
+	now := q.Now.UnixMicro()
+	soon := q.Now.Add(q.ExpiryWindow).UnixMicro()
+	since := q.Now.Add(-q.LoginWindow).UnixMicro()
+	st := data.Stats{ByRole: map[string]int64{}}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	byUser := make([]int64, len(x.users))
+	x.m.each(func(_ [32]byte, _ string, e entry) {
+		if e.login >= since && e.login <= now && e.flags&flagLoginEst == 0 {
+			st.RecentLogins++
+		}
+		if e.expire <= now {
+			return
+		}
+		st.Active++
+		byUser[e.user]++
+		if e.expire <= soon {
+			st.ExpiringWithin++
+		}
+	})
+	for i, n := range byUser {
+		if n > 0 {
+			st.ByRole[x.users[i].role] += n
+		}
+	}
+	return st
+}
+
+// ChangesSince: django_session has no change counter, so this source is
+// poll-only (Version 0): pollers relist, which the expire_date index makes
+// cheap.
+func (s *Source) ChangesSince(ctx context.Context, since int64, limit int) (data.Changes, error) {
+	return data.Changes{}, nil
+}
+
+// Session returns a session in any state it still has: Django deletes a
+// row on logout, so an ended session is ErrNotFound, an expired one (not
+// yet swept by clearsessions) is returned with its past ExpiresAt.
+func (s *Source) Session(ctx context.Context, id string) (data.Session, error) {
+	if err := s.CheckID(id); err != nil {
+		return data.Session{}, fmt.Errorf("django session: %w: %v", data.ErrNotFound, err)
+	}
+	r, err := s.readRow(ctx, s.db, id, false)
+	if err != nil {
+		return data.Session{}, fmt.Errorf("django session: %w", err)
+	}
+	ss, err := s.sessions(ctx, s.db, []row{r})
+	if err != nil {
+		return data.Session{}, fmt.Errorf("django session: %w", err)
+	}
+	return ss[0], nil
+}
+
+// readRow reads one row (locking it on PostgreSQL when lock is set).
+func (s *Source) readRow(ctx context.Context, q queryer, key string, lock bool) (row, error) {
+	stmt := "SELECT session_key, session_data, " + s.dialect.expireSel() + " FROM django_session WHERE session_key = " + s.dialect.ph(1)
+	if _, pg := s.dialect.(postgresDialect); pg && lock {
+		stmt += " FOR UPDATE"
+	}
+	rows, err := q.QueryContext(ctx, stmt, key)
+	if err != nil {
+		return row{}, err
+	}
+	rs, err := s.scanRows(rows)
+	if err != nil {
+		return row{}, err
+	}
+	if len(rs) == 0 {
+		return row{}, data.ErrNotFound
+	}
+	return rs[0], nil
+}
+
+// UserByUsername resolves a username as the sessions name it: from the
+// site's own keys when its sessions carry them, else from auth_user.
+func (s *Source) UserByUsername(ctx context.Context, username string) (data.User, error) {
+	if err := s.idx.refresh(ctx, time.Now()); err != nil {
+		return data.User{}, fmt.Errorf("django user: %w", err)
+	}
+	x := s.idx
+	x.mu.Lock()
+	for _, u := range x.users {
+		if u.username == username && u.id != 0 {
+			x.mu.Unlock()
+			return data.User{ID: u.id, Username: u.username, Email: u.email, FullName: u.fullName, Role: u.role, Status: u.status}, nil
+		}
+	}
+	x.mu.Unlock()
+	if s.authUser {
+		rs, err := s.db.QueryContext(ctx, "SELECT id, username, email, first_name, last_name, is_active, is_staff, is_superuser, last_login FROM auth_user WHERE username = "+s.dialect.ph(1), username)
+		if err != nil {
+			return data.User{}, fmt.Errorf("django user: %w", err)
+		}
+		defer rs.Close()
+		if rs.Next() {
+			u, err := s.scanAuthUser(rs)
+			if err != nil {
+				return data.User{}, fmt.Errorf("django user: %w", err)
+			}
+			st := data.StatusActive
+			if !u.active {
+				st = data.StatusInactive
+			}
+			return data.User{ID: u.id, Username: u.username, Email: u.email, FullName: strings.TrimSpace(u.first + " " + u.last), Role: u.role(), Status: st}, nil
+		}
+	}
+	return data.User{}, fmt.Errorf("django user %q: %w", username, data.ErrNotFound)
+}
+
+// begin starts a write transaction (BEGIN IMMEDIATE on SQLite, through
+// _txlock, so a Django write cannot slip between our read and our write).
+func (s *Source) begin(ctx context.Context) (*sql.Tx, error) {
+	return s.db.BeginTx(ctx, nil)
+}
+
+// endRows deletes the given active rows and writes audit (one entry per
+// session, from the template) in one transaction when the audit table is
+// in the site's database, else right after the commit. It returns the
+// sessions ended, those found expired, and the keys not found.
+func (s *Source) endRows(ctx context.Context, keys []string, end data.End, audit data.AuditEntry, perSession bool) (ended, already []data.Session, missing []string, err error) {
+	if err := s.Refuse(data.ActionForceLogout); err != nil {
+		return nil, nil, nil, err
+	}
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer tx.Rollback()
+	var live []row
+	for _, k := range keys {
+		r, err := s.readRow(ctx, tx, k, true)
+		if errors.Is(err, data.ErrNotFound) {
+			missing = append(missing, k)
+			continue
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if !r.expire.After(end.At) {
+			ss, _ := s.sessions(ctx, tx, []row{r})
+			if len(ss) == 1 {
+				already = append(already, ss[0])
+			}
+			continue
+		}
+		live = append(live, r)
+	}
+	for start := 0; start < len(live); start += batch {
+		part := live[start:min(len(live), start+batch)]
+		args := make([]any, len(part))
+		for i, r := range part {
+			args[i] = r.key
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM django_session WHERE session_key IN "+inList(s.dialect, 1, len(part)), args...); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	// Ended keeps the order of keys; a row that cannot be decoded is ended
+	// all the same, named by its key, and its RowError returned.
+	ss := make([]data.Session, 0, len(live))
+	var rowErrs []error
+	for _, r := range live {
+		x, err := s.sessions(ctx, tx, []row{r})
+		var rerr *data.RowError
+		switch {
+		case err == nil:
+			ss = append(ss, x[0])
+		case errors.As(err, &rerr):
+			rowErrs = append(rowErrs, err)
+			ss = append(ss, data.Session{ID: r.key, ExpiresAt: r.expire})
+		default:
+			return nil, nil, nil, err
+		}
+	}
+	for i := range ss {
+		ss[i].EndedAt, ss[i].EndReason, ss[i].EndedBy = end.At, end.Reason, end.By
+	}
+	var entries []data.AuditEntry
+	if perSession {
+		for _, x := range ss {
+			e := audit
+			e.SessionID = x.ID
+			if e.Username == "" {
+				e.Username = x.Username
+			}
+			entries = append(entries, e)
+		}
+	} else if len(ss) > 0 || audit.Action != "" {
+		entries = append(entries, audit)
+	}
+	if s.audit.inSite() {
+		if err := s.audit.insert(ctx, tx, entries); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, nil, err
+	}
+	for _, x := range ss {
+		s.idx.forget(x.ID)
+	}
+	if !s.audit.inSite() {
+		if err := s.audit.insert(ctx, nil, entries); err != nil {
+			return ss, already, missing, fmt.Errorf("the sessions were ended but their audit entry was not written to %s: %w", s.auditDesc, err)
+		}
+	}
+	return ss, already, missing, errors.Join(rowErrs...)
+}
+
+// EndSession deletes one session's row, as Django's own logout (flush)
+// does: the holder's next request finds no session. See Warnings for
+// cached_db.
+func (s *Source) EndSession(ctx context.Context, id string, end data.End, audit data.AuditEntry) (data.Session, error) {
+	if err := s.CheckID(id); err != nil {
+		return data.Session{}, fmt.Errorf("django end session: %w: %v", data.ErrNotFound, err)
+	}
+	audit.SessionID = id
+	ended, already, missing, err := s.endRows(ctx, []string{id}, end, audit, true)
+	var rerr *data.RowError
+	switch {
+	case errors.As(err, &rerr) && len(ended) == 1:
+		return ended[0], fmt.Errorf("django end session: ended, but: %w", err)
+	case err != nil:
+		return data.Session{}, fmt.Errorf("django end session: %w", err)
+	case len(missing) > 0:
+		return data.Session{}, fmt.Errorf("django end session %s: %w", id, data.ErrNotFound)
+	case len(already) > 0:
+		return already[0], fmt.Errorf("django end session %s: %w", id, data.ErrEnded)
+	}
+	return ended[0], nil
+}
+
+// EndSessions deletes the given active sessions in one transaction, with
+// one audit entry per session ended (the template filled with each row's
+// key and user). Ids that are not Django keys, or not in the table, are
+// Missing; rows already expired are Already.
+func (s *Source) EndSessions(ctx context.Context, ids []string, end data.End, audit data.AuditEntry) (data.EndResult, error) {
+	var res data.EndResult
+	var keys []string
+	for _, id := range ids {
+		if s.CheckID(id) != nil {
+			res.Missing = append(res.Missing, id)
+		} else {
+			keys = append(keys, id)
+		}
+	}
+	if len(keys) == 0 {
+		return res, nil
+	}
+	ended, already, missing, err := s.endRows(ctx, keys, end, audit, true)
+	var rerr *data.RowError
+	if err != nil && !errors.As(err, &rerr) {
+		return data.EndResult{}, fmt.Errorf("django end sessions: %w", err)
+	}
+	res.Ended, res.Already = ended, already
+	res.Missing = orderLike(ids, append(res.Missing, missing...))
+	if err != nil {
+		return res, fmt.Errorf("django end sessions: ended, but: %w", err)
+	}
+	return res, nil
+}
+
+// orderLike returns the elements of sub in the order they have in all.
+func orderLike(all, sub []string) []string {
+	if len(sub) < 2 {
+		return sub
+	}
+	in := map[string]bool{}
+	for _, x := range sub {
+		in[x] = true
+	}
+	out := make([]string, 0, len(sub))
+	for _, x := range all {
+		if in[x] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// EndUserSessions deletes every active session of a user, found through
+// the index (the user id is inside session_data), in one transaction with
+// one audit entry.
+func (s *Source) EndUserSessions(ctx context.Context, userID int64, end data.End, audit data.AuditEntry) (int, error) {
+	if err := s.idx.refresh(ctx, end.At); err != nil {
+		return 0, fmt.Errorf("django end user sessions: %w", err)
+	}
+	x := s.idx
+	now := end.At.UnixMicro()
+	var keys []string
+	x.mu.Lock()
+	x.m.each(func(k32 [32]byte, k string, e entry) {
+		if u := &x.users[e.user]; u.id == userID && e.expire > now {
+			keys = append(keys, keyString(k32, k))
+			if audit.Username == "" {
+				audit.Username = u.username
+			}
+		}
+	})
+	x.mu.Unlock()
+	sort.Strings(keys)
+	ended, _, _, err := s.endRows(ctx, keys, end, audit, false)
+	if err != nil {
+		return 0, fmt.Errorf("django end user sessions: %w", err)
+	}
+	return len(ended), nil
+}
+
+// Extend moves a session's expiry d later. Django recomputes expire_date
+// from the session's own data on the holder's next request (SESSION_SAVE_
+// EVERY_REQUEST), so the change must be in the data: Extend sets
+// _session_expiry (what request.session.set_expiry(seconds) sets) to the
+// seconds from now to the new expiry, re-signs the data as Django does
+// (same format, same algorithm, SECRET_KEY), and writes it with the new
+// expire_date, only if the row is still exactly as read (compare-and-swap:
+// Django rewrites the whole row on every request). From then on each
+// request slides the expiry by that longer window, so the extension is
+// never undone.
+func (s *Source) Extend(ctx context.Context, id string, d time.Duration, now time.Time, audit data.AuditEntry) (data.Session, error) {
+	if err := s.CheckID(id); err != nil {
+		return data.Session{}, fmt.Errorf("django extend: %w: %v", data.ErrNotFound, err)
+	}
+	if err := s.Refuse(data.ActionExtend); err != nil {
+		return data.Session{}, fmt.Errorf("django extend: %w", err)
+	}
+	if d <= 0 {
+		return data.Session{}, fmt.Errorf("django extend: duration %v: want more than zero", d)
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		ss, err := s.extendOnce(ctx, id, d, now, audit)
+		if errors.Is(err, errLostRace) {
+			continue // Django saved the row meanwhile: read it again
+		}
+		if err != nil {
+			return data.Session{}, fmt.Errorf("django extend %s: %w", id, err)
+		}
+		return ss, nil
+	}
+	return data.Session{}, fmt.Errorf("django extend %s: the site kept rewriting the row; try again", id)
+}
+
+var errLostRace = errors.New("row changed")
+
+// ErrTamperedRow: Extend will not re-sign a row whose signature fails.
+var ErrTamperedRow = errors.New("the row's signature does not match the site's SECRET_KEY: not re-signing it (force it out instead)")
+
+func (s *Source) extendOnce(ctx context.Context, id string, d time.Duration, now time.Time, audit data.AuditEntry) (data.Session, error) {
+	r, err := s.readRow(ctx, s.db, id, false)
+	if err != nil {
+		return data.Session{}, err
+	}
+	if !r.expire.After(now) {
+		return data.Session{}, data.ErrEnded
+	}
+	p, err := s.parseRow(r)
+	if err != nil {
+		return data.Session{}, err
+	}
+	if p.tampered || p.verified == nil {
+		return data.Session{}, ErrTamperedRow
+	}
+	newExpire := r.expire.Add(d).UTC().Truncate(time.Microsecond)
+	age := int64(math.Ceil(newExpire.Sub(now).Seconds()))
+	js, err := SetKey(p.dec.JSON, keySessionExpiry, json.RawMessage(fmt.Sprint(age)))
+	if err != nil {
+		return data.Session{}, err
+	}
+	enc, err := s.opts.Keys.Encode(js, EncodeOptions{Format: p.dec.Format, Algorithm: p.verified.Algorithm, Now: now})
+	if err != nil {
+		return data.Session{}, err
+	}
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return data.Session{}, err
+	}
+	defer tx.Rollback()
+	ph := s.dialect.ph
+	res, err := tx.ExecContext(ctx, "UPDATE django_session SET session_data = "+ph(1)+", expire_date = "+ph(2)+
+		" WHERE session_key = "+ph(3)+" AND session_data = "+ph(4)+" AND expire_date = "+ph(5),
+		enc, s.dialect.timeArg(newExpire), id, r.data, r.rawExpire)
+	if err != nil {
+		return data.Session{}, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return data.Session{}, err
+	} else if n == 0 {
+		return data.Session{}, errLostRace
+	}
+	nr := row{key: id, data: enc, expire: newExpire}
+	ss, err := s.sessions(ctx, tx, []row{nr})
+	if err != nil {
+		return data.Session{}, err
+	}
+	audit.SessionID = id
+	if audit.Username == "" {
+		audit.Username = ss[0].Username
+	}
+	if s.audit.inSite() {
+		if err := s.audit.insert(ctx, tx, []data.AuditEntry{audit}); err != nil {
+			return data.Session{}, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return data.Session{}, err
+	}
+	if !s.audit.inSite() {
+		if err := s.audit.insert(ctx, nil, []data.AuditEntry{audit}); err != nil {
+			return ss[0], fmt.Errorf("the session was extended but its audit entry was not written to %s: %w", s.auditDesc, err)
+		}
+	}
+	return ss[0], nil
+}

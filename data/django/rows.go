@@ -1,0 +1,400 @@
+package django
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"sessionmon/data"
+)
+
+// The site keys: what the login view of the site this was built from
+// stores in the session (DESIGN.md). ip and user_agent are read when a site
+// stores them too.
+const (
+	keyUser         = "user"
+	keyUserID       = "user_id"
+	keyUserEmail    = "user_email"
+	keyUserName     = "user_name"
+	keyUserRole     = "user_role"
+	keyUserStatus   = "user_status"
+	keyLoginTime    = "login_time"
+	keyLastActivity = "last_activity"
+	keyIP           = "ip"
+	keyUserAgent    = "user_agent"
+
+	keyAuthUserID    = "_auth_user_id"
+	keyAuthHash      = "_auth_user_hash" // an HMAC of the password hash: never shown
+	keySessionExpiry = "_session_expiry"
+)
+
+// Markers sessionmon adds to Session.Data (shown in the dashboard's detail
+// view and in `sessions list --json`).
+const (
+	MarkSignature    = "sessionmon.signature"     // valid, valid (sha1), valid (fallback key N), tampered, unchecked (no SECRET_KEY)
+	MarkFormat       = "sessionmon.format"        // signed, legacy
+	MarkLastActivity = "sessionmon.last_activity" // set when LastActivity is an estimate
+	MarkLoginTime    = "sessionmon.login_time"    // set when LoginTime is an estimate
+)
+
+// StatusTampered is the Status of a session whose signature fails under the
+// site's keys: whatever the row says about its user was not written by the
+// site.
+const StatusTampered = "tampered"
+
+// RoleAnonymous is the Role of a session without a logged-in user.
+const RoleAnonymous = "anonymous"
+
+// row is one django_session row as read.
+type row struct {
+	key       string
+	data      string
+	expire    time.Time
+	rawExpire any // bound back for compare-and-swap
+}
+
+// authUser is a row of auth_user.
+type authUser struct {
+	id                           int64
+	username, email, first, last string
+	active, staff, superuser     bool
+	lastLogin                    time.Time
+}
+
+func (u authUser) role() string {
+	switch {
+	case u.superuser:
+		return "superuser"
+	case u.staff:
+		return "staff"
+	}
+	return "user"
+}
+
+// parsed is a row decoded and matched to its user: everything a Session
+// needs.
+type parsed struct {
+	dec      Decoded
+	verified *Verified // nil: not checked
+	tampered bool
+	authID   int64 // _auth_user_id, 0 when absent
+	site     bool  // the site keys are there
+}
+
+// parseRow decodes a row and checks its signature when the keys are given.
+func (s *Source) parseRow(r row) (parsed, error) {
+	d, err := Decode(r.data)
+	if err != nil {
+		return parsed{}, &data.RowError{SessionID: r.key, Err: err}
+	}
+	p := parsed{dec: d}
+	if s.opts.Keys.Usable() {
+		v, err := s.opts.Keys.Verify(d)
+		if err != nil {
+			p.tampered = true
+		} else {
+			p.verified = &v
+		}
+	}
+	if _, ok := d.Dict[keyUser].(string); ok {
+		p.site = true
+	}
+	if id, ok := intOf(d.Dict[keyAuthUserID]); ok {
+		p.authID = id
+	}
+	return p, nil
+}
+
+// toSession builds the operator's view of a row. users holds auth_user
+// rows for the fallback (may be nil).
+func (s *Source) toSession(r row, p parsed, users map[int64]authUser) data.Session {
+	dict := p.dec.Dict
+	ss := data.Session{ID: r.key, ExpiresAt: r.expire.UTC()}
+	marks := map[string]any{MarkFormat: p.dec.Format.String()}
+	au, haveAU := users[p.authID]
+	switch {
+	case p.site:
+		ss.Username = str(dict[keyUser])
+		if id, ok := intOf(dict[keyUserID]); ok {
+			ss.UserID = id
+		} else {
+			ss.UserID = p.authID
+		}
+		ss.Email, ss.FullName = str(dict[keyUserEmail]), str(dict[keyUserName])
+		ss.Role, ss.Status = str(dict[keyUserRole]), str(dict[keyUserStatus])
+	case p.authID != 0 && haveAU:
+		ss.UserID, ss.Username, ss.Email = au.id, au.username, au.email
+		ss.FullName = strings.TrimSpace(au.first + " " + au.last)
+		ss.Role = au.role()
+		ss.Status = data.StatusActive
+		if !au.active {
+			ss.Status = data.StatusInactive
+		}
+	case p.authID != 0:
+		ss.UserID = p.authID
+		ss.FullName = fmt.Sprintf("(user %d not in auth_user)", p.authID)
+		ss.Role = "user"
+	default:
+		ss.Role = RoleAnonymous
+	}
+	if t, ok := timeOf(dict[keyLastActivity]); ok {
+		ss.LastActivity = t
+	} else {
+		age := s.opts.CookieAge
+		if n, ok := intOf(dict[keySessionExpiry]); ok && n > 0 {
+			age = time.Duration(n) * time.Second
+		}
+		ss.LastActivity = ss.ExpiresAt.Add(-age)
+		marks[MarkLastActivity] = "estimated: expire_date − cookie age (" + age.String() + ")"
+	}
+	if t, ok := timeOf(dict[keyLoginTime]); ok {
+		ss.LoginTime = t
+	} else if haveAU && !au.lastLogin.IsZero() && !au.lastLogin.After(ss.LastActivity) {
+		ss.LoginTime = au.lastLogin.UTC()
+		marks[MarkLoginTime] = "estimated: the user's last login (auth_user.last_login)"
+	} else {
+		ss.LoginTime = ss.LastActivity
+		marks[MarkLoginTime] = "unknown: shown as the last activity"
+	}
+	ss.IP, ss.UserAgent = str(dict[keyIP]), str(dict[keyUserAgent])
+	switch {
+	case p.tampered:
+		ss.Status = StatusTampered
+		marks[MarkSignature] = "tampered: the signature does not match the site's SECRET_KEY"
+	case p.verified == nil:
+		marks[MarkSignature] = "unchecked (no SECRET_KEY)"
+	case p.verified.KeyIndex > 0:
+		marks[MarkSignature] = fmt.Sprintf("valid (fallback key %d)", p.verified.KeyIndex)
+	case p.verified.Algorithm == SHA1:
+		marks[MarkSignature] = "valid (sha1)"
+	default:
+		marks[MarkSignature] = "valid"
+	}
+	for k, v := range dict {
+		switch k {
+		case keyUser, keyUserID, keyUserEmail, keyUserName, keyUserRole, keyUserStatus,
+			keyLoginTime, keyLastActivity, keyIP, keyUserAgent, keyAuthHash:
+			continue
+		}
+		marks[k] = v
+	}
+	ss.Data = marks
+	return ss
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// intOf reads an integer stored as a JSON number or a decimal string
+// (Django stores _auth_user_id as str(pk)).
+func intOf(v any) (int64, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n, true
+		}
+	case float64:
+		if x == math.Trunc(x) {
+			return int64(x), true
+		}
+	case string:
+		if n, err := strconv.ParseInt(x, 10, 64); err == nil {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+// timeOf reads a time a site stored as ISO 8601 text (datetime.isoformat(),
+// naive taken as UTC) or as Unix seconds.
+func timeOf(v any) (time.Time, bool) {
+	switch x := v.(type) {
+	case string:
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999"} {
+			if t, err := time.Parse(layout, x); err == nil {
+				return t.UTC().Truncate(time.Microsecond), true
+			}
+		}
+	case json.Number:
+		if f, err := x.Float64(); err == nil && f > 0 {
+			return time.UnixMicro(int64(f * 1e6)).UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// loadAuthUsers reads the auth_user rows of ids (the fallback join).
+func (s *Source) loadAuthUsers(ctx context.Context, q queryer, ids []int64) (map[int64]authUser, error) {
+	out := make(map[int64]authUser, len(ids))
+	if !s.authUser || len(ids) == 0 {
+		return out, nil
+	}
+	for start := 0; start < len(ids); start += batch {
+		part := ids[start:min(len(ids), start+batch)]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		rows, err := q.QueryContext(ctx, "SELECT id, username, email, first_name, last_name, is_active, is_staff, is_superuser, last_login FROM auth_user WHERE id IN "+inList(s.dialect, 1, len(part)), args...)
+		if err != nil {
+			return nil, fmt.Errorf("read auth_user: %w", err)
+		}
+		for rows.Next() {
+			u, err := s.scanAuthUser(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[u.id] = u
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("read auth_user: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func (s *Source) scanAuthUser(sc interface{ Scan(...any) error }) (authUser, error) {
+	var u authUser
+	var last any
+	if err := sc.Scan(&u.id, &u.username, &u.email, &u.first, &u.last, &u.active, &u.staff, &u.superuser, &last); err != nil {
+		return u, fmt.Errorf("read auth_user: %w", err)
+	}
+	switch v := last.(type) {
+	case time.Time:
+		u.lastLogin = v.UTC()
+	case string:
+		u.lastLogin, _ = parseSQLiteTime(v)
+	}
+	return u, nil
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// batch bounds the values of one IN list.
+const batch = 500
+
+// scanRows reads (session_key, session_data, expire_date) rows.
+func (s *Source) scanRows(rows *sql.Rows) ([]row, error) {
+	defer rows.Close()
+	var out []row
+	for rows.Next() {
+		var r row
+		var e any
+		if err := rows.Scan(&r.key, &r.data, &e); err != nil {
+			return nil, err
+		}
+		var err error
+		if r.expire, r.rawExpire, err = s.dialect.scanExpire(e); err != nil {
+			return nil, &data.RowError{SessionID: r.key, Err: err}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// sessionCache keeps the Sessions of recently listed rows by key, valid
+// while the row's expire_date and data are unchanged (Django moves
+// expire_date on every save): a dashboard polling the same window decodes
+// only the rows that changed. It is bounded, and cleared by every full
+// sync of the index, so a renamed auth_user shows within FullSyncEvery.
+type sessionCache struct {
+	mu sync.Mutex
+	m  map[string]cachedSession
+}
+
+type cachedSession struct {
+	expire int64
+	sum    uint64 // FNV-1a of session_data: a rewrite that keeps expire_date (a forger's) is a miss
+	s      data.Session
+}
+
+func sum64(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+const sessionCacheMax = 4096
+
+func (c *sessionCache) get(r row) (data.Session, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[r.key]
+	if !ok || e.expire != r.expire.UnixMicro() || e.sum != sum64(r.data) {
+		return data.Session{}, false
+	}
+	ss := e.s
+	ss.Data = maps.Clone(e.s.Data) // callers may change theirs
+	return ss, true
+}
+
+func (c *sessionCache) put(r row, ss data.Session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= sessionCacheMax {
+		c.m = make(map[string]cachedSession)
+	}
+	c.m[r.key] = cachedSession{r.expire.UnixMicro(), sum64(r.data), ss}
+}
+
+func (c *sessionCache) clear() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
+}
+
+// sessions turns rows into Sessions, leaving out (and returning, joined)
+// those that cannot be decoded.
+func (s *Source) sessions(ctx context.Context, q queryer, rs []row) ([]data.Session, error) {
+	ps := make([]parsed, len(rs))
+	ok := make([]bool, len(rs))
+	cached := make([]data.Session, len(rs))
+	hit := make([]bool, len(rs))
+	var errs []error
+	var ids []int64
+	for i, r := range rs {
+		if cached[i], hit[i] = s.cache.get(r); hit[i] {
+			continue
+		}
+		p, err := s.parseRow(r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ps[i], ok[i] = p, true
+		if p.authID != 0 {
+			ids = append(ids, p.authID)
+		}
+	}
+	users, err := s.loadAuthUsers(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]data.Session, 0, len(rs))
+	for i, r := range rs {
+		switch {
+		case hit[i]:
+			out = append(out, cached[i])
+		case ok[i]:
+			ss := s.toSession(r, ps[i], users)
+			s.cache.put(r, ss)
+			ss.Data = maps.Clone(ss.Data)
+			out = append(out, ss)
+		}
+	}
+	return out, errors.Join(errs...)
+}
