@@ -34,7 +34,7 @@ func TestUnreachableStoreAtStart(t *testing.T) {
 	}
 	cmd := m.Init()
 	for i := 0; i < 2; i++ {
-		msg, ok := find[connectedMsg](run(cmd))
+		msg, ok := find[connectedMsg](runStore(cmd))
 		if !ok {
 			t.Fatalf("attempt %d: no answer", i+1)
 		}
@@ -51,12 +51,12 @@ func TestUnreachableStoreAtStart(t *testing.T) {
 		}
 		m, cmd = upd(m, connectRetryMsg{})
 	}
-	msg, _ := find[connectedMsg](run(cmd))
+	msg, _ := find[connectedMsg](runStore(cmd))
 	m, cmd = upd(m, msg)
 	if m.mgr != e.m {
 		t.Fatal("not connected")
 	}
-	w, ok := find[windowMsg](run(cmd))
+	w, ok := find[windowMsg](runStore(cmd))
 	if !ok {
 		t.Fatal("connected, but no listing asked for")
 	}

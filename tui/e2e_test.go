@@ -382,7 +382,7 @@ func TestMalformedRowInStore(t *testing.T) {
 
 	m := New(Options{Manager: e.m, Sort: sessionlogic.SortExpires})
 	m, _ = upd(m, tea.WindowSizeMsg{Width: 80, Height: 24})
-	for _, msg := range run(m.Init()) {
+	for _, msg := range runStore(m.Init()) { // the clock's tick comes after 1 s
 		m, _ = upd(m, msg)
 	}
 	if len(m.table.rows) != 2 {

@@ -199,6 +199,15 @@ func run(cmd tea.Cmd) []tea.Msg {
 	return []tea.Msg{msg}
 }
 
+// runStore is run for commands that read a real store: it waits up to
+// 5 s for each (under -race on a busy machine a read takes longer than
+// runWait), so it must not be given a command that holds a poll tick.
+func runStore(cmd tea.Cmd) []tea.Msg {
+	defer func(w time.Duration) { runWait = w }(runWait)
+	runWait = 5 * time.Second
+	return run(cmd)
+}
+
 // find returns the first message of type T among msgs.
 func find[T any](msgs []tea.Msg) (T, bool) {
 	for _, m := range msgs {

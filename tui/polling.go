@@ -378,9 +378,10 @@ func (m *Model) onWindowResult(msg windowMsg) tea.Cmd {
 	if msg.res.rowErr != nil {
 		m.status.Background(errText(msg.res.rowErr), true)
 	}
-	if !msg.res.unchanged && m.table.frozen && msg.req.frozen != nil && msg.req.reread {
+	if !msg.res.unchanged && m.table.frozen && msg.req.reread {
 		// Frozen, and a poll or refresh (not a move, a new sort or
-		// filter): values in place, order held.
+		// filter): values in place, order held. A re-read asked for
+		// before the freeze merges too (without the reads by id).
 		m.listedAt = m.now
 		m.table.Merge(msg.res.rows, msg.res.byID, m.now)
 	} else if !msg.res.unchanged {
