@@ -53,7 +53,7 @@ func TestDashboardForceOutOnDjango(t *testing.T) {
 		tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("x")})
 		teatest.WaitFor(t, tm.Output(), contains("Force out mallory"), teatest.WithDuration(5*time.Second))
 		tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("y")})
-		teatest.WaitFor(t, tm.Output(), contains("logged out mallory"), teatest.WithDuration(5*time.Second))
+		teatest.WaitFor(t, tm.Output(), contains("forced out mallory"), teatest.WithDuration(5*time.Second))
 		b.mustBeOut()
 		tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
 		tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
