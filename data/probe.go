@@ -9,10 +9,12 @@ import "context"
 // answer a ping while every write fails. The login server's /healthz asks
 // both, so a load balancer takes such a replica out of rotation.
 type WriteProber interface {
-	// ProbeWrite commits one small write that grows nothing (it overwrites
-	// the single row of the health_probe table) and returns its error,
-	// wrapped with the operation's name. It is cheap but durable like any
-	// commit: callers rate-limit it (the server runs it at most about once a
-	// second, however often /healthz is asked).
+	// ProbeWrite makes the store do what a write needs, growing nothing,
+	// and returns its error wrapped with the operation's name. SQLite
+	// commits an overwrite of the one row of health_probe (a read-only
+	// file or a full disk shows only at commit); PostgreSQL runs an UPDATE
+	// of sessions that matches no row, which its read-only and privilege
+	// checks still refuse, and writes nothing. Callers rate-limit it (the
+	// server runs it about once a second, however often /healthz is asked).
 	ProbeWrite(ctx context.Context) error
 }

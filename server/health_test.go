@@ -364,7 +364,7 @@ func TestOutageIsLoggedOnceNotPerRequest(t *testing.T) {
 	all := e.lines.since(before)
 
 	n := sent.Load()
-	if n < 100 {
+	if n < 20 { // two lines each before: 40, against the 5 or so allowed
 		t.Fatalf("only %d requests during the outage; the test proves nothing", n)
 	}
 	wantOneLine(t, all, "session store down", errInjected.Error())
