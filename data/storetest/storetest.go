@@ -90,6 +90,7 @@ func storeGroups() []group {
 		{"Versions", changesCases},
 		{"Purge", purgeCases},
 		{"Audit", auditCases},
+		{"Groups", groupCases},
 		{"Concurrency", concurrencyCases},
 	}
 }

@@ -1,0 +1,183 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+
+	"sessionmon/data"
+)
+
+var (
+	_ data.Grouper      = (*Store)(nil)
+	_ data.Histogrammer = (*Store)(nil)
+	_ data.Counter      = (*Store)(nil)
+)
+
+// DefaultGroups is how many groups GroupActive returns when asked for none;
+// MaxGroups bounds the answer.
+const (
+	DefaultGroups = 50
+	MaxGroups     = 1000
+)
+
+// groupSQL groups active sessions by ?key: ?1 now, ?2 the LIKE pattern of
+// the key ('%' for all), ?3 the limit. Each reads one covering partial index
+// of migration 0004 in key order (sessions_active_by_user,
+// sessions_active_by_ip) and never the table: every column it names is in
+// the index. Roles are hex-encoded so no role can be mistaken for
+// group_concat's separator. count(*) OVER () counts the groups before LIMIT.
+const groupSQL = `SELECT %[1]s, count(*), count(DISTINCT %[2]s), group_concat(DISTINCT hex(role)),
+	max(login_time), max(last_activity), count(*) OVER ()
+FROM sessions INDEXED BY %[3]s
+WHERE ended_at IS NULL AND expires_at > ?1 AND %[1]s LIKE ?2 ESCAPE '\'
+GROUP BY %[1]s ORDER BY count(*) DESC, %[1]s LIMIT ?3`
+
+var (
+	groupByUserSQL = fmt.Sprintf(groupSQL, "username", "ip", "sessions_active_by_user")
+	groupByIPSQL   = fmt.Sprintf(groupSQL, "ip", "username", "sessions_active_by_ip")
+)
+
+// GroupActive returns the largest groups of active sessions by username or
+// by IP.
+func (s *Store) GroupActive(ctx context.Context, q data.GroupQuery) (data.Groups, error) {
+	stmt := groupByUserSQL
+	switch q.By {
+	case data.GroupByUser:
+	case data.GroupByIP:
+		stmt = groupByIPSQL
+	default:
+		return data.Groups{}, fmt.Errorf("sqlite: group active: unknown grouping %q", q.By)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultGroups
+	}
+	limit = min(limit, MaxGroups)
+	rows, err := s.rs.query(ctx, stmt, micros(q.Now), "%"+escapeLike(q.Text)+"%", limit)
+	if err != nil {
+		return data.Groups{}, wrap("group active", err)
+	}
+	defer rows.Close()
+	var out data.Groups
+	for rows.Next() {
+		var (
+			g             data.Group
+			roles         string
+			login, active any
+		)
+		if err := rows.Scan(&g.Key, &g.Sessions, &g.Others, &roles, &login, &active, &out.Total); err != nil {
+			return data.Groups{}, wrap("group active", err)
+		}
+		var d decoder
+		g.NewestLogin = d.time(login, "login_time")
+		g.LastActivity = d.time(active, "last_activity")
+		if d.err != nil {
+			return data.Groups{}, fmt.Errorf("sqlite: group active: %s: %w", g.Key, d.err)
+		}
+		if g.Roles, err = unhexRoles(roles); err != nil {
+			return data.Groups{}, fmt.Errorf("sqlite: group active: %s: %w", g.Key, err)
+		}
+		out.Groups = append(out.Groups, g)
+	}
+	if err := rows.Err(); err != nil {
+		return data.Groups{}, wrap("group active", err)
+	}
+	return out, nil
+}
+
+// unhexRoles decodes group_concat(DISTINCT hex(role)), sorted.
+func unhexRoles(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	roles := make([]string, 0, len(parts))
+	for _, p := range parts {
+		b, err := hex.DecodeString(p)
+		if err != nil {
+			return nil, fmt.Errorf("roles: %w", err)
+		}
+		roles = append(roles, string(b))
+	}
+	sort.Strings(roles)
+	return roles, nil
+}
+
+// histogramSQL counts logins and failed logins per bucket: ?1 the start,
+// ?2 the step, ?3 the end (exclusive), all in microseconds. Two ranges of
+// the covering index audit_action_time (migration 0004): it reads only the
+// entries in the window, however long the audit table is.
+const histogramSQL = `SELECT action, (time - ?1) / ?2, count(*) FROM audit
+WHERE action IN ('login', 'login_failed') AND time >= ?1 AND time < ?3
+GROUP BY 1, 2`
+
+// AuditHistogram counts logins and failed logins per bucket.
+func (s *Store) AuditHistogram(ctx context.Context, q data.HistogramQuery) (data.Histogram, error) {
+	if err := q.Check(); err != nil {
+		return data.Histogram{}, fmt.Errorf("sqlite: %w", err)
+	}
+	h := data.NewHistogram(q)
+	rows, err := s.rs.query(ctx, histogramSQL, micros(h.Start), q.Step.Microseconds(), micros(q.End()))
+	if err != nil {
+		return data.Histogram{}, wrap("audit histogram", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			action string
+			i, n   int64
+		)
+		if err := rows.Scan(&action, &i, &n); err != nil {
+			return data.Histogram{}, wrap("audit histogram", err)
+		}
+		h.Add(action, int(i), n)
+	}
+	if err := rows.Err(); err != nil {
+		return data.Histogram{}, wrap("audit histogram", err)
+	}
+	return h, nil
+}
+
+// CountActive counts the active sessions q selects and those at or before
+// q.After in q's order, in one statement (one snapshot). The count before
+// the cursor walks the sort key's index up to it; the total walks the
+// expiry index (or, with a filter text, every active row, as the listing
+// does).
+func (s *Store) CountActive(ctx context.Context, q data.Query) (data.Position, error) {
+	sortKey := q.Sort
+	if sortKey == "" {
+		sortKey = data.SortExpires
+	}
+	col, ok := sortColumns[sortKey]
+	if !ok {
+		return data.Position{}, fmt.Errorf("sqlite: count active: unknown sort key %q", q.Sort)
+	}
+	var b strings.Builder
+	b.WriteString("SELECT (SELECT count(*) FROM sessions")
+	args := activeWhere(&b, q)
+	b.WriteString("), ")
+	if c := q.After; c != nil {
+		b.WriteString("(SELECT count(*) FROM sessions")
+		args = append(args, activeWhere(&b, q)...)
+		cmp := "<="
+		if q.Desc {
+			cmp = ">="
+		}
+		fmt.Fprintf(&b, " AND (%s, id) %s (?, ?))", col, cmp)
+		if sortKey == data.SortUser {
+			args = append(args, c.User, c.ID)
+		} else {
+			args = append(args, micros(c.Time), c.ID)
+		}
+	} else {
+		b.WriteString("0")
+	}
+	var p data.Position
+	if err := s.rs.queryRow(ctx, b.String(), args...).Scan(&p.Total, &p.Before); err != nil {
+		return data.Position{}, wrap("count active", err)
+	}
+	return p, nil
+}

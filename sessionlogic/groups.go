@@ -1,0 +1,104 @@
+package sessionlogic
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"sessionmon/data"
+)
+
+// The dashboard's aggregate views: sessions grouped by user or by IP,
+// logins over time, and where a row sits in a listing. Each needs an
+// optional capability of the store (data.Grouper, data.Histogrammer,
+// data.Counter); without it the call returns ErrUnsupported.
+
+type (
+	GroupBy   = data.GroupBy
+	Group     = data.Group
+	Groups    = data.Groups
+	Histogram = data.Histogram
+	Position  = data.Position
+)
+
+// Groupings for GroupQuery.
+const (
+	GroupByUser = data.GroupByUser
+	GroupByIP   = data.GroupByIP
+)
+
+// GroupQuery selects the largest groups of active sessions.
+type GroupQuery struct {
+	By    GroupBy
+	Text  string // case-insensitive substring of the key (username or IP)
+	Limit int    // 1..MaxGroups; 0 means 50
+}
+
+// MaxGroups bounds one answer of Groups.
+const MaxGroups = 1000
+
+// Histogram window: logins and failed logins per minute over the last hour.
+const (
+	HistogramStep    = time.Minute
+	HistogramBuckets = 60
+)
+
+// Groups returns the largest groups of active sessions by user or by IP,
+// with counts: one account holding hundreds of sessions, or one address
+// behind many accounts, shows at the top.
+func (m *Manager) Groups(ctx context.Context, q GroupQuery) (Groups, error) {
+	if !q.By.Valid() {
+		return Groups{}, fmt.Errorf("%w: group by %q: want %q or %q", ErrInvalidInput, clip(string(q.By), 40), GroupByUser, GroupByIP)
+	}
+	if q.Limit < 0 || q.Limit > MaxGroups {
+		return Groups{}, fmt.Errorf("%w: limit %d: want 1 to %d", ErrInvalidInput, q.Limit, MaxGroups)
+	}
+	if len(q.Text) > maxFilterLen {
+		return Groups{}, fmt.Errorf("%w: filter text is longer than %d characters", ErrInvalidInput, maxFilterLen)
+	}
+	g, ok := m.store.(data.Grouper)
+	if !ok {
+		return Groups{}, fmt.Errorf("group sessions: %s: %w", m.store.Describe(), ErrUnsupported)
+	}
+	if q.Limit == 0 {
+		q.Limit = 50
+	}
+	return g.GroupActive(ctx, data.GroupQuery{Now: m.now(), By: q.By, Text: q.Text, Limit: q.Limit})
+}
+
+// LoginHistogram counts logins and failed logins per minute over the last
+// hour (HistogramBuckets buckets of HistogramStep, the last one holding
+// now), from the audit table.
+func (m *Manager) LoginHistogram(ctx context.Context) (Histogram, error) {
+	h, ok := m.store.(data.Histogrammer)
+	if !ok {
+		return Histogram{}, fmt.Errorf("login histogram: %s: %w", m.store.Describe(), ErrUnsupported)
+	}
+	return h.AuditHistogram(ctx, data.HistogramQuery{Now: m.now(), Step: HistogramStep, Buckets: HistogramBuckets})
+}
+
+// maxFilterLen is Active's bound on the filter text.
+const maxFilterLen = 200
+
+// Position counts the sessions a listing selects (q without Limit) and,
+// when q.After is set, those at or before it: the dashboard's "95/99,786"
+// and "5 matches".
+func (m *Manager) Position(ctx context.Context, q ListQuery) (Position, error) {
+	if q.Sort == "" {
+		q.Sort = SortExpires
+	}
+	if !q.Sort.Valid() {
+		return Position{}, fmt.Errorf("%w: sort %q: want one of %v", ErrInvalidInput, clip(string(q.Sort), 40), SortKeys)
+	}
+	if len(q.Text) > maxFilterLen {
+		return Position{}, fmt.Errorf("%w: filter text is longer than %d characters", ErrInvalidInput, maxFilterLen)
+	}
+	c, ok := m.store.(data.Counter)
+	if !ok {
+		return Position{}, fmt.Errorf("count sessions: %s: %w", m.store.Describe(), ErrUnsupported)
+	}
+	return c.CountActive(ctx, data.Query{
+		Now: m.now(), Username: q.Username, Role: q.Role, Text: q.Text,
+		Sort: q.Sort, Desc: q.Desc, After: q.After,
+	})
+}
