@@ -1,0 +1,300 @@
+// Command groups measures the dashboard's aggregate queries (migration
+// 0004): sessions grouped by user and by IP, logins and failed logins per
+// minute over the last hour, and a row's position in the listing, at N
+// active sessions and M audit entries, on SQLite and (with -pg)
+// PostgreSQL. It prints each statement's plan, then times it through the
+// store with the 0004 indexes and, as the baseline in the same run, with
+// them dropped:
+//
+//	cd bench && go run ./cmd/groups -n 1000000 -audit 10000000 -pg
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"sessionmon/bench/harness"
+	"sessionmon/data"
+	"sessionmon/data/postgres"
+	"sessionmon/data/sqlite"
+)
+
+var (
+	n     = flag.Int("n", 1000000, "active sessions")
+	nAud  = flag.Int("audit", 10000000, "audit entries, spread over -span")
+	span  = flag.Duration("span", 30*24*time.Hour, "the audit entries' time span, ending now")
+	runs  = flag.Int("runs", 5, "timed runs per measurement (median reported)")
+	pg    = flag.Bool("pg", false, "also PostgreSQL")
+	noSQL = flag.Bool("no-sqlite", false, "skip SQLite")
+	base  = flag.Bool("baseline", true, "also time each query with the 0004 indexes dropped")
+)
+
+type store interface {
+	data.Grouper
+	data.Histogrammer
+	data.Counter
+	ListActive(context.Context, data.Query) (data.Page, error)
+}
+
+func main() {
+	flag.Parse()
+	ctx := context.Background()
+	if !*noSQL {
+		runSQLite(ctx)
+	}
+	if *pg {
+		runPG(ctx)
+	}
+}
+
+// measure times every aggregate through st and returns the medians in ms.
+func measure(ctx context.Context, st store) map[string]float64 {
+	now := time.Now().UTC()
+	mid, err := st.ListActive(ctx, data.Query{Now: now, Limit: 1, After: &data.Cursor{Time: now.Add(7 * 24 * time.Hour)}})
+	check(err)
+	var cur *data.Cursor
+	if len(mid.Sessions) > 0 {
+		cur = data.CursorOf(mid.Sessions[0], data.SortExpires)
+	}
+	ops := []struct {
+		name string
+		f    func() error
+	}{
+		{"group by user (top 50)", func() error {
+			_, err := st.GroupActive(ctx, data.GroupQuery{Now: time.Now(), By: data.GroupByUser})
+			return err
+		}},
+		{"group by IP (top 50)", func() error {
+			_, err := st.GroupActive(ctx, data.GroupQuery{Now: time.Now(), By: data.GroupByIP})
+			return err
+		}},
+		{"logins per minute, last hour", func() error {
+			_, err := st.AuditHistogram(ctx, data.HistogramQuery{Now: time.Now(), Step: time.Minute, Buckets: 60})
+			return err
+		}},
+		{"position mid-list + total", func() error {
+			_, err := st.CountActive(ctx, data.Query{Now: time.Now(), After: cur})
+			return err
+		}},
+	}
+	out := map[string]float64{}
+	for _, op := range ops {
+		check(op.f()) // warm
+		var ms []float64
+		for range *runs {
+			t := time.Now()
+			check(op.f())
+			ms = append(ms, harness.Ms(time.Since(t)))
+		}
+		out[op.name] = harness.Summarize(ms).Med
+	}
+	h, err := st.AuditHistogram(ctx, data.HistogramQuery{Now: time.Now(), Step: time.Minute, Buckets: 60})
+	check(err)
+	var in int64
+	for i := range h.Logins {
+		in += h.Logins[i] + h.Failed[i]
+	}
+	fmt.Printf("  (the last hour holds %d logins and failed logins)\n", in)
+	return out
+}
+
+var order = []string{"group by user (top 50)", "group by IP (top 50)", "logins per minute, last hour", "position mid-list + total"}
+
+func report(what string, with, without map[string]float64) {
+	fmt.Printf("\n%s, %d active sessions, %d audit entries over %s; median of %d runs:\n", what, *n, *nAud, *span, *runs)
+	for _, k := range order {
+		if without == nil {
+			fmt.Printf("  %-30s %9.1f ms\n", k, with[k])
+			continue
+		}
+		if w, ok := without[k]; ok {
+			fmt.Printf("  %-30s %9.1f ms   without the 0004 indexes %9.1f ms   (%.1fx)\n", k, with[k], w, w/with[k])
+		} else {
+			fmt.Printf("  %-30s %9.1f ms   (uses no 0004 index)\n", k, with[k])
+		}
+	}
+}
+
+func runSQLite(ctx context.Context) {
+	dir, err := os.MkdirTemp("", "groups-")
+	check(err)
+	defer os.RemoveAll(dir)
+	path := harness.SQLiteFile(dir, "g")
+	st, err := sqlite.Open(ctx, path)
+	check(err)
+	st.Close()
+	t := time.Now()
+	check(harness.BulkLoadSQLite(ctx, path, 1, *n))
+	check(harness.SeedAuditSQLite(ctx, path, *nAud, *span))
+	fmt.Printf("SQLite: loaded in %v\n", time.Since(t).Round(time.Second))
+
+	db, err := sql.Open("sqlite", path)
+	check(err)
+	defer db.Close()
+	now := time.Now().UnixMicro()
+	for _, q := range []string{
+		`SELECT username, count(*), count(DISTINCT ip), group_concat(DISTINCT hex(role)), max(login_time), max(last_activity), count(*) OVER ()
+		 FROM sessions INDEXED BY sessions_active_by_user WHERE ended_at IS NULL AND expires_at > ?1 AND username LIKE '%' ESCAPE '\'
+		 GROUP BY username ORDER BY count(*) DESC, username LIMIT 50`,
+		`SELECT ip, count(*), count(DISTINCT username), group_concat(DISTINCT hex(role)), max(login_time), max(last_activity), count(*) OVER ()
+		 FROM sessions INDEXED BY sessions_active_by_ip WHERE ended_at IS NULL AND expires_at > ?1 AND ip LIKE '%' ESCAPE '\'
+		 GROUP BY ip ORDER BY count(*) DESC, ip LIMIT 50`,
+		`SELECT action, (time - ?1) / 60000000, count(*) FROM audit
+		 WHERE action IN ('login', 'login_failed') AND time >= ?1 - 3600000000 AND time < ?1 GROUP BY 1, 2`,
+		`SELECT (SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ?1),
+		 (SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ?1 AND (expires_at, id) <= (?1 + 604800000000, ''))`,
+	} {
+		fmt.Println("SQLite:", q)
+		rows, err := db.Query("EXPLAIN QUERY PLAN "+q, now)
+		check(err)
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			check(rows.Scan(&id, &parent, &notused, &detail))
+			fmt.Println("   ", detail)
+		}
+		rows.Close()
+		fmt.Println("   ", tableReads(db, q, now))
+	}
+
+	st, err = sqlite.Open(ctx, path)
+	check(err)
+	with := measure(ctx, st)
+	st.Close()
+	var without map[string]float64
+	if *base {
+		// Without the covering indexes the groupings must name no index.
+		_, err := db.Exec(`DROP INDEX sessions_active_by_user; DROP INDEX sessions_active_by_ip; DROP INDEX audit_action_time`)
+		check(err)
+		st, err = sqlite.Open(ctx, path)
+		check(err)
+		without = measureNoHint(ctx, st, db)
+		st.Close()
+	}
+	report("SQLite", with, without)
+}
+
+// measureNoHint times the SQLite statements without INDEXED BY (the
+// indexes they name are gone), through a connection of their own.
+func measureNoHint(ctx context.Context, st store, db *sql.DB) map[string]float64 {
+	out := map[string]float64{}
+	stmts := map[string]string{
+		order[0]: `SELECT username, count(*), count(DISTINCT ip), group_concat(DISTINCT hex(role)), max(login_time), max(last_activity), count(*) OVER ()
+		 FROM sessions WHERE ended_at IS NULL AND expires_at > ?1 GROUP BY username ORDER BY count(*) DESC, username LIMIT 50`,
+		order[1]: `SELECT ip, count(*), count(DISTINCT username), group_concat(DISTINCT hex(role)), max(login_time), max(last_activity), count(*) OVER ()
+		 FROM sessions WHERE ended_at IS NULL AND expires_at > ?1 GROUP BY ip ORDER BY count(*) DESC, ip LIMIT 50`,
+		order[2]: `SELECT action, (time - ?1) / 60000000, count(*) FROM audit
+		 WHERE action IN ('login', 'login_failed') AND time >= ?1 - 3600000000 AND time < ?1 GROUP BY 1, 2`,
+	}
+	for _, k := range order[:3] {
+		var ms []float64
+		for range max(1, *runs/2) {
+			t := time.Now()
+			rows, err := db.QueryContext(ctx, stmts[k], time.Now().UnixMicro())
+			check(err)
+			for rows.Next() {
+			}
+			check(rows.Err())
+			rows.Close()
+			ms = append(ms, harness.Ms(time.Since(t)))
+		}
+		out[k] = harness.Summarize(ms).Med
+	}
+	return out
+}
+
+// tableReads inspects the bytecode of q: SQLite's plan says "USING INDEX"
+// rather than "USING COVERING INDEX" for a partial index whose WHERE names a
+// column it does not hold (ended_at), yet the statement may still never
+// read the table: its seek is deferred (DeferredSeek) and done only when a
+// table column is read. This reports whether any Column opcode reads a
+// table cursor.
+func tableReads(db *sql.DB, q string, args ...any) string {
+	rows, err := db.Query("EXPLAIN "+q, args...)
+	check(err)
+	defer rows.Close()
+	tables := map[int64]bool{}
+	reads := 0
+	for rows.Next() {
+		var (
+			addr, p1, p2, p3 int64
+			op               string
+			p4, p5, comment  any
+		)
+		check(rows.Scan(&addr, &op, &p1, &p2, &p3, &p4, &p5, &comment))
+		switch op {
+		case "OpenRead":
+			if _, isInt := p4.(int64); isInt { // an index has a KeyInfo "k(...)" here
+				tables[p1] = true
+			}
+		case "Column", "Rowid":
+			if tables[p1] {
+				reads++
+			}
+		}
+	}
+	if reads == 0 {
+		return "bytecode: no column is read from a table (index only)"
+	}
+	return fmt.Sprintf("bytecode: %d column reads from a table", reads)
+}
+
+func runPG(ctx context.Context) {
+	s, err := harness.NewSchema(ctx, harness.DefaultDSN, "groups")
+	check(err)
+	defer s.Drop()
+	pst, err := postgres.OpenAndMigrate(ctx, s.DSN)
+	check(err)
+	defer pst.Close()
+	t := time.Now()
+	check(harness.BulkLoadPG(ctx, s, 1, *n))
+	check(harness.SeedAuditPG(ctx, s, *nAud, *span))
+	conn, err := s.Conn(ctx)
+	check(err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "VACUUM ANALYZE sessions")
+	check(err)
+	fmt.Printf("PostgreSQL: loaded in %v (then VACUUM ANALYZE, as autovacuum does)\n", time.Since(t).Round(time.Second))
+	explain := func() {
+		for _, q := range []string{
+			`SELECT username, count(*), count(DISTINCT ip), array_agg(DISTINCT role), max(login_time), max(last_activity), count(*) OVER ()
+			 FROM sessions WHERE ended_at IS NULL AND expires_at > now() AND username ILIKE '%' GROUP BY username ORDER BY count(*) DESC, username COLLATE "C" LIMIT 50`,
+			`SELECT ip, count(*), count(DISTINCT username), array_agg(DISTINCT role), max(login_time), max(last_activity), count(*) OVER ()
+			 FROM sessions WHERE ended_at IS NULL AND expires_at > now() AND ip ILIKE '%' GROUP BY ip ORDER BY count(*) DESC, ip COLLATE "C" LIMIT 50`,
+			`SELECT action, (extract(epoch FROM time - (now() - interval '1 hour')) * 1000000)::bigint / 60000000 AS b, count(*) FROM audit
+			 WHERE action IN ('login', 'login_failed') AND time >= now() - interval '1 hour' AND time < now() GROUP BY 1, 2`,
+		} {
+			fmt.Println("PostgreSQL:", q)
+			rows, err := conn.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) "+q)
+			check(err)
+			for rows.Next() {
+				var line string
+				check(rows.Scan(&line))
+				fmt.Println("   ", line)
+			}
+			rows.Close()
+		}
+	}
+	explain()
+	with := measure(ctx, pst)
+	var without map[string]float64
+	if *base {
+		_, err := conn.Exec(ctx, `DROP INDEX sessions_active_by_user_idx, sessions_active_by_ip_idx, audit_action_time_idx`)
+		check(err)
+		fmt.Println("PostgreSQL without the 0004 indexes:")
+		explain()
+		without = measure(ctx, pst)
+	}
+	report("PostgreSQL", with, without)
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
