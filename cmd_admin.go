@@ -266,8 +266,7 @@ func (a *app) sessionsCmd() *cobra.Command {
 				if asJSON {
 					out := make([]sessionlogic.Fields, len(p.Sessions))
 					for i, s := range p.Sessions {
-						out[i] = sessionlogic.FieldsOf(s)
-						out[i].ID = s.ID // operators act on the full id
+						out[i] = sessionlogic.OperatorFields(s) // the dashboard's export writes the same
 					}
 					return writeJSON(a.stdout, out)
 				}
