@@ -33,6 +33,9 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 		}
 		return nil
 	}
+	if cmd, ok := m.oncallKey(msg); ok {
+		return cmd
+	}
 	switch m.mode {
 	case modeDetail:
 		return m.detailKey(msg)

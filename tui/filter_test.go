@@ -87,14 +87,15 @@ func TestAuditView(t *testing.T) {
 	m = press(m, "j", "j", "j", "pgdown")
 	v := m.View()
 	lines := strings.Split(v, "\n")
-	if !strings.HasPrefix(lines[2], "Audit: the latest 100 entries") || !strings.HasPrefix(lines[3], "when") {
+	// The header's two lines, then the line of the position and sparklines.
+	if !strings.HasPrefix(lines[3], "Audit: the latest 100 entries") || !strings.HasPrefix(lines[4], "when") {
 		t.Fatalf("headings scrolled away:\n%s", v)
 	}
-	top := lines[4]
+	top := lines[5]
 	// Five new entries arrive on top: the rows under the eye stay.
 	m = press(m, "r")
 	m, _ = upd(m, auditMsg{id: m.audit.reqID, entries: entries(1, 105)})
-	if got := strings.Split(m.View(), "\n")[4]; got != top {
+	if got := strings.Split(m.View(), "\n")[5]; got != top {
 		t.Fatalf("rows shifted: %q, was %q", got, top)
 	}
 	// At the top, new entries do come in on top.

@@ -58,7 +58,7 @@ func TestFreezeHoldsTheOrder(t *testing.T) {
 	}
 	v := m.View()
 	lines := strings.Split(v, "\n")
-	if !strings.HasPrefix(lines[3], " ✗alice") || !strings.Contains(lines[3], "ended") {
+	if !strings.HasPrefix(lines[4], " ✗alice") || !strings.Contains(lines[4], "ended") { // under the header, the dash line and the titles
 		t.Fatalf("the ended row is not marked:\n%s", v)
 	}
 	if strings.Contains(v, "gina") || !strings.Contains(v, "frozen (F) · 1 new") {

@@ -48,6 +48,8 @@ type keyMap struct {
 	// ReadOnly holds the action keys in read-only mode (and matches
 	// nothing otherwise), so they answer with a word instead of silence.
 	ReadOnly key.Binding
+
+	oncallKeys // group, copy, export, errors (oncall.go)
 }
 
 // newKeyMap returns the bindings; readOnly disables the actions that
@@ -88,6 +90,8 @@ func newKeyMap(readOnly bool) keyMap {
 		Submit:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "extend")),
 		Cancel:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
 		Accept:    key.NewBinding(key.WithKeys("enter", "tab"), key.WithHelp("enter", "keep")),
+
+		oncallKeys: newOncallKeys(),
 	}
 	k.ReadOnly = key.NewBinding(key.WithKeys(" ", "x", "X", "e"))
 	k.ReadOnly.SetEnabled(readOnly)
@@ -101,16 +105,16 @@ func newKeyMap(readOnly bool) keyMap {
 
 // ShortHelp is the footer line (help.KeyMap).
 func (k keyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.Detail, k.Filter, k.Sort, k.ForceOut, k.Extend, k.Pause, k.Audit, k.Help, k.Quit}
+	return []key.Binding{k.Detail, k.Filter, k.Group, k.Sort, k.ForceOut, k.Extend, k.Pause, k.Audit, k.Help, k.Quit}
 }
 
 // FullHelp is the `?` view (help.KeyMap).
 func (k keyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
-		{k.Detail, k.Audit, k.Back, k.Filter, k.Sort, k.Reverse, k.Freeze},
-		{k.Mark, k.ForceOut, k.ForceOutUser, k.Extend},
-		{k.Pause, k.Faster, k.Slower, k.Refresh, k.Help, k.Quit},
+		{k.Detail, k.Audit, k.Back, k.Filter, k.Sort, k.Reverse, k.Freeze, k.Group},
+		{k.Mark, k.ForceOut, k.ForceOutUser, k.Extend, k.CopyID, k.CopyUser, k.Export},
+		{k.Pause, k.Faster, k.Slower, k.Refresh, k.Errors, k.Help, k.Quit},
 	}
 }
 
@@ -128,6 +132,10 @@ func (v viewKeys) ShortHelp() []key.Binding {
 		return []key.Binding{k.Close, k.ForceOut, k.ForceOutUser, k.Extend, k.Refresh, k.Audit, k.Help, k.Quit}
 	case modeAudit:
 		return []key.Binding{k.Close, auditFilterHelp, k.Up, k.Down, k.Refresh, k.Pause, k.Help, k.Quit}
+	case modeGroups:
+		return []key.Binding{k.Jump, k.GroupNext, k.Filter, k.CopyKey, k.Close, k.Help, k.Quit}
+	case modeErrors:
+		return []key.Binding{k.Close, k.CopyErr, k.Up, k.Down, k.Help, k.Quit}
 	}
 	return k.ShortHelp()
 }
@@ -138,13 +146,18 @@ func (v viewKeys) FullHelp() [][]key.Binding {
 	case modeDetail:
 		return [][]key.Binding{
 			{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
-			{k.Close, k.Audit, k.ForceOut, k.ForceOutUser, k.Extend},
+			{k.Close, k.Audit, k.ForceOut, k.ForceOutUser, k.Extend, k.CopyID, k.CopyUser},
 			{k.Pause, k.Faster, k.Slower, k.Refresh, k.Help, k.Quit},
 		}
 	case modeAudit:
 		return [][]key.Binding{
 			{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
 			{k.Close, auditFilterHelp, k.Pause, k.Faster, k.Slower, k.Refresh, k.Help, k.Quit},
+		}
+	case modeGroups, modeErrors:
+		return [][]key.Binding{
+			{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
+			v.ShortHelp(),
 		}
 	}
 	return k.FullHelp()

@@ -189,6 +189,8 @@ type tableModel struct {
 
 	width, height int // height: visible rows
 	cols          []tableCol
+
+	filter string // set by View for its rows
 }
 
 func newTable(keys keyMap, theme *styleSet) tableModel {
@@ -414,6 +416,7 @@ func (t tableModel) moveUp(n int) (tableModel, tea.Msg) {
 
 // View renders the column titles and the visible rows only.
 func (t tableModel) View(now time.Time, filter string) string {
+	t.filter = filter // highlighted in the cells (highlight.go)
 	var b strings.Builder
 	t.writeTitles(&b)
 	switch {
@@ -518,7 +521,7 @@ func (t tableModel) writeRow(b *strings.Builder, i int, now time.Time) {
 		case ended && t.frozen:
 			p = t.theme.Dim
 		}
-		line.WriteString(t.colour(selected, p, fit(text, w)))
+		line.WriteString(t.colourMatch(selected, p, fit(text, w), c.col))
 	}
 	if selected {
 		b.WriteString(t.theme.Selected.Apply(line.String()))

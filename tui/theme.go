@@ -35,6 +35,7 @@ type styleSet struct {
 	Red      paint            // expires in under five minutes, or expired
 	Marked   paint            // the mark column
 	Selected paint            // the selected row (reverse video)
+	Match    paint            // the filter's text inside a cell (no colour: never a state)
 	roles    []paint          // for roles not named in known
 	known    map[string]paint // the usual roles, each its own colour
 }
@@ -123,6 +124,7 @@ func newStyleSet(r *lipgloss.Renderer) styleSet {
 		Red:      paintOf(s().Bold(true).Foreground(red)),
 		Marked:   paintOf(s().Bold(true).Foreground(accent)),
 		Selected: paintOf(s().Reverse(true)),
+		Match:    paintOf(s().Underline(true).Bold(true)),
 	}
 	admin := paintOf(s().Bold(true).Foreground(roleColours["admin"]))
 	t.known = map[string]paint{"root": admin, "superuser": admin, "guest": paintOf(s().Foreground(dim))}

@@ -81,6 +81,8 @@ const (
 	modeTable viewMode = iota
 	modeDetail
 	modeAudit
+	modeGroups // sessions grouped by user or IP (groups.go)
+	modeErrors // the last errors in full (errorview.go)
 )
 
 // Model is the dashboard, the root tea.Model. Its state is grouped: the
@@ -106,6 +108,7 @@ type Model struct {
 	listing
 	poller
 	frame
+	oncall // groups, sparklines, position, copy, export, errors (oncall.go)
 
 	header  headerModel
 	table   tableModel
@@ -161,6 +164,7 @@ func newModel(opts Options, r *lipgloss.Renderer) Model {
 		confirm:       newConfirm(keys, &theme),
 		extend:        newExtend(keys, &theme),
 		status:        statusModel{theme: &theme},
+		oncall:        newOncall(keys, &theme, os.Stdout),
 	}
 	if m.operator == "" {
 		m.operator = "operator"
@@ -242,6 +246,7 @@ func (m Model) Init() tea.Cmd {
 		fetchStatsCmd(m.ctx, m.mgr, m.statsID),
 		clockTick(m.clockTag),
 		m.watchCmd(),
+		m.oncallInit(),
 	)
 }
 
@@ -252,6 +257,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if m.layout() {
 		cmd = tea.Batch(cmd, m.fetch(m.windowReq(placeTop)))
 	}
+	cmd = tea.Batch(cmd, m.oncallSync())
 	return m, cmd
 }
 
@@ -265,7 +271,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tea.KeyMsg:
 		return m.onKey(msg)
 	}
+	m.observe(msg)
 	if cmd, ok := m.updateConnect(msg); ok {
+		return cmd
+	}
+	if cmd, ok := m.updateOncall(msg); ok {
 		return cmd
 	}
 	if cmd, ok := m.updatePoll(msg); ok {
@@ -279,6 +289,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	switch {
 	case m.extend.open:
 		m.extend, cmd = m.extend.Update(msg)
+	case m.export.open:
+		m.export, cmd = m.export.Update(msg)
 	case m.filter.editing:
 		m.filter, cmd = m.filter.Update(msg)
 	case m.auditFilter.editing:
@@ -320,6 +332,8 @@ func (m *Model) onKey(msg tea.KeyMsg) tea.Cmd {
 		m.confirm, cmd = m.confirm.Update(msg)
 	case m.extend.open:
 		m.extend, cmd = m.extend.Update(msg)
+	case m.export.open:
+		m.export, cmd = m.export.Update(msg)
 	case m.filter.editing:
 		m.filter, cmd = m.filter.Update(msg)
 	case m.auditFilter.editing:

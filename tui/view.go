@@ -35,9 +35,13 @@ func (m *Model) layout() bool {
 	m.auditFilter.SetSize(w, 1)
 	m.confirm.SetSize(w, h)
 	m.extend.SetSize(w, h)
+	m.export.SetSize(w, h)
 	fixed := 1 // the status line
 	if m.showHeader {
 		fixed += headerHeight
+	}
+	if m.showDash = h >= 12; m.showDash {
+		fixed++ // position and sparklines (oncall.go)
 	}
 	if m.showFooter {
 		fixed += m.footerHeight()
@@ -51,6 +55,8 @@ func (m *Model) layout() bool {
 	m.table.SetSize(w, max(0, m.bodyHeight-1)) // one line of column titles
 	m.detail.SetSize(w, m.bodyHeight)
 	m.audit.SetSize(w, m.bodyHeight)
+	m.groups.SetSize(w, m.bodyHeight)
+	m.errs.SetSize(w, m.bodyHeight)
 	return m.table.height > before && m.table.loaded && len(m.table.rows) < m.table.height &&
 		(m.table.more || !m.table.atStart)
 }
@@ -73,6 +79,8 @@ func (m Model) dialogView() string {
 		return m.confirm.View()
 	case m.extend.open:
 		return m.extend.View(m.now)
+	case m.export.open:
+		return m.export.View()
 	}
 	return ""
 }
@@ -87,6 +95,9 @@ func (m Model) View() string {
 	if m.showHeader {
 		parts = append(parts, m.header.View(m.now))
 	}
+	if m.showDash {
+		parts = append(parts, m.dashView())
+	}
 	// Every part keeps to the width by itself (the table cuts each cell,
 	// the others cut their lines), so the frame is not measured again.
 	var body string
@@ -95,6 +106,10 @@ func (m Model) View() string {
 		body = m.detail.View(m.now)
 	case modeAudit:
 		body = m.audit.View(m.now)
+	case modeGroups:
+		body = m.groups.View(m.now)
+	case modeErrors:
+		body = m.errs.View(m.now)
 	default:
 		body = m.table.View(m.now, m.filter.value)
 	}
