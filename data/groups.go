@@ -118,19 +118,11 @@ type Histogrammer interface {
 	AuditHistogram(ctx context.Context, q HistogramQuery) (Histogram, error)
 }
 
-// Position is where a keyset position falls in a listing.
-type Position struct {
-	// Before counts the rows the query selects that come at or before
-	// its After cursor in its order: the rows above the first row a
-	// ListActive with that cursor returns. 0 when After is nil.
-	Before int64
-	Total  int64 // rows the query selects (Limit ignored)
-}
-
 // Counter is implemented by sources that can count a listing: "95/99,786"
 // and "5 matches" in the dashboard.
 type Counter interface {
-	// CountActive counts the active sessions q selects and, when q.After
-	// is set, those at or before it. Limit is ignored.
-	CountActive(ctx context.Context, q Query) (Position, error)
+	// CountActive counts the active sessions q selects; when q.After is
+	// set, only those at or before it in q's order: the rows above the
+	// first row a ListActive with that cursor returns. Limit is ignored.
+	CountActive(ctx context.Context, q Query) (int64, error)
 }

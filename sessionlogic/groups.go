@@ -18,7 +18,6 @@ type (
 	Group     = data.Group
 	Groups    = data.Groups
 	Histogram = data.Histogram
-	Position  = data.Position
 )
 
 // Groupings for GroupQuery.
@@ -80,22 +79,22 @@ func (m *Manager) LoginHistogram(ctx context.Context) (Histogram, error) {
 // maxFilterLen is Active's bound on the filter text.
 const maxFilterLen = 200
 
-// Position counts the sessions a listing selects (q without Limit) and,
-// when q.After is set, those at or before it: the dashboard's "95/99,786"
-// and "5 matches".
-func (m *Manager) Position(ctx context.Context, q ListQuery) (Position, error) {
+// Count counts the sessions a listing selects (q without Limit) or, when
+// q.After is set, those at or before it: the dashboard's "95/99,786" and
+// "5 matches".
+func (m *Manager) Count(ctx context.Context, q ListQuery) (int64, error) {
 	if q.Sort == "" {
 		q.Sort = SortExpires
 	}
 	if !q.Sort.Valid() {
-		return Position{}, fmt.Errorf("%w: sort %q: want one of %v", ErrInvalidInput, clip(string(q.Sort), 40), SortKeys)
+		return 0, fmt.Errorf("%w: sort %q: want one of %v", ErrInvalidInput, clip(string(q.Sort), 40), SortKeys)
 	}
 	if len(q.Text) > maxFilterLen {
-		return Position{}, fmt.Errorf("%w: filter text is longer than %d characters", ErrInvalidInput, maxFilterLen)
+		return 0, fmt.Errorf("%w: filter text is longer than %d characters", ErrInvalidInput, maxFilterLen)
 	}
 	c, ok := m.store.(data.Counter)
 	if !ok {
-		return Position{}, fmt.Errorf("count sessions: %s: %w", m.store.Describe(), ErrUnsupported)
+		return 0, fmt.Errorf("count sessions: %s: %w", m.store.Describe(), ErrUnsupported)
 	}
 	return c.CountActive(ctx, data.Query{
 		Now: m.now(), Username: q.Username, Role: q.Role, Text: q.Text,

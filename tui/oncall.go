@@ -141,8 +141,8 @@ func (m *Model) observe(msg tea.Msg) {
 			what, err = "counting logins", msg.err
 		}
 	case posMsg:
-		if msg.id == m.pos.reqID {
-			what, err = "counting the position", msg.err
+		if msg.id == m.pos.beforeID && !msg.total || msg.id == m.pos.totalID && msg.total {
+			what, err = "counting the sessions", msg.err
 		}
 	case copiedMsg:
 		what, err = "copying", msg.err
@@ -172,7 +172,11 @@ func (m *Model) updateOncall(msg tea.Msg) (cmd tea.Cmd, ok bool) {
 			m.groups, cmd = m.groups.Ask(m.ctx, m.mgr)
 			cmds = append(cmds, cmd)
 		case modeTable:
-			m.pos, cmd = m.pos.Ask(m.ctx, m.mgr)
+			refresh := true
+			if m.filter.value == "" && m.header.haveStats {
+				m.pos, refresh = m.pos.SetTotal(m.header.stats.Active), false
+			}
+			m.pos, cmd = m.pos.Ask(m.ctx, m.mgr, refresh)
 			cmds = append(cmds, cmd)
 		}
 		return tea.Batch(cmds...), true

@@ -32,9 +32,9 @@ func (f *flakyStore) AuditHistogram(ctx context.Context, q data.HistogramQuery) 
 	return f.Store.(data.Histogrammer).AuditHistogram(ctx, q)
 }
 
-func (f *flakyStore) CountActive(ctx context.Context, q data.Query) (data.Position, error) {
+func (f *flakyStore) CountActive(ctx context.Context, q data.Query) (int64, error) {
 	if f.down.Load() {
-		return data.Position{}, errDown
+		return 0, errDown
 	}
 	return f.Store.(data.Counter).CountActive(ctx, q)
 }

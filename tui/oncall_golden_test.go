@@ -13,7 +13,7 @@ import (
 // withDash answers the position count and the histogram of m.
 func withDash(m Model) Model {
 	m, _ = upd(m, posDueMsg{tag: m.pos.dueTag})
-	m, _ = upd(m, posMsg{id: m.pos.reqID, key: m.pos.want, pos: sessionlogic.Position{Before: 0, Total: 99786}})
+	m, _ = upd(m, posMsg{id: m.pos.totalID, total: true, key: m.pos.want, n: 99786})
 	h := sessionlogic.Histogram{Start: t0.Truncate(time.Minute).Add(-59 * time.Minute), Step: time.Minute,
 		Logins: make([]int64, 60), Failed: make([]int64, 60)}
 	for i := range h.Logins {

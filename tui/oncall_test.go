@@ -167,48 +167,65 @@ func TestGroupFilterAsksAgain(t *testing.T) {
 }
 
 func TestPositionView(t *testing.T) {
+	ctx := context.Background()
 	var p positionModel
-	if p.View(0, 5, false) != "" {
-		t.Fatal("a position before any count")
-	}
 	k := posKey{sort: sessionlogic.SortExpires, hasTop: true, top: sessionlogic.Cursor{ID: "x"}}
 	p, cmd := p.Track(k)
 	if cmd == nil {
 		t.Fatal("a new listing starts no settle timer")
 	}
-	p, cmd = p.Update(posDueMsg{tag: p.dueTag - 1}, context.Background(), nil)
-	if cmd != nil || p.reqID != 0 {
+	p, _ = p.Update(posDueMsg{tag: p.dueTag - 1}, ctx, nil)
+	if p.beforeID != 0 || p.totalID != 0 {
 		t.Fatal("an old settle timer asked for a count")
 	}
-	p, _ = p.Update(posDueMsg{tag: p.dueTag}, context.Background(), nil)
-	if p.reqID != 1 {
-		t.Fatal("the settle timer asked for no count")
+	p, _ = p.Update(posDueMsg{tag: p.dueTag}, ctx, nil)
+	if p.beforeID != 1 || p.totalID != 1 {
+		t.Fatalf("the settle timer asked for counts %d, %d", p.beforeID, p.totalID)
 	}
-	p, _ = p.Update(posMsg{id: 1, key: k, pos: sessionlogic.Position{Before: 90, Total: 99786}}, context.Background(), nil)
+	if p.View(0, 5, false) != "" {
+		t.Fatal("a position before any count")
+	}
+	p, _ = p.Update(posMsg{id: 1, total: true, key: k, n: 99786}, ctx, nil)
+	if got := p.View(4, 20, false); got != "99,786" {
+		t.Errorf("View before the position count = %q, want the total", got)
+	}
+	p, _ = p.Update(posMsg{id: 1, key: k, n: 90}, ctx, nil)
 	if got := p.View(4, 20, false); got != "95/99,786" {
 		t.Errorf("View = %q, want 95/99,786", got)
 	}
-	if got := p.View(2, 5, true); got != "93/99,786 matches" {
-		t.Errorf("filtered View = %q", got)
-	}
 	// The window moved: the last count is shown, marked, until the next.
-	p, _ = p.Track(posKey{sort: sessionlogic.SortExpires})
+	p, _ = p.Track(posKey{sort: sessionlogic.SortExpires, hasTop: true, top: sessionlogic.Cursor{ID: "y"}})
 	if got := p.View(0, 20, false); got != "~91/99,786" {
 		t.Errorf("View while counting = %q", got)
 	}
-	p, _ = p.Update(posMsg{id: 1, key: k, pos: sessionlogic.Position{Before: 1, Total: 1}}, context.Background(), nil)
-	p.reqID = 2
-	p, _ = p.Update(posMsg{id: 1, key: k, pos: sessionlogic.Position{Total: 7}}, context.Background(), nil)
-	if p.pos.Total == 7 {
+	p, _ = p.Update(posDueMsg{tag: p.dueTag}, ctx, nil)
+	if p.beforeID != 2 || p.totalID != 1 {
+		t.Fatalf("a move asked for counts %d, %d; want the position only", p.beforeID, p.totalID)
+	}
+	// An older answer is dropped.
+	p, _ = p.Update(posMsg{id: 1, key: k, n: 7}, ctx, nil)
+	if p.before == 7 {
 		t.Error("an older count replaced the newer")
 	}
-	p.pos, p.got = sessionlogic.Position{Total: 5}, p.want
+	// A filter: the total is counted again.
+	fk := posKey{text: "al", sort: sessionlogic.SortExpires}
+	p, _ = p.Track(fk)
+	p, _ = p.Update(posDueMsg{tag: p.dueTag}, ctx, nil)
+	if p.totalID != 2 || !p.haveBefore || p.before != 0 {
+		t.Fatalf("a filter at the start: totalID %d before %d/%v", p.totalID, p.before, p.haveBefore)
+	}
+	p, _ = p.Update(posMsg{id: 2, total: true, key: fk, n: 5}, ctx, nil)
 	if got := p.View(2, 5, true); got != "3/5 matches" {
 		t.Errorf("View = %q, want 3/5 matches", got)
 	}
-	p.pos = sessionlogic.Position{Total: 0}
+	p, _ = p.Update(posMsg{id: 2, total: true, key: fk, n: 0}, ctx, nil)
 	if got := p.View(0, 0, true); got != "no matches" {
 		t.Errorf("View = %q, want no matches", got)
+	}
+	// The unfiltered total can come from the stats.
+	p = p.SetTotal(12)
+	if p.totalFor != "" || p.total != 12 || p.totalID != 3 {
+		t.Fatalf("SetTotal: %+v", p)
 	}
 }
 

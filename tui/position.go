@@ -13,18 +13,24 @@ import (
 // positionModel is where the selected row sits in the whole listing and how
 // many sessions the listing holds: "95/99,786", or with a filter
 // "3/5 matches". The table holds only a window, so the store counts
-// (Manager.Position): the rows at or before the window's top cursor, and
-// the total. A count is asked when the window's top, the filter or the
+// (Manager.Count): the rows at or before the window's top cursor, and the
+// total. The position is counted when the window's top, the filter or the
 // order has held still for posSettle (a burst of PgDn costs one count, not
-// five), and on the stats' cadence for rows that came and went.
+// five); the total when the filter changes, and both on the stats' cadence
+// for sessions that came and went. Without a filter the total is the
+// header's active count when the stats have one.
 type positionModel struct {
-	reqID  int
-	dueTag int
-	want   posKey // the listing the numbers should be for
-	got    posKey // the listing the numbers are for
-	pos    sessionlogic.Position
-	have   bool
-	err    error
+	dueTag   int
+	beforeID int
+	totalID  int
+
+	want       posKey // the listing shown
+	got        posKey // the listing before was counted for
+	before     int64
+	haveBefore bool
+	totalFor   string // the filter total was counted for
+	total      int64
+	haveTotal  bool
 }
 
 // posSettle is how long the listing must hold still before it is counted.
@@ -51,21 +57,27 @@ func (k posKey) query() sessionlogic.ListQuery {
 type (
 	// posDueMsg: the listing has held still; count it if tag is the latest.
 	posDueMsg struct{ tag int }
-	// posMsg answers a count.
+	// posMsg answers a count: of the rows before key's top (total false),
+	// or of all rows of key's filter (total true).
 	posMsg struct {
-		id  int
-		key posKey
-		pos sessionlogic.Position
-		err error
+		id    int
+		total bool
+		key   posKey
+		n     int64
+		err   error
 	}
 )
 
-func countPositionCmd(ctx context.Context, m *sessionlogic.Manager, id int, k posKey) tea.Cmd {
+func countCmd(ctx context.Context, m *sessionlogic.Manager, id int, k posKey, total bool) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, pollTimeout)
 		defer cancel()
-		p, err := m.Position(ctx, k.query())
-		return posMsg{id: id, key: k, pos: p, err: err}
+		q := k.query()
+		if total {
+			q.After = nil
+		}
+		n, err := m.Count(ctx, q)
+		return posMsg{id: id, total: total, key: k, n: n, err: err}
 	}
 }
 
@@ -81,56 +93,75 @@ func (p positionModel) Track(k posKey) (positionModel, tea.Cmd) {
 	return p, tea.Tick(posSettle, func(time.Time) tea.Msg { return posDueMsg{tag: tag} })
 }
 
-// Ask issues a count of the listing now wanted.
-func (p positionModel) Ask(ctx context.Context, m *sessionlogic.Manager) (positionModel, tea.Cmd) {
-	p.reqID++
-	if m == nil {
-		return p, nil
+// SetTotal takes the total of the unfiltered listing from elsewhere (the
+// stats' active count).
+func (p positionModel) SetTotal(n int64) positionModel {
+	p.totalFor, p.total, p.haveTotal = "", n, true
+	p.totalID++ // a count in flight is older
+	return p
+}
+
+// Ask counts the position of the listing shown, and its total when
+// refresh is set or the filter changed.
+func (p positionModel) Ask(ctx context.Context, m *sessionlogic.Manager, refresh bool) (positionModel, tea.Cmd) {
+	var cmds []tea.Cmd
+	if !p.want.hasTop {
+		p.got, p.before, p.haveBefore = p.want, 0, true // the start of the list: nothing above
+	} else {
+		p.beforeID++
+		if m != nil {
+			cmds = append(cmds, countCmd(ctx, m, p.beforeID, p.want, false))
+		}
 	}
-	return p, countPositionCmd(ctx, m, p.reqID, p.want)
+	if refresh || !p.haveTotal || p.totalFor != p.want.text {
+		p.totalID++
+		if m != nil {
+			cmds = append(cmds, countCmd(ctx, m, p.totalID, p.want, true))
+		}
+	}
+	return p, tea.Batch(cmds...)
 }
 
 func (p positionModel) Update(msg tea.Msg, ctx context.Context, m *sessionlogic.Manager) (positionModel, tea.Cmd) {
 	switch msg := msg.(type) {
 	case posDueMsg:
 		if msg.tag == p.dueTag {
-			return p.Ask(ctx, m)
+			return p.Ask(ctx, m, false)
 		}
 	case posMsg:
-		if msg.id != p.reqID {
-			return p, nil // an older count
-		}
-		p.err = msg.err
-		if msg.err == nil {
-			p.pos, p.got, p.have = msg.pos, msg.key, true
+		switch {
+		case msg.err != nil:
+		case msg.total && msg.id == p.totalID:
+			p.totalFor, p.total, p.haveTotal = msg.key.text, msg.n, true
+		case !msg.total && msg.id == p.beforeID:
+			p.got, p.before, p.haveBefore = msg.key, msg.n, true
 		}
 	}
 	return p, nil
 }
 
-// View says where row sel (0-based, in the window) is: "95/99,786", with a
-// filter "3/5 matches". Until the count of the current window arrives the
-// position is the last one known, marked "~".
+// View says where row sel (0-based, in the window of rows rows) is:
+// "95/99,786", with a filter "3/5 matches". Until the count of the
+// current window arrives the position is the last one known, marked "~".
 func (p positionModel) View(sel int, rows int, filtered bool) string {
-	if !p.have {
+	if !p.haveTotal {
 		return ""
 	}
-	total := p.pos.Total
-	if filtered && total == 0 {
-		return "no matches"
-	}
-	if rows == 0 {
-		if filtered {
-			return plural64(total, "match", "matches")
+	total := p.total
+	if filtered && (total == 0 || rows == 0) {
+		if total == 0 {
+			return "no matches"
 		}
+		return plural64(total, "match", "matches")
+	}
+	if rows == 0 || !p.haveBefore {
 		return groupDigits(total)
 	}
-	at := p.pos.Before + int64(sel) + 1
 	mark := ""
-	if p.got != p.want {
+	if p.got != p.want || p.totalFor != p.want.text {
 		mark = "~"
 	}
-	at = min(at, max(total, 1))
+	at := min(p.before+int64(sel)+1, max(total, 1))
 	if filtered {
 		return fmt.Sprintf("%s%s/%s", mark, groupDigits(at), plural64(total, "match", "matches"))
 	}

@@ -113,7 +113,7 @@ func SeedAuditPG(ctx context.Context, s *Schema, n int, span time.Duration) erro
 			}
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO audit (time, actor, action, username, session_id, ip, detail)
-			SELECT now() - ($1 - g) * ($2::bigint * interval '1 microsecond') / $1, 'user' || (g % 1000),
+			SELECT now() - (($1 - g)::float8 / $1 * $2::bigint) * interval '1 microsecond', 'user' || (g % 1000),
 				`+fmt.Sprintf(auditMixSQL, "(g % 20)")+`, 'user' || (g % 1000), lpad(to_hex(g), 64, '0'),
 				'10.0.' || (g % 250) || '.' || (g % 200), ''
 			FROM generate_series(1, $1::int) g`, n, span.Microseconds())

@@ -26,33 +26,46 @@ const (
 	MaxGroups     = 1000
 )
 
-// groupSQL groups active sessions by one key: $1 now, $2 the ILIKE pattern
-// of the key ('%' for all), $3 the limit. Every column it reads is in the
-// covering partial index of migration 0004 for that key
-// (sessions_active_by_user_idx, sessions_active_by_ip_idx), in key order, so
-// it can run as an index-only scan feeding a GroupAggregate. count(*) OVER
-// () counts the groups before LIMIT. Ties order by key in byte order ("C"),
-// as in the SQLite store.
-const groupSQL = `SELECT %[1]s, count(*), count(DISTINCT %[2]s), array_agg(DISTINCT role),
-	max(login_time), max(last_activity), count(*) OVER ()
-FROM sessions
-WHERE ended_at IS NULL AND expires_at > $1 AND %[1]s ILIKE $2
-GROUP BY %[1]s ORDER BY count(*) DESC, %[1]s COLLATE "C" LIMIT $3`
+// groupSQL groups active sessions by one key in one statement, in two
+// steps: top counts the sessions per key and keeps the largest $2
+// (count(*) OVER () counts every group before LIMIT); only then are the
+// costlier aggregates (distinct other keys, distinct roles, the newest
+// login and activity) computed, for those keys alone, each a range of the
+// same index. Every column it reads is in the covering partial index of
+// migration 0004 for that key (sessions_active_by_user_idx,
+// sessions_active_by_ip_idx), so both steps can be index-only scans. $1
+// now, $2 the limit, $3 the ILIKE pattern of the key (only in the
+// filtered shape). Ties order by key in byte order ("C"), as in the SQLite
+// store.
+const groupSQL = `WITH top AS MATERIALIZED (
+	SELECT %[1]s AS k, count(*) AS n, count(*) OVER () AS total FROM sessions
+	WHERE ended_at IS NULL AND expires_at > $1%[3]s
+	GROUP BY %[1]s ORDER BY count(*) DESC, %[1]s COLLATE "C" LIMIT $2)
+SELECT top.k, top.n, d.others, d.roles, d.login, d.seen, top.total
+FROM top CROSS JOIN LATERAL (
+	SELECT count(DISTINCT s.%[2]s) AS others, array_agg(DISTINCT s.role) AS roles,
+		max(s.login_time) AS login, max(s.last_activity) AS seen
+	FROM sessions s WHERE s.ended_at IS NULL AND s.%[1]s = top.k AND s.expires_at > $1) d
+ORDER BY top.n DESC, top.k COLLATE "C"`
 
-var (
-	groupByUserSQL = fmt.Sprintf(groupSQL, "username", "ip")
-	groupByIPSQL   = fmt.Sprintf(groupSQL, "ip", "username")
-)
+// groupStmts[by][filtered] is the statement for a grouping, with or
+// without the key filter.
+var groupStmts = map[data.GroupBy][2]string{
+	data.GroupByUser: {
+		fmt.Sprintf(groupSQL, "username", "ip", ""),
+		fmt.Sprintf(groupSQL, "username", "ip", ` AND username ILIKE $3`),
+	},
+	data.GroupByIP: {
+		fmt.Sprintf(groupSQL, "ip", "username", ""),
+		fmt.Sprintf(groupSQL, "ip", "username", ` AND ip ILIKE $3`),
+	},
+}
 
 // GroupActive returns the largest groups of active sessions by username or
 // by IP.
 func (s *Store) GroupActive(ctx context.Context, q data.GroupQuery) (data.Groups, error) {
-	stmt := groupByUserSQL
-	switch q.By {
-	case data.GroupByUser:
-	case data.GroupByIP:
-		stmt = groupByIPSQL
-	default:
+	stmts, ok := groupStmts[q.By]
+	if !ok {
 		return data.Groups{}, fmt.Errorf("postgres group active: unknown grouping %q", q.By)
 	}
 	limit := q.Limit
@@ -60,7 +73,11 @@ func (s *Store) GroupActive(ctx context.Context, q data.GroupQuery) (data.Groups
 		limit = DefaultGroups
 	}
 	limit = min(limit, MaxGroups)
-	rows, err := s.pool.Query(ctx, stmt, q.Now, "%"+likeEscaper.Replace(q.Text)+"%", limit)
+	stmt, args := stmts[0], []any{q.Now, limit}
+	if q.Text != "" {
+		stmt, args = stmts[1], append(args, "%"+likeEscaper.Replace(q.Text)+"%")
+	}
+	rows, err := s.pool.Query(ctx, stmt, args...)
 	if err != nil {
 		return data.Groups{}, wrap("group active", err)
 	}
@@ -115,16 +132,15 @@ func (s *Store) AuditHistogram(ctx context.Context, q data.HistogramQuery) (data
 	return h, nil
 }
 
-// CountActive counts the active sessions q selects and those at or before
-// q.After in q's order, in one statement (one snapshot). The count before
-// the cursor walks the sort key's index up to it.
-func (s *Store) CountActive(ctx context.Context, q data.Query) (data.Position, error) {
+// CountActive counts the active sessions q selects, or those at or before
+// q.After in q's order (a range of the sort key's index up to it).
+func (s *Store) CountActive(ctx context.Context, q data.Query) (int64, error) {
 	if q.Sort == "" {
 		q.Sort = data.SortExpires
 	}
 	col, ok := sortCols[q.Sort]
 	if !ok {
-		return data.Position{}, fmt.Errorf("postgres count active: unknown sort key %q", q.Sort)
+		return 0, fmt.Errorf("postgres count active: unknown sort key %q", q.Sort)
 	}
 	var args []any
 	arg := func(v any) string {
@@ -132,12 +148,9 @@ func (s *Store) CountActive(ctx context.Context, q data.Query) (data.Position, e
 		return "$" + strconv.Itoa(len(args))
 	}
 	var b strings.Builder
-	b.WriteString(`SELECT (SELECT count(*) FROM sessions`)
+	b.WriteString(`SELECT count(*) FROM sessions`)
 	activeWhere(&b, arg, q)
-	b.WriteString(`), `)
 	if c := q.After; c != nil {
-		b.WriteString(`(SELECT count(*) FROM sessions`)
-		activeWhere(&b, arg, q)
 		cmp := "<="
 		if q.Desc {
 			cmp = ">="
@@ -146,13 +159,11 @@ func (s *Store) CountActive(ctx context.Context, q data.Query) (data.Position, e
 		if q.Sort == data.SortUser {
 			v = c.User
 		}
-		b.WriteString(` AND (` + col + `, id) ` + cmp + ` (` + arg(v) + `, ` + arg(c.ID) + `))`)
-	} else {
-		b.WriteString(`0`)
+		b.WriteString(` AND (` + col + `, id) ` + cmp + ` (` + arg(v) + `, ` + arg(c.ID) + `)`)
 	}
-	var p data.Position
-	if err := s.pool.QueryRow(ctx, b.String(), args...).Scan(&p.Total, &p.Before); err != nil {
-		return data.Position{}, wrap("count active", err)
+	var n int64
+	if err := s.pool.QueryRow(ctx, b.String(), args...).Scan(&n); err != nil {
+		return 0, wrap("count active", err)
 	}
-	return p, nil
+	return n, nil
 }

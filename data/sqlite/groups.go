@@ -23,32 +23,47 @@ const (
 	MaxGroups     = 1000
 )
 
-// groupSQL groups active sessions by ?key: ?1 now, ?2 the LIKE pattern of
-// the key ('%' for all), ?3 the limit. Each reads one covering partial index
-// of migration 0004 in key order (sessions_active_by_user,
-// sessions_active_by_ip) and never the table: every column it names is in
-// the index. Roles are hex-encoded so no role can be mistaken for
-// group_concat's separator. count(*) OVER () counts the groups before LIMIT.
-const groupSQL = `SELECT %[1]s, count(*), count(DISTINCT %[2]s), group_concat(DISTINCT hex(role)),
-	max(login_time), max(last_activity), count(*) OVER ()
-FROM sessions INDEXED BY %[3]s
-WHERE ended_at IS NULL AND expires_at > ?1 AND %[1]s LIKE ?2 ESCAPE '\'
-GROUP BY %[1]s ORDER BY count(*) DESC, %[1]s LIMIT ?3`
+// groupSQL groups active sessions by one key in one statement (one
+// snapshot), in two steps. top counts the sessions per key and keeps the
+// largest ?2 (count(*) OVER () counts every group before LIMIT); only then
+// are the costlier aggregates (distinct other keys, distinct roles, the
+// newest login and activity) computed, for those keys alone, by seeking
+// each in the same index. Both steps read one covering partial index of
+// migration 0004 in key order (sessions_active_by_user,
+// sessions_active_by_ip) and never the table. At 1M sessions this is
+// 2-3x faster than computing every aggregate for every group (bench/cmd/groups).
+// ?1 now, ?2 the limit, ?3 the LIKE pattern of the key (only in the
+// filtered shape). Roles are hex-encoded so no role can be mistaken for
+// group_concat's separator.
+const groupSQL = `WITH top(k, n, total) AS MATERIALIZED (
+	SELECT %[1]s, count(*), count(*) OVER () FROM sessions INDEXED BY %[3]s
+	WHERE ended_at IS NULL AND expires_at > ?1%[4]s
+	GROUP BY %[1]s ORDER BY count(*) DESC, %[1]s LIMIT ?2)
+SELECT top.k, top.n, count(DISTINCT s.%[2]s), group_concat(DISTINCT hex(s.role)),
+	max(s.login_time), max(s.last_activity), top.total
+FROM top CROSS JOIN sessions AS s INDEXED BY %[3]s
+WHERE s.%[1]s = top.k AND s.ended_at IS NULL AND s.expires_at > ?1
+GROUP BY top.k ORDER BY top.n DESC, top.k`
 
-var (
-	groupByUserSQL = fmt.Sprintf(groupSQL, "username", "ip", "sessions_active_by_user")
-	groupByIPSQL   = fmt.Sprintf(groupSQL, "ip", "username", "sessions_active_by_ip")
-)
+// groupStmts[by][filtered] is the statement for a grouping, with or
+// without the key filter (a LIKE '%%' on every row costs as much as the
+// counting itself).
+var groupStmts = map[data.GroupBy][2]string{
+	data.GroupByUser: {
+		fmt.Sprintf(groupSQL, "username", "ip", "sessions_active_by_user", ""),
+		fmt.Sprintf(groupSQL, "username", "ip", "sessions_active_by_user", ` AND username LIKE ?3 ESCAPE '\'`),
+	},
+	data.GroupByIP: {
+		fmt.Sprintf(groupSQL, "ip", "username", "sessions_active_by_ip", ""),
+		fmt.Sprintf(groupSQL, "ip", "username", "sessions_active_by_ip", ` AND ip LIKE ?3 ESCAPE '\'`),
+	},
+}
 
 // GroupActive returns the largest groups of active sessions by username or
 // by IP.
 func (s *Store) GroupActive(ctx context.Context, q data.GroupQuery) (data.Groups, error) {
-	stmt := groupByUserSQL
-	switch q.By {
-	case data.GroupByUser:
-	case data.GroupByIP:
-		stmt = groupByIPSQL
-	default:
+	stmts, ok := groupStmts[q.By]
+	if !ok {
 		return data.Groups{}, fmt.Errorf("sqlite: group active: unknown grouping %q", q.By)
 	}
 	limit := q.Limit
@@ -56,7 +71,11 @@ func (s *Store) GroupActive(ctx context.Context, q data.GroupQuery) (data.Groups
 		limit = DefaultGroups
 	}
 	limit = min(limit, MaxGroups)
-	rows, err := s.rs.query(ctx, stmt, micros(q.Now), "%"+escapeLike(q.Text)+"%", limit)
+	stmt, args := stmts[0], []any{micros(q.Now), limit}
+	if q.Text != "" {
+		stmt, args = stmts[1], append(args, "%"+escapeLike(q.Text)+"%")
+	}
+	rows, err := s.rs.query(ctx, stmt, args...)
 	if err != nil {
 		return data.Groups{}, wrap("group active", err)
 	}
@@ -141,43 +160,37 @@ func (s *Store) AuditHistogram(ctx context.Context, q data.HistogramQuery) (data
 	return h, nil
 }
 
-// CountActive counts the active sessions q selects and those at or before
-// q.After in q's order, in one statement (one snapshot). The count before
-// the cursor walks the sort key's index up to it; the total walks the
-// expiry index (or, with a filter text, every active row, as the listing
-// does).
-func (s *Store) CountActive(ctx context.Context, q data.Query) (data.Position, error) {
+// CountActive counts the active sessions q selects, or those at or before
+// q.After in q's order. With a cursor it walks the sort key's index up to
+// it; without one, the expiry index (with a filter text, every active row,
+// as the listing does).
+func (s *Store) CountActive(ctx context.Context, q data.Query) (int64, error) {
 	sortKey := q.Sort
 	if sortKey == "" {
 		sortKey = data.SortExpires
 	}
 	col, ok := sortColumns[sortKey]
 	if !ok {
-		return data.Position{}, fmt.Errorf("sqlite: count active: unknown sort key %q", q.Sort)
+		return 0, fmt.Errorf("sqlite: count active: unknown sort key %q", q.Sort)
 	}
 	var b strings.Builder
-	b.WriteString("SELECT (SELECT count(*) FROM sessions")
+	b.WriteString("SELECT count(*) FROM sessions")
 	args := activeWhere(&b, q)
-	b.WriteString("), ")
 	if c := q.After; c != nil {
-		b.WriteString("(SELECT count(*) FROM sessions")
-		args = append(args, activeWhere(&b, q)...)
 		cmp := "<="
 		if q.Desc {
 			cmp = ">="
 		}
-		fmt.Fprintf(&b, " AND (%s, id) %s (?, ?))", col, cmp)
+		fmt.Fprintf(&b, " AND (%s, id) %s (?, ?)", col, cmp)
 		if sortKey == data.SortUser {
 			args = append(args, c.User, c.ID)
 		} else {
 			args = append(args, micros(c.Time), c.ID)
 		}
-	} else {
-		b.WriteString("0")
 	}
-	var p data.Position
-	if err := s.rs.queryRow(ctx, b.String(), args...).Scan(&p.Total, &p.Before); err != nil {
-		return data.Position{}, wrap("count active", err)
+	var n int64
+	if err := s.rs.queryRow(ctx, b.String(), args...).Scan(&n); err != nil {
+		return 0, wrap("count active", err)
 	}
-	return p, nil
+	return n, nil
 }
