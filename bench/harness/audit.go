@@ -133,4 +133,3 @@ func SeedAuditPG(ctx context.Context, s *Schema, n int, span time.Duration) erro
 	_, err = conn.Exec(ctx, "VACUUM ANALYZE audit")
 	return err
 }
-
