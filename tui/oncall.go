@@ -172,11 +172,10 @@ func (m *Model) updateOncall(msg tea.Msg) (cmd tea.Cmd, ok bool) {
 			m.groups, cmd = m.groups.Ask(m.ctx, m.mgr)
 			cmds = append(cmds, cmd)
 		case modeTable:
-			refresh := true
-			if m.filter.value == "" && m.header.haveStats {
-				m.pos, refresh = m.pos.SetTotal(m.header.stats.Active), false
-			}
-			m.pos, cmd = m.pos.Ask(m.ctx, m.mgr, refresh)
+			// The total is counted here too rather than taken from the
+			// header's stats: those are read on their own schedule, and
+			// "1/0" above seven rows is worse than one more count.
+			m.pos, cmd = m.pos.Ask(m.ctx, m.mgr, true)
 			cmds = append(cmds, cmd)
 		}
 		return tea.Batch(cmds...), true

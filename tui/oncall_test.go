@@ -222,11 +222,6 @@ func TestPositionView(t *testing.T) {
 	if got := p.View(0, 0, true); got != "no matches" {
 		t.Errorf("View = %q, want no matches", got)
 	}
-	// The unfiltered total can come from the stats.
-	p = p.SetTotal(12)
-	if p.totalFor != "" || p.total != 12 || p.totalID != 3 {
-		t.Fatalf("SetTotal: %+v", p)
-	}
 }
 
 // The position is asked once the window holds still, not per key.

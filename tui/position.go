@@ -17,8 +17,7 @@ import (
 // total. The position is counted when the window's top, the filter or the
 // order has held still for posSettle (a burst of PgDn costs one count, not
 // five); the total when the filter changes, and both on the stats' cadence
-// for sessions that came and went. Without a filter the total is the
-// header's active count when the stats have one.
+// for sessions that came and went.
 type positionModel struct {
 	dueTag   int
 	beforeID int
@@ -91,14 +90,6 @@ func (p positionModel) Track(k posKey) (positionModel, tea.Cmd) {
 	p.dueTag++
 	tag := p.dueTag
 	return p, tea.Tick(posSettle, func(time.Time) tea.Msg { return posDueMsg{tag: tag} })
-}
-
-// SetTotal takes the total of the unfiltered listing from elsewhere (the
-// stats' active count).
-func (p positionModel) SetTotal(n int64) positionModel {
-	p.totalFor, p.total, p.haveTotal = "", n, true
-	p.totalID++ // a count in flight is older
-	return p
 }
 
 // Ask counts the position of the listing shown, and its total when

@@ -7,6 +7,12 @@
 // them dropped:
 //
 //	cd bench && go run ./cmd/groups -n 1000000 -audit 10000000 -pg
+//
+// With -touch D it measures instead what the two session indexes of 0004
+// cost store.Touch (the hot path), alternating rounds of D with and
+// without them:
+//
+//	cd bench && go run ./cmd/groups -n 100000 -touch 10s -pg
 package main
 
 import (
@@ -31,6 +37,7 @@ var (
 	pg    = flag.Bool("pg", false, "also PostgreSQL")
 	noSQL = flag.Bool("no-sqlite", false, "skip SQLite")
 	base  = flag.Bool("baseline", true, "also time each query with the 0004 indexes dropped")
+	touch = flag.Duration("touch", 0, "instead: measure store.Touch for this long per round, with and without the 0004 session indexes (no audit seeding)")
 )
 
 type store interface {
@@ -43,6 +50,10 @@ type store interface {
 func main() {
 	flag.Parse()
 	ctx := context.Background()
+	if *touch > 0 {
+		touchOnly(ctx)
+		return
+	}
 	if !*noSQL {
 		runSQLite(ctx)
 	}
@@ -316,6 +327,70 @@ func runPG(ctx context.Context) {
 		without = measure(ctx, pst)
 	}
 	report("PostgreSQL", with, without)
+}
+
+// touchOnly loads n sessions per store and compares Touch's rate with and
+// without the two 0004 indexes on sessions.
+func touchOnly(ctx context.Context) {
+	const rounds = 5
+	if !*noSQL {
+		dir, err := os.MkdirTemp("", "groups-touch-")
+		check(err)
+		defer os.RemoveAll(dir)
+		path := harness.SQLiteFile(dir, "t")
+		st, err := sqlite.Open(ctx, path)
+		check(err)
+		st.Close()
+		check(harness.BulkLoadSQLite(ctx, path, 1, *n))
+		st, err = sqlite.Open(ctx, path)
+		check(err)
+		defer st.Close()
+		db, err := sql.Open("sqlite", path)
+		check(err)
+		defer db.Close()
+		t := func() float64 {
+			return touchRate(ctx, func(ctx context.Context, id string, now, exp time.Time) error {
+				_, err := st.Touch(ctx, id, now, exp)
+				return err
+			}, *n, 4, *touch)
+		}
+		compareTouch(fmt.Sprintf("SQLite (%d sessions, 4 goroutines)", *n), rounds, t, t, func() {
+			_, err := db.Exec(`DROP INDEX sessions_active_by_user; DROP INDEX sessions_active_by_ip`)
+			check(err)
+		}, func() {
+			_, err := db.Exec(`CREATE INDEX sessions_active_by_user ON sessions (username, expires_at, ip, role, login_time, last_activity) WHERE ended_at IS NULL;
+				CREATE INDEX sessions_active_by_ip ON sessions (ip, expires_at, username, role, login_time, last_activity) WHERE ended_at IS NULL`)
+			check(err)
+		})
+	}
+	if *pg {
+		s, err := harness.NewSchema(ctx, harness.DefaultDSN, "groupstouch")
+		check(err)
+		defer s.Drop()
+		pst, err := postgres.OpenAndMigrate(ctx, s.DSN)
+		check(err)
+		defer pst.Close()
+		check(harness.BulkLoadPG(ctx, s, 1, *n))
+		conn, err := s.Conn(ctx)
+		check(err)
+		defer conn.Close(ctx)
+		t := func() float64 {
+			return touchRate(ctx, func(ctx context.Context, id string, now, exp time.Time) error {
+				_, err := pst.Touch(ctx, id, now, exp)
+				return err
+			}, *n, 16, *touch)
+		}
+		compareTouch(fmt.Sprintf("PostgreSQL (%d sessions, 16 goroutines)", *n), rounds, t, t, func() {
+			_, err := conn.Exec(ctx, `DROP INDEX sessions_active_by_user_idx, sessions_active_by_ip_idx`)
+			check(err)
+		}, func() {
+			_, err := conn.Exec(ctx, `CREATE INDEX sessions_active_by_user_idx ON sessions (username, expires_at)
+				INCLUDE (ip, role, login_time, last_activity) WHERE ended_at IS NULL;
+				CREATE INDEX sessions_active_by_ip_idx ON sessions (ip, expires_at)
+				INCLUDE (username, role, login_time, last_activity) WHERE ended_at IS NULL`)
+			check(err)
+		})
+	}
 }
 
 func check(err error) {
