@@ -17,7 +17,6 @@ import (
 // bulk-loaded sessions from `workers` goroutines for d; the caller runs it
 // with the indexes and without them, alternating, in the same run.
 
-
 // touchRate returns touches per second.
 func touchRate(ctx context.Context, touch func(ctx context.Context, id string, now, exp time.Time) error, n, workers int, d time.Duration) float64 {
 	var done atomic.Int64
