@@ -219,8 +219,10 @@ func (g groupsModel) View(now time.Time) string {
 		b.WriteString("\n" + cut("  no active sessions", g.width))
 		return b.String()
 	}
+	// The bars compare each group with the largest; when every group is
+	// as large as the largest (one session each) they would say nothing.
 	var top int64
-	if len(g.groups.Groups) > 0 {
+	if n := len(g.groups.Groups); n > 0 && g.groups.Groups[0].Sessions > g.groups.Groups[n-1].Sessions {
 		top = g.groups.Groups[0].Sessions
 	}
 	end := min(len(g.groups.Groups), g.offset+g.rows())
@@ -245,7 +247,7 @@ func (g groupsModel) View(now time.Time) string {
 			if top > 0 {
 				n = int((x.Sessions*int64(barW) + top - 1) / top)
 			}
-			line.WriteString(paintIf(t.Marked, strings.Repeat("█", n)) + strings.Repeat(" ", barW-n) + " ")
+			line.WriteString(paintIf(t.Marked, strings.Repeat("▆", n)) + strings.Repeat(" ", barW-n) + " ")
 		}
 		others := fitRight(groupDigits(x.Others), othersW)
 		if x.Others > 1 && g.by == sessionlogic.GroupByIP {

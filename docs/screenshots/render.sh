@@ -26,6 +26,7 @@ font="DejaVu Sans Mono"
 
 missing=()
 command -v tmux >/dev/null || missing+=(tmux)
+command -v curl >/dev/null || missing+=(curl)
 command -v rsvg-convert >/dev/null || missing+=(librsvg2-bin)
 fc-list 2>/dev/null | grep -q "$font" || missing+=(fonts-dejavu-core fontconfig)
 if ((${#missing[@]})); then
@@ -61,11 +62,31 @@ snap() { # name: capture the pane with its colours
 }
 alive() { tmux -L "$sock" has-session -t demo 2>/dev/null; }
 
+run() { # seconds: let the demo run
+	for ((i = 0; i < $1; i++)); do
+		sleep 1
+		alive || { echo "render.sh: the demo exited" >&2; exit 1; }
+	done
+}
+
 echo "letting the demo run for ${wait_s}s…"
-for ((i = 0; i < wait_s; i++)); do
-	sleep 1
-	alive || { echo "render.sh: the demo exited" >&2; exit 1; }
+run 3
+# The login server's address is in the status line at start.
+url=$(tmux -L "$sock" capture-pane -p -t demo | grep -o 'http://127\.0\.0\.1:[0-9]*' | head -1)
+[[ -n $url ]] || { echo "render.sh: no login server address on the screen" >&2; exit 1; }
+run $((wait_s * 2 / 3))
+# A bad morning, scripted against the demo's real login server: one
+# account logs in from two dozen browsers, and a few passwords are wrong
+# (fewer than the throttle's 20 per IP, so the simulator still logs in).
+for i in $(seq 1 24); do
+	curl -s -o /dev/null -d "username=alice&password=wonderland" "$url/login"
 done
+for u in bob mallory; do
+	for i in 1 2 3; do
+		curl -s -o /dev/null -d "username=$u&password=not-the-password" "$url/login"
+	done
+done
+run $((wait_s - 3 - wait_s * 2 / 3))
 
 snap table
 key Enter
