@@ -287,6 +287,7 @@ func (m *Model) oncallKey(msg tea.KeyMsg) (cmd tea.Cmd, ok bool) {
 	case key.Matches(msg, k.Back) && m.jumpedFrom != "" && !m.help.ShowAll:
 		// Back from a group's sessions to the groups.
 		by := m.jumpedFrom
+		m.status.Set("") // the jump's note is done
 		m.filter, cmd = m.filter.Clear()
 		return tea.Batch(cmd, m.openGroups(by)), true
 	}
@@ -392,7 +393,7 @@ func (m Model) dashView() string {
 	case modeGroups:
 		left = m.groups.Position()
 	case modeTable:
-		left = m.pos.View(m.table.sel, len(m.table.rows), m.filter.value != "")
+		left = m.pos.View(m.table.sel, len(m.table.rows), m.table.more, m.filter.value != "")
 	}
 	left = m.theme.Label.Apply(left)
 	lw := ansi.StringWidth(left)

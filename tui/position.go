@@ -131,14 +131,25 @@ func (p positionModel) Update(msg tea.Msg, ctx context.Context, m *sessionlogic.
 	return p, nil
 }
 
-// View says where row sel (0-based, in the window of rows rows) is:
-// "95/99,786", with a filter "3/5 matches". Until the count of the
-// current window arrives the position is the last one known, marked "~".
-func (p positionModel) View(sel int, rows int, filtered bool) string {
+// View says where row sel (0-based, in the window of rows rows; more:
+// rows follow it) is: "95/99,786", with a filter "3/5 matches". Until the
+// count of the current window arrives the position is the last one known,
+// marked "~". The total is counted every few seconds while the window is
+// listed every poll, so it is never shown below what the window itself
+// proves: at least the rows up to its end, and exactly those when nothing
+// follows.
+func (p positionModel) View(sel int, rows int, more, filtered bool) string {
 	if !p.haveTotal {
 		return ""
 	}
 	total := p.total
+	if p.haveBefore && p.got == p.want {
+		if seen := p.before + int64(rows); !more {
+			total = seen
+		} else {
+			total = max(total, seen)
+		}
+	}
 	if filtered && (total == 0 || rows == 0) {
 		if total == 0 {
 			return "no matches"
