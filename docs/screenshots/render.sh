@@ -75,6 +75,18 @@ run 3
 url=$(tmux -L "$sock" capture-pane -p -t demo | grep -o 'http://127\.0\.0\.1:[0-9]*' | head -1)
 [[ -n $url ]] || { echo "render.sh: no login server address on the screen" >&2; exit 1; }
 run $((wait_s * 2 / 3))
+
+snap table
+key Enter
+sleep 2
+snap detail
+key Escape
+sleep 1
+key x
+sleep 1
+snap confirm
+key n
+
 # A bad morning, scripted against the demo's real login server: one
 # account logs in from two dozen browsers, and a few passwords are wrong
 # (fewer than the throttle's 20 per IP, so the simulator still logs in).
@@ -87,18 +99,6 @@ for u in bob mallory; do
 	done
 done
 run $((wait_s - 3 - wait_s * 2 / 3))
-
-snap table
-key Enter
-sleep 2
-snap detail
-key Escape
-sleep 1
-key x
-sleep 1
-snap confirm
-key n
-sleep 1
 key g
 sleep 3
 snap groups
