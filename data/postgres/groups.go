@@ -31,22 +31,27 @@ const (
 // (count(*) OVER () counts every group before LIMIT); only then are the
 // costlier aggregates (distinct other keys, distinct roles, the newest
 // login and activity) computed, for those keys alone, each a range of the
-// same index. Every column it reads is in the covering partial index of
-// migration 0004 for that key (sessions_active_by_user_idx,
-// sessions_active_by_ip_idx), so both steps can be index-only scans. $1
-// now, $2 the limit, $3 the ILIKE pattern of the key (only in the
-// filtered shape). Ties order by key in byte order ("C"), as in the SQLite
-// store.
+// key's partial index of migration 0007 (sessions_active_by_user_idx,
+// sessions_active_by_ip_idx). The index holds the expiry's minute bucket,
+// never a column Touch writes on every request (Touch stays HOT, 0005): a
+// session whose bucket is later than now's is active; only the rows of
+// now's bucket are checked against expires_at. $1 now, $2 the limit, $3
+// the ILIKE pattern of the key (only in the filtered shape). Ties order by
+// key in byte order ("C"), as in the SQLite store.
 const groupSQL = `WITH top AS MATERIALIZED (
 	SELECT %[1]s AS k, count(*) AS n, count(*) OVER () AS total FROM sessions
-	WHERE ended_at IS NULL AND expires_at > $1%[3]s
+	WHERE ended_at IS NULL AND expires_bucket >= ` + nowBucket + ` AND (expires_bucket > ` + nowBucket + ` OR expires_at > $1)%[3]s
 	GROUP BY %[1]s ORDER BY count(*) DESC, %[1]s COLLATE "C" LIMIT $2)
 SELECT top.k, top.n, d.others, d.roles, d.login, d.seen, top.total
 FROM top CROSS JOIN LATERAL (
 	SELECT count(DISTINCT s.%[2]s) AS others, array_agg(DISTINCT s.role) AS roles,
 		max(s.login_time) AS login, max(s.last_activity) AS seen
-	FROM sessions s WHERE s.ended_at IS NULL AND s.%[1]s = top.k AND s.expires_at > $1) d
+	FROM sessions s WHERE s.ended_at IS NULL AND s.%[1]s = top.k
+		AND s.expires_bucket >= ` + nowBucket + ` AND (s.expires_bucket > ` + nowBucket + ` OR s.expires_at > $1)) d
 ORDER BY top.n DESC, top.k COLLATE "C"`
+
+// nowBucket is the bucket of now ($1), as in migration 0005.
+const nowBucket = `date_bin('1 minute', $1::timestamptz, timestamptz '2000-01-01 00:00:00+00')`
 
 // groupStmts[by][filtered] is the statement for a grouping, with or
 // without the key filter.
@@ -133,7 +138,10 @@ func (s *Store) AuditHistogram(ctx context.Context, q data.HistogramQuery) (data
 }
 
 // CountActive counts the active sessions q selects, or those at or before
-// q.After in q's order (a range of the sort key's index up to it).
+// q.After in q's order, with ListActive's conditions: the bucket bounds let
+// the expiry and activity indexes skip what cannot match, the exact
+// comparisons decide. (ListActive builds the same WHERE clause; keep them
+// in step.)
 func (s *Store) CountActive(ctx context.Context, q data.Query) (int64, error) {
 	if q.Sort == "" {
 		q.Sort = data.SortExpires
@@ -148,8 +156,20 @@ func (s *Store) CountActive(ctx context.Context, q data.Query) (int64, error) {
 		return "$" + strconv.Itoa(len(args))
 	}
 	var b strings.Builder
-	b.WriteString(`SELECT count(*) FROM sessions`)
-	activeWhere(&b, arg, q)
+	now := arg(q.Now)
+	b.WriteString(`SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ` + now +
+		` AND expires_bucket >= ` + bucketOf(now))
+	if q.Username != "" {
+		b.WriteString(` AND username = ` + arg(q.Username))
+	}
+	if q.Role != "" {
+		b.WriteString(` AND role = ` + arg(q.Role))
+	}
+	if q.Text != "" {
+		p := arg("%" + likeEscaper.Replace(q.Text) + "%")
+		b.WriteString(` AND (username ILIKE ` + p + ` OR full_name ILIKE ` + p + ` OR email ILIKE ` + p +
+			` OR role ILIKE ` + p + ` OR ip ILIKE ` + p + `)`)
+	}
 	if c := q.After; c != nil {
 		cmp := "<="
 		if q.Desc {
@@ -159,7 +179,11 @@ func (s *Store) CountActive(ctx context.Context, q data.Query) (int64, error) {
 		if q.Sort == data.SortUser {
 			v = c.User
 		}
-		b.WriteString(` AND (` + col + `, id) ` + cmp + ` (` + arg(v) + `, ` + arg(c.ID) + `)`)
+		p := arg(v)
+		if bucket := bucketCols[col]; bucket != "" {
+			b.WriteString(` AND ` + bucket + ` ` + cmp + ` ` + bucketOf(p))
+		}
+		b.WriteString(` AND (` + col + `, id) ` + cmp + ` (` + p + `, ` + arg(c.ID) + `)`)
 	}
 	var n int64
 	if err := s.pool.QueryRow(ctx, b.String(), args...).Scan(&n); err != nil {

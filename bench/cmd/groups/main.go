@@ -1,14 +1,14 @@
 // Command groups measures the dashboard's aggregate queries (migration
-// 0004): sessions grouped by user and by IP, logins and failed logins per
+// 0004, 0007): sessions grouped by user and by IP, logins and failed logins per
 // minute over the last hour, and a row's position in the listing, at N
 // active sessions and M audit entries, on SQLite and (with -pg)
 // PostgreSQL. It prints each statement's plan, then times it through the
-// store with the 0004 indexes and, as the baseline in the same run, with
+// store with the 0004/0007 indexes and, as the baseline in the same run, with
 // them dropped:
 //
 //	cd bench && go run ./cmd/groups -n 1000000 -audit 10000000 -pg
 //
-// With -touch D it measures instead what the two session indexes of 0004
+// With -touch D it measures instead what the two session indexes of 0007
 // cost store.Touch (the hot path), alternating rounds of D with and
 // without them:
 //
@@ -36,8 +36,8 @@ var (
 	runs  = flag.Int("runs", 5, "timed runs per measurement (median reported)")
 	pg    = flag.Bool("pg", false, "also PostgreSQL")
 	noSQL = flag.Bool("no-sqlite", false, "skip SQLite")
-	base  = flag.Bool("baseline", true, "also time each query with the 0004 indexes dropped")
-	touch = flag.Duration("touch", 0, "instead: measure store.Touch for this long per round, with and without the 0004 session indexes (no audit seeding)")
+	base  = flag.Bool("baseline", true, "also time each query with the 0004/0007 indexes dropped")
+	touch = flag.Duration("touch", 0, "instead: measure store.Touch for this long per round, with and without the 0007 session indexes (no audit seeding)")
 )
 
 type store interface {
@@ -127,9 +127,9 @@ func report(what string, with, without map[string]float64) {
 			continue
 		}
 		if w, ok := without[k]; ok {
-			fmt.Printf("  %-30s %9.1f ms   without the 0004 indexes %9.1f ms   (%.1fx)\n", k, with[k], w, w/with[k])
+			fmt.Printf("  %-30s %9.1f ms   without the 0004/0007 indexes %9.1f ms   (%.1fx)\n", k, with[k], w, w/with[k])
 		} else {
-			fmt.Printf("  %-30s %9.1f ms   (uses no 0004 index)\n", k, with[k])
+			fmt.Printf("  %-30s %9.1f ms   (uses no 0004/0007 index)\n", k, with[k])
 		}
 	}
 }
@@ -193,12 +193,12 @@ func runSQLite(ctx context.Context) {
 func sqliteGroupSQL(key, other, index string) string {
 	return fmt.Sprintf(`WITH top(k, n, total) AS MATERIALIZED (
 	SELECT %[1]s, count(*), count(*) OVER () FROM sessions INDEXED BY %[3]s
-	WHERE ended_at IS NULL AND expires_at > ?1
+	WHERE ended_at IS NULL AND expires_bucket >= ?1 / 60000000 AND (expires_bucket > ?1 / 60000000 OR expires_at > ?1)
 	GROUP BY %[1]s ORDER BY count(*) DESC, %[1]s LIMIT 50)
 SELECT top.k, top.n, count(DISTINCT s.%[2]s), group_concat(DISTINCT hex(s.role)),
 	max(s.login_time), max(s.last_activity), top.total
 FROM top CROSS JOIN sessions AS s INDEXED BY %[3]s
-WHERE s.%[1]s = top.k AND s.ended_at IS NULL AND s.expires_at > ?1
+WHERE s.%[1]s = top.k AND s.ended_at IS NULL AND s.expires_bucket >= ?1 / 60000000 AND (s.expires_bucket > ?1 / 60000000 OR s.expires_at > ?1)
 GROUP BY top.k ORDER BY top.n DESC, top.k`, key, other, index)
 }
 
@@ -272,13 +272,16 @@ func tableReads(db *sql.DB, q string, args ...any) string {
 func pgGroupSQL(key, other string) string {
 	return fmt.Sprintf(`WITH top AS MATERIALIZED (
 	SELECT %[1]s AS k, count(*) AS n, count(*) OVER () AS total FROM sessions
-	WHERE ended_at IS NULL AND expires_at > now()
+	WHERE ended_at IS NULL AND expires_bucket >= date_bin('1 minute', now(), timestamptz '2000-01-01')
+		AND (expires_bucket > date_bin('1 minute', now(), timestamptz '2000-01-01') OR expires_at > now())
 	GROUP BY %[1]s ORDER BY count(*) DESC, %[1]s COLLATE "C" LIMIT 50)
 SELECT top.k, top.n, d.others, d.roles, d.login, d.seen, top.total
 FROM top CROSS JOIN LATERAL (
 	SELECT count(DISTINCT s.%[2]s) AS others, array_agg(DISTINCT s.role) AS roles,
 		max(s.login_time) AS login, max(s.last_activity) AS seen
-	FROM sessions s WHERE s.ended_at IS NULL AND s.%[1]s = top.k AND s.expires_at > now()) d
+	FROM sessions s WHERE s.ended_at IS NULL AND s.%[1]s = top.k
+		AND s.expires_bucket >= date_bin('1 minute', now(), timestamptz '2000-01-01')
+		AND (s.expires_bucket > date_bin('1 minute', now(), timestamptz '2000-01-01') OR s.expires_at > now())) d
 ORDER BY top.n DESC, top.k COLLATE "C"`, key, other)
 }
 
@@ -322,7 +325,7 @@ func runPG(ctx context.Context) {
 	if *base {
 		_, err := conn.Exec(ctx, `DROP INDEX sessions_active_by_user_idx, sessions_active_by_ip_idx, audit_action_time_idx`)
 		check(err)
-		fmt.Println("PostgreSQL without the 0004 indexes:")
+		fmt.Println("PostgreSQL without the 0004/0007 indexes:")
 		explain()
 		without = measure(ctx, pst)
 	}
@@ -330,7 +333,7 @@ func runPG(ctx context.Context) {
 }
 
 // touchOnly loads n sessions per store and compares Touch's rate with and
-// without the two 0004 indexes on sessions.
+// without the two 0004/0007 indexes on sessions.
 func touchOnly(ctx context.Context) {
 	const rounds = 5
 	if !*noSQL {
@@ -358,8 +361,8 @@ func touchOnly(ctx context.Context) {
 			_, err := db.Exec(`DROP INDEX sessions_active_by_user; DROP INDEX sessions_active_by_ip`)
 			check(err)
 		}, func() {
-			_, err := db.Exec(`CREATE INDEX sessions_active_by_user ON sessions (username, expires_at, ip, role, login_time, last_activity) WHERE ended_at IS NULL;
-				CREATE INDEX sessions_active_by_ip ON sessions (ip, expires_at, username, role, login_time, last_activity) WHERE ended_at IS NULL`)
+			_, err := db.Exec(`CREATE INDEX sessions_active_by_user ON sessions (username, expires_bucket, ip, role, login_time) WHERE ended_at IS NULL;
+				CREATE INDEX sessions_active_by_ip ON sessions (ip, expires_bucket, username, role, login_time) WHERE ended_at IS NULL`)
 			check(err)
 		})
 	}
@@ -384,10 +387,10 @@ func touchOnly(ctx context.Context) {
 			_, err := conn.Exec(ctx, `DROP INDEX sessions_active_by_user_idx, sessions_active_by_ip_idx`)
 			check(err)
 		}, func() {
-			_, err := conn.Exec(ctx, `CREATE INDEX sessions_active_by_user_idx ON sessions (username, expires_at)
-				INCLUDE (ip, role, login_time, last_activity) WHERE ended_at IS NULL;
-				CREATE INDEX sessions_active_by_ip_idx ON sessions (ip, expires_at)
-				INCLUDE (username, role, login_time, last_activity) WHERE ended_at IS NULL`)
+			_, err := conn.Exec(ctx, `CREATE INDEX sessions_active_by_user_idx ON sessions (username, expires_bucket)
+				INCLUDE (ip, role, login_time) WHERE ended_at IS NULL;
+				CREATE INDEX sessions_active_by_ip_idx ON sessions (ip, expires_bucket)
+				INCLUDE (username, role, login_time) WHERE ended_at IS NULL`)
 			check(err)
 		})
 	}
