@@ -11,7 +11,8 @@ import (
 // many accounts), logins and failed logins over time, and where a row sits
 // in a listing. They are optional capabilities (a foreign source may lack
 // them); data/sqlite and data/postgres implement all three, each query from
-// an index, without reading session rows one by one (migration 0004).
+// an index, without reading session rows one by one (migrations 0004 and
+// 0007).
 
 // GroupBy names the key of a grouping.
 type GroupBy string
