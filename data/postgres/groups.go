@@ -157,8 +157,10 @@ func (s *Store) CountActive(ctx context.Context, q data.Query) (int64, error) {
 	}
 	var b strings.Builder
 	now := arg(q.Now)
-	b.WriteString(`SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ` + now +
-		` AND expires_bucket >= ` + bucketOf(now))
+	// A session in a later bucket than now's is active from the index
+	// alone; only now's bucket needs expires_at.
+	b.WriteString(`SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_bucket >= ` + bucketOf(now) +
+		` AND (expires_bucket > ` + bucketOf(now) + ` OR expires_at > ` + now + `)`)
 	if q.Username != "" {
 		b.WriteString(` AND username = ` + arg(q.Username))
 	}

@@ -181,8 +181,10 @@ func (s *Store) CountActive(ctx context.Context, q data.Query) (int64, error) {
 		return 0, fmt.Errorf("sqlite: count active: unknown sort key %q", q.Sort)
 	}
 	var b strings.Builder
-	args := []any{micros(q.Now), micros(q.Now)}
-	b.WriteString("SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ? AND expires_bucket >= ? / 60000000")
+	// A session in a later bucket than now's is active from the index
+	// alone; only now's bucket needs expires_at from the table.
+	args := []any{micros(q.Now) / bucketMicros, micros(q.Now)}
+	b.WriteString("SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_bucket >= ?1 AND (expires_bucket > ?1 OR expires_at > ?2)")
 	if q.Username != "" {
 		b.WriteString(" AND username = ?")
 		args = append(args, q.Username)
