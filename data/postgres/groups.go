@@ -183,9 +183,13 @@ func (s *Store) CountActive(ctx context.Context, q data.Query) (int64, error) {
 		}
 		p := arg(v)
 		if bucket := bucketCols[col]; bucket != "" {
-			b.WriteString(` AND ` + bucket + ` ` + cmp + ` ` + bucketOf(p))
+			// Whole buckets before the cursor's count from the index;
+			// only the cursor's own bucket is compared row by row.
+			b.WriteString(` AND (` + bucket + ` ` + cmp[:1] + ` ` + bucketOf(p) + ` OR (` + bucket + ` = ` + bucketOf(p) +
+				` AND (` + col + `, id) ` + cmp + ` (` + p + `, ` + arg(c.ID) + `)))`)
+		} else {
+			b.WriteString(` AND (` + col + `, id) ` + cmp + ` (` + p + `, ` + arg(c.ID) + `)`)
 		}
-		b.WriteString(` AND (` + col + `, id) ` + cmp + ` (` + p + `, ` + arg(c.ID) + `)`)
 	}
 	var n int64
 	if err := s.pool.QueryRow(ctx, b.String(), args...).Scan(&n); err != nil {

@@ -205,14 +205,20 @@ func (s *Store) CountActive(ctx context.Context, q data.Query) (int64, error) {
 			cmp = ">="
 		}
 		if bucket := bucketColumns[col]; bucket != "" {
-			fmt.Fprintf(&b, " AND %s %s ? / 60000000", bucket, cmp)
-			args = append(args, micros(c.Time))
-		}
-		fmt.Fprintf(&b, " AND (%s, id) %s (?, ?)", col, cmp)
-		if sortKey == data.SortUser {
-			args = append(args, c.User, c.ID)
+			// Whole buckets before the cursor's count from the index;
+			// only the cursor's own bucket is compared row by row.
+			strict := cmp[:1]
+			fmt.Fprintf(&b, " AND (%[1]s %[2]s ? / 60000000 OR (%[1]s = ? / 60000000 AND (%[3]s, id) %[4]s (?, ?)))",
+				bucket, strict, col, cmp)
+			t := micros(c.Time)
+			args = append(args, t, t, t, c.ID)
 		} else {
-			args = append(args, micros(c.Time), c.ID)
+			fmt.Fprintf(&b, " AND (%s, id) %s (?, ?)", col, cmp)
+			if sortKey == data.SortUser {
+				args = append(args, c.User, c.ID)
+			} else {
+				args = append(args, micros(c.Time), c.ID)
+			}
 		}
 	}
 	var n int64
