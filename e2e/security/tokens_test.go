@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/cryptotest"
 
 	"sessionmon/sessionlogic"
 )
@@ -54,37 +55,62 @@ func TestTokensCarryAtLeast128BitsFromCryptoRand(t *testing.T) {
 	})
 }
 
-// TestTokensComeFromCryptoRandInTheSource: the token minter imports
-// crypto/rand, and no file of sessionlogic imports math/rand (a source
-// check: no black-box test can tell a CSPRNG from a good PRNG).
-func TestTokensComeFromCryptoRandInTheSource(t *testing.T) {
-	t.Parallel()
-	dir := filepath.Join("..", "..", "sessionlogic")
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no sources in %s: %v", dir, err)
+// TestTokensComeFromCryptoRand: the session cookie a login hands out is
+// drawn from crypto/rand, whatever file or function mints it. No black-box
+// test can tell a CSPRNG's output from a good PRNG's, so the test takes
+// control of crypto/rand instead (testing/cryptotest.SetGlobalRandom makes
+// its global source, rand.Read included, a seeded deterministic stream):
+//
+//   - the same seed gives the same cookie on two servers over two stores:
+//     nothing but crypto/rand's stream feeds the token (not the clock, not a
+//     counter, not math/rand, which is seeded at random per process);
+//   - another seed gives another cookie: the token really depends on that
+//     stream and is not a constant.
+//
+// A token drawn from math/rand, from time or from a hash of the username
+// fails the first check; a fixed or cached token fails the second. The
+// login goes through the real handler, so a second minter beside
+// sessionlogic.NewToken cannot slip past. It cannot run in parallel
+// (SetGlobalRandom refuses to), and uses SQLite only: pgtest itself draws
+// from crypto/rand to name schemas.
+//
+// As a second line, no file of sessionlogic imports math/rand (by import,
+// not by file name).
+func TestTokensComeFromCryptoRand(t *testing.T) {
+	sqliteOnly := backend{"sqlite", openSQLite}
+	one, two := newEnv(t, sqliteOnly, envOpts{}), newEnv(t, sqliteOnly, envOpts{})
+
+	cryptotest.SetGlobalRandom(t, 1)
+	a := one.login(alice, alicePassword)
+	cryptotest.SetGlobalRandom(t, 1)
+	b := two.login(alice, alicePassword)
+	cryptotest.SetGlobalRandom(t, 2)
+	c := one.login(alice, alicePassword)
+
+	if a != b {
+		t.Errorf("with crypto/rand seeded alike, two servers minted %q and %q: the token is not (only) drawn from crypto/rand", a, b)
 	}
-	cryptoRandIn := ""
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
+	if a == c {
+		t.Errorf("with crypto/rand seeded differently, the token stayed %q: it does not come from crypto/rand", a)
+	}
+
+	files, err := filepath.Glob(filepath.Join("..", "..", "sessionlogic", "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sources of sessionlogic: %v", err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
 			continue
 		}
-		af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, imp := range af.Imports {
-			p, _ := strconv.Unquote(imp.Path.Value)
-			switch p {
-			case "math/rand", "math/rand/v2":
-				t.Errorf("%s imports %s", f, p)
-			case "crypto/rand":
-				cryptoRandIn = filepath.Base(f)
+		for _, imp := range f.Imports {
+			if p, _ := strconv.Unquote(imp.Path.Value); p == "math/rand" || p == "math/rand/v2" {
+				t.Errorf("%s imports %s", name, p)
 			}
 		}
-	}
-	if cryptoRandIn != "token.go" {
-		t.Errorf("crypto/rand is imported by %q, want token.go (where NewToken is)", cryptoRandIn)
 	}
 }
 
