@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -448,8 +449,11 @@ func TestActionsAgainstStore(t *testing.T) {
 	}
 }
 
-// Terminal abuse: thousands of random keys and resizes (including 0x0 and
-// 20x5) against a live store, without a panic; then q still quits.
+// Terminal abuse: thousands of random keys and resizes (including 0x0, 1x1
+// and 20x5) against a live store, in the real program loop with polls and
+// store answers arriving in between. Every frame the program draws fits the
+// terminal it was drawn for (no line wider, no more lines), at every size
+// the storm sets; then ctrl+c still quits.
 func TestStormTeatest(t *testing.T) {
 	e := newEnv(t, 0, 0)
 	e.user(t, "alice", "admin")
@@ -457,15 +461,82 @@ func TestStormTeatest(t *testing.T) {
 	for i := range 30 {
 		e.login(t, []string{"alice", "bob"}[i%2], i)
 	}
-	tm := teatest.NewTestModel(t, New(Options{Manager: e.m, Operator: "storm", PollInterval: 250 * time.Millisecond}),
-		teatest.WithInitialTermSize(80, 24))
+	fm := &frameCheck{Model: New(Options{Manager: e.m, Operator: "storm", PollInterval: 250 * time.Millisecond})}
+	tm := teatest.NewTestModel(t, fm, teatest.WithInitialTermSize(80, 24))
 	teatest.WaitFor(t, tm.Output(), has("alice"), teatest.WithDuration(5*time.Second))
 	rng := rand.New(rand.NewPCG(1, 2))
+	sent := map[[2]int]bool{}
 	for range 2000 {
-		tm.Send(randomMsg(rng))
+		msg := randomMsg(rng)
+		if sz, ok := msg.(tea.WindowSizeMsg); ok {
+			sent[[2]int{sz.Width, sz.Height}] = true
+		}
+		tm.Send(msg)
 	}
 	tm.Send(keyMsg("ctrl+c"))
 	tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
+
+	fm.mu.Lock()
+	defer fm.mu.Unlock()
+	for _, err := range fm.bad {
+		t.Error(err)
+	}
+	if fm.overflows > len(fm.bad) {
+		t.Errorf("... and %d more frames that overflow", fm.overflows-len(fm.bad))
+	}
+	for sz := range sent {
+		if fm.frames[sz] == 0 {
+			t.Errorf("the storm set %dx%d, but no frame was drawn at that size", sz[0], sz[1])
+		}
+	}
+	if len(sent) < 5 || fm.frames[[2]int{0, 0}] == 0 || fm.frames[[2]int{1, 1}] == 0 {
+		t.Errorf("the storm checked too few sizes (%d; 0x0 and 1x1 among them?): %v", len(sent), fm.frames)
+	}
+}
+
+// frameCheck wraps the dashboard in the program and checks every frame it
+// draws (every View after an Update) against the last size the terminal
+// announced. The program calls View on its own goroutine: the findings are
+// read under mu once it has finished.
+type frameCheck struct {
+	tea.Model
+	mu        sync.Mutex
+	w, h      int
+	sized     bool
+	frames    map[[2]int]int // frames drawn, per size
+	overflows int
+	bad       []error // the first few overflows
+}
+
+func (f *frameCheck) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if sz, ok := msg.(tea.WindowSizeMsg); ok {
+		f.mu.Lock()
+		f.w, f.h, f.sized = sz.Width, sz.Height, true
+		f.mu.Unlock()
+	}
+	var cmd tea.Cmd
+	f.Model, cmd = f.Model.Update(msg)
+	return f, cmd
+}
+
+func (f *frameCheck) View() string {
+	v := f.Model.View()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.sized { // the first frame, before the terminal's size is known
+		return v
+	}
+	if f.frames == nil {
+		f.frames = map[[2]int]int{}
+	}
+	f.frames[[2]int{f.w, f.h}]++
+	if err := fits(v, f.w, f.h); err != nil {
+		f.overflows++
+		if len(f.bad) < 5 {
+			f.bad = append(f.bad, err)
+		}
+	}
+	return v
 }
 
 // The same storm straight into Update, with store results of every kind
