@@ -15,6 +15,7 @@ import (
 	"testing"
 	"testing/cryptotest"
 
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -30,7 +31,7 @@ func TestTokensCarryAtLeast128BitsFromCryptoRand(t *testing.T) {
 		seen := map[string]bool{}
 		ones, total := 0, 0
 		for i := range logins {
-			tok := e.login(alice, alicePassword)
+			tok := e.Login(alice, alicePassword)
 			raw, err := base64.RawURLEncoding.DecodeString(tok)
 			if err != nil {
 				t.Fatalf("login %d: token %q is not unpadded base64url: %v", i, tok, err)
@@ -81,11 +82,11 @@ func TestTokensComeFromCryptoRand(t *testing.T) {
 	one, two := newEnv(t, sqliteOnly, envOpts{}), newEnv(t, sqliteOnly, envOpts{})
 
 	cryptotest.SetGlobalRandom(t, 1)
-	a := one.login(alice, alicePassword)
+	a := one.Login(alice, alicePassword)
 	cryptotest.SetGlobalRandom(t, 1)
-	b := two.login(alice, alicePassword)
+	b := two.Login(alice, alicePassword)
 	cryptotest.SetGlobalRandom(t, 2)
-	c := one.login(alice, alicePassword)
+	c := one.Login(alice, alicePassword)
 
 	if a != b {
 		t.Errorf("with crypto/rand seeded alike, two servers minted %q and %q: the token is not (only) drawn from crypto/rand", a, b)
@@ -125,15 +126,15 @@ func TestSessionsTableCannotBeReplayedAsCookies(t *testing.T) {
 		e := newEnv(t, b, envOpts{})
 		ctx := context.Background()
 		// Sessions in every state: live, logged out, forced out, replaced.
-		live := []string{e.login(alice, alicePassword), e.login(bob, bobPassword)}
-		loggedOut := e.login(alice, alicePassword)
-		wantStatus(t, "logout", e.do("POST", "/logout", url.Values{}, e.sess(loggedOut)), http.StatusSeeOther)
-		forced := e.login(bob, bobPassword)
+		live := []string{e.Login(alice, alicePassword), e.Login(bob, bobPassword)}
+		loggedOut := e.Login(alice, alicePassword)
+		testkit.WantStatus(t, "logout", e.Do("POST", "/logout", url.Values{}, e.Sess(loggedOut)), http.StatusSeeOther)
+		forced := e.Login(bob, bobPassword)
 		if _, err := e.mgr.ForceLogout(ctx, "oncall", sessionlogic.HashToken(forced)); err != nil {
 			t.Fatal(err)
 		}
-		replaced := e.login(alice, alicePassword)
-		live = append(live, e.login(alice, alicePassword, e.sess(replaced)))
+		replaced := e.Login(alice, alicePassword)
+		live = append(live, e.Login(alice, alicePassword, e.Sess(replaced)))
 		tokens := append([]string{loggedOut, forced, replaced}, live...)
 
 		cols, rows := e.raw.rows(t, "SELECT * FROM sessions")
