@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"sessionmon/internal/fakeclock"
 	"sessionmon/internal/pgtest"
 	"sessionmon/internal/testkit"
+	"sessionmon/internal/testkit/tmpfs"
 	"sessionmon/sessionlogic"
 )
 
@@ -142,18 +142,7 @@ func TestHealthzRefusesAReadOnlyPostgres(t *testing.T) {
 // once space is freed /healthz is 200 again, with no restart. It needs to
 // mount a tmpfs (root, as in CI) and skips otherwise.
 func TestHealthzRefusesAFullDisk(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "small")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=2m"); err != nil {
-		t.Skipf("cannot mount a small tmpfs to fill (needs root): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
+	dir := tmpfs.Mount(t, "2m")
 	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "full.db"))
 	if err != nil {
 		t.Fatal(err)
