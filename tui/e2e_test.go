@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -23,6 +22,7 @@ import (
 	"sessionmon/data"
 	"sessionmon/data/sqlite"
 	"sessionmon/internal/fakeclock"
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -119,17 +119,6 @@ func (e *env) login(t testing.TB, name string, i int) (string, sessionlogic.Sess
 	return tok, s
 }
 
-func has(s ...string) func([]byte) bool {
-	return func(b []byte) bool {
-		for _, x := range s {
-			if !bytes.Contains(b, []byte(x)) {
-				return false
-			}
-		}
-		return true
-	}
-}
-
 // Start the dashboard on a real store, see the sessions, force the selected
 // one out with x then y, and check the store: the session ended, its holder
 // is refused, and the audit names the operator.
@@ -151,12 +140,12 @@ func TestEndToEndForceLogout(t *testing.T) {
 
 	tm := teatest.NewTestModel(t, New(Options{Manager: e.m, Operator: "oncall-jane", PollInterval: 250 * time.Millisecond}),
 		teatest.WithInitialTermSize(80, 24))
-	teatest.WaitFor(t, tm.Output(), has("alice", "bob", "3 active", "live"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("alice", "bob", "3 active", "live"), teatest.WithDuration(5*time.Second))
 
 	tm.Send(keyMsg("x"))
-	teatest.WaitFor(t, tm.Output(), has("Force out "+target.Username+"'s session "+sessionlogic.ShortID(target.ID)), teatest.WithDuration(3*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("Force out "+target.Username+"'s session "+sessionlogic.ShortID(target.ID)), teatest.WithDuration(3*time.Second))
 	tm.Send(keyMsg("y"))
-	teatest.WaitFor(t, tm.Output(), has("forced out "+target.Username+": 1 session", "2 active"), teatest.WithDuration(3*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("forced out "+target.Username+": 1 session", "2 active"), teatest.WithDuration(3*time.Second))
 
 	s, err := e.m.Session(ctx, target.ID)
 	if err != nil {
@@ -203,11 +192,11 @@ func TestEndToEndForceLogoutUser(t *testing.T) {
 
 	tm := teatest.NewTestModel(t, New(Options{Manager: e.m, Operator: "oncall-jane", PollInterval: 250 * time.Millisecond}),
 		teatest.WithInitialTermSize(80, 24))
-	teatest.WaitFor(t, tm.Output(), has("alice", "bob", "3 active"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("alice", "bob", "3 active"), teatest.WithDuration(5*time.Second))
 	tm.Send(keyMsg("X"))
-	teatest.WaitFor(t, tm.Output(), has("Force out every session of alice?", "2 active sessions will end"), teatest.WithDuration(3*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("Force out every session of alice?", "2 active sessions will end"), teatest.WithDuration(3*time.Second))
 	tm.Send(keyMsg("y"))
-	teatest.WaitFor(t, tm.Output(), has("forced out alice: 2 sessions"), teatest.WithDuration(3*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("forced out alice: 2 sessions"), teatest.WithDuration(3*time.Second))
 	tm.Send(keyMsg("q"))
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 
@@ -237,11 +226,11 @@ func TestEndToEndStoreOutage(t *testing.T) {
 
 	tm := teatest.NewTestModel(t, New(Options{Manager: e.m, PollInterval: 250 * time.Millisecond}),
 		teatest.WithInitialTermSize(80, 24))
-	teatest.WaitFor(t, tm.Output(), has("alice", "live"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("alice", "live"), teatest.WithDuration(5*time.Second))
 	e.flaky.down.Store(true)
-	teatest.WaitFor(t, tm.Output(), has("stale", "store unreachable"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("stale", "store unreachable"), teatest.WithDuration(5*time.Second))
 	e.flaky.down.Store(false)
-	teatest.WaitFor(t, tm.Output(), has("live", "store is back"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("live", "store is back"), teatest.WithDuration(5*time.Second))
 	tm.Send(keyMsg("q"))
 	fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(Model)
 	if len(fm.table.rows) != 1 || fm.header.state != stateLive {
@@ -463,7 +452,7 @@ func TestStormTeatest(t *testing.T) {
 	}
 	fm := &frameCheck{Model: New(Options{Manager: e.m, Operator: "storm", PollInterval: 250 * time.Millisecond})}
 	tm := teatest.NewTestModel(t, fm, teatest.WithInitialTermSize(80, 24))
-	teatest.WaitFor(t, tm.Output(), has("alice"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("alice"), teatest.WithDuration(5*time.Second))
 	rng := rand.New(rand.NewPCG(1, 2))
 	sent := map[[2]int]bool{}
 	for range 2000 {
