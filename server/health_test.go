@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -180,20 +181,19 @@ func TestHealthzRefusesAFullDisk(t *testing.T) {
 	wantOneLine(t, e.lines.since(0), "session store back", "down_for=")
 }
 
-// waitFor asks path until it answers want or d passes.
+// waitForStatus asks path until it answers want or d passes.
 func waitForStatus(t *testing.T, e *testEnv, path string, want int, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		r := e.Do("GET", path, nil)
-		if r.Status == want {
-			return
+	last := 0
+	defer func() {
+		if t.Failed() {
+			t.Logf("%s: the last answer was %d", path, last)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still %d after %s, want %d", path, r.Status, d, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	}()
+	testkit.WaitFor(t, d, fmt.Sprintf("%s to answer %d", path, want), func() bool {
+		last = e.Do("GET", path, nil).Status
+		return last == want
+	})
 }
 
 // wantOneLine checks exactly one of lines contains msg, and that it holds
