@@ -5,39 +5,22 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"sessionmon/data/sqlite"
+	"sessionmon/internal/testkit"
 	"sessionmon/server"
 	"sessionmon/sessionlogic"
 )
 
-// newManager opens a fresh SQLite store in a temporary directory and
-// returns a Manager on it with the cheapest bcrypt cost.
+// newManager is a Manager on a fresh SQLite store in a temporary directory,
+// with the cheapest bcrypt cost.
 func newManager(t *testing.T) *sessionlogic.Manager {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "demo.db"))
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	m, err := sessionlogic.New(sessionlogic.Options{
-		Store:            st,
-		SaveEveryRequest: true,
-		PasswordCost:     bcrypt.MinCost,
-		Logger:           slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatalf("sessionlogic.New: %v", err)
-	}
-	return m
+	return testkit.NewManager(t, testkit.OpenSQLite(t))
 }
 
 // newServer starts the real login server on m.
@@ -148,18 +131,6 @@ func activeFor(t *testing.T, m *sessionlogic.Manager, username string) []session
 	return p.Sessions
 }
 
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestSimulatorLogsInAndNoticesForcedLogout(t *testing.T) {
 	t.Parallel()
 	m := newManager(t)
@@ -198,7 +169,7 @@ func TestSimulatorLogsInAndNoticesForcedLogout(t *testing.T) {
 	defer stop()
 
 	// Sessions appear in the store.
-	waitFor(t, 5*time.Second, "active sessions", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "active sessions", func() bool {
 		st, err := m.Stats(t.Context())
 		return err == nil && st.Active > 0
 	})
@@ -214,7 +185,7 @@ func TestSimulatorLogsInAndNoticesForcedLogout(t *testing.T) {
 	noticed := false
 	for try := 0; try < 10 && !noticed; try++ {
 		victim = ""
-		waitFor(t, 3*time.Second, "a logged-in virtual user", func() bool {
+		testkit.WaitFor(t, 3*time.Second, "a logged-in virtual user", func() bool {
 			for _, a := range accounts[1:] {
 				if len(activeFor(t, m, a.Username)) > 0 {
 					victim = a.Username
@@ -241,7 +212,7 @@ func TestSimulatorLogsInAndNoticesForcedLogout(t *testing.T) {
 	if !noticed {
 		t.Fatalf("forced-out count never rose; stats %s", sim.Stats())
 	}
-	waitFor(t, 5*time.Second, "a new session of "+victim, func() bool {
+	testkit.WaitFor(t, 5*time.Second, "a new session of "+victim, func() bool {
 		return slices.ContainsFunc(activeFor(t, m, victim), func(s sessionlogic.Session) bool {
 			return !s.LoginTime.Before(forcedAt)
 		})
@@ -276,7 +247,7 @@ func TestSimulatorUserAgentsAndIPsReachTheStore(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sim.Run(ctx) }()
 	var page sessionlogic.Page
-	waitFor(t, 5*time.Second, "an active session", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "an active session", func() bool {
 		page, err = m.Active(t.Context(), sessionlogic.ListQuery{})
 		return err == nil && len(page.Sessions) > 0
 	})
@@ -314,7 +285,7 @@ func TestSimulatorRefusedLoginsDoNotFeedTheThrottle(t *testing.T) {
 		ThinkMin: time.Millisecond, ThinkMax: 5 * time.Millisecond})
 	done := make(chan error, 1)
 	go func() { done <- sim.Run(ctx) }()
-	waitFor(t, 5*time.Second, "four refused logins", func() bool { return sim.Stats().Refused >= 4 })
+	testkit.WaitFor(t, 5*time.Second, "four refused logins", func() bool { return sim.Stats().Refused >= 4 })
 	// Many think times later, nobody has tried again: retrying would feed
 	// the failed-login throttle.
 	time.Sleep(300 * time.Millisecond)
@@ -362,7 +333,7 @@ func TestSimulatorLoginConcurrencyIsCapped(t *testing.T) {
 		ThinkMin: time.Millisecond, ThinkMax: 2 * time.Millisecond})
 	done := make(chan error, 1)
 	go func() { done <- sim.Run(ctx) }()
-	waitFor(t, 5*time.Second, "four logins", func() bool { return sim.Stats().Logins >= 4 })
+	testkit.WaitFor(t, 5*time.Second, "four logins", func() bool { return sim.Stats().Logins >= 4 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
@@ -387,7 +358,7 @@ func TestSimulatorBadOptions(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- sim.Run(ctx) }()
-	waitFor(t, 2*time.Second, "Run to start", func() bool { return sim.Stats().Users == 1 })
+	testkit.WaitFor(t, 2*time.Second, "Run to start", func() bool { return sim.Stats().Users == 1 })
 	if err := sim.Run(t.Context()); err == nil {
 		t.Error("second Run = nil, want an error")
 	}

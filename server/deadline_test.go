@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"sessionmon/data"
-	"sessionmon/data/sqlite"
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -43,11 +42,7 @@ func (d *deadlineStore) CreateSession(ctx context.Context, s data.Session, repla
 // before the call: CreateSession, which runs after the password check, must
 // see (nearly) the whole StoreTimeout, and no tighter deadline from the server.
 func TestLoginDeadlineDoesNotCoverThePasswordCheck(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "d.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.OpenSQLite(t)
 	ds := &deadlineStore{Store: st}
 	const storeTimeout = time.Minute
 	m, err := sessionlogic.New(sessionlogic.Options{

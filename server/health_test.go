@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +24,8 @@ import (
 	"sessionmon/data/sqlite"
 	"sessionmon/internal/fakeclock"
 	"sessionmon/internal/pgtest"
+	"sessionmon/internal/testkit"
+	"sessionmon/internal/testkit/tmpfs"
 	"sessionmon/sessionlogic"
 )
 
@@ -72,7 +74,7 @@ func newHealthEnv(t *testing.T, st data.Store, prober data.WriteProber) *healthE
 	t.Helper()
 	lines := &levelCounter{}
 	log := slog.New(lines)
-	e := &testEnv{t: t, store: st, clock: fakeclock.AtNow(), logs: &logBuffer{}}
+	e := &testEnv{t: t, store: st, clock: fakeclock.AtNow(), logs: &testkit.LogBuffer{}}
 	t.Cleanup(func() { e.closeStore() })
 	var err error
 	e.mgr, err = sessionlogic.New(sessionlogic.Options{
@@ -90,10 +92,7 @@ func newHealthEnv(t *testing.T, st data.Store, prober data.WriteProber) *healthE
 	t.Cleanup(e.srv.Close)
 	e.ts = httptest.NewServer(e.srv.Handler())
 	t.Cleanup(e.ts.Close)
-	e.client = &http.Client{
-		Timeout:       10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	e.Client = testkit.NewClient(t, e.ts.URL, e.cookie, 10*time.Second)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", strings.Join(lines.since(0), "\n"))
@@ -113,7 +112,7 @@ func TestHealthzRefusesAReadOnlyPostgres(t *testing.T) {
 	}
 	e0 := newHealthEnv(t, rw, rw)
 	e0.addUser(alice, alicePassword, aliceName, aliceRole)
-	wantStatus(t, "/healthz, writable", e0.do("GET", "/healthz", nil), http.StatusOK)
+	testkit.WantStatus(t, "/healthz, writable", e0.Do("GET", "/healthz", nil), http.StatusOK)
 
 	u, err := url.Parse(dsn)
 	if err != nil || u.Scheme == "" {
@@ -128,15 +127,15 @@ func TestHealthzRefusesAReadOnlyPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newHealthEnv(t, ro, ro)
-	wantStatus(t, "login, read-only", e.do("POST", "/login", loginForm(alice, alicePassword, "")), http.StatusServiceUnavailable)
-	r := e.do("GET", "/healthz", nil)
-	wantStatus(t, "/healthz, read-only", r, http.StatusServiceUnavailable)
-	if !strings.Contains(r.body, `"status":"unavailable"`) || r.header.Get("Retry-After") == "" {
-		t.Errorf("/healthz 503: body %q, Retry-After %q", r.body, r.header.Get("Retry-After"))
+	testkit.WantStatus(t, "login, read-only", e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, "")), http.StatusServiceUnavailable)
+	r := e.Do("GET", "/healthz", nil)
+	testkit.WantStatus(t, "/healthz, read-only", r, http.StatusServiceUnavailable)
+	if !strings.Contains(r.Body, `"status":"unavailable"`) || r.Header.Get("Retry-After") == "" {
+		t.Errorf("/healthz 503: body %q, Retry-After %q", r.Body, r.Header.Get("Retry-After"))
 	}
 	wantOneLine(t, e.lines.since(0), "session store down", "read-only transaction")
 	// /livez does not ask the store.
-	wantStatus(t, "/livez, read-only", e.do("GET", "/livez", nil), http.StatusOK)
+	testkit.WantStatus(t, "/livez, read-only", e.Do("GET", "/livez", nil), http.StatusOK)
 }
 
 // TestHealthzRefusesAFullDisk puts the SQLite file on a small tmpfs and
@@ -144,26 +143,15 @@ func TestHealthzRefusesAReadOnlyPostgres(t *testing.T) {
 // once space is freed /healthz is 200 again, with no restart. It needs to
 // mount a tmpfs (root, as in CI) and skips otherwise.
 func TestHealthzRefusesAFullDisk(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "small")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=2m"); err != nil {
-		t.Skipf("cannot mount a small tmpfs to fill (needs root): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
+	dir := tmpfs.Mount(t, "2m")
 	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "full.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := newHealthEnv(t, st, st)
 	e.addUser(alice, alicePassword, aliceName, aliceRole)
-	token := e.login(alice, alicePassword)
-	wantStatus(t, "/healthz before", e.do("GET", "/healthz", nil), http.StatusOK)
+	token := e.Login(alice, alicePassword)
+	testkit.WantStatus(t, "/healthz before", e.Do("GET", "/healthz", nil), http.StatusOK)
 
 	filler := filepath.Join(dir, "filler")
 	if out, _ := exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=4k").CombinedOutput(); !strings.Contains(string(out), "No space left") {
@@ -173,7 +161,7 @@ func TestHealthzRefusesAFullDisk(t *testing.T) {
 	// on until the disk refuses one, as the probe will.
 	refused := false
 	for range 200 {
-		if r := e.do("GET", "/api/me", nil, e.sess(token)); r.status == http.StatusServiceUnavailable {
+		if r := e.Do("GET", "/api/me", nil, e.Sess(token)); r.Status == http.StatusServiceUnavailable {
 			refused = true
 			break
 		}
@@ -182,31 +170,30 @@ func TestHealthzRefusesAFullDisk(t *testing.T) {
 		t.Fatal("no /api/me answered 503 on a full disk")
 	}
 	time.Sleep(healthTTL) // past the cached answer of before
-	wantStatus(t, "/healthz, disk full", e.do("GET", "/healthz", nil), http.StatusServiceUnavailable)
+	testkit.WantStatus(t, "/healthz, disk full", e.Do("GET", "/healthz", nil), http.StatusServiceUnavailable)
 	wantOneLine(t, e.lines.since(0), "session store down", "full")
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
 	waitForStatus(t, e.testEnv, "/healthz", http.StatusOK, 5*time.Second)
-	wantStatus(t, "/api/me after space was freed", e.do("GET", "/api/me", nil, e.sess(token)), http.StatusOK)
+	testkit.WantStatus(t, "/api/me after space was freed", e.Do("GET", "/api/me", nil, e.Sess(token)), http.StatusOK)
 	wantOneLine(t, e.lines.since(0), "session store back", "down_for=")
 }
 
-// waitFor asks path until it answers want or d passes.
+// waitForStatus asks path until it answers want or d passes.
 func waitForStatus(t *testing.T, e *testEnv, path string, want int, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		r := e.do("GET", path, nil)
-		if r.status == want {
-			return
+	last := 0
+	defer func() {
+		if t.Failed() {
+			t.Logf("%s: the last answer was %d", path, last)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still %d after %s, want %d", path, r.status, d, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	}()
+	testkit.WaitFor(t, d, fmt.Sprintf("%s to answer %d", path, want), func() bool {
+		last = e.Do("GET", path, nil).Status
+		return last == want
+	})
 }
 
 // wantOneLine checks exactly one of lines contains msg, and that it holds
@@ -295,7 +282,7 @@ func (f *faultStore) RecentFailures(ctx context.Context, q data.FailureQuery) (d
 // hammering /healthz costs the store one write probe per healthTTL, not
 // one per request.
 func TestHealthzProbesAtMostOncePerSecond(t *testing.T) {
-	fs := &faultStore{Store: openStore(t)}
+	fs := &faultStore{Store: testkit.OpenSQLite(t)}
 	e := newHealthEnv(t, fs, fs)
 	const clients, each = 20, 25
 	start := time.Now()
@@ -303,8 +290,8 @@ func TestHealthzProbesAtMostOncePerSecond(t *testing.T) {
 	for range clients {
 		wg.Go(func() {
 			for range each {
-				if r := e.do("GET", "/healthz", nil); r.status != http.StatusOK {
-					t.Errorf("/healthz: %d", r.status)
+				if r := e.Do("GET", "/healthz", nil); r.Status != http.StatusOK {
+					t.Errorf("/healthz: %d", r.Status)
 				}
 			}
 		})
@@ -324,11 +311,11 @@ func TestHealthzProbesAtMostOncePerSecond(t *testing.T) {
 // after how long): not a line or two per request, as before (2 lines per
 // 503: about 1,400 a second under load).
 func TestOutageIsLoggedOnceNotPerRequest(t *testing.T) {
-	fs := &faultStore{Store: openStore(t)}
+	fs := &faultStore{Store: testkit.OpenSQLite(t)}
 	e := newHealthEnv(t, fs, fs)
 	e.srv.health.every = 500 * time.Millisecond // the period, shortened for the test
 	e.addUser(alice, alicePassword, aliceName, aliceRole)
-	token := e.login(alice, alicePassword)
+	token := e.Login(alice, alicePassword)
 	before := e.lines.count()
 
 	fs.down.Store(true)
@@ -342,16 +329,16 @@ func TestOutageIsLoggedOnceNotPerRequest(t *testing.T) {
 				var r result
 				switch sent.Add(1) % 4 {
 				case 0:
-					r = e.do("POST", "/login", loginForm(alice, alicePassword, ""))
+					r = e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, ""))
 				case 1:
-					r = e.do("GET", "/", nil, e.sess(token))
+					r = e.Do("GET", "/", nil, e.Sess(token))
 				case 2:
-					r = e.do("GET", "/healthz", nil)
+					r = e.Do("GET", "/healthz", nil)
 				default:
-					r = e.do("GET", "/api/me", nil, e.sess(token))
+					r = e.Do("GET", "/api/me", nil, e.Sess(token))
 				}
-				if r.status != http.StatusServiceUnavailable {
-					t.Errorf("store down: %d, want 503", r.status)
+				if r.Status != http.StatusServiceUnavailable {
+					t.Errorf("store down: %d, want 503", r.Status)
 					return
 				}
 			}
@@ -389,10 +376,10 @@ func TestOutageIsLoggedOnceNotPerRequest(t *testing.T) {
 // refusal, so a dead store is seen at once, but no more than once per
 // healthRecheck: an overloaded store gets no probe storm on top.
 func TestHealthzProbesBoundedWhileRequestsFail(t *testing.T) {
-	fs := &faultStore{Store: openStore(t)}
+	fs := &faultStore{Store: testkit.OpenSQLite(t)}
 	e := newHealthEnv(t, fs, fs)
 	e.addUser(alice, alicePassword, aliceName, aliceRole)
-	token := e.login(alice, alicePassword)
+	token := e.Login(alice, alicePassword)
 	fs.touchDown.Store(true)
 	before := fs.probes.Load()
 	start := time.Now()
@@ -401,9 +388,9 @@ func TestHealthzProbesBoundedWhileRequestsFail(t *testing.T) {
 		wg.Go(func() {
 			for time.Since(start) < time.Second {
 				if i%2 == 0 {
-					e.do("GET", "/api/me", nil, e.sess(token))
-				} else if r := e.do("GET", "/healthz", nil); r.status != http.StatusOK {
-					t.Errorf("/healthz with a healthy store: %d", r.status)
+					e.Do("GET", "/api/me", nil, e.Sess(token))
+				} else if r := e.Do("GET", "/healthz", nil); r.Status != http.StatusOK {
+					t.Errorf("/healthz with a healthy store: %d", r.Status)
 					return
 				}
 			}

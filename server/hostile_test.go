@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -23,11 +24,11 @@ func TestHostileCookies(t *testing.T) {
 
 	big := strings.Repeat("A", 10<<10)
 	cookies := map[string]reqOpt{
-		"10 kB cookie":          e.sess(big),
-		"10 kB of cookies":      withRawCookie(strings.Repeat("sessionid=x; ", 800)),
-		"many session cookies":  withRawCookie("sessionid=a; sessionid=b; sessionid=" + sessionlogic.NewToken()),
-		"token of wrong length": e.sess(sessionlogic.NewToken() + "A"),
-		"sql":                   withRawCookie("sessionid='; DROP TABLE sessions; --"),
+		"10 kB cookie":          e.Sess(big),
+		"10 kB of cookies":      testkit.WithRawCookie(strings.Repeat("sessionid=x; ", 800)),
+		"many session cookies":  testkit.WithRawCookie("sessionid=a; sessionid=b; sessionid=" + sessionlogic.NewToken()),
+		"token of wrong length": e.Sess(sessionlogic.NewToken() + "A"),
+		"sql":                   testkit.WithRawCookie("sessionid='; DROP TABLE sessions; --"),
 	}
 	for i := range 5 {
 		// Random bytes a client can put in a header (no CTLs, no ';').
@@ -39,17 +40,17 @@ func TestHostileCookies(t *testing.T) {
 			}
 			b[j] = c
 		}
-		cookies["random bytes "+strconv.Itoa(i)] = withRawCookie("sessionid=" + string(b))
+		cookies["random bytes "+strconv.Itoa(i)] = testkit.WithRawCookie("sessionid=" + string(b))
 	}
 	for name, opt := range cookies {
-		page := e.do("GET", "/", nil, opt)
-		wantStatus(t, name+": GET /", page, http.StatusFound)
-		wantStatus(t, name+": GET /api/me", e.do("GET", "/api/me", nil, opt), http.StatusUnauthorized)
-		wantStatus(t, name+": POST /logout", e.do("POST", "/logout", url.Values{}, opt), http.StatusSeeOther)
-		wantStatus(t, name+": GET /login", e.do("GET", "/login", nil, opt), http.StatusOK)
+		page := e.Do("GET", "/", nil, opt)
+		testkit.WantStatus(t, name+": GET /", page, http.StatusFound)
+		testkit.WantStatus(t, name+": GET /api/me", e.Do("GET", "/api/me", nil, opt), http.StatusUnauthorized)
+		testkit.WantStatus(t, name+": POST /logout", e.Do("POST", "/logout", url.Values{}, opt), http.StatusSeeOther)
+		testkit.WantStatus(t, name+": GET /login", e.Do("GET", "/login", nil, opt), http.StatusOK)
 		// Login works whatever junk the browser sends along.
-		r := e.do("POST", "/login", loginForm(alice, alicePassword, ""), opt)
-		wantStatus(t, name+": POST /login", r, http.StatusSeeOther)
+		r := e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, ""), opt)
+		testkit.WantStatus(t, name+": POST /login", r, http.StatusSeeOther)
 	}
 
 	// Any bytes at all, including the ones an HTTP client refuses to send,
@@ -63,14 +64,14 @@ func TestHostileCookies(t *testing.T) {
 			req := httptest.NewRequest("GET", target, nil)
 			req.Header.Set("Cookie", "sessionid="+string(b))
 			r := e.serve(req)
-			if r.status >= 500 {
-				t.Fatalf("random cookie %d on %s: status %d", i, target, r.status)
+			if r.Status >= 500 {
+				t.Fatalf("random cookie %d on %s: status %d", i, target, r.Status)
 			}
 		}
 		req := httptest.NewRequest("POST", "/logout", nil)
 		req.Header["Cookie"] = []string{string(b)}
-		if r := e.serve(req); r.status != http.StatusSeeOther {
-			t.Fatalf("random cookie header %d on POST /logout: status %d", i, r.status)
+		if r := e.serve(req); r.Status != http.StatusSeeOther {
+			t.Fatalf("random cookie header %d on POST /logout: status %d", i, r.Status)
 		}
 	}
 }
@@ -89,9 +90,9 @@ func TestHostileLoginForms(t *testing.T) {
 			"only next":     {"next": {"/"}},
 			"repeated keys": {"username": {"", alice}, "password": {"", alicePassword}},
 		} {
-			r := e.do("POST", "/login", form)
-			wantStatus(t, name, r, http.StatusBadRequest)
-			if !strings.Contains(r.body, msgMissing) {
+			r := e.Do("POST", "/login", form)
+			testkit.WantStatus(t, name, r, http.StatusBadRequest)
+			if !strings.Contains(r.Body, msgMissing) {
 				t.Errorf("%s: page lacks %q", name, msgMissing)
 			}
 			wantNoSessionCookie(t, name, r, "sessionid")
@@ -110,14 +111,14 @@ func TestHostileLoginForms(t *testing.T) {
 				req.Header.Set("Content-Type", ct)
 			}
 			r := e.serve(req)
-			if r.status != http.StatusBadRequest {
-				t.Errorf("%s body: status %d, want 400", name, r.status)
+			if r.Status != http.StatusBadRequest {
+				t.Errorf("%s body: status %d, want 400", name, r.Status)
 			}
 		}
 		req := httptest.NewRequest("POST", "/login", strings.NewReader("username=%zz&password=%"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if r := e.serve(req); r.status != http.StatusBadRequest {
-			t.Errorf("bad escapes: status %d, want 400", r.status)
+		if r := e.serve(req); r.Status != http.StatusBadRequest {
+			t.Errorf("bad escapes: status %d, want 400", r.Status)
 		}
 	})
 
@@ -128,11 +129,11 @@ func TestHostileLoginForms(t *testing.T) {
 		req := httptest.NewRequest("POST", "/login", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		r := e.serve(req)
-		wantStatus(t, "1 MB body", r, http.StatusRequestEntityTooLarge)
-		if !strings.Contains(r.body, msgTooLarge) {
+		testkit.WantStatus(t, "1 MB body", r, http.StatusRequestEntityTooLarge)
+		if !strings.Contains(r.Body, msgTooLarge) {
 			t.Errorf("413 page lacks %q", msgTooLarge)
 		}
-		if strings.Contains(r.body, "xxxxxxxx") {
+		if strings.Contains(r.Body, "xxxxxxxx") {
 			t.Error("413 page echoes the body")
 		}
 	})
@@ -140,13 +141,13 @@ func TestHostileLoginForms(t *testing.T) {
 	t.Run("huge fields within the limit", func(t *testing.T) {
 		long := strings.Repeat("u", 12<<10)
 		for name, form := range map[string]url.Values{
-			"long username": loginForm(long, alicePassword, ""),
-			"long password": loginForm("bob", strings.Repeat("p", 12<<10), ""),
-			"long next":     loginForm("carol", "wrong password", "/"+strings.Repeat("n", 12<<10)),
+			"long username": testkit.LoginForm(long, alicePassword, ""),
+			"long password": testkit.LoginForm("bob", strings.Repeat("p", 12<<10), ""),
+			"long next":     testkit.LoginForm("carol", "wrong password", "/"+strings.Repeat("n", 12<<10)),
 		} {
-			r := e.do("POST", "/login", form)
-			wantStatus(t, name, r, http.StatusUnauthorized)
-			if strings.Contains(r.body, strings.Repeat("p", 200)) || strings.Contains(r.body, strings.Repeat("u", 200)) {
+			r := e.Do("POST", "/login", form)
+			testkit.WantStatus(t, name, r, http.StatusUnauthorized)
+			if strings.Contains(r.Body, strings.Repeat("p", 200)) || strings.Contains(r.Body, strings.Repeat("u", 200)) {
 				t.Errorf("%s: the page echoes the oversized field", name)
 			}
 		}
@@ -154,29 +155,29 @@ func TestHostileLoginForms(t *testing.T) {
 
 	t.Run("unknown user and wrong password look the same", func(t *testing.T) {
 		const secret = "hunter2-not-the-password"
-		unknown := e.do("POST", "/login", loginForm("mallory", secret, ""))
-		wrong := e.do("POST", "/login", loginForm(alice, secret, ""))
-		wantStatus(t, "unknown user", unknown, http.StatusUnauthorized)
-		wantStatus(t, "wrong password", wrong, http.StatusUnauthorized)
+		unknown := e.Do("POST", "/login", testkit.LoginForm("mallory", secret, ""))
+		wrong := e.Do("POST", "/login", testkit.LoginForm(alice, secret, ""))
+		testkit.WantStatus(t, "unknown user", unknown, http.StatusUnauthorized)
+		testkit.WantStatus(t, "wrong password", wrong, http.StatusUnauthorized)
 		for name, r := range map[string]result{"unknown user": unknown, "wrong password": wrong} {
-			if !strings.Contains(r.body, msgInvalid) {
+			if !strings.Contains(r.Body, msgInvalid) {
 				t.Errorf("%s: page lacks %q", name, msgInvalid)
 			}
-			if strings.Contains(r.body, secret) {
+			if strings.Contains(r.Body, secret) {
 				t.Errorf("%s: the page echoes the password", name)
 			}
 			wantNoSessionCookie(t, name, r, "sessionid")
 		}
-		if a, b := strings.ReplaceAll(unknown.body, "mallory", alice), wrong.body; a != b {
+		if a, b := strings.ReplaceAll(unknown.Body, "mallory", alice), wrong.Body; a != b {
 			t.Errorf("the two pages differ beyond the username:\n%s\n---\n%s", a, b)
 		}
 	})
 
 	t.Run("markup in the username is escaped", func(t *testing.T) {
-		r := e.do("POST", "/login", loginForm(`"><script>alert(1)</script>`, "x", ""))
-		wantStatus(t, "markup", r, http.StatusUnauthorized)
-		if strings.Contains(r.body, "<script>") {
-			t.Errorf("username was not escaped:\n%s", r.body)
+		r := e.Do("POST", "/login", testkit.LoginForm(`"><script>alert(1)</script>`, "x", ""))
+		testkit.WantStatus(t, "markup", r, http.StatusUnauthorized)
+		if strings.Contains(r.Body, "<script>") {
+			t.Errorf("username was not escaped:\n%s", r.Body)
 		}
 	})
 }
@@ -191,13 +192,13 @@ func TestOffsiteNextIgnored(t *testing.T) {
 		"%2F%2Fevil.com", "/%2F/evil.com", "/%5Cevil.com", "javascript:alert(1)", "evil.com",
 		"///evil.com", "/\t/evil.com", " //evil.com", "https:evil.com", "//evil.com@x",
 	} {
-		r := e.do("POST", "/login", loginForm(alice, alicePassword, next))
-		wantStatus(t, "next="+next, r, http.StatusSeeOther)
-		if loc := r.header.Get("Location"); loc != "/" {
+		r := e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, next))
+		testkit.WantStatus(t, "next="+next, r, http.StatusSeeOther)
+		if loc := r.Header.Get("Location"); loc != "/" {
 			t.Errorf("next=%q: Location = %q, want /", next, loc)
 		}
-		form := e.do("GET", "/login?next="+url.QueryEscape(next), nil)
-		if strings.Contains(form.body, "evil") {
+		form := e.Do("GET", "/login?next="+url.QueryEscape(next), nil)
+		if strings.Contains(form.Body, "evil") {
 			t.Errorf("next=%q is carried in the form", next)
 		}
 	}
@@ -211,37 +212,37 @@ func scenarioThrottle(t *testing.T, cfg envConfig) {
 	var last result
 	throttled := 0
 	for i := range 20 {
-		last = e.do("POST", "/login", loginForm(alice, "wrong password "+strconv.Itoa(i), ""))
-		switch last.status {
+		last = e.Do("POST", "/login", testkit.LoginForm(alice, "wrong password "+strconv.Itoa(i), ""))
+		switch last.Status {
 		case http.StatusUnauthorized:
 		case http.StatusTooManyRequests:
 			throttled++
 		default:
-			t.Fatalf("attempt %d: status %d", i, last.status)
+			t.Fatalf("attempt %d: status %d", i, last.Status)
 		}
 	}
-	wantStatus(t, "20th wrong password", last, http.StatusTooManyRequests)
+	testkit.WantStatus(t, "20th wrong password", last, http.StatusTooManyRequests)
 	if throttled < 10 {
 		t.Errorf("only %d of 20 attempts were throttled", throttled)
 	}
-	secs, err := strconv.Atoi(last.header.Get("Retry-After"))
+	secs, err := strconv.Atoi(last.Header.Get("Retry-After"))
 	if err != nil || secs <= 0 {
-		t.Fatalf("Retry-After = %q, want seconds", last.header.Get("Retry-After"))
+		t.Fatalf("Retry-After = %q, want seconds", last.Header.Get("Retry-After"))
 	}
-	if !strings.Contains(last.body, "Too many failed attempts") {
-		t.Errorf("429 page lacks its message:\n%s", last.body)
+	if !strings.Contains(last.Body, "Too many failed attempts") {
+		t.Errorf("429 page lacks its message:\n%s", last.Body)
 	}
-	wantStatus(t, "right password while throttled", e.do("POST", "/login", loginForm(alice, alicePassword, "")), http.StatusTooManyRequests)
+	testkit.WantStatus(t, "right password while throttled", e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, "")), http.StatusTooManyRequests)
 
 	// Waiting exactly Retry-After is enough.
 	e.clock.Advance(time.Duration(secs) * time.Second)
-	e.login(alice, alicePassword)
+	e.Login(alice, alicePassword)
 
 	// Per client IP: spraying many usernames from one address is throttled too.
 	for i := range 25 {
-		last = e.do("POST", "/login", loginForm("user"+strconv.Itoa(i), "wrong password", ""))
+		last = e.Do("POST", "/login", testkit.LoginForm("user"+strconv.Itoa(i), "wrong password", ""))
 	}
-	wantStatus(t, "25 usernames from one IP", last, http.StatusTooManyRequests)
+	testkit.WantStatus(t, "25 usernames from one IP", last, http.StatusTooManyRequests)
 }
 
 // TestClientIP: X-Forwarded-For is believed only behind a trusted proxy;
@@ -249,22 +250,22 @@ func scenarioThrottle(t *testing.T, cfg envConfig) {
 func TestClientIP(t *testing.T) {
 	t.Parallel()
 	trusted := newEnv(t, envConfig{trustProxy: true})
-	token := trusted.login(alice, alicePassword, withHeader("X-Forwarded-For", "203.0.113.7, 10.0.0.1"))
-	if me := trusted.do("GET", "/api/me", nil, trusted.sess(token)); !strings.Contains(me.body, `"ip":"203.0.113.7"`) {
-		t.Errorf("behind a trusted proxy /api/me = %s, want ip 203.0.113.7", me.body)
+	token := trusted.Login(alice, alicePassword, testkit.WithHeader("X-Forwarded-For", "203.0.113.7, 10.0.0.1"))
+	if me := trusted.Do("GET", "/api/me", nil, trusted.Sess(token)); !strings.Contains(me.Body, `"ip":"203.0.113.7"`) {
+		t.Errorf("behind a trusted proxy /api/me = %s, want ip 203.0.113.7", me.Body)
 	}
 
 	e := newEnv(t)
-	token = e.login(alice, alicePassword, withHeader("X-Forwarded-For", "203.0.113.7"))
-	if me := e.do("GET", "/api/me", nil, e.sess(token)); !strings.Contains(me.body, `"ip":"127.0.0.1"`) {
-		t.Errorf("untrusted X-Forwarded-For was believed: %s", me.body)
+	token = e.Login(alice, alicePassword, testkit.WithHeader("X-Forwarded-For", "203.0.113.7"))
+	if me := e.Do("GET", "/api/me", nil, e.Sess(token)); !strings.Contains(me.Body, `"ip":"127.0.0.1"`) {
+		t.Errorf("untrusted X-Forwarded-For was believed: %s", me.Body)
 	}
 	var last result
 	for i := range 25 {
-		last = e.do("POST", "/login", loginForm("user"+strconv.Itoa(i), "wrong password", ""),
-			withHeader("X-Forwarded-For", "198.51.100."+strconv.Itoa(i)))
+		last = e.Do("POST", "/login", testkit.LoginForm("user"+strconv.Itoa(i), "wrong password", ""),
+			testkit.WithHeader("X-Forwarded-For", "198.51.100."+strconv.Itoa(i)))
 	}
-	wantStatus(t, "spraying with forged X-Forwarded-For", last, http.StatusTooManyRequests)
+	testkit.WantStatus(t, "spraying with forged X-Forwarded-For", last, http.StatusTooManyRequests)
 }
 
 // TestCrossSitePostsRefused: CSRF. A POST that a browser made for another
@@ -273,36 +274,36 @@ func TestClientIP(t *testing.T) {
 func TestCrossSitePostsRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	token := e.login(alice, alicePassword)
+	token := e.Login(alice, alicePassword)
 	host := strings.TrimPrefix(e.ts.URL, "http://")
 
 	hostile := map[string][]reqOpt{
-		"Sec-Fetch-Site cross-site": {withHeader("Sec-Fetch-Site", "cross-site")},
-		"Sec-Fetch-Site same-site":  {withHeader("Sec-Fetch-Site", "same-site"), withHeader("Origin", "http://sub."+host)},
-		"Origin of another host":    {withHeader("Origin", "https://evil.com")},
-		"Origin null":               {withHeader("Origin", "null")},
-		"both":                      {withHeader("Origin", "https://evil.com"), withHeader("Sec-Fetch-Site", "cross-site")},
+		"Sec-Fetch-Site cross-site": {testkit.WithHeader("Sec-Fetch-Site", "cross-site")},
+		"Sec-Fetch-Site same-site":  {testkit.WithHeader("Sec-Fetch-Site", "same-site"), testkit.WithHeader("Origin", "http://sub."+host)},
+		"Origin of another host":    {testkit.WithHeader("Origin", "https://evil.com")},
+		"Origin null":               {testkit.WithHeader("Origin", "null")},
+		"both":                      {testkit.WithHeader("Origin", "https://evil.com"), testkit.WithHeader("Sec-Fetch-Site", "cross-site")},
 	}
 	for name, opts := range hostile {
-		login := e.do("POST", "/login", loginForm(alice, alicePassword, ""), opts...)
-		wantStatus(t, name+": POST /login", login, http.StatusForbidden)
+		login := e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, ""), opts...)
+		testkit.WantStatus(t, name+": POST /login", login, http.StatusForbidden)
 		wantNoSessionCookie(t, name+": POST /login", login, "sessionid")
 
-		logout := e.do("POST", "/logout", url.Values{}, append(opts, e.sess(token))...)
-		wantStatus(t, name+": POST /logout", logout, http.StatusForbidden)
+		logout := e.Do("POST", "/logout", url.Values{}, append(opts, e.Sess(token))...)
+		testkit.WantStatus(t, name+": POST /logout", logout, http.StatusForbidden)
 		wantNoSessionCookie(t, name+": POST /logout", logout, "sessionid")
-		if logout.header.Get("Content-Security-Policy") == "" {
+		if logout.Header.Get("Content-Security-Policy") == "" {
 			t.Errorf("%s: the 403 lacks the security headers", name)
 		}
 	}
 	// None of that logged alice out.
-	wantStatus(t, "session after cross-site logouts", e.do("GET", "/api/me", nil, e.sess(token)), http.StatusOK)
+	testkit.WantStatus(t, "session after cross-site logouts", e.Do("GET", "/api/me", nil, e.Sess(token)), http.StatusOK)
 
-	sameOrigin := []reqOpt{withHeader("Sec-Fetch-Site", "same-origin"), withHeader("Origin", e.ts.URL)}
-	e.login(alice, alicePassword, sameOrigin...)
-	e.login(alice, alicePassword, withHeader("Origin", e.ts.URL)) // an older browser: Origin only
-	e.login(alice, alicePassword)                                 // curl
-	r := e.do("POST", "/logout", url.Values{}, append(sameOrigin, e.sess(token))...)
-	wantStatus(t, "same-origin logout", r, http.StatusSeeOther)
-	wantStatus(t, "after same-origin logout", e.do("GET", "/api/me", nil, e.sess(token)), http.StatusUnauthorized)
+	sameOrigin := []reqOpt{testkit.WithHeader("Sec-Fetch-Site", "same-origin"), testkit.WithHeader("Origin", e.ts.URL)}
+	e.Login(alice, alicePassword, sameOrigin...)
+	e.Login(alice, alicePassword, testkit.WithHeader("Origin", e.ts.URL)) // an older browser: Origin only
+	e.Login(alice, alicePassword)                                         // curl
+	r := e.Do("POST", "/logout", url.Values{}, append(sameOrigin, e.Sess(token))...)
+	testkit.WantStatus(t, "same-origin logout", r, http.StatusSeeOther)
+	testkit.WantStatus(t, "after same-origin logout", e.Do("GET", "/api/me", nil, e.Sess(token)), http.StatusUnauthorized)
 }

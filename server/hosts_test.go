@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"sessionmon/internal/testkit"
 )
 
 // hostEnv is a testEnv whose server allows hosts (nil: the default,
@@ -36,7 +38,7 @@ func withHost(h string) reqOpt { return func(r *http.Request) { r.Host = h } }
 // balancers probe by IP; their answer reveals nothing).
 func TestHostileHostIsRefusedOnEveryRoute(t *testing.T) {
 	e := hostEnv(t, nil, nil)
-	token := e.login(alice, alicePassword)
+	token := e.Login(alice, alicePassword)
 	for _, host := range []string{"evil.example", "evil.example:80", "rebind.attacker.test:" + e.ts.URL[strings.LastIndex(e.ts.URL, ":")+1:],
 		"localhost.evil.example", "127.0.0.1.evil.example", "example.com:abc", "a b", "[::1", "::1", "_bad_", "."} {
 		for _, rt := range []struct {
@@ -47,24 +49,24 @@ func TestHostileHostIsRefusedOnEveryRoute(t *testing.T) {
 		} {
 			var r result
 			if rt.method == "POST" && rt.path == "/login" {
-				r = e.do("POST", "/login", loginForm(alice, alicePassword, ""), withHost(host))
+				r = e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, ""), withHost(host))
 			} else {
-				r = e.do(rt.method, rt.path, nil, withHost(host), e.sess(token))
+				r = e.Do(rt.method, rt.path, nil, withHost(host), e.Sess(token))
 			}
 			what := rt.method + " " + rt.path + " with Host " + host
-			wantStatus(t, what, r, http.StatusBadRequest)
-			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+			testkit.WantStatus(t, what, r, http.StatusBadRequest)
+			if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 				t.Errorf("%s: Content-Type %q, want plain text", what, ct)
 			}
-			if strings.Contains(r.body, "goroutine") || strings.Contains(r.body, ".go:") || r.header.Get("Set-Cookie") != "" {
-				t.Errorf("%s: body %q, Set-Cookie %q", what, r.body, r.header.Values("Set-Cookie"))
+			if strings.Contains(r.Body, "goroutine") || strings.Contains(r.Body, ".go:") || r.Header.Get("Set-Cookie") != "" {
+				t.Errorf("%s: body %q, Set-Cookie %q", what, r.Body, r.Header.Values("Set-Cookie"))
 			}
-			if r.header.Get("X-Frame-Options") == "" {
+			if r.Header.Get("X-Frame-Options") == "" {
 				t.Errorf("%s: a refusal without the security headers", what)
 			}
 		}
 		for _, path := range []string{"/healthz", "/livez"} {
-			wantStatus(t, path+" with Host "+host, e.do("GET", path, nil, withHost(host)), http.StatusOK)
+			testkit.WantStatus(t, path+" with Host "+host, e.Do("GET", path, nil, withHost(host)), http.StatusOK)
 		}
 	}
 	// Nothing got through: the one session alice has is the test's own.
@@ -92,7 +94,7 @@ func activeSessions(t *testing.T, e *testEnv) int {
 func TestAllowedHostsAreServed(t *testing.T) {
 	e := hostEnv(t, nil, nil)
 	for _, h := range []string{"localhost", "LOCALHOST:8080", "localhost.", "app.localhost:1234", "127.0.0.1", "127.0.0.1:9", "[::1]", "[::1]:8080"} {
-		wantStatus(t, "GET /login with Host "+h, e.do("GET", "/login", nil, withHost(h)), http.StatusOK)
+		testkit.WantStatus(t, "GET /login with Host "+h, e.Do("GET", "/login", nil, withHost(h)), http.StatusOK)
 	}
 
 	e = hostEnv(t, []string{"sessions.example.com", ".example.org", "10.0.0.5", "[fd00::1]"}, nil)
@@ -110,13 +112,13 @@ func TestAllowedHostsAreServed(t *testing.T) {
 		"127.0.0.1":                  400,
 		"sessions.example.com.evil.": 400,
 	} {
-		wantStatus(t, "GET /login with Host "+h, e.do("GET", "/login", nil, withHost(h)), want)
+		testkit.WantStatus(t, "GET /login with Host "+h, e.Do("GET", "/login", nil, withHost(h)), want)
 	}
-	e.login(alice, alicePassword, withHost("sessions.example.com"))
+	e.Login(alice, alicePassword, withHost("sessions.example.com"))
 
 	e = hostEnv(t, []string{"*"}, nil)
-	wantStatus(t, `GET /login with allowed_hosts "*"`, e.do("GET", "/login", nil, withHost("anything.test")), http.StatusOK)
-	wantStatus(t, `GET /login with allowed_hosts "*", malformed Host`, e.do("GET", "/login", nil, withHost("a b")), http.StatusBadRequest)
+	testkit.WantStatus(t, `GET /login with allowed_hosts "*"`, e.Do("GET", "/login", nil, withHost("anything.test")), http.StatusOK)
+	testkit.WantStatus(t, `GET /login with allowed_hosts "*", malformed Host`, e.Do("GET", "/login", nil, withHost("a b")), http.StatusBadRequest)
 }
 
 func TestBadAllowedHostsAndOriginsAreRefused(t *testing.T) {
@@ -143,19 +145,19 @@ func TestBadAllowedHostsAndOriginsAreRefused(t *testing.T) {
 func TestSameOriginCheckBehindAProxyThatRewritesHost(t *testing.T) {
 	const public, backend = "https://sessions.example.com", "backend:8080"
 	post := func(e *testEnv, origin string) result {
-		return e.do("POST", "/login", loginForm(alice, alicePassword, ""), withHost(backend), withHeader("Origin", origin))
+		return e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, ""), withHost(backend), testkit.WithHeader("Origin", origin))
 	}
 	e := hostEnv(t, []string{"backend"}, nil)
-	wantStatus(t, "same-site post through the proxy, origin not trusted", post(e, public), http.StatusForbidden)
+	testkit.WantStatus(t, "same-site post through the proxy, origin not trusted", post(e, public), http.StatusForbidden)
 
 	e = hostEnv(t, []string{"backend"}, []string{"HTTPS://sessions.example.com:443"})
-	wantStatus(t, "same-site post through the proxy, origin trusted", post(e, public), http.StatusSeeOther)
-	wantStatus(t, "foreign origin", post(e, "https://evil.example"), http.StatusForbidden)
+	testkit.WantStatus(t, "same-site post through the proxy, origin trusted", post(e, public), http.StatusSeeOther)
+	testkit.WantStatus(t, "foreign origin", post(e, "https://evil.example"), http.StatusForbidden)
 	// Modern browsers say same-origin themselves, trusted or not.
 	e = hostEnv(t, []string{"backend"}, nil)
-	r := e.do("POST", "/login", loginForm(alice, alicePassword, ""), withHost(backend),
-		withHeader("Origin", public), withHeader("Sec-Fetch-Site", "same-origin"))
-	wantStatus(t, "Sec-Fetch-Site: same-origin through the proxy", r, http.StatusSeeOther)
+	r := e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, ""), withHost(backend),
+		testkit.WithHeader("Origin", public), testkit.WithHeader("Sec-Fetch-Site", "same-origin"))
+	testkit.WantStatus(t, "Sec-Fetch-Site: same-origin through the proxy", r, http.StatusSeeOther)
 }
 
 func TestDefaultAllowedHosts(t *testing.T) {
@@ -190,5 +192,5 @@ func TestEmptyHostIsRefused(t *testing.T) {
 	e := hostEnv(t, nil, nil)
 	req := httptest.NewRequest("GET", "/login", nil)
 	req.Host = ""
-	wantStatus(t, "GET /login without Host", e.serve(req), http.StatusBadRequest)
+	testkit.WantStatus(t, "GET /login without Host", e.serve(req), http.StatusBadRequest)
 }

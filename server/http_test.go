@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -33,14 +34,14 @@ func counterValue(c prometheus.Counter) float64 {
 func TestSecurityHeaders(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	token := e.login(alice, alicePassword)
+	token := e.Login(alice, alicePassword)
 	cases := []struct {
 		method, path string
 		opts         []reqOpt
 		status       int
 	}{
 		{"GET", "/login", nil, http.StatusOK},
-		{"GET", "/", []reqOpt{e.sess(token)}, http.StatusOK},
+		{"GET", "/", []reqOpt{e.Sess(token)}, http.StatusOK},
 		{"GET", "/", nil, http.StatusFound},
 		{"GET", "/api/me", nil, http.StatusUnauthorized},
 		{"GET", "/healthz", nil, http.StatusOK},
@@ -48,16 +49,16 @@ func TestSecurityHeaders(t *testing.T) {
 		{"GET", "/static/style.css", nil, http.StatusOK},
 		{"GET", "/nope", nil, http.StatusNotFound},
 		{"DELETE", "/login", nil, http.StatusMethodNotAllowed},
-		{"POST", "/logout", []reqOpt{withHeader("Sec-Fetch-Site", "cross-site")}, http.StatusForbidden},
+		{"POST", "/logout", []reqOpt{testkit.WithHeader("Sec-Fetch-Site", "cross-site")}, http.StatusForbidden},
 	}
 	for _, c := range cases {
 		var form url.Values
 		if c.method == "POST" {
 			form = url.Values{}
 		}
-		r := e.do(c.method, c.path, form, c.opts...)
-		wantStatus(t, c.method+" "+c.path, r, c.status)
-		csp := r.header.Get("Content-Security-Policy")
+		r := e.Do(c.method, c.path, form, c.opts...)
+		testkit.WantStatus(t, c.method+" "+c.path, r, c.status)
+		csp := r.Header.Get("Content-Security-Policy")
 		for _, want := range []string{"default-src 'self'", "frame-ancestors 'none'", "object-src 'none'"} {
 			if !strings.Contains(csp, want) {
 				t.Errorf("%s %s: CSP %q lacks %s", c.method, c.path, csp, want)
@@ -71,7 +72,7 @@ func TestSecurityHeaders(t *testing.T) {
 			"X-Frame-Options":        "DENY",
 			"Referrer-Policy":        "same-origin",
 		} {
-			if got := r.header.Get(k); got != want {
+			if got := r.Header.Get(k); got != want {
 				t.Errorf("%s %s: %s = %q, want %q", c.method, c.path, k, got, want)
 			}
 		}
@@ -79,15 +80,15 @@ func TestSecurityHeaders(t *testing.T) {
 
 	// The pages use no inline script or style, so the CSP costs nothing.
 	for _, path := range []string{"/login", "/"} {
-		body := e.do("GET", path, nil, e.sess(token)).body
+		body := e.Do("GET", path, nil, e.Sess(token)).Body
 		for _, bad := range []string{"<script", "style=", "<style", "onclick", "javascript:"} {
 			if strings.Contains(body, bad) {
 				t.Errorf("%s contains %q", path, bad)
 			}
 		}
 	}
-	css := e.do("GET", "/static/style.css", nil)
-	if ct := css.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/css") {
+	css := e.Do("GET", "/static/style.css", nil)
+	if ct := css.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/css") {
 		t.Errorf("style.css Content-Type = %q", ct)
 	}
 }
@@ -113,14 +114,14 @@ func TestRoutes(t *testing.T) {
 		{"POST", "/healthz", http.StatusMethodNotAllowed},
 		{"HEAD", "/healthz", http.StatusOK},
 	} {
-		r := e.do(c.method, c.path, nil)
-		if r.status != c.status {
+		r := e.Do(c.method, c.path, nil)
+		if r.Status != c.status {
 			// /static/../ is cleaned by the mux into a redirect; follow it.
-			if r.status/100 == 3 && c.status == http.StatusNotFound {
-				r = e.do(c.method, r.header.Get("Location"), nil)
+			if r.Status/100 == 3 && c.status == http.StatusNotFound {
+				r = e.Do(c.method, r.Header.Get("Location"), nil)
 			}
-			if r.status != c.status {
-				t.Errorf("%s %s: status %d, want %d", c.method, c.path, r.status, c.status)
+			if r.Status != c.status {
+				t.Errorf("%s %s: status %d, want %d", c.method, c.path, r.Status, c.status)
 			}
 		}
 	}
@@ -131,19 +132,19 @@ func TestRoutes(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	token := e.login(alice, alicePassword)
-	e.do("POST", "/login", loginForm(alice, "wrong password", ""))
-	e.do("POST", "/login", loginForm("mallory", "wrong password", ""))
-	other := e.login(alice, alicePassword)
-	e.do("POST", "/logout", url.Values{}, e.sess(token))
+	token := e.Login(alice, alicePassword)
+	e.Do("POST", "/login", testkit.LoginForm(alice, "wrong password", ""))
+	e.Do("POST", "/login", testkit.LoginForm("mallory", "wrong password", ""))
+	other := e.Login(alice, alicePassword)
+	e.Do("POST", "/logout", url.Values{}, e.Sess(token))
 	if _, err := e.mgr.ForceLogout(context.Background(), "oncall", sessionlogic.HashToken(other)); err != nil {
 		t.Fatal(err)
 	}
-	e.do("GET", "/api/me", nil, e.sess(other))
-	e.do("GET", "/nope", nil)
+	e.Do("GET", "/api/me", nil, e.Sess(other))
+	e.Do("GET", "/nope", nil)
 
-	r := e.do("GET", "/metrics", nil)
-	wantStatus(t, "/metrics", r, http.StatusOK)
+	r := e.Do("GET", "/metrics", nil)
+	testkit.WantStatus(t, "/metrics", r, http.StatusOK)
 	for name, want := range map[string]float64{
 		"sessionmon_logins_total":                             2,
 		`sessionmon_login_failures_total{reason="invalid"}`:   2,
@@ -158,13 +159,13 @@ func TestMetrics(t *testing.T) {
 		`sessionmon_http_request_duration_seconds_count{route="GET /api/me",status="4xx"}`: 1,
 		`sessionmon_http_request_duration_seconds_count{route="unmatched",status="4xx"}`:   1,
 	} {
-		got, ok := metricValue(r.body, name)
+		got, ok := metricValue(r.Body, name)
 		if !ok || got != want {
 			t.Errorf("%s = %v (found %v), want %v", name, got, ok, want)
 		}
 	}
 	for _, leak := range []string{"unknown user", "wrong password", "mallory", "/nope"} {
-		if strings.Contains(r.body, leak) {
+		if strings.Contains(r.Body, leak) {
 			t.Errorf("/metrics mentions %q", leak)
 		}
 	}
@@ -226,8 +227,8 @@ func TestActiveSessionsCached(t *testing.T) {
 // plain 500 that shows nothing of the stack, with the security headers.
 func TestPanicRecovered(t *testing.T) {
 	t.Parallel()
-	var logs logBuffer
-	st := openStore(t)
+	var logs testkit.LogBuffer
+	st := testkit.OpenSQLite(t)
 	t.Cleanup(func() { st.Close() })
 	mgr, err := sessionlogic.New(sessionlogic.Options{Store: st})
 	if err != nil {

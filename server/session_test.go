@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -18,20 +19,20 @@ import (
 func scenarioLoginSetsSessionCookie(t *testing.T, cfg envConfig) {
 	e := newEnv(t, cfg)
 
-	form := e.do("GET", "/login", nil)
-	wantStatus(t, "GET /login", form, http.StatusOK)
+	form := e.Do("GET", "/login", nil)
+	testkit.WantStatus(t, "GET /login", form, http.StatusOK)
 	for _, want := range []string{`name="username"`, `name="password"`, `type="password"`, `name="next"`, `action="/login"`} {
-		if !strings.Contains(form.body, want) {
+		if !strings.Contains(form.Body, want) {
 			t.Errorf("login form lacks %s", want)
 		}
 	}
 
-	r := e.do("POST", "/login", loginForm(alice, alicePassword, ""))
-	wantStatus(t, "POST /login", r, http.StatusSeeOther)
-	if loc := r.header.Get("Location"); loc != "/" {
+	r := e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, ""))
+	testkit.WantStatus(t, "POST /login", r, http.StatusSeeOther)
+	if loc := r.Header.Get("Location"); loc != "/" {
 		t.Errorf("Location = %q, want /", loc)
 	}
-	raw := r.setCookie("sessionid")
+	raw := r.SetCookie("sessionid")
 	for _, want := range []string{"HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=1209600", "Expires="} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("Set-Cookie %q lacks %s", raw, want)
@@ -40,7 +41,7 @@ func scenarioLoginSetsSessionCookie(t *testing.T, cfg envConfig) {
 	if strings.Contains(raw, "Secure") {
 		t.Errorf("development cookie is Secure: %q", raw)
 	}
-	c := r.sessionCookie("sessionid")
+	c := r.SessionCookie("sessionid")
 	if len(c.Value) < 22 { // 128 bits in base64 at the very least
 		t.Errorf("token %q is too short", c.Value)
 	}
@@ -55,20 +56,20 @@ func scenarioLoginSetsSessionCookie(t *testing.T, cfg envConfig) {
 // and the pages show the session.
 func scenarioAuthenticatedResponsesResendCookie(t *testing.T, cfg envConfig) {
 	e := newEnv(t, cfg)
-	token := e.login(alice, alicePassword)
+	token := e.Login(alice, alicePassword)
 
 	e.clock.Advance(time.Hour)
-	page := e.do("GET", "/", nil, e.sess(token))
-	wantStatus(t, "GET /", page, http.StatusOK)
+	page := e.Do("GET", "/", nil, e.Sess(token))
+	testkit.WantStatus(t, "GET /", page, http.StatusOK)
 	for _, want := range []string{"Welcome " + aliceName, alice, aliceRole, "Expires in", "14d 0h 0m", `action="/logout"`} {
-		if !strings.Contains(page.body, want) {
-			t.Errorf("welcome page lacks %q:\n%s", want, page.body)
+		if !strings.Contains(page.Body, want) {
+			t.Errorf("welcome page lacks %q:\n%s", want, page.Body)
 		}
 	}
-	if cc := page.header.Get("Cache-Control"); cc != "no-store" {
+	if cc := page.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", cc)
 	}
-	c := page.sessionCookie("sessionid")
+	c := page.SessionCookie("sessionid")
 	if c == nil || c.Value != token || c.MaxAge != 1209600 {
 		t.Fatalf("GET / re-sent cookie %+v, want the same token with Max-Age=1209600", c)
 	}
@@ -77,14 +78,14 @@ func scenarioAuthenticatedResponsesResendCookie(t *testing.T, cfg envConfig) {
 	}
 
 	e.clock.Advance(time.Hour)
-	api := e.do("GET", "/api/me", nil, e.sess(token))
-	wantStatus(t, "GET /api/me", api, http.StatusOK)
-	if c := api.sessionCookie("sessionid"); c == nil || c.Value != token {
+	api := e.Do("GET", "/api/me", nil, e.Sess(token))
+	testkit.WantStatus(t, "GET /api/me", api, http.StatusOK)
+	if c := api.SessionCookie("sessionid"); c == nil || c.Value != token {
 		t.Errorf("/api/me did not re-send the session cookie")
 	}
 	var me map[string]any
-	if err := json.Unmarshal([]byte(api.body), &me); err != nil {
-		t.Fatalf("/api/me body %q: %v", api.body, err)
+	if err := json.Unmarshal([]byte(api.Body), &me); err != nil {
+		t.Fatalf("/api/me body %q: %v", api.Body, err)
 	}
 	for k, want := range map[string]any{
 		"user": alice, "user_name": aliceName, "user_role": aliceRole, "user_email": alice + "@example.com",
@@ -96,76 +97,14 @@ func scenarioAuthenticatedResponsesResendCookie(t *testing.T, cfg envConfig) {
 	}
 	for _, k := range []string{"user_id", "login_time", "last_activity", "expires_at", "session"} {
 		if _, ok := me[k]; !ok {
-			t.Errorf("/api/me lacks %s: %s", k, api.body)
+			t.Errorf("/api/me lacks %s: %s", k, api.Body)
 		}
 	}
 	if me["last_activity"] != e.clock.Now().Format(time.RFC3339) {
 		t.Errorf("last_activity = %v, want %v", me["last_activity"], e.clock.Now().Format(time.RFC3339))
 	}
-	if ct := api.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	if ct := api.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("/api/me Content-Type = %q", ct)
-	}
-}
-
-// LoginMintsFreshToken: no session fixation. Each login gets a new
-// token; a cookie planted before login is never adopted; the browser's
-// previous session is ended.
-func scenarioLoginMintsFreshToken(t *testing.T, cfg envConfig) {
-	e := newEnv(t, cfg)
-	first := e.login(alice, alicePassword)
-	second := e.login(alice, alicePassword)
-	if first == second {
-		t.Fatal("two logins got the same token")
-	}
-
-	// An attacker plants a well-formed token of their choosing.
-	planted := sessionlogic.NewToken()
-	got := e.login(alice, alicePassword, e.sess(planted))
-	if got == planted {
-		t.Fatal("login adopted the planted cookie")
-	}
-	wantStatus(t, "planted cookie after login", e.do("GET", "/api/me", nil, e.sess(planted)), http.StatusUnauthorized)
-
-	// Logging in again from a browser that holds a session replaces it.
-	third := e.login(alice, alicePassword, e.sess(got))
-	if third == got {
-		t.Fatal("re-login kept the token")
-	}
-	wantStatus(t, "replaced session", e.do("GET", "/api/me", nil, e.sess(got)), http.StatusUnauthorized)
-	wantStatus(t, "new session", e.do("GET", "/api/me", nil, e.sess(third)), http.StatusOK)
-	wantStatus(t, "other browser's session", e.do("GET", "/api/me", nil, e.sess(second)), http.StatusOK)
-}
-
-// Logout: logout ends the session on the server, deletes the cookie and
-// sends the browser to /login; the old cookie never works again.
-func scenarioLogout(t *testing.T, cfg envConfig) {
-	e := newEnv(t, cfg)
-	token := e.login(alice, alicePassword)
-
-	r := e.do("POST", "/logout", url.Values{}, e.sess(token))
-	wantStatus(t, "POST /logout", r, http.StatusSeeOther)
-	if loc := r.header.Get("Location"); loc != "/login" {
-		t.Errorf("Location = %q, want /login", loc)
-	}
-	wantDeletionCookie(t, "POST /logout", r, "sessionid")
-
-	page := e.do("GET", "/", nil, e.sess(token))
-	wantStatus(t, "GET / with the old cookie", page, http.StatusFound)
-	if loc := page.header.Get("Location"); loc != "/login?next=%2F" {
-		t.Errorf("Location = %q, want /login?next=%%2F", loc)
-	}
-	wantDeletionCookie(t, "GET / with the old cookie", page, "sessionid")
-
-	api := e.do("GET", "/api/me", nil, e.sess(token))
-	wantStatus(t, "GET /api/me with the old cookie", api, http.StatusUnauthorized)
-	var body map[string]string
-	if err := json.Unmarshal([]byte(api.body), &body); err != nil || body["error"] == "" {
-		t.Errorf("/api/me 401 body = %q, want JSON {\"error\": ...}", api.body)
-	}
-
-	// Logging in again with the ended cookie still works, with a new token.
-	if again := e.login(alice, alicePassword, e.sess(token)); again == token {
-		t.Error("login revived the logged-out token")
 	}
 }
 
@@ -173,104 +112,78 @@ func scenarioLogout(t *testing.T, cfg envConfig) {
 // cookie still gets the deletion cookie and the redirect.
 func scenarioLogoutWithoutLiveSession(t *testing.T, cfg envConfig) {
 	e := newEnv(t, cfg)
-	ended := e.login(alice, alicePassword)
-	e.do("POST", "/logout", url.Values{}, e.sess(ended))
-	expired := e.login(alice, alicePassword)
+	ended := e.Login(alice, alicePassword)
+	e.Do("POST", "/logout", url.Values{}, e.Sess(ended))
+	expired := e.Login(alice, alicePassword)
 	e.clock.Advance(15 * 24 * time.Hour)
 
 	for name, opts := range map[string][]reqOpt{
 		"no cookie": nil,
-		"ended":     {e.sess(ended)},
-		"expired":   {e.sess(expired)},
-		"unknown":   {e.sess(sessionlogic.NewToken())},
-		"malformed": {e.sess("not-a-token")},
-		"empty":     {withRawCookie("sessionid=")},
-		"garbage":   {withRawCookie("sessionid=\"é%zz\"; sessionid=;;;=; x")},
+		"ended":     {e.Sess(ended)},
+		"expired":   {e.Sess(expired)},
+		"unknown":   {e.Sess(sessionlogic.NewToken())},
+		"malformed": {e.Sess("not-a-token")},
+		"empty":     {testkit.WithRawCookie("sessionid=")},
+		"garbage":   {testkit.WithRawCookie("sessionid=\"é%zz\"; sessionid=;;;=; x")},
 	} {
-		r := e.do("POST", "/logout", url.Values{}, opts...)
-		wantStatus(t, "logout, "+name, r, http.StatusSeeOther)
-		wantDeletionCookie(t, "logout, "+name, r, "sessionid")
-		if loc := r.header.Get("Location"); loc != "/login" {
+		r := e.Do("POST", "/logout", url.Values{}, opts...)
+		testkit.WantStatus(t, "logout, "+name, r, http.StatusSeeOther)
+		testkit.WantDeletionCookie(t, "logout, "+name, r, "sessionid")
+		if loc := r.Header.Get("Location"); loc != "/login" {
 			t.Errorf("logout, %s: Location = %q", name, loc)
 		}
 	}
-}
-
-// ForceLogout: an operator's force-logout makes the holder's very next
-// request fail, on pages and on the API.
-func scenarioForceLogout(t *testing.T, cfg envConfig) {
-	e := newEnv(t, cfg)
-	token := e.login(alice, alicePassword)
-	other := e.login(alice, alicePassword)
-	wantStatus(t, "before", e.do("GET", "/", nil, e.sess(token)), http.StatusOK)
-
-	if _, err := e.mgr.ForceLogout(context.Background(), "oncall", sessionlogic.HashToken(token)); err != nil {
-		t.Fatal(err)
-	}
-	page := e.do("GET", "/", nil, e.sess(token))
-	wantStatus(t, "page after force-logout", page, http.StatusFound)
-	if !strings.HasPrefix(page.header.Get("Location"), "/login?next=") {
-		t.Errorf("Location = %q", page.header.Get("Location"))
-	}
-	wantStatus(t, "api after force-logout", e.do("GET", "/api/me", nil, e.sess(token)), http.StatusUnauthorized)
-	wantStatus(t, "the user's other session", e.do("GET", "/api/me", nil, e.sess(other)), http.StatusOK)
-
-	// Force-logout of the whole user ends the other session too.
-	if _, err := e.mgr.ForceLogoutUser(context.Background(), "oncall", alice); err != nil {
-		t.Fatal(err)
-	}
-	wantStatus(t, "after force-logout-user", e.do("GET", "/api/me", nil, e.sess(other)), http.StatusUnauthorized)
 }
 
 // SessionExpires: after the cookie age without a request the session
 // is gone, even though the browser might still send the cookie.
 func scenarioSessionExpires(t *testing.T, cfg envConfig) {
 	e := newEnv(t, cfg)
-	token := e.login(alice, alicePassword)
+	token := e.Login(alice, alicePassword)
 	e.clock.Advance(14*24*time.Hour - time.Minute)
-	wantStatus(t, "just before expiry", e.do("GET", "/api/me", nil, e.sess(token)), http.StatusOK) // slides
+	testkit.WantStatus(t, "just before expiry", e.Do("GET", "/api/me", nil, e.Sess(token)), http.StatusOK) // slides
 	e.clock.Advance(14*24*time.Hour - time.Minute)
-	wantStatus(t, "slid", e.do("GET", "/api/me", nil, e.sess(token)), http.StatusOK)
+	testkit.WantStatus(t, "slid", e.Do("GET", "/api/me", nil, e.Sess(token)), http.StatusOK)
 	e.clock.Advance(14*24*time.Hour + time.Second)
-	wantStatus(t, "expired", e.do("GET", "/api/me", nil, e.sess(token)), http.StatusUnauthorized)
+	testkit.WantStatus(t, "expired", e.Do("GET", "/api/me", nil, e.Sess(token)), http.StatusUnauthorized)
 }
 
 // LoginPageWhenLoggedIn: a logged-in visitor is sent on to a local next.
 func scenarioLoginPageWhenLoggedIn(t *testing.T, cfg envConfig) {
 	e := newEnv(t, cfg)
-	token := e.login(alice, alicePassword)
+	token := e.Login(alice, alicePassword)
 	for next, want := range map[string]string{
 		"":                 "/",
 		"/api/me":          "/api/me",
 		"//evil.com":       "/",
 		"https://evil.com": "/",
 	} {
-		r := e.do("GET", "/login?next="+url.QueryEscape(next), nil, e.sess(token))
-		wantStatus(t, "GET /login?next="+next, r, http.StatusSeeOther)
-		if loc := r.header.Get("Location"); loc != want {
+		r := e.Do("GET", "/login?next="+url.QueryEscape(next), nil, e.Sess(token))
+		testkit.WantStatus(t, "GET /login?next="+next, r, http.StatusSeeOther)
+		if loc := r.Header.Get("Location"); loc != want {
 			t.Errorf("GET /login?next=%s: Location = %q, want %q", next, loc, want)
 		}
 	}
 	// A dead cookie gets the form and the deletion cookie.
-	r := e.do("GET", "/login", nil, e.sess(sessionlogic.NewToken()))
-	wantStatus(t, "GET /login with a dead cookie", r, http.StatusOK)
-	wantDeletionCookie(t, "GET /login with a dead cookie", r, "sessionid")
+	r := e.Do("GET", "/login", nil, e.Sess(sessionlogic.NewToken()))
+	testkit.WantStatus(t, "GET /login with a dead cookie", r, http.StatusOK)
+	testkit.WantDeletionCookie(t, "GET /login with a dead cookie", r, "sessionid")
 }
 
 // LoginRedirectsToNext: a local next survives the round trip through
 // the form; the protected page's redirect carries it.
 func scenarioLoginRedirectsToNext(t *testing.T, cfg envConfig) {
 	e := newEnv(t, cfg)
-	first := e.do("GET", "/", nil)
-	wantStatus(t, "GET / without a session", first, http.StatusFound)
-	loc, _ := url.Parse(first.header.Get("Location"))
-	form := e.do("GET", loc.String(), nil)
-	if !strings.Contains(form.body, `name="next" value="/"`) {
-		t.Errorf("form does not carry next=/:\n%s", form.body)
+	first := e.Do("GET", "/", nil)
+	testkit.WantStatus(t, "GET / without a session", first, http.StatusFound)
+	loc, _ := url.Parse(first.Header.Get("Location"))
+	form := e.Do("GET", loc.String(), nil)
+	if !strings.Contains(form.Body, `name="next" value="/"`) {
+		t.Errorf("form does not carry next=/:\n%s", form.Body)
 	}
-	r := e.do("POST", "/login", loginForm(alice, alicePassword, "/api/me?x=1"))
-	wantStatus(t, "login with next", r, http.StatusSeeOther)
-	if got := r.header.Get("Location"); got != "/api/me?x=1" {
+	r := e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, "/api/me?x=1"))
+	testkit.WantStatus(t, "login with next", r, http.StatusSeeOther)
+	if got := r.Header.Get("Location"); got != "/api/me?x=1" {
 		t.Errorf("Location = %q, want /api/me?x=1", got)
 	}
 }
@@ -279,19 +192,19 @@ func scenarioLoginRedirectsToNext(t *testing.T, cfg envConfig) {
 // in, with a message that says so (only after the right password).
 func scenarioInactiveUser(t *testing.T, cfg envConfig) {
 	e := newEnv(t, cfg)
-	token := e.login(alice, alicePassword)
+	token := e.Login(alice, alicePassword)
 	if _, err := e.mgr.Deactivate(context.Background(), "oncall", alice); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, "session of a deactivated user", e.do("GET", "/api/me", nil, e.sess(token)), http.StatusUnauthorized)
-	r := e.do("POST", "/login", loginForm(alice, alicePassword, ""))
-	wantStatus(t, "login of a deactivated user", r, http.StatusForbidden)
-	if !strings.Contains(r.body, "inactive") {
-		t.Errorf("inactive login page does not say so:\n%s", r.body)
+	testkit.WantStatus(t, "session of a deactivated user", e.Do("GET", "/api/me", nil, e.Sess(token)), http.StatusUnauthorized)
+	r := e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, ""))
+	testkit.WantStatus(t, "login of a deactivated user", r, http.StatusForbidden)
+	if !strings.Contains(r.Body, "inactive") {
+		t.Errorf("inactive login page does not say so:\n%s", r.Body)
 	}
 	wantNoSessionCookie(t, "login of a deactivated user", r, "sessionid")
-	wrong := e.do("POST", "/login", loginForm(alice, "wrong password", ""))
-	wantStatus(t, "wrong password of a deactivated user", wrong, http.StatusUnauthorized)
+	wrong := e.Do("POST", "/login", testkit.LoginForm(alice, "wrong password", ""))
+	testkit.WantStatus(t, "wrong password of a deactivated user", wrong, http.StatusUnauthorized)
 }
 
 // Production: production mode uses the __Host- cookie with Secure and
@@ -299,9 +212,9 @@ func scenarioInactiveUser(t *testing.T, cfg envConfig) {
 func scenarioProduction(t *testing.T, cfg envConfig) {
 	cfg.production = true
 	e := newEnv(t, cfg)
-	r := e.do("POST", "/login", loginForm(alice, alicePassword, ""))
-	wantStatus(t, "production login", r, http.StatusSeeOther)
-	raw := r.setCookie("__Host-sessionid")
+	r := e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, ""))
+	testkit.WantStatus(t, "production login", r, http.StatusSeeOther)
+	raw := r.SetCookie("__Host-sessionid")
 	for _, want := range []string{"Secure", "HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=1209600"} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("production Set-Cookie %q lacks %s", raw, want)
@@ -310,24 +223,24 @@ func scenarioProduction(t *testing.T, cfg envConfig) {
 	if strings.Contains(raw, "Domain=") {
 		t.Errorf("__Host- cookie has a Domain: %q", raw)
 	}
-	if r.setCookie("sessionid") != "" {
+	if r.SetCookie("sessionid") != "" {
 		t.Error("production also set a plain sessionid cookie")
 	}
-	if h := r.header.Get("Strict-Transport-Security"); !strings.HasPrefix(h, "max-age=") {
+	if h := r.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(h, "max-age=") {
 		t.Errorf("production lacks HSTS: %q", h)
 	}
-	token := r.sessionCookie("__Host-sessionid").Value
-	wantStatus(t, "production /api/me", e.do("GET", "/api/me", nil, withCookie("__Host-sessionid", token)), http.StatusOK)
+	token := r.SessionCookie("__Host-sessionid").Value
+	testkit.WantStatus(t, "production /api/me", e.Do("GET", "/api/me", nil, testkit.WithRawCookie("__Host-sessionid="+token)), http.StatusOK)
 	// The development cookie name means nothing in production.
-	wantStatus(t, "dev cookie name in production", e.do("GET", "/api/me", nil, withCookie("sessionid", token)), http.StatusUnauthorized)
-	logout := e.do("POST", "/logout", url.Values{}, withCookie("__Host-sessionid", token))
-	wantDeletionCookie(t, "production logout", logout, "__Host-sessionid")
-	if !strings.Contains(logout.setCookie("__Host-sessionid"), "Secure") {
+	testkit.WantStatus(t, "dev cookie name in production", e.Do("GET", "/api/me", nil, testkit.WithRawCookie("sessionid="+token)), http.StatusUnauthorized)
+	logout := e.Do("POST", "/logout", url.Values{}, testkit.WithRawCookie("__Host-sessionid="+token))
+	testkit.WantDeletionCookie(t, "production logout", logout, "__Host-sessionid")
+	if !strings.Contains(logout.SetCookie("__Host-sessionid"), "Secure") {
 		t.Error("production deletion cookie is not Secure (a browser would ignore it)")
 	}
 
 	dev := newEnv(t, envConfig{open: cfg.open})
-	if h := dev.do("GET", "/login", nil).header.Get("Strict-Transport-Security"); h != "" {
+	if h := dev.Do("GET", "/login", nil).Header.Get("Strict-Transport-Security"); h != "" {
 		t.Errorf("development sends HSTS %q", h)
 	}
 }
@@ -336,7 +249,7 @@ func scenarioProduction(t *testing.T, cfg envConfig) {
 // that leak the session in production, are refused at start.
 func TestNewRefusesUnsafeCookies(t *testing.T) {
 	t.Parallel()
-	st := openStore(t)
+	st := testkit.OpenSQLite(t)
 	t.Cleanup(func() { st.Close() })
 	for name, tc := range map[string]struct {
 		cookie     sessionlogic.CookieOptions
@@ -366,56 +279,56 @@ func TestNewRefusesUnsafeCookies(t *testing.T) {
 // redirect that pretends the session ended.
 func scenarioStoreDown(t *testing.T, cfg envConfig) {
 	e := newEnv(t, cfg)
-	token := e.login(alice, alicePassword)
+	token := e.Login(alice, alicePassword)
 	e.closeStore()
 
-	page := e.do("GET", "/", nil, e.sess(token))
-	wantStatus(t, "page, store down", page, http.StatusServiceUnavailable)
+	page := e.Do("GET", "/", nil, e.Sess(token))
+	testkit.WantStatus(t, "page, store down", page, http.StatusServiceUnavailable)
 	wantNoSessionCookie(t, "page, store down", page, "sessionid")
-	if page.header.Get("Retry-After") == "" {
+	if page.Header.Get("Retry-After") == "" {
 		t.Error("503 page without Retry-After")
 	}
 
-	api := e.do("GET", "/api/me", nil, e.sess(token))
-	wantStatus(t, "/api/me, store down", api, http.StatusServiceUnavailable)
+	api := e.Do("GET", "/api/me", nil, e.Sess(token))
+	testkit.WantStatus(t, "/api/me, store down", api, http.StatusServiceUnavailable)
 	var body map[string]string
-	if err := json.Unmarshal([]byte(api.body), &body); err != nil || body["error"] == "" {
-		t.Errorf("/api/me 503 body = %q, want JSON {\"error\": ...}", api.body)
+	if err := json.Unmarshal([]byte(api.Body), &body); err != nil || body["error"] == "" {
+		t.Errorf("/api/me 503 body = %q, want JSON {\"error\": ...}", api.Body)
 	}
 
-	logout := e.do("POST", "/logout", url.Values{}, e.sess(token))
-	wantStatus(t, "logout, store down", logout, http.StatusServiceUnavailable)
+	logout := e.Do("POST", "/logout", url.Values{}, e.Sess(token))
+	testkit.WantStatus(t, "logout, store down", logout, http.StatusServiceUnavailable)
 	wantNoSessionCookie(t, "logout, store down (must not pretend the session ended)", logout, "sessionid")
-	if !strings.Contains(logout.body, "still logged in") {
-		t.Errorf("logout 503 page does not say the session may live on:\n%s", logout.body)
+	if !strings.Contains(logout.Body, "still logged in") {
+		t.Errorf("logout 503 page does not say the session may live on:\n%s", logout.Body)
 	}
 
-	login := e.do("POST", "/login", loginForm(alice, alicePassword, ""))
-	wantStatus(t, "login, store down", login, http.StatusServiceUnavailable)
+	login := e.Do("POST", "/login", testkit.LoginForm(alice, alicePassword, ""))
+	testkit.WantStatus(t, "login, store down", login, http.StatusServiceUnavailable)
 	wantNoSessionCookie(t, "login, store down", login, "sessionid")
 
-	health := e.do("GET", "/healthz", nil)
-	wantStatus(t, "/healthz, store down", health, http.StatusServiceUnavailable)
-	if !strings.Contains(health.body, `"status":"unavailable"`) {
-		t.Errorf("/healthz body = %q", health.body)
+	health := e.Do("GET", "/healthz", nil)
+	testkit.WantStatus(t, "/healthz, store down", health, http.StatusServiceUnavailable)
+	if !strings.Contains(health.Body, `"status":"unavailable"`) {
+		t.Errorf("/healthz body = %q", health.Body)
 	}
 
 	// The form is still served (it needs no store) and says nothing false.
-	wantStatus(t, "GET /login, store down", e.do("GET", "/login", nil, e.sess(token)), http.StatusOK)
+	testkit.WantStatus(t, "GET /login, store down", e.Do("GET", "/login", nil, e.Sess(token)), http.StatusOK)
 
-	metrics := e.do("GET", "/metrics", nil)
-	wantStatus(t, "/metrics, store down", metrics, http.StatusOK)
-	if v, ok := metricValue(metrics.body, "sessionmon_store_up"); !ok || v != 0 {
+	metrics := e.Do("GET", "/metrics", nil)
+	testkit.WantStatus(t, "/metrics, store down", metrics, http.StatusOK)
+	if v, ok := metricValue(metrics.Body, "sessionmon_store_up"); !ok || v != 0 {
 		t.Errorf("sessionmon_store_up = %v (found %v), want 0", v, ok)
 	}
 }
 
 func scenarioHealthz(t *testing.T, cfg envConfig) {
 	e := newEnv(t, cfg)
-	r := e.do("GET", "/healthz", nil)
-	wantStatus(t, "/healthz", r, http.StatusOK)
-	if strings.TrimSpace(r.body) != `{"status":"ok"}` {
-		t.Errorf("/healthz body = %q", r.body)
+	r := e.Do("GET", "/healthz", nil)
+	testkit.WantStatus(t, "/healthz", r, http.StatusOK)
+	if strings.TrimSpace(r.Body) != `{"status":"ok"}` {
+		t.Errorf("/healthz body = %q", r.Body)
 	}
 }
 

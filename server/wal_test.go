@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"sessionmon/data/sqlite"
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -69,7 +70,7 @@ func TestWALStaysBoundedUnderAuthenticatedTraffic(t *testing.T) {
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	defer client.CloseIdleConnections()
-	resp, err := client.PostForm(ts.URL+"/login", loginForm(alice, alicePassword, ""))
+	resp, err := client.PostForm(ts.URL+"/login", testkit.LoginForm(alice, alicePassword, ""))
 	if err != nil {
 		t.Fatal(err)
 	}

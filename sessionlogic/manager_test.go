@@ -3,7 +3,6 @@ package sessionlogic_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -11,8 +10,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"sessionmon/data"
-	"sessionmon/data/sqlite"
 	"sessionmon/internal/fakeclock"
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -25,11 +24,7 @@ type fixture struct {
 func newFixture(t testing.TB, tweak func(*sessionlogic.Options)) fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.OpenSQLite(t)
 	c := fakeclock.New(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	opts := sessionlogic.Options{
 		Store:            st,

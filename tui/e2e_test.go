@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +22,7 @@ import (
 	"sessionmon/data"
 	"sessionmon/data/sqlite"
 	"sessionmon/internal/fakeclock"
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -118,17 +119,6 @@ func (e *env) login(t testing.TB, name string, i int) (string, sessionlogic.Sess
 	return tok, s
 }
 
-func has(s ...string) func([]byte) bool {
-	return func(b []byte) bool {
-		for _, x := range s {
-			if !bytes.Contains(b, []byte(x)) {
-				return false
-			}
-		}
-		return true
-	}
-}
-
 // Start the dashboard on a real store, see the sessions, force the selected
 // one out with x then y, and check the store: the session ended, its holder
 // is refused, and the audit names the operator.
@@ -150,12 +140,12 @@ func TestEndToEndForceLogout(t *testing.T) {
 
 	tm := teatest.NewTestModel(t, New(Options{Manager: e.m, Operator: "oncall-jane", PollInterval: 250 * time.Millisecond}),
 		teatest.WithInitialTermSize(80, 24))
-	teatest.WaitFor(t, tm.Output(), has("alice", "bob", "3 active", "live"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("alice", "bob", "3 active", "live"), teatest.WithDuration(5*time.Second))
 
 	tm.Send(keyMsg("x"))
-	teatest.WaitFor(t, tm.Output(), has("Force out "+target.Username+"'s session "+sessionlogic.ShortID(target.ID)), teatest.WithDuration(3*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("Force out "+target.Username+"'s session "+sessionlogic.ShortID(target.ID)), teatest.WithDuration(3*time.Second))
 	tm.Send(keyMsg("y"))
-	teatest.WaitFor(t, tm.Output(), has("forced out "+target.Username+": 1 session", "2 active"), teatest.WithDuration(3*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("forced out "+target.Username+": 1 session", "2 active"), teatest.WithDuration(3*time.Second))
 
 	s, err := e.m.Session(ctx, target.ID)
 	if err != nil {
@@ -202,11 +192,11 @@ func TestEndToEndForceLogoutUser(t *testing.T) {
 
 	tm := teatest.NewTestModel(t, New(Options{Manager: e.m, Operator: "oncall-jane", PollInterval: 250 * time.Millisecond}),
 		teatest.WithInitialTermSize(80, 24))
-	teatest.WaitFor(t, tm.Output(), has("alice", "bob", "3 active"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("alice", "bob", "3 active"), teatest.WithDuration(5*time.Second))
 	tm.Send(keyMsg("X"))
-	teatest.WaitFor(t, tm.Output(), has("Force out every session of alice?", "2 active sessions will end"), teatest.WithDuration(3*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("Force out every session of alice?", "2 active sessions will end"), teatest.WithDuration(3*time.Second))
 	tm.Send(keyMsg("y"))
-	teatest.WaitFor(t, tm.Output(), has("forced out alice: 2 sessions"), teatest.WithDuration(3*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("forced out alice: 2 sessions"), teatest.WithDuration(3*time.Second))
 	tm.Send(keyMsg("q"))
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 
@@ -236,11 +226,11 @@ func TestEndToEndStoreOutage(t *testing.T) {
 
 	tm := teatest.NewTestModel(t, New(Options{Manager: e.m, PollInterval: 250 * time.Millisecond}),
 		teatest.WithInitialTermSize(80, 24))
-	teatest.WaitFor(t, tm.Output(), has("alice", "live"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("alice", "live"), teatest.WithDuration(5*time.Second))
 	e.flaky.down.Store(true)
-	teatest.WaitFor(t, tm.Output(), has("stale", "store unreachable"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("stale", "store unreachable"), teatest.WithDuration(5*time.Second))
 	e.flaky.down.Store(false)
-	teatest.WaitFor(t, tm.Output(), has("live", "store is back"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("live", "store is back"), teatest.WithDuration(5*time.Second))
 	tm.Send(keyMsg("q"))
 	fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(Model)
 	if len(fm.table.rows) != 1 || fm.header.state != stateLive {
@@ -448,8 +438,11 @@ func TestActionsAgainstStore(t *testing.T) {
 	}
 }
 
-// Terminal abuse: thousands of random keys and resizes (including 0x0 and
-// 20x5) against a live store, without a panic; then q still quits.
+// Terminal abuse: thousands of random keys and resizes (including 0x0, 1x1
+// and 20x5) against a live store, in the real program loop with polls and
+// store answers arriving in between. Every frame the program draws fits the
+// terminal it was drawn for (no line wider, no more lines), at every size
+// the storm sets; then ctrl+c still quits.
 func TestStormTeatest(t *testing.T) {
 	e := newEnv(t, 0, 0)
 	e.user(t, "alice", "admin")
@@ -457,15 +450,82 @@ func TestStormTeatest(t *testing.T) {
 	for i := range 30 {
 		e.login(t, []string{"alice", "bob"}[i%2], i)
 	}
-	tm := teatest.NewTestModel(t, New(Options{Manager: e.m, Operator: "storm", PollInterval: 250 * time.Millisecond}),
-		teatest.WithInitialTermSize(80, 24))
-	teatest.WaitFor(t, tm.Output(), has("alice"), teatest.WithDuration(5*time.Second))
+	fm := &frameCheck{Model: New(Options{Manager: e.m, Operator: "storm", PollInterval: 250 * time.Millisecond})}
+	tm := teatest.NewTestModel(t, fm, teatest.WithInitialTermSize(80, 24))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("alice"), teatest.WithDuration(5*time.Second))
 	rng := rand.New(rand.NewPCG(1, 2))
+	sent := map[[2]int]bool{}
 	for range 2000 {
-		tm.Send(randomMsg(rng))
+		msg := randomMsg(rng)
+		if sz, ok := msg.(tea.WindowSizeMsg); ok {
+			sent[[2]int{sz.Width, sz.Height}] = true
+		}
+		tm.Send(msg)
 	}
 	tm.Send(keyMsg("ctrl+c"))
 	tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
+
+	fm.mu.Lock()
+	defer fm.mu.Unlock()
+	for _, err := range fm.bad {
+		t.Error(err)
+	}
+	if fm.overflows > len(fm.bad) {
+		t.Errorf("... and %d more frames that overflow", fm.overflows-len(fm.bad))
+	}
+	for sz := range sent {
+		if fm.frames[sz] == 0 {
+			t.Errorf("the storm set %dx%d, but no frame was drawn at that size", sz[0], sz[1])
+		}
+	}
+	if len(sent) < 5 || fm.frames[[2]int{0, 0}] == 0 || fm.frames[[2]int{1, 1}] == 0 {
+		t.Errorf("the storm checked too few sizes (%d; 0x0 and 1x1 among them?): %v", len(sent), fm.frames)
+	}
+}
+
+// frameCheck wraps the dashboard in the program and checks every frame it
+// draws (every View after an Update) against the last size the terminal
+// announced. The program calls View on its own goroutine: the findings are
+// read under mu once it has finished.
+type frameCheck struct {
+	tea.Model
+	mu        sync.Mutex
+	w, h      int
+	sized     bool
+	frames    map[[2]int]int // frames drawn, per size
+	overflows int
+	bad       []error // the first few overflows
+}
+
+func (f *frameCheck) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if sz, ok := msg.(tea.WindowSizeMsg); ok {
+		f.mu.Lock()
+		f.w, f.h, f.sized = sz.Width, sz.Height, true
+		f.mu.Unlock()
+	}
+	var cmd tea.Cmd
+	f.Model, cmd = f.Model.Update(msg)
+	return f, cmd
+}
+
+func (f *frameCheck) View() string {
+	v := f.Model.View()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.sized { // the first frame, before the terminal's size is known
+		return v
+	}
+	if f.frames == nil {
+		f.frames = map[[2]int]int{}
+	}
+	f.frames[[2]int{f.w, f.h}]++
+	if err := fits(v, f.w, f.h); err != nil {
+		f.overflows++
+		if len(f.bad) < 5 {
+			f.bad = append(f.bad, err)
+		}
+	}
+	return v
 }
 
 // The same storm straight into Update, with store results of every kind

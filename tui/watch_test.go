@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,7 +11,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"golang.org/x/crypto/bcrypt"
 
-	"sessionmon/data/sqlite"
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -21,11 +20,7 @@ import (
 // SQLite, whose sessions are made by another process) it only polls and
 // does not claim push.
 func TestPushNoticesAndNoPush(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.OpenSQLite(t)
 	mgr, err := sessionlogic.New(sessionlogic.Options{Store: st, PasswordCost: bcrypt.MinCost,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

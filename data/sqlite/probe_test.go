@@ -5,10 +5,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"sessionmon/internal/testkit/tmpfs"
 )
 
 func openProbeStore(t *testing.T, path string) *Store {
@@ -99,18 +100,7 @@ func TestProbeWriteSeesAReadOnlyConnection(t *testing.T) {
 // passes again once space is freed. It needs to mount a tmpfs (root with
 // CAP_SYS_ADMIN, as in CI) and skips otherwise.
 func TestProbeWriteSeesAFullDisk(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "small")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=2m"); err != nil {
-		t.Skipf("cannot mount a small tmpfs to fill (needs root): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
+	dir := tmpfs.Mount(t, "2m")
 	st := openProbeStore(t, filepath.Join(dir, "full.db"))
 	ctx := t.Context()
 	if err := st.ProbeWrite(ctx); err != nil {

@@ -13,6 +13,7 @@ import (
 	"sessionmon/data"
 	"sessionmon/data/sqlite"
 	"sessionmon/data/storetest"
+	"sessionmon/internal/testkit"
 )
 
 // watcher runs st.Watch in the background, counting notices into a channel.
@@ -160,7 +161,7 @@ func TestWatchSlowWatcherNeverBlocksWriters(t *testing.T) {
 	}()
 	fast := startWatch(t, st)
 	t.Cleanup(unblock) // first of the cleanups, should the test fail while notify blocks
-	waitFor(t, "the slow watcher's start", func() bool { return calls.Load() == 1 })
+	testkit.WaitFor(t, 5*time.Second, "the slow watcher's start", func() bool { return calls.Load() == 1 })
 
 	wrote := make(chan error, 1)
 	go func() {
@@ -187,7 +188,7 @@ func TestWatchSlowWatcherNeverBlocksWriters(t *testing.T) {
 	fast.want(t, "the burst, while the other watcher is stuck")
 
 	unblock()
-	waitFor(t, "the slow watcher to catch up", func() bool { return calls.Load() >= 2 })
+	testkit.WaitFor(t, 5*time.Second, "the slow watcher to catch up", func() bool { return calls.Load() >= 2 })
 	time.Sleep(200 * time.Millisecond)
 	// The start, the call that blocked, and at most one more for all the
 	// logins it missed meanwhile.
@@ -197,17 +198,6 @@ func TestWatchSlowWatcherNeverBlocksWriters(t *testing.T) {
 	cancel()
 	if err := <-slowDone; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Watch returned %v, want context.Canceled", err)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

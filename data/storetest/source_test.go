@@ -11,6 +11,7 @@ import (
 	"sessionmon/data"
 	"sessionmon/data/sqlite"
 	"sessionmon/data/storetest"
+	"sessionmon/internal/testkit"
 )
 
 // sourceOnly hides everything of a store but its data.Source half, as a
@@ -120,15 +121,6 @@ func (deleting) ChangesSince(context.Context, int64, int) (data.Changes, error) 
 	return data.Changes{}, nil
 }
 
-func openSQLite(t *testing.T) *sqlite.Store {
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 // TestRunSourceOnADeletingSource: a source that deletes what it ends and
 // keeps no versions (Django's shape) passes the suite as such.
 func TestRunSourceOnADeletingSource(t *testing.T) {
@@ -155,7 +147,7 @@ func TestRunSourceOnADeletingSource(t *testing.T) {
 func TestRunSourceOnASourceOnly(t *testing.T) {
 	storetest.RunSource(t, storetest.SourceHarness{
 		Open: func(t *testing.T) (data.Source, storetest.Seeder) {
-			st := openSQLite(t)
+			st := testkit.OpenSQLite(t)
 			return sourceOnly{st}, &seeder{st: st}
 		},
 		TimePrecision: time.Millisecond,
@@ -168,7 +160,7 @@ func TestRunSourceOnASourceOnly(t *testing.T) {
 func TestRunSourceRefusingExtend(t *testing.T) {
 	storetest.RunSource(t, storetest.SourceHarness{
 		Open: func(t *testing.T) (data.Source, storetest.Seeder) {
-			st := openSQLite(t)
+			st := testkit.OpenSQLite(t)
 			return noExtend{sourceOnly{st}}, &seeder{st: st}
 		},
 	})

@@ -4,7 +4,6 @@
 package dashboard_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,12 +19,9 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/exp/teatest"
 	"github.com/muesli/termenv"
-	"golang.org/x/crypto/bcrypt"
 
 	"sessionmon/data"
-	"sessionmon/data/postgres"
-	"sessionmon/data/sqlite"
-	"sessionmon/internal/pgtest"
+	"sessionmon/internal/testkit"
 	"sessionmon/server"
 	"sessionmon/sessionlogic"
 	"sessionmon/tui"
@@ -38,20 +33,12 @@ func TestMain(m *testing.M) {
 }
 
 func TestDashboardForceLogoutRefusesNextRequestSQLite(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "e2e.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.OpenSQLite(t)
 	forceLogoutFromDashboard(t, st)
 }
 
 func TestDashboardForceLogoutRefusesNextRequestPostgres(t *testing.T) {
-	st, err := postgres.OpenAndMigrate(context.Background(), pgtest.DSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.OpenPostgres(t)
 	forceLogoutFromDashboard(t, st)
 }
 
@@ -61,16 +48,7 @@ func TestDashboardForceLogoutRefusesNextRequestPostgres(t *testing.T) {
 // dashboard, and the browser's next requests are refused.
 func forceLogoutFromDashboard(t *testing.T, st data.Store) {
 	ctx := context.Background()
-	newManager := func() *sessionlogic.Manager {
-		m, err := sessionlogic.New(sessionlogic.Options{
-			Store: st, SaveEveryRequest: true, PasswordCost: bcrypt.MinCost,
-			Logger: slog.New(slog.DiscardHandler),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	newManager := func() *sessionlogic.Manager { return testkit.NewManager(t, st) }
 	serverMgr, dashMgr := newManager(), newManager()
 	if _, err := serverMgr.AddUser(ctx, "test", sessionlogic.NewUser{
 		Username: "mallory", Password: "stolen-laptop", FullName: "Mallory Moe", Role: "staff",
@@ -109,11 +87,11 @@ func forceLogoutFromDashboard(t *testing.T, st data.Store) {
 	tm := teatest.NewTestModel(t, tui.New(tui.Options{
 		Manager: dashMgr, Operator: "oncall-test", PollInterval: 250 * time.Millisecond,
 	}), teatest.WithInitialTermSize(100, 30))
-	teatest.WaitFor(t, tm.Output(), contains("mallory", "1 active"), teatest.WithDuration(10*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("mallory", "1 active"), teatest.WithDuration(10*time.Second))
 	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("x")})
-	teatest.WaitFor(t, tm.Output(), contains("Force out mallory"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("Force out mallory"), teatest.WithDuration(5*time.Second))
 	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("y")})
-	teatest.WaitFor(t, tm.Output(), contains("forced out mallory"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("forced out mallory"), teatest.WithDuration(5*time.Second))
 
 	// The very next requests with that cookie are refused: the AJAX endpoint
 	// with 401 JSON, the page with a redirect to the login form. The cookie
@@ -151,45 +129,25 @@ func getWithCookie(t *testing.T, u, token string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
-func contains(subs ...string) func([]byte) bool {
-	return func(b []byte) bool {
-		for _, s := range subs {
-			if !bytes.Contains(b, []byte(s)) {
-				return false
-			}
-		}
-		return true
-	}
-}
-
 // On PostgreSQL the dashboard hears logins from other processes through
 // LISTEN/NOTIFY: with a 10 s poll interval, a login made over HTTP after
 // the dashboard's first poll shows up long before the next poll would.
 func TestDashboardShowsANewLoginBeforeTheNextPollPostgres(t *testing.T) {
-	st, err := postgres.OpenAndMigrate(context.Background(), pgtest.DSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.OpenPostgres(t)
 	ctx := context.Background()
-	m, err := sessionlogic.New(sessionlogic.Options{
-		Store: st, SaveEveryRequest: true, PasswordCost: bcrypt.MinCost, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testkit.NewManager(t, st)
 	if _, err := m.AddUser(ctx, "test", sessionlogic.NewUser{Username: "newcomer", Password: "first-day!", Role: "staff"}); err != nil {
 		t.Fatal(err)
 	}
 	tm := teatest.NewTestModel(t, tui.New(tui.Options{Manager: m, Operator: "oncall-test", PollInterval: 10 * time.Second}),
 		teatest.WithInitialTermSize(100, 30))
-	teatest.WaitFor(t, tm.Output(), contains("no active sessions", "push"), teatest.WithDuration(10*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("no active sessions", "push"), teatest.WithDuration(10*time.Second))
 
 	if _, _, err := m.Login(ctx, sessionlogic.LoginRequest{Username: "newcomer", Password: "first-day!", IP: "192.0.2.44"}); err != nil {
 		t.Fatal(err)
 	}
 	// Well inside the 10 s poll interval: only a pushed notice explains it.
-	teatest.WaitFor(t, tm.Output(), contains("newcomer"), teatest.WithDuration(5*time.Second))
+	teatest.WaitFor(t, tm.Output(), testkit.Contains("newcomer"), teatest.WithDuration(5*time.Second))
 	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 }

@@ -2,37 +2,25 @@ package dashboard_test
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/exp/teatest"
-	"golang.org/x/crypto/bcrypt"
 
 	"sessionmon/data"
-	"sessionmon/data/postgres"
-	"sessionmon/data/sqlite"
-	"sessionmon/internal/pgtest"
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 	"sessionmon/tui"
 )
 
 func TestDashboardWalkSQLite(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), t.TempDir()+"/walk.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.OpenSQLite(t)
 	walk(t, st)
 }
 
 func TestDashboardWalkPostgres(t *testing.T) {
-	st, err := postgres.OpenAndMigrate(context.Background(), pgtest.DSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.OpenPostgres(t)
 	walk(t, st)
 }
 
@@ -43,15 +31,7 @@ func TestDashboardWalkPostgres(t *testing.T) {
 // already ended says who ended it; F lists afresh.
 func walk(t *testing.T, st data.Store) {
 	ctx := context.Background()
-	newManager := func() *sessionlogic.Manager {
-		m, err := sessionlogic.New(sessionlogic.Options{
-			Store: st, SaveEveryRequest: true, PasswordCost: bcrypt.MinCost, Logger: slog.New(slog.DiscardHandler),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	newManager := func() *sessionlogic.Manager { return testkit.NewManager(t, st) }
 	cli, dash := newManager(), newManager()
 	sessions := map[string]sessionlogic.Session{}
 	for _, u := range []string{"ann", "bob", "cat", "dan"} {
@@ -81,7 +61,7 @@ func walk(t *testing.T, st data.Store) {
 	}
 	wait := func(tm *teatest.TestModel, subs ...string) {
 		t.Helper()
-		teatest.WaitFor(t, tm.Output(), contains(subs...), teatest.WithDuration(8*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+		teatest.WaitFor(t, tm.Output(), testkit.Contains(subs...), teatest.WithDuration(8*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
 	}
 
 	tm := teatest.NewTestModel(t, tui.New(tui.Options{Manager: dash, Operator: "oncall-walk", PollInterval: 250 * time.Millisecond}),

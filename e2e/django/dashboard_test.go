@@ -1,7 +1,6 @@
 package djangoe2e
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
 	"testing"
@@ -13,22 +12,12 @@ import (
 	"github.com/muesli/termenv"
 
 	"sessionmon/data/django"
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 	"sessionmon/tui"
 )
 
 func init() { lipgloss.SetColorProfile(termenv.Ascii) }
-
-func contains(subs ...string) func([]byte) bool {
-	return func(b []byte) bool {
-		for _, s := range subs {
-			if !bytes.Contains(b, []byte(s)) {
-				return false
-			}
-		}
-		return true
-	}
-}
 
 // TestDashboardForceOutOnDjango: the real dashboard on a Django site shows
 // a session Django created over HTTP with its user and role, and a
@@ -49,11 +38,11 @@ func TestDashboardForceOutOnDjango(t *testing.T) {
 		}
 		tm := teatest.NewTestModel(t, tui.New(tui.Options{Manager: mgr, Operator: "oncall-test", PollInterval: 250 * time.Millisecond}),
 			teatest.WithInitialTermSize(120, 30))
-		teatest.WaitFor(t, tm.Output(), contains("mallory", "contractor", "1 active"), teatest.WithDuration(15*time.Second))
+		teatest.WaitFor(t, tm.Output(), testkit.Contains("mallory", "contractor", "1 active"), teatest.WithDuration(15*time.Second))
 		tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("x")})
-		teatest.WaitFor(t, tm.Output(), contains("Force out mallory"), teatest.WithDuration(5*time.Second))
+		teatest.WaitFor(t, tm.Output(), testkit.Contains("Force out mallory"), teatest.WithDuration(5*time.Second))
 		tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("y")})
-		teatest.WaitFor(t, tm.Output(), contains("forced out mallory"), teatest.WithDuration(5*time.Second))
+		teatest.WaitFor(t, tm.Output(), testkit.Contains("forced out mallory"), teatest.WithDuration(5*time.Second))
 		b.mustBeOut()
 		tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
 		tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,12 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"sessionmon/data"
-	"sessionmon/data/postgres"
-	"sessionmon/data/sqlite"
-	"sessionmon/internal/pgtest"
+	"sessionmon/internal/testkit"
 	"sessionmon/server"
 	"sessionmon/sessionlogic"
 )
@@ -65,64 +60,16 @@ func skipOrFailPG(t *testing.T, format string, args ...any) {
 
 // ---- stores -------------------------------------------------------------------
 
-type storeKind struct {
-	name string
-	open func(t *testing.T) data.Store
-}
-
-var stores = []storeKind{
-	{"sqlite", openSQLite},
-	{"postgres", openPostgres},
-}
-
-func openSQLite(t *testing.T) data.Store {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "sessions.db"))
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
-// openPostgres opens a store on a fresh schema of the shared test server.
-func openPostgres(t *testing.T) data.Store {
-	t.Helper()
-	dsn := pgtest.DSN(t) // skips, or fails with SESSIONMON_REQUIRE_PG=1
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := postgres.OpenAndMigrate(ctx, dsn)
-	if err != nil {
-		t.Fatalf("open postgres: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 // ---- manager, users, server -----------------------------------------------------
 
 const operator = "reliability-test"
 
-// newManager is the Manager the in-process tests use: the configuration's
-// defaults (save every request, 14-day cookie), bcrypt.MinCost, and a store
-// timeout generous enough for -race on a loaded 2-core machine.
+// newManager is the Manager the in-process tests use: testkit's (save
+// every request, bcrypt.MinCost, a store timeout generous enough for -race
+// on a loaded 2-core machine) logging to log.
 func newManager(t *testing.T, st data.Store, log *slog.Logger, tweak ...func(*sessionlogic.Options)) *sessionlogic.Manager {
 	t.Helper()
-	opts := sessionlogic.Options{
-		Store:            st,
-		SaveEveryRequest: true,
-		PasswordCost:     bcrypt.MinCost,
-		StoreTimeout:     10 * time.Second,
-		Logger:           log,
-	}
-	for _, f := range tweak {
-		f(&opts)
-	}
-	m, err := sessionlogic.New(opts)
-	if err != nil {
-		t.Fatalf("sessionlogic.New: %v", err)
-	}
-	return m
+	return testkit.NewManager(t, st, append([]func(*sessionlogic.Options){func(o *sessionlogic.Options) { o.Logger = log }}, tweak...)...)
 }
 
 type cred struct {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"sessionmon/internal/testkit"
 )
 
 // countingListener counts the connections a server accepts.
@@ -34,9 +36,9 @@ func (l *countingListener) Accept() (net.Conn, error) {
 // percentiles are logged, never asserted.
 func TestLoad(t *testing.T) {
 	dur := pick(5*time.Second, 60*time.Second)
-	for _, sk := range stores {
-		t.Run(sk.name, func(t *testing.T) {
-			st := sk.open(t)
+	for _, sk := range testkit.Kinds {
+		t.Run(sk.Name, func(t *testing.T) {
+			st := sk.Open(t)
 			watch := &logWatch{}
 			log := slog.New(watch)
 			m := newManager(t, st, log)
@@ -156,7 +158,7 @@ func TestLoad(t *testing.T) {
 			}
 			t.Logf("%s: %d VUs (at most %d logging in at once), %d requests in %s (%.0f/s) over %d TCP connections; "+
 				"5xx %d, connection errors %d, unexpected %d; latency:%s",
-				sk.name, vus, cap(loginSlots), total.Load(), elapsed.Round(time.Millisecond), float64(total.Load())/elapsed.Seconds(),
+				sk.Name, vus, cap(loginSlots), total.Load(), elapsed.Round(time.Millisecond), float64(total.Load())/elapsed.Seconds(),
 				cl.n.Load(), fivexx.Load(), connErrs.Load(), unexpected.Load(), lat.report())
 		})
 	}

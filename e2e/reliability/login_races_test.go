@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -29,9 +30,9 @@ import (
 // ErrInvalidCredentials for a password that no longer matches.
 func TestLoginRacesUserChange(t *testing.T) {
 	iterations := pick(200, 2000)
-	for _, sk := range stores {
-		t.Run(sk.name, func(t *testing.T) {
-			st := sk.open(t)
+	for _, sk := range testkit.Kinds {
+		t.Run(sk.Name, func(t *testing.T) {
+			st := sk.Open(t)
 			m := newManager(t, st, slog.New(slog.DiscardHandler), func(o *sessionlogic.Options) {
 				// Refused logins are expected here; never throttle them.
 				o.MaxFailuresPerUserIP, o.MaxFailuresPerUser, o.MaxFailuresPerIP = 1<<30, 1<<30, 1<<30

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"sessionmon/data"
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -43,13 +44,13 @@ func TestRevocationRaces(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("SESSIONMON_RACE_ITERATIONS")); err == nil && v > 0 {
 		iterations = map[string]int{"sqlite": v, "postgres": v}
 	}
-	for _, sk := range stores {
-		t.Run(sk.name, func(t *testing.T) {
-			iterations := iterations[sk.name]
-			st := sk.open(t)
+	for _, sk := range testkit.Kinds {
+		t.Run(sk.Name, func(t *testing.T) {
+			iterations := iterations[sk.Name]
+			st := sk.Open(t)
 			start := time.Now()
-			runRaces(t, sk.name, st, iterations)
-			t.Logf("%s: %d race iterations in %s", sk.name, iterations, time.Since(start).Round(time.Millisecond))
+			runRaces(t, sk.Name, st, iterations)
+			t.Logf("%s: %d race iterations in %s", sk.Name, iterations, time.Since(start).Round(time.Millisecond))
 		})
 	}
 }

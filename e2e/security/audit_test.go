@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sessionmon/data"
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -44,8 +45,8 @@ func TestEveryOperatorActionIsAuditedWithTheOperatorsName(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, envOpts{manager: func(o *sessionlogic.Options) { o.Retention = time.Hour }})
 		ctx := context.Background()
-		s1, s2, s3 := e.login(alice, alicePassword), e.login(alice, alicePassword), e.login(alice, alicePassword)
-		bobs := e.login(bob, bobPassword)
+		s1, s2, s3 := e.Login(alice, alicePassword), e.Login(alice, alicePassword), e.Login(alice, alicePassword)
+		bobs := e.Login(bob, bobPassword)
 		id := sessionlogic.HashToken
 
 		if _, err := e.mgr.AddUser(ctx, "op-add", sessionlogic.NewUser{Username: "carol", Password: "carol-password", Role: "viewer"}); err != nil {
@@ -130,12 +131,12 @@ func TestAuditRowsCannotBeAlteredOrDeleted(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, envOpts{manager: func(o *sessionlogic.Options) { o.Retention = time.Hour }})
 		ctx := context.Background()
-		tok := e.login(alice, alicePassword)
-		wantStatus(t, "failed login", e.postLogin(alice, "wrong-password-9"), http.StatusUnauthorized)
+		tok := e.Login(alice, alicePassword)
+		testkit.WantStatus(t, "failed login", e.PostLogin(alice, "wrong-password-9"), http.StatusUnauthorized)
 		if _, err := e.mgr.ForceLogout(ctx, "oncall", sessionlogic.HashToken(tok)); err != nil {
 			t.Fatal(err)
 		}
-		wantStatus(t, "logout", e.do("POST", "/logout", url.Values{}, e.sess(e.login(bob, bobPassword))), http.StatusSeeOther)
+		testkit.WantStatus(t, "logout", e.Do("POST", "/logout", url.Values{}, e.Sess(e.Login(bob, bobPassword))), http.StatusSeeOther)
 		e.clock.Advance(2 * time.Hour)
 		if _, err := e.mgr.Purge(ctx, "oncall"); err != nil {
 			t.Fatal(err)

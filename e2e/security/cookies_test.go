@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"sessionmon/config"
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -90,9 +91,9 @@ func parseSetCookie(t *testing.T, line string) setCookie {
 // cookieFrom returns the parsed Set-Cookie for name in r, failing if absent.
 func cookieFrom(t *testing.T, what string, r result, name string) setCookie {
 	t.Helper()
-	line := r.rawSetCookie(name)
+	line := r.SetCookie(name)
 	if line == "" {
-		t.Fatalf("%s: no %s cookie in %q", what, name, r.header.Values("Set-Cookie"))
+		t.Fatalf("%s: no %s cookie in %q", what, name, r.Header.Values("Set-Cookie"))
 	}
 	return parseSetCookie(t, line)
 }
@@ -121,22 +122,22 @@ func wantAttrs(t *testing.T, what string, c setCookie, want map[string]string, a
 // base are the attributes every one carries, absent those none may carry.
 func checkCookieLifecycle(t *testing.T, e *env, base map[string]string, absent ...string) {
 	t.Helper()
-	login := e.postLogin(alice, alicePassword)
-	wantStatus(t, "login", login, http.StatusSeeOther)
+	login := e.PostLogin(alice, alicePassword)
+	testkit.WantStatus(t, "login", login, http.StatusSeeOther)
 	lc := cookieFrom(t, "login", login, e.cookie)
 	wantAttrs(t, "login", lc, merge(base, map[string]string{"max-age": "1209600", "expires": "*"}), absent...)
 	tok := lc.value
 
-	api := e.do("GET", "/api/me", nil, e.sess(tok))
-	wantStatus(t, "GET /api/me", api, http.StatusOK)
+	api := e.Do("GET", "/api/me", nil, e.Sess(tok))
+	testkit.WantStatus(t, "GET /api/me", api, http.StatusOK)
 	rc := cookieFrom(t, "re-sent on an authenticated request", api, e.cookie)
 	if rc.value != tok {
 		t.Errorf("the re-sent cookie carries another value")
 	}
 	wantAttrs(t, "re-sent", rc, merge(base, map[string]string{"max-age": "1209600", "expires": "*"}), absent...)
 
-	out := e.do("POST", "/logout", url.Values{}, e.sess(tok))
-	wantStatus(t, "logout", out, http.StatusSeeOther)
+	out := e.Do("POST", "/logout", url.Values{}, e.Sess(tok))
+	testkit.WantStatus(t, "logout", out, http.StatusSeeOther)
 	dc := cookieFrom(t, "logout", out, e.cookie)
 	if dc.value != "" {
 		t.Errorf("the deletion cookie carries a value")
@@ -171,7 +172,7 @@ func TestCookieAttributesInDevelopment(t *testing.T) {
 		checkCookieLifecycle(t, e,
 			map[string]string{"path": "/", "httponly": "", "samesite": "Lax"},
 			"secure", "domain")
-		if h := e.do("GET", "/login", nil).header.Get("Strict-Transport-Security"); h != "" {
+		if h := e.Do("GET", "/login", nil).Header.Get("Strict-Transport-Security"); h != "" {
 			t.Errorf("development sends HSTS %q", h)
 		}
 	})
@@ -193,15 +194,15 @@ func TestCookieAttributesInProduction(t *testing.T) {
 			map[string]string{"path": "/", "secure": "", "httponly": "", "samesite": "Lax"},
 			"domain")
 
-		login := e.postLogin(alice, alicePassword)
-		if line := login.rawSetCookie("sessionid"); line != "" {
+		login := e.PostLogin(alice, alicePassword)
+		if line := login.SetCookie("sessionid"); line != "" {
 			t.Errorf("production also set a plain sessionid cookie: %q", line)
 		}
 		tok := cookieFrom(t, "login", login, e.cookie).value
 		e.accepted("under __Host-sessionid", tok)
-		api := e.do("GET", "/api/me", nil, withRawCookie("sessionid", tok))
-		wantStatus(t, "the token under the development name", api, http.StatusUnauthorized)
-		if h := login.header.Get("Strict-Transport-Security"); !strings.HasPrefix(h, "max-age=") {
+		api := e.Do("GET", "/api/me", nil, testkit.WithRawCookie("sessionid="+tok))
+		testkit.WantStatus(t, "the token under the development name", api, http.StatusUnauthorized)
+		if h := login.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(h, "max-age=") {
 			t.Errorf("production lacks HSTS: %q", h)
 		}
 	})

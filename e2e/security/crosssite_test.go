@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"sessionmon/internal/testkit"
 )
 
 // TestCrossSitePostsToLoginAndLogoutAreRefused: CSRF. A POST that a browser
@@ -16,22 +18,22 @@ import (
 func TestCrossSitePostsToLoginAndLogoutAreRefused(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, envOpts{})
-		tok := e.login(alice, alicePassword)
+		tok := e.Login(alice, alicePassword)
 		sessions := count(t, e.raw, "SELECT count(*) FROM sessions")
 
 		for what, opts := range map[string][]reqOpt{
-			"Sec-Fetch-Site: cross-site":   {withHeader("Sec-Fetch-Site", "cross-site")},
-			"Origin: https://evil.example": {withHeader("Origin", "https://evil.example")},
-			"both":                         {withHeader("Sec-Fetch-Site", "cross-site"), withHeader("Origin", "https://evil.example")},
+			"Sec-Fetch-Site: cross-site":   {testkit.WithHeader("Sec-Fetch-Site", "cross-site")},
+			"Origin: https://evil.example": {testkit.WithHeader("Origin", "https://evil.example")},
+			"both":                         {testkit.WithHeader("Sec-Fetch-Site", "cross-site"), testkit.WithHeader("Origin", "https://evil.example")},
 		} {
-			login := e.postLogin(alice, alicePassword, opts...)
-			wantStatus(t, what+": POST /login", login, http.StatusForbidden)
-			if c := login.sessionCookie(e.cookie); c != nil {
+			login := e.PostLogin(alice, alicePassword, opts...)
+			testkit.WantStatus(t, what+": POST /login", login, http.StatusForbidden)
+			if c := login.SessionCookie(e.cookie); c != nil {
 				t.Errorf("%s: refused login set a cookie: %v", what, c)
 			}
-			logout := e.do("POST", "/logout", url.Values{}, append(opts, e.sess(tok))...)
-			wantStatus(t, what+": POST /logout", logout, http.StatusForbidden)
-			if c := logout.sessionCookie(e.cookie); c != nil {
+			logout := e.Do("POST", "/logout", url.Values{}, append(opts, e.Sess(tok))...)
+			testkit.WantStatus(t, what+": POST /logout", logout, http.StatusForbidden)
+			if c := logout.SessionCookie(e.cookie); c != nil {
 				t.Errorf("%s: refused logout touched the cookie: %v", what, c)
 			}
 			e.accepted(what+": the session after a cross-site logout", tok)
@@ -40,14 +42,14 @@ func TestCrossSitePostsToLoginAndLogoutAreRefused(t *testing.T) {
 			t.Errorf("cross-site logins created %d session rows", n-sessions)
 		}
 
-		same := []reqOpt{withHeader("Sec-Fetch-Site", "same-origin"), withHeader("Origin", e.ts.URL)}
-		login := e.postLogin(alice, alicePassword, same...)
-		wantStatus(t, "same-origin POST /login", login, http.StatusSeeOther)
-		if c := login.sessionCookie(e.cookie); c == nil || c.Value == "" {
+		same := []reqOpt{testkit.WithHeader("Sec-Fetch-Site", "same-origin"), testkit.WithHeader("Origin", e.ts.URL)}
+		login := e.PostLogin(alice, alicePassword, same...)
+		testkit.WantStatus(t, "same-origin POST /login", login, http.StatusSeeOther)
+		if c := login.SessionCookie(e.cookie); c == nil || c.Value == "" {
 			t.Fatalf("same-origin login set no cookie")
 		}
-		logout := e.do("POST", "/logout", url.Values{}, append(same, e.sess(tok))...)
-		wantStatus(t, "same-origin POST /logout", logout, http.StatusSeeOther)
+		logout := e.Do("POST", "/logout", url.Values{}, append(same, e.Sess(tok))...)
+		testkit.WantStatus(t, "same-origin POST /logout", logout, http.StatusSeeOther)
 		e.refused("after a same-origin logout", tok)
 	})
 }
@@ -94,34 +96,34 @@ func TestNextCannotRedirectOffSite(t *testing.T) {
 		base, _ := url.Parse(e.ts.URL)
 		check := func(what string, r result) {
 			t.Helper()
-			wantStatus(t, what, r, http.StatusSeeOther)
-			if loc := r.header.Get("Location"); !isLocal(loc, base) {
+			testkit.WantStatus(t, what, r, http.StatusSeeOther)
+			if loc := r.Header.Get("Location"); !isLocal(loc, base) {
 				t.Errorf("%s: Location %q leaves the site", what, loc)
 			}
 		}
-		tok := e.login(alice, alicePassword)
+		tok := e.Login(alice, alicePassword)
 		for i, next := range offsiteNexts {
-			form := loginForm(alice, alicePassword)
+			form := testkit.LoginForm(alice, alicePassword, "")
 			form.Set("next", next)
-			check("POST /login next="+next, e.do("POST", "/login", form))
+			check("POST /login next="+next, e.Do("POST", "/login", form))
 			if i%4 == 0 { // the query-string path, on a sample (each login costs a bcrypt)
-				check("POST /login?next="+next, e.do("POST", "/login?next="+url.QueryEscape(next), loginForm(alice, alicePassword)))
+				check("POST /login?next="+next, e.Do("POST", "/login?next="+url.QueryEscape(next), testkit.LoginForm(alice, alicePassword, "")))
 			}
-			check("logged in, GET /login?next="+next, e.do("GET", "/login?next="+url.QueryEscape(next), nil, e.sess(tok)))
+			check("logged in, GET /login?next="+next, e.Do("GET", "/login?next="+url.QueryEscape(next), nil, e.Sess(tok)))
 
-			page := e.do("GET", "/login?next="+url.QueryEscape(next), nil)
-			wantStatus(t, "GET /login?next="+next, page, http.StatusOK)
-			if strings.Contains(page.body, "evil") || strings.Contains(page.body, "alert(") {
+			page := e.Do("GET", "/login?next="+url.QueryEscape(next), nil)
+			testkit.WantStatus(t, "GET /login?next="+next, page, http.StatusOK)
+			if strings.Contains(page.Body, "evil") || strings.Contains(page.Body, "alert(") {
 				t.Errorf("the login form carries next=%q", next)
 			}
 		}
 		// A local next is honoured, so the refusals above are not a server
 		// that ignores next altogether.
-		form := loginForm(alice, alicePassword)
+		form := testkit.LoginForm(alice, alicePassword, "")
 		form.Set("next", "/api/me?x=1")
-		r := e.do("POST", "/login", form)
-		wantStatus(t, "local next", r, http.StatusSeeOther)
-		if loc := r.header.Get("Location"); loc != "/api/me?x=1" {
+		r := e.Do("POST", "/login", form)
+		testkit.WantStatus(t, "local next", r, http.StatusSeeOther)
+		if loc := r.Header.Get("Location"); loc != "/api/me?x=1" {
 			t.Errorf("local next: Location %q, want /api/me?x=1", loc)
 		}
 	})

@@ -10,7 +10,7 @@
 //
 //	Guarantee                                              Test
 //	Tokens: >= 128 bits, distinct, balanced                TestTokensCarryAtLeast128BitsFromCryptoRand
-//	Tokens come from crypto/rand (source check)            TestTokensComeFromCryptoRandInTheSource
+//	Tokens come from crypto/rand (seeded, same cookie)     TestTokensComeFromCryptoRand
 //	Only a hash is stored; the table cannot be replayed    TestSessionsTableCannotBeReplayedAsCookies
 //	New token per login; sent cookie never adopted         TestEveryLoginMintsANewTokenAndNeverAdoptsTheCookieSent
 //	Logout ends the session server-side                    TestLogoutEndsTheSessionServerSide

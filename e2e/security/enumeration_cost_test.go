@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -48,9 +49,9 @@ func TestNoUserEnumerationWhenStoredHashesHaveAnotherCost(t *testing.T) {
 		attempt := func(username string) time.Duration {
 			ip++
 			start := time.Now()
-			r := e.postLogin(username, "wrong-password-9", fromIP(fmt.Sprintf("10.8.%d.%d", ip/250, ip%250+1)))
+			r := e.PostLogin(username, "wrong-password-9", fromIP(fmt.Sprintf("10.8.%d.%d", ip/250, ip%250+1)))
 			d := time.Since(start)
-			wantStatus(t, "login "+username, r, http.StatusUnauthorized)
+			testkit.WantStatus(t, "login "+username, r, http.StatusUnauthorized)
 			return d
 		}
 		attempt("warm-up") // makes the dummy hash

@@ -1,13 +1,10 @@
 package security_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,14 +16,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/crypto/bcrypt"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, for reading the file directly
 
 	"sessionmon/data"
-	"sessionmon/data/postgres"
-	"sessionmon/data/sqlite"
 	"sessionmon/internal/fakeclock"
-	"sessionmon/internal/pgtest"
+	"sessionmon/internal/testkit"
 	"sessionmon/server"
 	"sessionmon/sessionlogic"
 )
@@ -70,34 +64,12 @@ func forEachStore(t *testing.T, fn func(t *testing.T, b backend)) {
 func openSQLite(t testing.TB) (data.Store, rawDB) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sessions.db")
-	st, err := sqlite.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st, &sqliteRaw{path: path}
+	return testkit.OpenSQLiteFile(t, path), &sqliteRaw{path: path}
 }
 
 func openPostgres(t testing.TB) (data.Store, rawDB) {
 	t.Helper()
-	dsn := pgtest.DSN(t)
-	storeDSN := dsn
-	// A small pool: parallel tests must not exhaust the server's connections.
-	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
-		q := u.Query()
-		q.Set("pool_max_conns", "4")
-		u.RawQuery = q.Encode()
-		storeDSN = u.String()
-	}
-	ctx := context.Background()
-	st, err := postgres.Open(ctx, storeDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st, dsn := testkit.OpenPostgresDSN(t)
 	return st, &pgRaw{dsn: dsn}
 }
 
@@ -245,8 +217,6 @@ func count(t testing.TB, raw rawDB, query string) int {
 	return n
 }
 
-// ---- the fake clock ------------------------------------------------------------
-
 // ---- the login server ----------------------------------------------------------
 
 // envOpts configure newEnv. The zero value is a development server (cookie
@@ -261,44 +231,37 @@ type envOpts struct {
 // env is a real login server (server.New over sessionlogic.New) on a fresh
 // store, served over loopback HTTP by httptest.
 type env struct {
-	t      testing.TB
-	store  data.Store
-	raw    rawDB
-	mgr    *sessionlogic.Manager
-	srv    *server.Server
-	ts     *httptest.Server
-	clock  *fakeclock.Clock
-	client *http.Client
-	cookie string // the session cookie's name
-	logs   *logBuffer
+	*testkit.Client // sends the requests
+	t               testing.TB
+	store           data.Store
+	raw             rawDB
+	mgr             *sessionlogic.Manager
+	srv             *server.Server
+	ts              *httptest.Server
+	clock           *fakeclock.Clock
+	cookie          string // the session cookie's name
+	logs            *testkit.LogBuffer
 }
 
 func newEnv(t testing.TB, b backend, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, clock: fakeclock.AtNow(), logs: &logBuffer{}}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := &env{t: t, clock: fakeclock.AtNow(), logs: &testkit.LogBuffer{}}
+	log := e.logs.Logger()
 	e.store, e.raw = b.open(t)
 
 	metrics, err := server.NewMetrics(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := sessionlogic.Options{
-		Store:            e.store,
-		Cookie:           sessionlogic.DefaultCookieOptions(),
-		SaveEveryRequest: true,
-		PasswordCost:     bcrypt.MinCost,
-		StoreTimeout:     10 * time.Second,
-		Now:              e.clock.Now,
-		Logger:           log,
-		Observer:         metrics,
-	}
-	if o.manager != nil {
-		o.manager(&opts)
-	}
-	if e.mgr, err = sessionlogic.New(opts); err != nil {
-		t.Fatal(err)
-	}
+	e.mgr = testkit.NewManager(t, e.store, func(opts *sessionlogic.Options) {
+		opts.Cookie = sessionlogic.DefaultCookieOptions()
+		opts.Now = e.clock.Now
+		opts.Logger = log
+		opts.Observer = metrics
+		if o.manager != nil {
+			o.manager(opts)
+		}
+	})
 	e.cookie = e.mgr.CookieName()
 	e.srv, err = server.New(server.Options{
 		Manager: e.mgr, Logger: log, Production: o.production,
@@ -312,12 +275,7 @@ func newEnv(t testing.TB, b backend, o envOpts) *env {
 
 	e.ts = httptest.NewServer(e.srv.Handler())
 	t.Cleanup(e.ts.Close)
-	// Redirects are shown, not followed, and there is no cookie jar: every
-	// request says exactly which cookie it carries.
-	e.client = &http.Client{
-		Timeout:       60 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	e.Client = testkit.NewClient(t, e.ts.URL, e.cookie, 60*time.Second)
 	t.Cleanup(func() {
 		if n := panicsRecovered(t, metrics); n != 0 {
 			t.Errorf("%v handler panic(s) were recovered; see the server log", n)
@@ -359,155 +317,30 @@ func panicsRecovered(t testing.TB, m *server.Metrics) float64 {
 	return 0
 }
 
-// logBuffer collects the server's log; it is printed when a test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// maxLog bounds the kept log (a fuzzing run writes millions of lines): past
-// it, the older half is dropped.
-const maxLog = 1 << 20
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n, err := b.buf.Write(p)
-	if b.buf.Len() > maxLog {
-		b.buf.Next(b.buf.Len() - maxLog/2)
-	}
-	return n, err
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // ---- requests ------------------------------------------------------------------
 
-type result struct {
-	status int
-	header http.Header
-	body   string
-	resp   *http.Response
-}
-
-// sessionCookie returns the session cookie the response set, or nil.
-func (r result) sessionCookie(name string) *http.Cookie {
-	for _, c := range r.resp.Cookies() {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
-}
-
-// rawSetCookie returns the Set-Cookie header line for name, or "".
-func (r result) rawSetCookie(name string) string {
-	for _, v := range r.header.Values("Set-Cookie") {
-		if strings.HasPrefix(v, name+"=") {
-			return v
-		}
-	}
-	return ""
-}
-
-type reqOpt func(*http.Request)
-
-func withHeader(k, v string) reqOpt { return func(r *http.Request) { r.Header.Set(k, v) } }
-
-// withRawCookie sends the Cookie header verbatim: name=value, unvalidated.
-func withRawCookie(name, value string) reqOpt {
-	return func(r *http.Request) { r.Header.Set("Cookie", name+"="+value) }
-}
-
-func (e *env) sess(token string) reqOpt { return withRawCookie(e.cookie, token) }
+type (
+	result = testkit.Result
+	reqOpt = testkit.ReqOpt
+)
 
 // fromIP sets X-Forwarded-For (believed only with envOpts.trustProxy).
-func fromIP(ip string) reqOpt { return withHeader("X-Forwarded-For", ip) }
-
-// do sends a request; a non-nil form is sent as an url-encoded body.
-func (e *env) do(method, path string, form url.Values, opts ...reqOpt) result {
-	e.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, e.ts.URL+path, body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for _, o := range opts {
-		o(req)
-	}
-	return e.send(req)
-}
-
-func (e *env) send(req *http.Request) result {
-	e.t.Helper()
-	resp, err := e.client.Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatalf("%s %s: read body: %v", req.Method, req.URL.Path, err)
-	}
-	return result{status: resp.StatusCode, header: resp.Header, body: string(b), resp: resp}
-}
-
-func loginForm(username, password string) url.Values {
-	return url.Values{"username": {username}, "password": {password}}
-}
-
-// postLogin posts the login form.
-func (e *env) postLogin(username, password string, opts ...reqOpt) result {
-	e.t.Helper()
-	return e.do("POST", "/login", loginForm(username, password), opts...)
-}
-
-// login logs in and returns the new session token (the cookie's value).
-func (e *env) login(username, password string, opts ...reqOpt) string {
-	e.t.Helper()
-	r := e.postLogin(username, password, opts...)
-	if r.status != http.StatusSeeOther {
-		e.t.Fatalf("login %s: status %d, want 303; body:\n%s", username, r.status, clip(r.body, 1500))
-	}
-	c := r.sessionCookie(e.cookie)
-	if c == nil || c.Value == "" {
-		e.t.Fatalf("login %s: no %s cookie in %q", username, e.cookie, r.header.Values("Set-Cookie"))
-	}
-	return c.Value
-}
-
-// wantStatus fails the test unless r has status want.
-func wantStatus(t testing.TB, what string, r result, want int) {
-	t.Helper()
-	if r.status != want {
-		t.Fatalf("%s: status %d, want %d; headers %v; body:\n%s", what, r.status, want, r.header, clip(r.body, 1500))
-	}
-}
+func fromIP(ip string) reqOpt { return testkit.WithHeader("X-Forwarded-For", ip) }
 
 // accepted checks token is a live session on a page and on the API.
 func (e *env) accepted(what, token string) {
 	e.t.Helper()
-	wantStatus(e.t, what+": GET /api/me", e.do("GET", "/api/me", nil, e.sess(token)), http.StatusOK)
-	wantStatus(e.t, what+": GET /", e.do("GET", "/", nil, e.sess(token)), http.StatusOK)
+	testkit.WantStatus(e.t, what+": GET /api/me", e.Do("GET", "/api/me", nil, e.Sess(token)), http.StatusOK)
+	testkit.WantStatus(e.t, what+": GET /", e.Do("GET", "/", nil, e.Sess(token)), http.StatusOK)
 }
 
 // refused checks token opens nothing: the page redirects to the login form
 // (302) and the API answers 401 JSON.
 func (e *env) refused(what, token string) {
 	e.t.Helper()
-	page := e.do("GET", "/", nil, e.sess(token))
-	wantStatus(e.t, what+": GET /", page, http.StatusFound)
-	if loc := page.header.Get("Location"); !strings.HasPrefix(loc, "/login?next=") {
+	page := e.Do("GET", "/", nil, e.Sess(token))
+	testkit.WantStatus(e.t, what+": GET /", page, http.StatusFound)
+	if loc := page.Header.Get("Location"); !strings.HasPrefix(loc, "/login?next=") {
 		e.t.Errorf("%s: GET / redirected to %q, want /login?next=...", what, loc)
 	}
 	e.refusedAPI(what, token)
@@ -516,29 +349,22 @@ func (e *env) refused(what, token string) {
 // refusedAPI checks /api/me answers 401 JSON {"error": ...} for token.
 func (e *env) refusedAPI(what, token string) {
 	e.t.Helper()
-	api := e.do("GET", "/api/me", nil, e.sess(token))
-	wantStatus(e.t, what+": GET /api/me", api, http.StatusUnauthorized)
+	api := e.Do("GET", "/api/me", nil, e.Sess(token))
+	testkit.WantStatus(e.t, what+": GET /api/me", api, http.StatusUnauthorized)
 	var body map[string]string
-	if err := json.Unmarshal([]byte(api.body), &body); err != nil || body["error"] == "" {
-		e.t.Errorf("%s: /api/me 401 body %q, want JSON {\"error\": ...}", what, api.body)
+	if err := json.Unmarshal([]byte(api.Body), &body); err != nil || body["error"] == "" {
+		e.t.Errorf("%s: /api/me 401 body %q, want JSON {\"error\": ...}", what, api.Body)
 	}
 }
 
 // me returns the decoded /api/me of a live session.
 func (e *env) me(token string) map[string]any {
 	e.t.Helper()
-	r := e.do("GET", "/api/me", nil, e.sess(token))
-	wantStatus(e.t, "GET /api/me", r, http.StatusOK)
+	r := e.Do("GET", "/api/me", nil, e.Sess(token))
+	testkit.WantStatus(e.t, "GET /api/me", r, http.StatusOK)
 	var m map[string]any
-	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
-		e.t.Fatalf("/api/me body %q: %v", r.body, err)
+	if err := json.Unmarshal([]byte(r.Body), &m); err != nil {
+		e.t.Fatalf("/api/me body %q: %v", r.Body, err)
 	}
 	return m
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

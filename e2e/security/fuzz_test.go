@@ -114,7 +114,7 @@ func FuzzLoginForm(f *testing.F) {
 		if mode&modeCrossSite != 0 {
 			req.Header.Set("Sec-Fetch-Site", "cross-site")
 		}
-		resp, err := e.client.Do(req)
+		resp, err := e.HTTP.Do(req)
 		if err != nil {
 			t.Fatalf("POST /login: %v", err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -51,7 +52,7 @@ func TestNoUserEnumeration(t *testing.T) {
 		attempt := func(username string) (result, time.Duration) {
 			ip++
 			start := time.Now()
-			r := e.postLogin(username, "wrong-password-9", fromIP(fmt.Sprintf("10.9.%d.%d", ip/250, ip%250+1)))
+			r := e.PostLogin(username, "wrong-password-9", fromIP(fmt.Sprintf("10.9.%d.%d", ip/250, ip%250+1)))
 			return r, time.Since(start)
 		}
 
@@ -62,10 +63,10 @@ func TestNoUserEnumeration(t *testing.T) {
 			body   string
 		}
 		norm := func(username string, r result) answer {
-			h := r.header.Clone()
+			h := r.Header.Clone()
 			h.Del("Date")
 			h.Del("Content-Length")
-			return answer{r.status, fmt.Sprint(h), strings.ReplaceAll(r.body, username, "USERNAME")}
+			return answer{r.Status, fmt.Sprint(h), strings.ReplaceAll(r.Body, username, "USERNAME")}
 		}
 		unknownAnswer, _ := attempt("zelda")
 		wrongAnswer, _ := attempt(alice)
@@ -86,10 +87,10 @@ func TestNoUserEnumeration(t *testing.T) {
 		var unknown, wrong []time.Duration
 		for i := range n {
 			r, d := attempt(fmt.Sprintf("nobody%d", i))
-			wantStatus(t, "unknown user", r, http.StatusUnauthorized)
+			testkit.WantStatus(t, "unknown user", r, http.StatusUnauthorized)
 			unknown = append(unknown, d)
 			r, d = attempt(alice)
-			wantStatus(t, "wrong password", r, http.StatusUnauthorized)
+			testkit.WantStatus(t, "wrong password", r, http.StatusUnauthorized)
 			wrong = append(wrong, d)
 		}
 		mu, mw := median(unknown), median(wrong)
@@ -125,11 +126,11 @@ func throttleOpts() envOpts {
 // up) and sets no cookie.
 func wantThrottled(t *testing.T, e *env, what string, r result, secs int) {
 	t.Helper()
-	wantStatus(t, what, r, http.StatusTooManyRequests)
-	if ra, want := r.header.Get("Retry-After"), strconv.Itoa(secs); ra != want {
+	testkit.WantStatus(t, what, r, http.StatusTooManyRequests)
+	if ra, want := r.Header.Get("Retry-After"), strconv.Itoa(secs); ra != want {
 		t.Errorf("%s: Retry-After %q, want %s (seconds until the failures leave the window)", what, ra, want)
 	}
-	if c := r.sessionCookie(e.cookie); c != nil {
+	if c := r.SessionCookie(e.cookie); c != nil {
 		t.Errorf("%s: a throttled login set a cookie: %v", what, c)
 	}
 }
@@ -143,13 +144,13 @@ func TestThrottleOneIPCannotLockTheUserOutOfAnother(t *testing.T) {
 		e := newEnv(t, b, throttleOpts())
 		attacker, home := fromIP("203.0.113.66"), fromIP("198.51.100.7")
 		for i := range 5 {
-			wantStatus(t, fmt.Sprintf("attacker's failure %d", i+1), e.postLogin(alice, "wrong-password-9", attacker), http.StatusUnauthorized)
+			testkit.WantStatus(t, fmt.Sprintf("attacker's failure %d", i+1), e.PostLogin(alice, "wrong-password-9", attacker), http.StatusUnauthorized)
 		}
 		for range 10 {
-			wantThrottled(t, e, "attacker hammering", e.postLogin(alice, "wrong-password-9", attacker), 900)
+			wantThrottled(t, e, "attacker hammering", e.PostLogin(alice, "wrong-password-9", attacker), 900)
 		}
-		wantStatus(t, "alice's typo at home", e.postLogin(alice, "wrong-password-1", home), http.StatusUnauthorized)
-		e.accepted("the right password from another IP while the attacker's is throttled", e.login(alice, alicePassword, home))
+		testkit.WantStatus(t, "alice's typo at home", e.PostLogin(alice, "wrong-password-1", home), http.StatusUnauthorized)
+		e.accepted("the right password from another IP while the attacker's is throttled", e.Login(alice, alicePassword, home))
 	})
 }
 
@@ -162,12 +163,12 @@ func TestThrottlePerUsernameAndIPAnswers429WithRetryAfter(t *testing.T) {
 		e := newEnv(t, b, throttleOpts())
 		attacker := fromIP("203.0.113.66")
 		for i := range 5 {
-			wantStatus(t, fmt.Sprintf("failure %d", i+1), e.postLogin(alice, "wrong-password-9", attacker), http.StatusUnauthorized)
+			testkit.WantStatus(t, fmt.Sprintf("failure %d", i+1), e.PostLogin(alice, "wrong-password-9", attacker), http.StatusUnauthorized)
 		}
 		// All 5 at the clock's one instant: they leave the window together, 15m on.
-		wantThrottled(t, e, "the right password from the same IP", e.postLogin(alice, alicePassword, attacker), 900)
-		wantThrottled(t, e, "a 6th wrong password", e.postLogin(alice, "wrong-password-9", attacker), 900)
-		e.login(bob, bobPassword, attacker)
+		wantThrottled(t, e, "the right password from the same IP", e.PostLogin(alice, alicePassword, attacker), 900)
+		wantThrottled(t, e, "a 6th wrong password", e.PostLogin(alice, "wrong-password-9", attacker), 900)
+		e.Login(bob, bobPassword, attacker)
 	})
 }
 
@@ -187,14 +188,14 @@ func TestThrottleHoldsUnderABurstOverHTTP(t *testing.T) {
 		codes := make(chan string, 20)
 		var wg sync.WaitGroup
 		for range 20 {
-			req, err := http.NewRequest("POST", e.ts.URL+"/login", strings.NewReader(loginForm(alice, "wrong-password-9").Encode()))
+			req, err := http.NewRequest("POST", e.ts.URL+"/login", strings.NewReader(testkit.LoginForm(alice, "wrong-password-9", "").Encode()))
 			if err != nil {
 				t.Fatal(err)
 			}
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			attacker(req)
 			wg.Go(func() {
-				resp, err := e.client.Do(req)
+				resp, err := e.HTTP.Do(req)
 				if err != nil {
 					codes <- err.Error()
 					return
@@ -213,8 +214,8 @@ func TestThrottleHoldsUnderABurstOverHTTP(t *testing.T) {
 		if got["401"] != 5 || got["429"] != 15 {
 			t.Errorf("20 concurrent wrong passwords from one IP: %v, want 5 x 401 and 15 x 429", got)
 		}
-		wantThrottled(t, e, "after the burst", e.postLogin(alice, alicePassword, attacker), 900)
-		e.accepted("alice from another IP", e.login(alice, alicePassword, fromIP("198.51.100.7")))
+		wantThrottled(t, e, "after the burst", e.PostLogin(alice, alicePassword, attacker), 900)
+		e.accepted("alice from another IP", e.Login(alice, alicePassword, fromIP("198.51.100.7")))
 	})
 }
 
@@ -227,12 +228,12 @@ func TestThrottlePerUsernameCeilingStopsADistributedAttack(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, throttleOpts())
 		for i := range 12 {
-			r := e.postLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", 1+i%3)))
-			wantStatus(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized)
+			r := e.PostLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", 1+i%3)))
+			testkit.WantStatus(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized)
 		}
-		wantThrottled(t, e, "the right password from a fresh IP", e.postLogin(alice, alicePassword, fromIP("198.51.100.77")), 900)
-		wantThrottled(t, e, "a wrong password from another fresh IP", e.postLogin(alice, "wrong-password-9", fromIP("198.51.100.78")), 900)
-		e.login(bob, bobPassword, fromIP("192.0.2.1"))
+		wantThrottled(t, e, "the right password from a fresh IP", e.PostLogin(alice, alicePassword, fromIP("198.51.100.77")), 900)
+		wantThrottled(t, e, "a wrong password from another fresh IP", e.PostLogin(alice, "wrong-password-9", fromIP("198.51.100.78")), 900)
+		e.Login(bob, bobPassword, fromIP("192.0.2.1"))
 	})
 }
 
@@ -245,11 +246,11 @@ func TestThrottlePerIPAnswers429WithRetryAfter(t *testing.T) {
 		e := newEnv(t, b, throttleOpts())
 		attacker := fromIP("203.0.113.66")
 		for i := range 8 {
-			r := e.postLogin(fmt.Sprintf("guess%d", i), "wrong-password-9", attacker)
-			wantStatus(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized)
+			r := e.PostLogin(fmt.Sprintf("guess%d", i), "wrong-password-9", attacker)
+			testkit.WantStatus(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized)
 		}
-		wantThrottled(t, e, "the right password from the sprayed IP", e.postLogin(alice, alicePassword, attacker), 900)
-		e.login(alice, alicePassword, fromIP("198.51.100.7"))
+		wantThrottled(t, e, "the right password from the sprayed IP", e.PostLogin(alice, alicePassword, attacker), 900)
+		e.Login(alice, alicePassword, fromIP("198.51.100.7"))
 	})
 }
 
@@ -267,14 +268,14 @@ func TestThrottleRetryAfterIsExact(t *testing.T) {
 			attacker := fromIP("203.0.113.66")
 			for _, at := range []time.Duration{0, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute} {
 				e.clock.Set(t0.Add(at))
-				wantStatus(t, fmt.Sprintf("failure at +%s", at), e.postLogin(alice, "wrong-password-9", attacker), http.StatusUnauthorized)
+				testkit.WantStatus(t, fmt.Sprintf("failure at +%s", at), e.PostLogin(alice, "wrong-password-9", attacker), http.StatusUnauthorized)
 			}
 			e.clock.Set(t0.Add(11 * time.Minute))
-			wantStatus(t, "a failure from elsewhere", e.postLogin(alice, "wrong-password-9", fromIP("192.0.2.9")), http.StatusUnauthorized)
+			testkit.WantStatus(t, "a failure from elsewhere", e.PostLogin(alice, "wrong-password-9", fromIP("192.0.2.9")), http.StatusUnauthorized)
 			e.clock.Set(t0.Add(12 * time.Minute))
-			wantThrottled(t, e, "at +12m", e.postLogin(alice, alicePassword, attacker), 180)
+			wantThrottled(t, e, "at +12m", e.PostLogin(alice, alicePassword, attacker), 180)
 			e.clock.Advance(180 * time.Second)
-			e.accepted("after waiting exactly Retry-After", e.login(alice, alicePassword, attacker))
+			e.accepted("after waiting exactly Retry-After", e.Login(alice, alicePassword, attacker))
 		})
 		t.Run("username ceiling", func(t *testing.T) {
 			e := newEnv(t, b, throttleOpts())
@@ -282,13 +283,13 @@ func TestThrottleRetryAfterIsExact(t *testing.T) {
 			for i := range 12 {
 				at := time.Duration(i) * time.Minute
 				e.clock.Set(t0.Add(at))
-				r := e.postLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", 1+i%3)))
-				wantStatus(t, fmt.Sprintf("failure at +%s", at), r, http.StatusUnauthorized)
+				r := e.PostLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", 1+i%3)))
+				testkit.WantStatus(t, fmt.Sprintf("failure at +%s", at), r, http.StatusUnauthorized)
 			}
 			e.clock.Set(t0.Add(12 * time.Minute))
-			wantThrottled(t, e, "at +12m", e.postLogin(alice, alicePassword, fromIP("198.51.100.7")), 180)
+			wantThrottled(t, e, "at +12m", e.PostLogin(alice, alicePassword, fromIP("198.51.100.7")), 180)
 			e.clock.Advance(180 * time.Second)
-			e.accepted("after waiting exactly Retry-After", e.login(alice, alicePassword, fromIP("198.51.100.7")))
+			e.accepted("after waiting exactly Retry-After", e.Login(alice, alicePassword, fromIP("198.51.100.7")))
 		})
 		t.Run("ip", func(t *testing.T) {
 			e := newEnv(t, b, throttleOpts())
@@ -296,13 +297,13 @@ func TestThrottleRetryAfterIsExact(t *testing.T) {
 			attacker := fromIP("203.0.113.66")
 			for i := range 8 {
 				e.clock.Set(t0.Add(time.Duration(i) * time.Minute))
-				r := e.postLogin(fmt.Sprintf("guess%d", i), "wrong-password-9", attacker)
-				wantStatus(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized)
+				r := e.PostLogin(fmt.Sprintf("guess%d", i), "wrong-password-9", attacker)
+				testkit.WantStatus(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized)
 			}
 			e.clock.Set(t0.Add(9 * time.Minute))
-			wantThrottled(t, e, "at +9m", e.postLogin(alice, alicePassword, attacker), 360)
+			wantThrottled(t, e, "at +9m", e.PostLogin(alice, alicePassword, attacker), 360)
 			e.clock.Advance(360 * time.Second)
-			e.accepted("after waiting exactly Retry-After", e.login(alice, alicePassword, attacker))
+			e.accepted("after waiting exactly Retry-After", e.Login(alice, alicePassword, attacker))
 		})
 	})
 }
@@ -318,23 +319,23 @@ func TestThrottleCannotLockAUserOutForever(t *testing.T) {
 		e := newEnv(t, b, throttleOpts())
 		t0 := e.clock.Now()
 		for i := range 12 {
-			wantStatus(t, "failure", e.postLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", 1+i%3))), http.StatusUnauthorized)
+			testkit.WantStatus(t, "failure", e.PostLogin(alice, "wrong-password-9", fromIP(fmt.Sprintf("192.0.2.%d", 1+i%3))), http.StatusUnauthorized)
 		}
 		const window = 15 * time.Minute
 		for at := time.Minute; at < window; at += 2 * time.Minute {
 			e.clock.Set(t0.Add(at))
 			left := int((window - at) / time.Second)
-			wantThrottled(t, e, "hammering, wrong password", e.postLogin(alice, "wrong-password-9", fromIP("203.0.113.5")), left)
-			wantThrottled(t, e, "hammering from an attacking IP", e.postLogin(alice, "wrong-password-9", fromIP("192.0.2.1")), left)
-			wantThrottled(t, e, "hammering, right password", e.postLogin(alice, alicePassword, fromIP("198.51.100.7")), left)
+			wantThrottled(t, e, "hammering, wrong password", e.PostLogin(alice, "wrong-password-9", fromIP("203.0.113.5")), left)
+			wantThrottled(t, e, "hammering from an attacking IP", e.PostLogin(alice, "wrong-password-9", fromIP("192.0.2.1")), left)
+			wantThrottled(t, e, "hammering, right password", e.PostLogin(alice, alicePassword, fromIP("198.51.100.7")), left)
 		}
 		e.clock.Set(t0.Add(window - time.Microsecond))
-		wantThrottled(t, e, "a microsecond before the window passes", e.postLogin(alice, "wrong-password-9", fromIP("203.0.113.5")), 1)
+		wantThrottled(t, e, "a microsecond before the window passes", e.PostLogin(alice, "wrong-password-9", fromIP("203.0.113.5")), 1)
 
 		// Exactly the window after the failures (the Retry-After given at
 		// t0): they have left it.
 		e.clock.Set(t0.Add(window))
-		tok := e.login(alice, alicePassword, fromIP("198.51.100.7"))
+		tok := e.Login(alice, alicePassword, fromIP("198.51.100.7"))
 		e.accepted("after the lock lifted", tok)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"testing"
 
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestEveryLoginMintsANewTokenAndNeverAdoptsTheCookieSent(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, envOpts{})
-		first, second := e.login(alice, alicePassword), e.login(alice, alicePassword)
+		first, second := e.Login(alice, alicePassword), e.Login(alice, alicePassword)
 		if first == second {
 			t.Fatal("two logins got the same token")
 		}
@@ -25,15 +26,15 @@ func TestEveryLoginMintsANewTokenAndNeverAdoptsTheCookieSent(t *testing.T) {
 		planted := map[string]string{
 			"well-formed, unknown":            sessionlogic.NewToken(),
 			"malformed":                       "attacker-chosen-value",
-			"the attacker's own live session": e.login(bob, bobPassword),
+			"the attacker's own live session": e.Login(bob, bobPassword),
 			"the victim's earlier session":    first,
 		}
 		for what, value := range planted {
-			r := e.postLogin(alice, alicePassword, e.sess(value))
-			wantStatus(t, what+": login", r, http.StatusSeeOther)
-			c := r.sessionCookie(e.cookie)
+			r := e.PostLogin(alice, alicePassword, e.Sess(value))
+			testkit.WantStatus(t, what+": login", r, http.StatusSeeOther)
+			c := r.SessionCookie(e.cookie)
 			if c == nil || c.Value == "" {
-				t.Fatalf("%s: login set no session cookie: %q", what, r.header.Values("Set-Cookie"))
+				t.Fatalf("%s: login set no session cookie: %q", what, r.Header.Values("Set-Cookie"))
 			}
 			if c.Value == value {
 				t.Fatalf("%s: login adopted the cookie it was sent", what)
@@ -47,27 +48,44 @@ func TestEveryLoginMintsANewTokenAndNeverAdoptsTheCookieSent(t *testing.T) {
 	})
 }
 
-// TestLogoutEndsTheSessionServerSide: after POST /logout, a copy of the old
+// TestLogoutEndsTheSessionServerSide: POST /logout redirects to /login and
+// deletes the cookie; after it, a copy of the old
 // cookie (kept by an attacker, or a browser that ignored the deletion) is
 // refused everywhere: pages redirect to /login (302), /api/me answers 401.
 func TestLogoutEndsTheSessionServerSide(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, envOpts{})
-		tok := e.login(alice, alicePassword)
-		other := e.login(alice, alicePassword)
+		tok := e.Login(alice, alicePassword)
+		other := e.Login(alice, alicePassword)
 		e.accepted("before logout", tok)
 
-		r := e.do("POST", "/logout", url.Values{}, e.sess(tok))
-		wantStatus(t, "POST /logout", r, http.StatusSeeOther)
-		if c := r.sessionCookie(e.cookie); c == nil || c.Value != "" || c.MaxAge >= 0 {
-			t.Errorf("logout did not delete the cookie: %q", r.header.Values("Set-Cookie"))
+		r := e.Do("POST", "/logout", url.Values{}, e.Sess(tok))
+		testkit.WantStatus(t, "POST /logout", r, http.StatusSeeOther)
+		if loc := r.Header.Get("Location"); loc != "/login" {
+			t.Errorf("POST /logout: Location = %q, want /login", loc)
 		}
+		if c := r.SessionCookie(e.cookie); c == nil || c.Value != "" || c.MaxAge >= 0 {
+			t.Errorf("logout did not delete the cookie: %q", r.Header.Values("Set-Cookie"))
+		}
+		testkit.WantDeletionCookie(t, "POST /logout", r, e.cookie)
 		e.refused("after logout", tok)
+		// A browser that kept the old cookie is sent to log in, back to where
+		// it was, and told again to delete the cookie.
+		page := e.Do("GET", "/", nil, e.Sess(tok))
+		if loc := page.Header.Get("Location"); loc != "/login?next=%2F" {
+			t.Errorf("GET / with the old cookie: Location = %q, want /login?next=%%2F", loc)
+		}
+		testkit.WantDeletionCookie(t, "GET / with the old cookie", page, e.cookie)
 		s, err := e.mgr.Session(context.Background(), sessionlogic.HashToken(tok))
 		if err != nil || s.EndedAt.IsZero() || s.EndReason != "logout" {
 			t.Errorf("after logout the row is %+v (err %v), want ended with reason logout", s, err)
 		}
 		e.accepted("the user's other session", other)
+
+		// Logging in again with the ended cookie works, with a new token.
+		if again := e.Login(alice, alicePassword, e.Sess(tok)); again == tok {
+			t.Error("login revived the logged-out token")
+		}
 	})
 }
 
@@ -77,8 +95,8 @@ func TestLogoutEndsTheSessionServerSide(t *testing.T) {
 func TestForceLogoutEndsTheSessionServerSide(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, envOpts{})
-		tok := e.login(alice, alicePassword)
-		other := e.login(alice, alicePassword)
+		tok := e.Login(alice, alicePassword)
+		other := e.Login(alice, alicePassword)
 		e.accepted("before force-logout", tok)
 
 		if _, err := e.mgr.ForceLogout(context.Background(), "oncall", sessionlogic.HashToken(tok)); err != nil {
@@ -94,8 +112,8 @@ func TestForceLogoutEndsTheSessionServerSide(t *testing.T) {
 func TestForceLogoutUserEndsEverySessionServerSide(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, envOpts{})
-		toks := []string{e.login(alice, alicePassword), e.login(alice, alicePassword), e.login(alice, alicePassword)}
-		bobs := e.login(bob, bobPassword)
+		toks := []string{e.Login(alice, alicePassword), e.Login(alice, alicePassword), e.Login(alice, alicePassword)}
+		bobs := e.Login(bob, bobPassword)
 
 		n, err := e.mgr.ForceLogoutUser(context.Background(), "oncall", alice)
 		if err != nil || n != len(toks) {
@@ -106,7 +124,7 @@ func TestForceLogoutUserEndsEverySessionServerSide(t *testing.T) {
 		}
 		e.accepted("another user's session", bobs)
 		// Force-logout is not a ban: alice can log in again.
-		e.accepted("a new login", e.login(alice, alicePassword))
+		e.accepted("a new login", e.Login(alice, alicePassword))
 	})
 }
 
@@ -116,8 +134,8 @@ func TestForceLogoutUserEndsEverySessionServerSide(t *testing.T) {
 func TestDeactivatingAUserEndsAllTheirSessions(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, envOpts{})
-		toks := []string{e.login(alice, alicePassword), e.login(alice, alicePassword), e.login(alice, alicePassword)}
-		bobs := e.login(bob, bobPassword)
+		toks := []string{e.Login(alice, alicePassword), e.Login(alice, alicePassword), e.Login(alice, alicePassword)}
+		bobs := e.Login(bob, bobPassword)
 
 		n, err := e.mgr.Deactivate(context.Background(), "oncall", alice)
 		if err != nil || n != len(toks) {
@@ -126,9 +144,9 @@ func TestDeactivatingAUserEndsAllTheirSessions(t *testing.T) {
 		for _, tok := range toks {
 			e.refused("session of a deactivated user", tok)
 		}
-		r := e.postLogin(alice, alicePassword)
-		wantStatus(t, "login of a deactivated user", r, http.StatusForbidden)
-		if c := r.sessionCookie(e.cookie); c != nil {
+		r := e.PostLogin(alice, alicePassword)
+		testkit.WantStatus(t, "login of a deactivated user", r, http.StatusForbidden)
+		if c := r.SessionCookie(e.cookie); c != nil {
 			t.Errorf("a deactivated user's login set a cookie: %v", c)
 		}
 		e.accepted("another user's session", bobs)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -31,7 +32,7 @@ func TestIdleTimeoutEndsTheSessionAtTheRightMoment(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, withTimeouts(idle, 0))
 		t0 := e.clock.Now()
-		a, z := e.login(alice, alicePassword), e.login(alice, alicePassword)
+		a, z := e.Login(alice, alicePassword), e.Login(alice, alicePassword)
 
 		e.clock.Set(t0.Add(idle - time.Microsecond))
 		if me := e.me(a); me["expires_at"] == nil {
@@ -60,7 +61,7 @@ func TestAbsoluteTimeoutEndsTheSessionAtTheRightMoment(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, withTimeouts(idle, absolute))
 		t0 := e.clock.Now()
-		tok := e.login(alice, alicePassword)
+		tok := e.Login(alice, alicePassword)
 		limit := t0.Add(absolute)
 		for at := 20 * time.Minute; at < absolute; at += 20 * time.Minute {
 			e.clock.Set(t0.Add(at))
@@ -95,7 +96,7 @@ func TestExtendNeverPassesTheAbsoluteLimit(t *testing.T) {
 		e := newEnv(t, b, withTimeouts(idle, absolute))
 		ctx := context.Background()
 		t0 := e.clock.Now()
-		tok := e.login(alice, alicePassword)
+		tok := e.Login(alice, alicePassword)
 		id := sessionlogic.HashToken(tok)
 		limit := t0.Add(absolute)
 
@@ -140,22 +141,22 @@ func TestExtendNeverRevivesAnEndedSession(t *testing.T) {
 		e := newEnv(t, b, withTimeouts(idle, 0))
 		ctx := context.Background()
 
-		loggedOut := e.login(alice, alicePassword)
-		wantStatus(t, "logout", e.do("POST", "/logout", url.Values{}, e.sess(loggedOut)), http.StatusSeeOther)
-		forced := e.login(alice, alicePassword)
+		loggedOut := e.Login(alice, alicePassword)
+		testkit.WantStatus(t, "logout", e.Do("POST", "/logout", url.Values{}, e.Sess(loggedOut)), http.StatusSeeOther)
+		forced := e.Login(alice, alicePassword)
 		if _, err := e.mgr.ForceLogout(ctx, "oncall", sessionlogic.HashToken(forced)); err != nil {
 			t.Fatal(err)
 		}
-		replaced := e.login(alice, alicePassword)
-		e.login(alice, alicePassword, e.sess(replaced))
-		deactivated := e.login(bob, bobPassword)
+		replaced := e.Login(alice, alicePassword)
+		e.Login(alice, alicePassword, e.Sess(replaced))
+		deactivated := e.Login(bob, bobPassword)
 		if _, err := e.mgr.Deactivate(ctx, "oncall", bob); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.mgr.Activate(ctx, "oncall", bob); err != nil {
 			t.Fatal(err)
 		}
-		expired := e.login(alice, alicePassword)
+		expired := e.Login(alice, alicePassword)
 		e.clock.Advance(idle)
 
 		for what, tok := range map[string]string{

@@ -13,7 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/cryptotest"
 
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -29,7 +31,7 @@ func TestTokensCarryAtLeast128BitsFromCryptoRand(t *testing.T) {
 		seen := map[string]bool{}
 		ones, total := 0, 0
 		for i := range logins {
-			tok := e.login(alice, alicePassword)
+			tok := e.Login(alice, alicePassword)
 			raw, err := base64.RawURLEncoding.DecodeString(tok)
 			if err != nil {
 				t.Fatalf("login %d: token %q is not unpadded base64url: %v", i, tok, err)
@@ -54,37 +56,62 @@ func TestTokensCarryAtLeast128BitsFromCryptoRand(t *testing.T) {
 	})
 }
 
-// TestTokensComeFromCryptoRandInTheSource: the token minter imports
-// crypto/rand, and no file of sessionlogic imports math/rand (a source
-// check: no black-box test can tell a CSPRNG from a good PRNG).
-func TestTokensComeFromCryptoRandInTheSource(t *testing.T) {
-	t.Parallel()
-	dir := filepath.Join("..", "..", "sessionlogic")
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no sources in %s: %v", dir, err)
+// TestTokensComeFromCryptoRand: the session cookie a login hands out is
+// drawn from crypto/rand, whatever file or function mints it. No black-box
+// test can tell a CSPRNG's output from a good PRNG's, so the test takes
+// control of crypto/rand instead (testing/cryptotest.SetGlobalRandom makes
+// its global source, rand.Read included, a seeded deterministic stream):
+//
+//   - the same seed gives the same cookie on two servers over two stores:
+//     nothing but crypto/rand's stream feeds the token (not the clock, not a
+//     counter, not math/rand, which is seeded at random per process);
+//   - another seed gives another cookie: the token really depends on that
+//     stream and is not a constant.
+//
+// A token drawn from math/rand, from time or from a hash of the username
+// fails the first check; a fixed or cached token fails the second. The
+// login goes through the real handler, so a second minter beside
+// sessionlogic.NewToken cannot slip past. It cannot run in parallel
+// (SetGlobalRandom refuses to), and uses SQLite only: pgtest itself draws
+// from crypto/rand to name schemas.
+//
+// As a second line, no file of sessionlogic imports math/rand (by import,
+// not by file name).
+func TestTokensComeFromCryptoRand(t *testing.T) {
+	sqliteOnly := backend{"sqlite", openSQLite}
+	one, two := newEnv(t, sqliteOnly, envOpts{}), newEnv(t, sqliteOnly, envOpts{})
+
+	cryptotest.SetGlobalRandom(t, 1)
+	a := one.Login(alice, alicePassword)
+	cryptotest.SetGlobalRandom(t, 1)
+	b := two.Login(alice, alicePassword)
+	cryptotest.SetGlobalRandom(t, 2)
+	c := one.Login(alice, alicePassword)
+
+	if a != b {
+		t.Errorf("with crypto/rand seeded alike, two servers minted %q and %q: the token is not (only) drawn from crypto/rand", a, b)
 	}
-	cryptoRandIn := ""
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
+	if a == c {
+		t.Errorf("with crypto/rand seeded differently, the token stayed %q: it does not come from crypto/rand", a)
+	}
+
+	files, err := filepath.Glob(filepath.Join("..", "..", "sessionlogic", "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sources of sessionlogic: %v", err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
 			continue
 		}
-		af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, imp := range af.Imports {
-			p, _ := strconv.Unquote(imp.Path.Value)
-			switch p {
-			case "math/rand", "math/rand/v2":
-				t.Errorf("%s imports %s", f, p)
-			case "crypto/rand":
-				cryptoRandIn = filepath.Base(f)
+		for _, imp := range f.Imports {
+			if p, _ := strconv.Unquote(imp.Path.Value); p == "math/rand" || p == "math/rand/v2" {
+				t.Errorf("%s imports %s", name, p)
 			}
 		}
-	}
-	if cryptoRandIn != "token.go" {
-		t.Errorf("crypto/rand is imported by %q, want token.go (where NewToken is)", cryptoRandIn)
 	}
 }
 
@@ -99,15 +126,15 @@ func TestSessionsTableCannotBeReplayedAsCookies(t *testing.T) {
 		e := newEnv(t, b, envOpts{})
 		ctx := context.Background()
 		// Sessions in every state: live, logged out, forced out, replaced.
-		live := []string{e.login(alice, alicePassword), e.login(bob, bobPassword)}
-		loggedOut := e.login(alice, alicePassword)
-		wantStatus(t, "logout", e.do("POST", "/logout", url.Values{}, e.sess(loggedOut)), http.StatusSeeOther)
-		forced := e.login(bob, bobPassword)
+		live := []string{e.Login(alice, alicePassword), e.Login(bob, bobPassword)}
+		loggedOut := e.Login(alice, alicePassword)
+		testkit.WantStatus(t, "logout", e.Do("POST", "/logout", url.Values{}, e.Sess(loggedOut)), http.StatusSeeOther)
+		forced := e.Login(bob, bobPassword)
 		if _, err := e.mgr.ForceLogout(ctx, "oncall", sessionlogic.HashToken(forced)); err != nil {
 			t.Fatal(err)
 		}
-		replaced := e.login(alice, alicePassword)
-		live = append(live, e.login(alice, alicePassword, e.sess(replaced)))
+		replaced := e.Login(alice, alicePassword)
+		live = append(live, e.Login(alice, alicePassword, e.Sess(replaced)))
 		tokens := append([]string{loggedOut, forced, replaced}, live...)
 
 		cols, rows := e.raw.rows(t, "SELECT * FROM sessions")
