@@ -44,6 +44,7 @@ type index struct {
 	watermark time.Time         // highest expire_date seen
 	synced    bool              // a full sync has completed
 	lastFull  time.Time
+	fullTook  time.Duration // how long the last full sync took
 	running   bool // a background full sync is under way
 	wg        sync.WaitGroup
 
@@ -115,7 +116,10 @@ func (x *index) refresh(ctx context.Context, _ time.Time) error {
 		return err
 	}
 	x.mu.Lock()
-	due := !first && !x.running && time.Since(x.lastFull) > x.s.opts.FullSyncEvery
+	// A full sync is due every FullSyncEvery, but never more often than
+	// ten times its own duration: on a table so large that a pass takes
+	// seconds, it may use a tenth of the time, not all of it.
+	due := !first && !x.running && time.Since(x.lastFull) > max(x.s.opts.FullSyncEvery, 10*x.fullTook)
 	if due {
 		x.running = true
 		x.wg.Add(1)
@@ -181,6 +185,7 @@ func (x *index) incremental(ctx context.Context, now time.Time) error {
 // has not seen, and drops the rows that are gone.
 func (x *index) full(ctx context.Context, now time.Time) error {
 	s := x.s
+	start := time.Now()
 	x.mu.Lock()
 	gen := uint32(time.Now().UnixNano()) | 1
 	cold := x.m.len() == 0
@@ -241,7 +246,7 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 			}
 		}
 	}
-	x.synced, x.lastFull = true, time.Now()
+	x.synced, x.lastFull, x.fullTook = true, time.Now(), time.Since(start)
 	x.gc()
 	s.cache.clear()
 	return nil
