@@ -45,7 +45,7 @@ type index struct {
 	synced    bool              // a full sync has completed
 	lastFull  time.Time
 	fullTook  time.Duration // how long the last full sync took
-	running   bool // a background full sync is under way
+	running   bool          // a background full sync is under way
 	wg        sync.WaitGroup
 
 	statsMu      sync.Mutex
