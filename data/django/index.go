@@ -94,7 +94,18 @@ func (x *index) wait() { x.wg.Wait() }
 // refresh brings the index up to date for a reader at now: a full sync the
 // first time (blocking), then the rows saved since the last refresh; and a
 // background full sync when the last is older than FullSyncEvery.
-func (x *index) refresh(ctx context.Context, _ time.Time) error {
+func (x *index) refresh(ctx context.Context, now time.Time) error {
+	return x.refreshMode(ctx, false)
+}
+
+// refreshWait is refresh for an action that must see every row saved
+// before it (a user's force-out): it waits for a full sync under way
+// instead of answering from the index as it was.
+func (x *index) refreshWait(ctx context.Context) error {
+	return x.refreshMode(ctx, true)
+}
+
+func (x *index) refreshMode(ctx context.Context, wait bool) error {
 	// The index holds what is in the table and not expired by the clock;
 	// a reader's own Now (a test's, a what-if) filters at query time.
 	now := time.Now()
@@ -108,10 +119,15 @@ func (x *index) refresh(ctx context.Context, _ time.Time) error {
 			err = x.full(ctx, now)
 		}
 		x.syncMu.Unlock()
+	} else if wait {
+		x.syncMu.Lock()
+		err = x.incremental(ctx, now)
+		x.syncMu.Unlock()
 	} else if x.syncMu.TryLock() {
 		err = x.incremental(ctx, now)
 		x.syncMu.Unlock()
-	} // else a full sync is under way: answer from the index as it is
+	} // else a full sync is under way: answer from the index as it is (the
+	// dashboard's poll must not wait for it)
 	if err != nil {
 		return err
 	}
