@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest"
 
 	"sessionmon/data"
+	"sessionmon/internal/testkit"
 	"sessionmon/sessionlogic"
 )
 
@@ -69,7 +70,7 @@ func TestEndToEndGroupJumpExport(t *testing.T) {
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(120, 30))
 	wait := func(what ...string) {
 		t.Helper()
-		teatest.WaitFor(t, tm.Output(), has(what...), teatest.WithDuration(5*time.Second))
+		teatest.WaitFor(t, tm.Output(), testkit.Contains(what...), teatest.WithDuration(5*time.Second))
 	}
 	wait("6 active", "1/6", "logins", "6/h", "failed", "1/h")
 

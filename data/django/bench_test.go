@@ -1,8 +1,12 @@
 package django
 
 import (
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
+
+	"sessionmon/data"
 )
 
 func benchRow(b *testing.B) (Keys, string) {
@@ -37,5 +41,39 @@ func BenchmarkEncode(b *testing.B) {
 		if _, err := keys.Encode(js, EncodeOptions{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkIndexMemory fills the index with 1M sessions of 250k users (as
+// bench/cmd/djangopoll generates them) straight through entryOf, without a
+// database or decoding, and reports the live heap it holds per session:
+//
+//	go test -run XXX -bench IndexMemory -benchtime 1x ./data/django/
+func BenchmarkIndexMemory(b *testing.B) {
+	const n, users = 1_000_000, 250_000
+	for b.Loop() {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		x := newIndex(&Source{opts: Options{Keys: NewKeys("k")}})
+		x.m = keyMap{m32: make(map[[32]byte]entry, n+n/16), other: map[string]entry{}}
+		now := time.Now()
+		for i := 0; i < n; i++ {
+			u := i % users
+			ss := data.Session{
+				UserID: int64(u + 1), Username: fmt.Sprintf("user%07d", u), Email: fmt.Sprintf("user%07d@example.com", u),
+				FullName: fmt.Sprintf("User %d", u), Role: []string{"user", "user", "editor", "admin"}[u%4], Status: "active",
+				IP: fmt.Sprintf("10.%d.%d.%d", u>>16&255, u>>8&255, u&255), UserAgent: string([]byte("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")),
+				LoginTime: now, LastActivity: now, ExpiresAt: now.Add(time.Duration(i) * time.Second),
+				Data: map[string]any{MarkSignature: "valid"},
+			}
+			x.m.set(fmt.Sprintf("%032d", i), x.entryOf(ss, 1))
+		}
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/session")
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MB")
+		runtime.KeepAlive(x)
 	}
 }

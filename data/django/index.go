@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"runtime"
 	"sort"
 	"strings"
@@ -35,15 +36,16 @@ type index struct {
 
 	mu        sync.Mutex
 	m         keyMap
-	errs      map[string]error // rows that cannot be decoded, by key
-	users     []userInfo       // interned: entries refer to them by index
-	userIdx   map[userInfo]uint32
+	errs      map[string]error  // rows that cannot be decoded, by key
+	users     []userInfo        // interned: entries refer to them by index
+	userIdx   map[uint64]uint32 // by hash of the fields (hashUser); a collision just adds a row
 	clients   []client
-	clientIdx map[client]uint32
-	watermark time.Time // highest expire_date seen
-	synced    bool      // a full sync has completed
+	clientIdx map[uint64]uint32 // by hashClient
+	watermark time.Time         // highest expire_date seen
+	synced    bool              // a full sync has completed
 	lastFull  time.Time
-	running   bool // a background full sync is under way
+	fullTook  time.Duration // how long the last full sync took
+	running   bool          // a background full sync is under way
 	wg        sync.WaitGroup
 
 	statsMu      sync.Mutex
@@ -84,7 +86,7 @@ const slack = 5 * time.Second
 
 func newIndex(s *Source) *index {
 	return &index{s: s, m: newKeyMap(), errs: map[string]error{},
-		userIdx: map[userInfo]uint32{}, clientIdx: map[client]uint32{}}
+		userIdx: map[uint64]uint32{}, clientIdx: map[uint64]uint32{}}
 }
 
 func (x *index) wait() { x.wg.Wait() }
@@ -92,7 +94,18 @@ func (x *index) wait() { x.wg.Wait() }
 // refresh brings the index up to date for a reader at now: a full sync the
 // first time (blocking), then the rows saved since the last refresh; and a
 // background full sync when the last is older than FullSyncEvery.
-func (x *index) refresh(ctx context.Context, _ time.Time) error {
+func (x *index) refresh(ctx context.Context, now time.Time) error {
+	return x.refreshMode(ctx, false)
+}
+
+// refreshWait is refresh for an action that must see every row saved
+// before it (a user's force-out): it waits for a full sync under way
+// instead of answering from the index as it was.
+func (x *index) refreshWait(ctx context.Context) error {
+	return x.refreshMode(ctx, true)
+}
+
+func (x *index) refreshMode(ctx context.Context, wait bool) error {
 	// The index holds what is in the table and not expired by the clock;
 	// a reader's own Now (a test's, a what-if) filters at query time.
 	now := time.Now()
@@ -106,15 +119,23 @@ func (x *index) refresh(ctx context.Context, _ time.Time) error {
 			err = x.full(ctx, now)
 		}
 		x.syncMu.Unlock()
+	} else if wait {
+		x.syncMu.Lock()
+		err = x.incremental(ctx, now)
+		x.syncMu.Unlock()
 	} else if x.syncMu.TryLock() {
 		err = x.incremental(ctx, now)
 		x.syncMu.Unlock()
-	} // else a full sync is under way: answer from the index as it is
+	} // else a full sync is under way: answer from the index as it is (the
+	// dashboard's poll must not wait for it)
 	if err != nil {
 		return err
 	}
 	x.mu.Lock()
-	due := !first && !x.running && time.Since(x.lastFull) > x.s.opts.FullSyncEvery
+	// A full sync is due every FullSyncEvery, but never more often than
+	// ten times its own duration: on a table so large that a pass takes
+	// seconds, it may use a tenth of the time, not all of it.
+	due := !first && !x.running && time.Since(x.lastFull) > max(x.s.opts.FullSyncEvery, 10*x.fullTook)
 	if due {
 		x.running = true
 		x.wg.Add(1)
@@ -180,6 +201,7 @@ func (x *index) incremental(ctx context.Context, now time.Time) error {
 // has not seen, and drops the rows that are gone.
 func (x *index) full(ctx context.Context, now time.Time) error {
 	s := x.s
+	start := time.Now()
 	x.mu.Lock()
 	gen := uint32(time.Now().UnixNano()) | 1
 	cold := x.m.len() == 0
@@ -240,7 +262,7 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 			}
 		}
 	}
-	x.synced, x.lastFull = true, time.Now()
+	x.synced, x.lastFull, x.fullTook = true, time.Now(), time.Since(start)
 	x.gc()
 	s.cache.clear()
 	return nil
@@ -249,6 +271,16 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 // cold builds an empty index in one pass over the active rows, decoding
 // them as they come.
 func (x *index) cold(ctx context.Context, now time.Time, gen uint32) error {
+	// Size the map once: growing it by doubling would leave it up to
+	// twice the size it needs, and the old tables to collect.
+	var n int
+	s := x.s
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM django_session WHERE expire_date > "+s.dialect.ph(1), s.dialect.timeArg(now)).Scan(&n); err != nil {
+		return fmt.Errorf("django sync: %w", err)
+	}
+	x.mu.Lock()
+	x.m = keyMap{m32: make(map[[32]byte]entry, n+n/16), other: map[string]entry{}}
+	x.mu.Unlock()
 	err := x.scanActive(ctx, now, true, func(rs []row) error { return x.add(ctx, rs, gen) })
 	if err != nil {
 		return err
@@ -327,13 +359,13 @@ func (x *index) gc() {
 		return e
 	})
 	x.users, x.clients = users, clients
-	x.userIdx = make(map[userInfo]uint32, len(users))
+	x.userIdx = make(map[uint64]uint32, len(users))
 	for i, u := range users {
-		x.userIdx[u] = uint32(i)
+		x.userIdx[hashUser(u)] = uint32(i)
 	}
-	x.clientIdx = make(map[client]uint32, len(clients))
+	x.clientIdx = make(map[uint64]uint32, len(clients))
 	for i, c := range clients {
-		x.clientIdx[c] = uint32(i)
+		x.clientIdx[hashClient(c)] = uint32(i)
 	}
 }
 
@@ -406,18 +438,20 @@ func (x *index) add(ctx context.Context, rs []row, gen uint32) error {
 
 func (x *index) entryOf(ss data.Session, gen uint32) entry {
 	u := userInfo{ss.UserID, ss.Username, ss.Email, ss.FullName, ss.Role, ss.Status}
-	up, ok := x.userIdx[u]
-	if !ok {
+	hu := hashUser(u)
+	up, ok := x.userIdx[hu]
+	if !ok || x.users[up] != u {
 		up = uint32(len(x.users))
 		x.users = append(x.users, u)
-		x.userIdx[u] = up
+		x.userIdx[hu] = up
 	}
 	c := client{ss.IP, ss.UserAgent}
-	cp, ok := x.clientIdx[c]
-	if !ok {
+	hc := hashClient(c)
+	cp, ok := x.clientIdx[hc]
+	if !ok || x.clients[cp] != c {
 		cp = uint32(len(x.clients))
 		x.clients = append(x.clients, c)
-		x.clientIdx[c] = cp
+		x.clientIdx[hc] = cp
 	}
 	e := entry{expire: ss.ExpiresAt.UnixMicro(), login: ss.LoginTime.UnixMicro(), last: ss.LastActivity.UnixMicro(),
 		user: up, client: cp, gen: gen}
@@ -434,6 +468,20 @@ func (x *index) entryOf(ss data.Session, gen uint32) entry {
 		e.flags |= flagUnchecked
 	}
 	return e
+}
+
+func hashUser(u userInfo) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%s\x00%s\x00%s", u.id, u.username, u.email, u.fullName, u.role, u.status)
+	return h.Sum64()
+}
+
+func hashClient(c client) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(c.ip))
+	h.Write([]byte{0})
+	h.Write([]byte(c.ua))
+	return h.Sum64()
 }
 
 // session is the operator's view of an entry (no session dict: only the

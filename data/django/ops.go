@@ -272,7 +272,7 @@ func (s *Source) readRow(ctx context.Context, q queryer, key string, lock bool) 
 // UserByUsername resolves a username as the sessions name it: from the
 // site's own keys when its sessions carry them, else from auth_user.
 func (s *Source) UserByUsername(ctx context.Context, username string) (data.User, error) {
-	if err := s.idx.refresh(ctx, time.Now()); err != nil {
+	if err := s.idx.refreshWait(ctx); err != nil {
 		return data.User{}, fmt.Errorf("django user: %w", err)
 	}
 	x := s.idx
@@ -480,7 +480,7 @@ func orderLike(all, sub []string) []string {
 // the index (the user id is inside session_data), in one transaction with
 // one audit entry.
 func (s *Source) EndUserSessions(ctx context.Context, userID int64, end data.End, audit data.AuditEntry) (int, error) {
-	if err := s.idx.refresh(ctx, end.At); err != nil {
+	if err := s.idx.refreshWait(ctx); err != nil {
 		return 0, fmt.Errorf("django end user sessions: %w", err)
 	}
 	x := s.idx

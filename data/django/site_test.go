@@ -61,7 +61,9 @@ func newSite(t *testing.T, name string) *testSite {
 	} else {
 		site.dsn = filepath.Join(t.TempDir(), "db.sqlite3")
 		site.d = sqliteDialect{}
-		site.db, err = sql.Open("sqlite", site.dsn)
+		// Django waits 5 s for a lock (sqlite3's default timeout); so does
+		// this stand-in for it.
+		site.db, err = sql.Open("sqlite", "file:"+site.dsn+"?_pragma=busy_timeout(5000)")
 	}
 	if err != nil {
 		t.Fatal(err)

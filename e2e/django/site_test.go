@@ -3,9 +3,6 @@ package djangoe2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,17 +10,13 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"sessionmon/data"
 	"sessionmon/internal/djangotest"
-	"sessionmon/internal/pgtest"
 )
 
 // site is a running Django test site.
@@ -42,13 +35,22 @@ type siteOptions struct {
 	engine     string // "" (db) or "cached_db"
 }
 
-func siteDir(t *testing.T) string {
-	dir, err := filepath.Abs("site")
-	if err != nil {
-		t.Fatal(err)
+func siteDir(*testing.T) string { return djangotest.SiteDir() }
+
+// templates hand out site databases (see djangotest.Templates).
+var templates djangotest.Templates
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	templates.Cleanup()
+	for _, d := range dropAfter {
+		os.RemoveAll(d)
 	}
-	return dir
+	os.Exit(code)
 }
+
+// dropAfter are directories removed after the run.
+var dropAfter []string
 
 // newSite creates the site's database (migrated by Django) and starts the
 // site on a free loopback port; everything is removed when t ends.
@@ -56,17 +58,11 @@ func newSite(t *testing.T, backend string, o siteOptions) *site {
 	t.Helper()
 	djangotest.Require(t)
 	s := &site{t: t, backend: backend, dir: siteDir(t), secret: "e2e-secret-" + randHex(16)}
-	switch backend {
-	case "sqlite":
-		s.db = filepath.Join(t.TempDir(), "db.sqlite3")
-	case "postgres":
-		s.db = newDatabase(t)
-	default:
-		t.Fatalf("backend %q", backend)
-	}
+	// A copy of a database Django migrated once per test run: the
+	// serializer and the engine do not change the schema.
+	s.db = templates.Copy(t, backend)
 	s.env = []string{"DJANGO_DB=" + s.db, "DJANGO_SECRET_KEY=" + s.secret,
 		"DJANGO_SERIALIZER=" + o.serializer, "DJANGO_ENGINE=" + firstNonEmpty(o.engine, "db"), "PYTHONDONTWRITEBYTECODE=1"}
-	djangotest.Run(t, s.dir, s.env, nil, "manage.py", "migrate", "-v0")
 	s.start()
 	return s
 }
@@ -76,70 +72,6 @@ func firstNonEmpty(a, b string) string {
 		return a
 	}
 	return b
-}
-
-// newDatabase creates a PostgreSQL database of the test's own and returns
-// its URL; it is dropped when the test ends.
-func newDatabase(t *testing.T) string {
-	t.Helper()
-	u := createDatabase(t, "sessionmon_dj_"+randHex(6), "")
-	t.Cleanup(func() {
-		if err := dropDatabase(u); err != nil {
-			t.Errorf("drop database: %v", err)
-		}
-	})
-	return u
-}
-
-func baseDSN() string {
-	if b := os.Getenv("SESSIONMON_TEST_DSN"); b != "" {
-		return b
-	}
-	return pgtest.DefaultDSN
-}
-
-// createDatabase creates database name (from template, when given) on the
-// test server and returns its URL.
-func createDatabase(t *testing.T, name, template string) string {
-	t.Helper()
-	pgtest.DSN(t) // skips, or fails under SESSIONMON_REQUIRE_PG=1, when PostgreSQL is down
-	base := baseDSN()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	q := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
-	if template != "" {
-		q += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
-	}
-	if _, err := conn.Exec(ctx, q); err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	u.RawQuery = ""
-	return u.String()
-}
-
-// dropDatabase drops the database of URL u, ending its connections.
-func dropDatabase(u string) error {
-	pu, err := url.Parse(u)
-	if err != nil {
-		return err
-	}
-	name := strings.TrimPrefix(pu.Path, "/")
-	c, err := pgx.Connect(context.Background(), baseDSN())
-	if err != nil {
-		return err
-	}
-	defer c.Close(context.Background())
-	_, err = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	return err
 }
 
 // start runs `manage.py runserver` on a free loopback port in the
@@ -202,45 +134,18 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+type (
+	seedUser    = djangotest.SeedUser
+	seedSession = djangotest.SeedSession
+)
 
-// seedUser is a user of the seed_sessions command.
-type seedUser struct {
-	Username string `json:"username"`
-	Password string `json:"password,omitempty"`
-	Email    string `json:"email,omitempty"`
-	FullName string `json:"full_name,omitempty"`
-	Role     string `json:"role,omitempty"`
-	Status   string `json:"status,omitempty"`
-}
-
-// seedSession is a session of the seed_sessions command.
-type seedSession struct {
-	seedUser
-	IP           string `json:"ip,omitempty"`
-	UserAgent    string `json:"user_agent,omitempty"`
-	LoginTime    string `json:"login_time,omitempty"`
-	LastActivity string `json:"last_activity,omitempty"`
-	ExpiresAt    string `json:"expires_at,omitempty"`
-	Plain        bool   `json:"plain,omitempty"`
-	Format       string `json:"format,omitempty"`
-}
+func randHex(n int) string { return djangotest.RandHex(n) }
 
 // seed runs the site's seed_sessions command: Django's own SessionStore
 // writes the rows.
 func (s *site) seed(users []seedUser, sessions []seedSession) []string {
 	s.t.Helper()
-	req, _ := json.Marshal(map[string]any{"users": users, "sessions": sessions})
-	var keys []string
-	out := djangotest.Run(s.t, s.dir, s.env, req, "manage.py", "seed_sessions")
-	if err := json.Unmarshal(out, &keys); err != nil {
-		s.t.Fatalf("seed_sessions printed %q: %v", out, err)
-	}
-	return keys
+	return djangotest.Seed(s.t, s.env, users, sessions)
 }
 
 // browser is one HTTP client with its own cookie jar.

@@ -150,9 +150,9 @@ func TestDjangoPlainLegacyAndTamperedRows(t *testing.T) {
 		site := newSite(t, backend, siteOptions{})
 		exp := time.Now().UTC().Add(time.Hour).Truncate(time.Microsecond)
 		keys := site.seed(nil, []seedSession{
-			{seedUser: seedUser{Username: "root", FullName: "Ro Ot", Email: "root@example.com", Role: "admin"}, Plain: true, ExpiresAt: exp.Format(time.RFC3339Nano)},
-			{seedUser: seedUser{Username: "old", Role: "user"}, Format: "legacy", LoginTime: "2026-11-30T08:00:00+00:00"},
-			{seedUser: seedUser{Username: "victim", Role: "user"}},
+			{SeedUser: seedUser{Username: "root", FullName: "Ro Ot", Email: "root@example.com", Role: "admin"}, Plain: true, ExpiresAt: exp.Format(time.RFC3339Nano)},
+			{SeedUser: seedUser{Username: "old", Role: "user"}, Format: "legacy", LoginTime: "2026-11-30T08:00:00+00:00"},
+			{SeedUser: seedUser{Username: "victim", Role: "user"}},
 		})
 		plain, legacy, victim := keys[0], keys[1], keys[2]
 		src := site.open(django.NewKeys(site.secret))
