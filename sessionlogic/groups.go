@@ -55,9 +55,9 @@ func (m *Manager) Groups(ctx context.Context, q GroupQuery) (Groups, error) {
 	if len(q.Text) > maxFilterLen {
 		return Groups{}, fmt.Errorf("%w: filter text is longer than %d characters", ErrInvalidInput, maxFilterLen)
 	}
-	g, ok := m.store.(data.Grouper)
+	g, ok := m.src.(data.Grouper)
 	if !ok {
-		return Groups{}, fmt.Errorf("group sessions: %s: %w", m.store.Describe(), ErrUnsupported)
+		return Groups{}, fmt.Errorf("group sessions: %s: %w", m.src.Describe(), ErrUnsupported)
 	}
 	if q.Limit == 0 {
 		q.Limit = 50
@@ -69,9 +69,9 @@ func (m *Manager) Groups(ctx context.Context, q GroupQuery) (Groups, error) {
 // hour (HistogramBuckets buckets of HistogramStep, the last one holding
 // now), from the audit table.
 func (m *Manager) LoginHistogram(ctx context.Context) (Histogram, error) {
-	h, ok := m.store.(data.Histogrammer)
+	h, ok := m.src.(data.Histogrammer)
 	if !ok {
-		return Histogram{}, fmt.Errorf("login histogram: %s: %w", m.store.Describe(), ErrUnsupported)
+		return Histogram{}, fmt.Errorf("login histogram: %s: %w", m.src.Describe(), ErrUnsupported)
 	}
 	return h.AuditHistogram(ctx, data.HistogramQuery{Now: m.now(), Step: HistogramStep, Buckets: HistogramBuckets})
 }
@@ -92,9 +92,9 @@ func (m *Manager) Count(ctx context.Context, q ListQuery) (int64, error) {
 	if len(q.Text) > maxFilterLen {
 		return 0, fmt.Errorf("%w: filter text is longer than %d characters", ErrInvalidInput, maxFilterLen)
 	}
-	c, ok := m.store.(data.Counter)
+	c, ok := m.src.(data.Counter)
 	if !ok {
-		return 0, fmt.Errorf("count sessions: %s: %w", m.store.Describe(), ErrUnsupported)
+		return 0, fmt.Errorf("count sessions: %s: %w", m.src.Describe(), ErrUnsupported)
 	}
 	return c.CountActive(ctx, data.Query{
 		Now: m.now(), Username: q.Username, Role: q.Role, Text: q.Text,

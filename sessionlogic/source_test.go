@@ -375,3 +375,22 @@ func TestForceLogoutManyEndsAllInOneCall(t *testing.T) {
 		t.Fatalf("ForceLogoutMany(none) = %+v, %v", res, err)
 	}
 }
+
+// TestSourceOnlyAggregatesAreUnsupportedNotPanics: the dashboard asks every
+// source for groups, the login histogram and counts; a source without those
+// capabilities (a Django site) answers ErrUnsupported. They once looked the
+// capability up on the login server's half, nil for a Source-only manager,
+// and the dashboard on a Django site panicked at start.
+func TestSourceOnlyAggregatesAreUnsupportedNotPanics(t *testing.T) {
+	_, _, m, _ := sourceFixture(t, nil)
+	ctx := context.Background()
+	if _, err := m.LoginHistogram(ctx); !errors.Is(err, sessionlogic.ErrUnsupported) {
+		t.Errorf("LoginHistogram: %v, want ErrUnsupported", err)
+	}
+	if _, err := m.Groups(ctx, sessionlogic.GroupQuery{By: sessionlogic.GroupByUser}); !errors.Is(err, sessionlogic.ErrUnsupported) {
+		t.Errorf("Groups: %v, want ErrUnsupported", err)
+	}
+	if _, err := m.Count(ctx, sessionlogic.ListQuery{}); !errors.Is(err, sessionlogic.ErrUnsupported) {
+		t.Errorf("Count: %v, want ErrUnsupported", err)
+	}
+}
