@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,6 +81,19 @@ func TestSparkViewTotalsAndWidth(t *testing.T) {
 	m, _ = upd(m, histMsg{id: m.spark.reqID - 1, hist: sessionlogic.Histogram{Logins: []int64{1}, Failed: []int64{0}}})
 	if sum(m.spark.hist.Logins) != 1230 {
 		t.Fatal("a stale histogram replaced the current one")
+	}
+}
+
+// A source without a login audit (a Django site) answers the histogram
+// with ErrUnsupported: the line says so in a few words, not as an error
+// naming the store.
+func TestSparkViewOnASourceWithoutAudit(t *testing.T) {
+	m := newTest(t, Options{})
+	err := fmt.Errorf("login histogram: django sqlite /srv/site.db (no SECRET_KEY…): %w", sessionlogic.ErrUnsupported)
+	m, _ = upd(m, histMsg{id: m.spark.reqID, err: err})
+	v := m.spark.View(100)
+	if !strings.Contains(v, "not recorded by this source") || strings.Contains(v, "django sqlite") {
+		t.Errorf("spark line on an unsupported source = %q", v)
 	}
 }
 

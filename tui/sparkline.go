@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -100,6 +101,11 @@ func sum(vs []int64) (n int64) {
 func (s sparkModel) View(width int) string {
 	t := s.theme
 	if !s.have {
+		if errors.Is(s.err, sessionlogic.ErrUnsupported) {
+			// A foreign source (a Django site) keeps no login audit:
+			// say so in a few words, not as a failure.
+			return t.Dim.Apply(cut("logins over time: not recorded by this source", width))
+		}
 		if s.err != nil {
 			return t.Dim.Apply(cut("logins: "+errText(s.err), width))
 		}
