@@ -161,17 +161,7 @@ func (s *Store) CountActive(ctx context.Context, q data.Query) (int64, error) {
 	// alone; only now's bucket needs expires_at.
 	b.WriteString(`SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_bucket >= ` + bucketOf(now) +
 		` AND (expires_bucket > ` + bucketOf(now) + ` OR expires_at > ` + now + `)`)
-	if q.Username != "" {
-		b.WriteString(` AND username = ` + arg(q.Username))
-	}
-	if q.Role != "" {
-		b.WriteString(` AND role = ` + arg(q.Role))
-	}
-	if q.Text != "" {
-		p := arg("%" + likeEscaper.Replace(q.Text) + "%")
-		b.WriteString(` AND (username ILIKE ` + p + ` OR full_name ILIKE ` + p + ` OR email ILIKE ` + p +
-			` OR role ILIKE ` + p + ` OR ip ILIKE ` + p + `)`)
-	}
+	writeFilters(&b, q, arg)
 	if c := q.After; c != nil {
 		cmp := "<="
 		if q.Desc {

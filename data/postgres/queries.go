@@ -75,17 +75,7 @@ func (s *Store) ListActive(ctx context.Context, q data.Query) (data.Page, error)
 		// above decides within the first one).
 		b.WriteString(` AND expires_bucket >= ` + bucketOf(now))
 	}
-	if q.Username != "" {
-		b.WriteString(` AND username = ` + arg(q.Username))
-	}
-	if q.Role != "" {
-		b.WriteString(` AND role = ` + arg(q.Role))
-	}
-	if q.Text != "" {
-		p := arg("%" + likeEscaper.Replace(q.Text) + "%")
-		b.WriteString(` AND (username ILIKE ` + p + ` OR full_name ILIKE ` + p + ` OR email ILIKE ` + p +
-			` OR role ILIKE ` + p + ` OR ip ILIKE ` + p + `)`)
-	}
+	writeFilters(&b, q, arg)
 	dir, cmp := "", ">"
 	if q.Desc {
 		dir, cmp = " DESC", "<"
@@ -232,4 +222,23 @@ func (s *Store) Purge(ctx context.Context, before time.Time, audit data.AuditEnt
 		return 0, wrap("purge", err)
 	}
 	return n, nil
+}
+
+// writeFilters adds the operator's filters of q (exact username and role,
+// the text as a case-insensitive substring of the shown fields, its LIKE
+// wildcards escaped) to a WHERE clause, binding each value through arg.
+// ListActive and CountActive share it, so a count always counts what the
+// listing lists.
+func writeFilters(b *strings.Builder, q data.Query, arg func(any) string) {
+	if q.Username != "" {
+		b.WriteString(` AND username = ` + arg(q.Username))
+	}
+	if q.Role != "" {
+		b.WriteString(` AND role = ` + arg(q.Role))
+	}
+	if q.Text != "" {
+		p := arg("%" + likeEscaper.Replace(q.Text) + "%")
+		b.WriteString(` AND (username ILIKE ` + p + ` OR full_name ILIKE ` + p + ` OR email ILIKE ` + p +
+			` OR role ILIKE ` + p + ` OR ip ILIKE ` + p + `)`)
+	}
 }

@@ -185,20 +185,7 @@ func (s *Store) CountActive(ctx context.Context, q data.Query) (int64, error) {
 	// alone; only now's bucket needs expires_at from the table.
 	args := []any{micros(q.Now) / bucketMicros, micros(q.Now)}
 	b.WriteString("SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_bucket >= ?1 AND (expires_bucket > ?1 OR expires_at > ?2)")
-	if q.Username != "" {
-		b.WriteString(" AND username = ?")
-		args = append(args, q.Username)
-	}
-	if q.Role != "" {
-		b.WriteString(" AND role = ?")
-		args = append(args, q.Role)
-	}
-	if q.Text != "" {
-		pat := "%" + escapeLike(q.Text) + "%"
-		b.WriteString(` AND (username LIKE ? ESCAPE '\' OR full_name LIKE ? ESCAPE '\' OR email LIKE ? ESCAPE '\'` +
-			` OR role LIKE ? ESCAPE '\' OR ip LIKE ? ESCAPE '\')`)
-		args = append(args, pat, pat, pat, pat, pat)
-	}
+	args = appendFilters(&b, args, q)
 	if c := q.After; c != nil {
 		cmp := "<="
 		if q.Desc {

@@ -62,22 +62,7 @@ func (s *Store) ListActive(ctx context.Context, q data.Query) (data.Page, error)
 		b.WriteString(" AND expires_bucket >= ? / 60000000")
 		args = append(args, micros(q.Now))
 	}
-	if q.Username != "" {
-		b.WriteString(" AND username = ?")
-		args = append(args, q.Username)
-	}
-	if q.Role != "" {
-		b.WriteString(" AND role = ?")
-		args = append(args, q.Role)
-	}
-	if q.Text != "" {
-		// LIKE is case-insensitive for ASCII letters in SQLite; the
-		// pattern is bound and its wildcards escaped.
-		pat := "%" + escapeLike(q.Text) + "%"
-		b.WriteString(` AND (username LIKE ? ESCAPE '\' OR full_name LIKE ? ESCAPE '\' OR email LIKE ? ESCAPE '\'` +
-			` OR role LIKE ? ESCAPE '\' OR ip LIKE ? ESCAPE '\')`)
-		args = append(args, pat, pat, pat, pat, pat)
-	}
+	args = appendFilters(&b, args, q)
 	dir, cmp := "ASC", ">"
 	if q.Desc {
 		dir, cmp = "DESC", "<"
@@ -291,4 +276,28 @@ func (s *Store) RecentFailures(ctx context.Context, q data.FailureQuery) (data.F
 		return data.Failures{}, fmt.Errorf("sqlite: recent failures: %w", d.err)
 	}
 	return f, nil
+}
+
+// appendFilters adds the operator's filters of q (exact username and role,
+// the text as a substring of the shown fields) to a WHERE clause and
+// returns args with their values. LIKE is case-insensitive for ASCII
+// letters in SQLite; the pattern is bound and its wildcards escaped.
+// ListActive and CountActive share it, so a count always counts what the
+// listing lists.
+func appendFilters(b *strings.Builder, args []any, q data.Query) []any {
+	if q.Username != "" {
+		b.WriteString(" AND username = ?")
+		args = append(args, q.Username)
+	}
+	if q.Role != "" {
+		b.WriteString(" AND role = ?")
+		args = append(args, q.Role)
+	}
+	if q.Text != "" {
+		pat := "%" + escapeLike(q.Text) + "%"
+		b.WriteString(` AND (username LIKE ? ESCAPE '\' OR full_name LIKE ? ESCAPE '\' OR email LIKE ? ESCAPE '\'` +
+			` OR role LIKE ? ESCAPE '\' OR ip LIKE ? ESCAPE '\')`)
+		args = append(args, pat, pat, pat, pat, pat)
+	}
+	return args
 }
