@@ -32,7 +32,23 @@ type GroupQuery struct {
 	// Text is a case-insensitive substring of the group's key (the
 	// username, or the IP). Like Query.Text it is data, never SQL.
 	Text  string
-	Limit int // the largest Limit groups; <= 0 means 50
+	Limit int // the largest Limit groups; <= 0 means DefaultGroups, at most MaxGroups
+}
+
+// DefaultGroups is how many groups GroupActive returns when asked for none;
+// MaxGroups bounds one answer.
+const (
+	DefaultGroups = 50
+	MaxGroups     = 1000
+)
+
+// EffectiveLimit is the number of groups q asks for, with the default and
+// the bound applied: every store answers the same count.
+func (q GroupQuery) EffectiveLimit() int {
+	if q.Limit <= 0 {
+		return DefaultGroups
+	}
+	return min(q.Limit, MaxGroups)
 }
 
 // Group is one username's, or one IP's, active sessions.

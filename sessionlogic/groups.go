@@ -30,11 +30,11 @@ const (
 type GroupQuery struct {
 	By    GroupBy
 	Text  string // case-insensitive substring of the key (username or IP)
-	Limit int    // 1..MaxGroups; 0 means 50
+	Limit int    // 1..MaxGroups; 0 means data.DefaultGroups
 }
 
-// MaxGroups bounds one answer of Groups.
-const MaxGroups = 1000
+// MaxGroups bounds one answer of Groups (the stores' bound).
+const MaxGroups = data.MaxGroups
 
 // Histogram window: logins and failed logins per minute over the last hour.
 const (
@@ -58,9 +58,6 @@ func (m *Manager) Groups(ctx context.Context, q GroupQuery) (Groups, error) {
 	g, ok := m.src.(data.Grouper)
 	if !ok {
 		return Groups{}, fmt.Errorf("group sessions: %s: %w", m.src.Describe(), ErrUnsupported)
-	}
-	if q.Limit == 0 {
-		q.Limit = 50
 	}
 	return g.GroupActive(ctx, data.GroupQuery{Now: m.now(), By: q.By, Text: q.Text, Limit: q.Limit})
 }

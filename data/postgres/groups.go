@@ -19,13 +19,6 @@ var (
 	_ data.Counter      = (*Store)(nil)
 )
 
-// DefaultGroups is how many groups GroupActive returns when asked for none;
-// MaxGroups bounds the answer.
-const (
-	DefaultGroups = 50
-	MaxGroups     = 1000
-)
-
 // groupSQL groups active sessions by one key in one statement, in two
 // steps: top counts the sessions per key and keeps the largest $2
 // (count(*) OVER () counts every group before LIMIT); only then are the
@@ -73,11 +66,7 @@ func (s *Store) GroupActive(ctx context.Context, q data.GroupQuery) (data.Groups
 	if !ok {
 		return data.Groups{}, fmt.Errorf("postgres group active: unknown grouping %q", q.By)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = DefaultGroups
-	}
-	limit = min(limit, MaxGroups)
+	limit := q.EffectiveLimit()
 	stmt, args := stmts[0], []any{q.Now, limit}
 	if q.Text != "" {
 		stmt, args = stmts[1], append(args, "%"+likeEscaper.Replace(q.Text)+"%")

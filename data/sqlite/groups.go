@@ -16,13 +16,6 @@ var (
 	_ data.Counter      = (*Store)(nil)
 )
 
-// DefaultGroups is how many groups GroupActive returns when asked for none;
-// MaxGroups bounds the answer.
-const (
-	DefaultGroups = 50
-	MaxGroups     = 1000
-)
-
 // groupSQL groups active sessions by one key in one statement (one
 // snapshot), in two steps. top counts the sessions per key and keeps the
 // largest ?2 (count(*) OVER () counts every group before LIMIT); only then
@@ -68,11 +61,7 @@ func (s *Store) GroupActive(ctx context.Context, q data.GroupQuery) (data.Groups
 	if !ok {
 		return data.Groups{}, fmt.Errorf("sqlite: group active: unknown grouping %q", q.By)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = DefaultGroups
-	}
-	limit = min(limit, MaxGroups)
+	limit := q.EffectiveLimit()
 	now := micros(q.Now)
 	stmt, args := stmts[0], []any{now, limit, "", now / bucketMicros}
 	if q.Text != "" {
