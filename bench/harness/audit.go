@@ -91,41 +91,17 @@ func SeedAuditPG(ctx context.Context, s *Schema, n int, span time.Duration) erro
 		return err
 	}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT indexname, indexdef FROM pg_indexes
-			WHERE schemaname = current_schema() AND tablename = 'audit' AND indexname <> 'audit_pkey'`)
-		if err != nil {
-			return err
-		}
-		var names, defs []string
-		for rows.Next() {
-			var nm, d string
-			if err := rows.Scan(&nm, &d); err != nil {
-				return err
-			}
-			names, defs = append(names, nm), append(defs, d)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, nm := range names {
-			if _, err := tx.Exec(ctx, "DROP INDEX "+pgx.Identifier{nm}.Sanitize()); err != nil {
-				return err
-			}
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO audit (time, actor, action, username, session_id, ip, detail)
+		return withoutIndexes(ctx, tx, "audit", func() error {
+			_, err := tx.Exec(ctx, `INSERT INTO audit (time, actor, action, username, session_id, ip, detail)
 			SELECT now() - (($1 - g)::float8 / $1 * $2::bigint) * interval '1 microsecond', 'user' || (g % 1000),
 				`+fmt.Sprintf(auditMixSQL, "(g % 20)")+`, 'user' || (g % 1000), lpad(to_hex(g), 64, '0'),
 				'10.0.' || (g % 250) || '.' || (g % 200), ''
 			FROM generate_series(1, $1::int) g`, n, span.Microseconds())
-		if err != nil {
-			return fmt.Errorf("seed audit: %w", err)
-		}
-		for _, d := range defs {
-			if _, err := tx.Exec(ctx, d); err != nil {
-				return fmt.Errorf("rebuild index: %w", err)
+			if err != nil {
+				return fmt.Errorf("seed audit: %w", err)
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return err

@@ -81,30 +81,10 @@ func BulkLoadPG(ctx context.Context, s *Schema, from, to int) error {
 		return err
 	}
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT indexname, indexdef FROM pg_indexes
-			WHERE schemaname = current_schema() AND tablename = 'sessions' AND indexname <> 'sessions_pkey'`)
-		if err != nil {
-			return err
-		}
-		var names, defs []string
-		for rows.Next() {
-			var nm, d string
-			if err := rows.Scan(&nm, &d); err != nil {
-				return err
-			}
-			names, defs = append(names, nm), append(defs, d)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, nm := range names {
-			if _, err := tx.Exec(ctx, "DROP INDEX "+pgx.Identifier{nm}.Sanitize()); err != nil {
-				return err
-			}
-		}
-		// last_activity within the past 13 days, so every row is active
-		// (expires 14 days after it); login up to 3 days before that.
-		_, err = tx.Exec(ctx, `INSERT INTO sessions (id, user_id, username, email, full_name, role, status, data,
+		err := withoutIndexes(ctx, tx, "sessions", func() error {
+			// last_activity within the past 13 days, so every row is active
+			// (expires 14 days after it); login up to 3 days before that.
+			_, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, username, email, full_name, role, status, data,
 				ip, user_agent, login_time, last_activity, expires_at)
 			SELECT lpad(to_hex(g), 64, '0'), 1 + g % 1000, 'user' || (g % 1000), 'user' || (g % 1000) || '@example.com',
 				'User ' || (g % 1000), (ARRAY['admin','staff','user','user','user','viewer'])[1 + g % 6], 'active', '{}',
@@ -112,17 +92,53 @@ func BulkLoadPG(ctx context.Context, s *Schema, from, to int) error {
 				la - random() * interval '3 days', la, la + interval '14 days'
 			FROM (SELECT g, date_trunc('milliseconds', now() - random() * interval '13 days') AS la
 			      FROM generate_series($1::int, $2::int) g) x`, from, to)
-		if err != nil {
-			return fmt.Errorf("bulk insert: %w", err)
-		}
-		for _, d := range defs {
-			if _, err := tx.Exec(ctx, d); err != nil {
-				return fmt.Errorf("rebuild index: %w", err)
+			if err != nil {
+				return fmt.Errorf("bulk insert: %w", err)
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, "ANALYZE sessions")
 		return err
 	})
+}
+
+// withoutIndexes runs fill (a bulk insert into table, in tx) with the
+// table's secondary indexes dropped, then builds them again from their
+// definitions: one sort per index instead of an insert per row per index.
+func withoutIndexes(ctx context.Context, tx pgx.Tx, table string, fill func() error) error {
+	rows, err := tx.Query(ctx, `SELECT indexname, indexdef FROM pg_indexes
+		WHERE schemaname = current_schema() AND tablename = $1 AND indexname <> $1 || '_pkey'`, table)
+	if err != nil {
+		return err
+	}
+	var names, defs []string
+	for rows.Next() {
+		var nm, d string
+		if err := rows.Scan(&nm, &d); err != nil {
+			return err
+		}
+		names, defs = append(names, nm), append(defs, d)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, nm := range names {
+		if _, err := tx.Exec(ctx, "DROP INDEX "+pgx.Identifier{nm}.Sanitize()); err != nil {
+			return err
+		}
+	}
+	if err := fill(); err != nil {
+		return err
+	}
+	for _, d := range defs {
+		if _, err := tx.Exec(ctx, d); err != nil {
+			return fmt.Errorf("rebuild index: %w", err)
+		}
+	}
+	return nil
 }
 
 // SQLiteFile returns a path for a fresh SQLite file in dir.
