@@ -173,60 +173,39 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	wg.Go(func() {
-		t := time.NewTicker(c.dash)
-		defer t.Stop()
-		for {
-			select {
-			case <-lctx.Done():
-				return
-			case <-t.C:
-			}
+		every(lctx, c.dash, func() {
 			_, err1 := dm.Active(lctx, sessionlogic.ListQuery{Limit: 100})
 			_, err2 := dm.Stats(lctx)
 			if lctx.Err() == nil && (err1 != nil || err2 != nil) {
 				n.dashErr.Add(1)
-				continue
+				return
 			}
 			n.polls.Add(1)
-		}
+		})
 	})
 
 	// The CLI: a short-lived Store per revoke.
 	if c.revoke > 0 {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(7, 7))
-			t := time.NewTicker(c.revoke)
-			defer t.Stop()
-			for {
-				select {
-				case <-lctx.Done():
-					return
-				case <-t.C:
-				}
+			every(lctx, c.revoke, func() {
 				if err := revokeOne(lctx, path, rng); err != nil && lctx.Err() == nil {
 					n.revokeErr.Add(1)
-					continue
+					return
 				}
 				n.revokes.Add(1)
-			}
+			})
 		})
 	}
 
 	// The table.
 	var peakWAL atomic.Int64
 	wg.Go(func() { // the WAL between the rows too
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-lctx.Done():
-				return
-			case <-t.C:
-			}
+		every(lctx, 100*time.Millisecond, func() {
 			if s := fileSize(path + "-wal"); s > peakWAL.Load() {
 				peakWAL.Store(s)
 			}
-		}
+		})
 	})
 	fmt.Printf("soak: %s, %d connections, %d seeded sessions, %d users, logins %.1f%% + logouts %.1f%%, dashboard every %v, revoke every %v, GOMAXPROCS %d\n\n",
 		path, c.conns, c.sessions, c.users, c.loginPct, c.loginPct, c.dash, c.revoke, runtime.GOMAXPROCS(0))
@@ -409,3 +388,17 @@ func fileSize(p string) int64 {
 }
 
 func mbf(n int64) float64 { return float64(n) / (1 << 20) }
+
+// every calls fn at each tick of d until ctx is done.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
+}
