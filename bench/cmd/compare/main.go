@@ -56,6 +56,8 @@ type config struct {
 	pgSQL                    string
 	pollStores               map[string]bool
 	peerPools                []int
+	gens                     []string
+	wrkThreads               int
 }
 
 func main() {
@@ -78,13 +80,15 @@ func main() {
 	flag.IntVar(&c.statsCycles, "stats-cycles", 5, "poll cycles (of -cycles) that include Stats: it is O(active rows), so large sizes are slow")
 	flag.IntVar(&c.naiveCycles, "naive-cycles", 3, "measured naive cycles per size")
 	flag.IntVar(&c.churn, "churn", 20, "sessions touched between two poll cycles")
-	flag.StringVar(&c.profile, "cpuprofile", "", "write CPU profiles of sessionmon's first throughput run to PREFIX-{pg,sqlite}.pprof")
+	flag.StringVar(&c.profile, "cpuprofile", "", "write CPU profiles of sessionmon's first throughput run to PREFIX-pg-GEN.pprof (per generator) and PREFIX-sqlite.pprof")
 	flag.StringVar(&c.pgSQL, "pg-sql", "", "SQL run on sessionmon's PostgreSQL schemas after migration, before seeding (e.g. a fillfactor), for what-if measurements")
 	flag.StringVar(&c.sqliteSQL, "sqlite-sql", "", "SQL run on each SQLite file after migration (e.g. a candidate index), for what-if measurements")
 	flag.DurationVar(&harness.TouchInterval, "touch-interval", 0, "sessionmon's session.touch_interval (0, the headline: a durable write on every request)")
 	flag.BoolVar(&c.direct, "direct", true, "also measure sessionmon's store.Touch called directly on PostgreSQL")
 	flag.BoolVar(&c.unbatched, "unbatched", true, "also measure sessionmon serve on PostgreSQL with touch batching off (postgres.WithTouchBatch(1)): the same-run baseline for batching")
-	var pollStores string
+	var pollStores, gens string
+	flag.StringVar(&gens, "gen", "go", "HTTP load generators for the pg part, comma-separated: go (the in-process Go client), wrk (wrk with a random-cookie script; needs wrk on the PATH); with both, each run measures every contender with each, in turn")
+	flag.IntVar(&c.wrkThreads, "wrk-threads", 2, "wrk -t (threads; the -conns connections are shared among them)")
 	flag.StringVar(&pollStores, "poll-stores", "pg,sqlite", "stores for the poll part: pg, sqlite")
 	flag.Parse()
 	for _, p := range strings.Split(peerPools, ",") {
@@ -93,6 +97,14 @@ func main() {
 			fatal(fmt.Errorf("-peer-pools: %q is not a positive pool size", p))
 		}
 		c.peerPools = append(c.peerPools, n)
+	}
+	for _, g := range strings.Split(gens, ",") {
+		switch g = strings.TrimSpace(g); g {
+		case "go", "wrk":
+			c.gens = append(c.gens, g)
+		default:
+			fatal(fmt.Errorf("-gen: %q is neither go nor wrk", g))
+		}
 	}
 	c.pollStores = map[string]bool{}
 	for _, p := range strings.Split(pollStores, ",") {
@@ -377,203 +389,286 @@ func withWAL(ctx context.Context, r *row, s *harness.Schema, measure func() (har
 	return res, nil
 }
 
-func throughputPG(ctx context.Context, c config, dir string) error {
-	sm := &row{name: "sessionmon serve (PostgreSQL)"}
-	var peers []*row
-	for _, p := range c.peerPools {
-		peers = append(peers, &row{name: fmt.Sprintf("peer: scs v2.9.0 + pgxstore, pool %d", p)})
+// loadFunc drives one HTTP measurement: cookie name=<random token> on
+// every request to url.
+type loadFunc func(ctx context.Context, url, cookie string, tokens []string) (harness.Result, error)
+
+// generator returns the load function of gen ("go": the harness's own
+// client in this process; "wrk": wrk, a separate C process). Both
+// contenders of a run always get the same one with the same settings.
+func generator(c config, gen, dir string) (loadFunc, string) {
+	if gen == "wrk" {
+		w := harness.Wrk{Threads: c.wrkThreads, Dir: dir}
+		return func(ctx context.Context, url, cookie string, tokens []string) (harness.Result, error) {
+			return w.Load(ctx, url, cookie, tokens, c.conns, c.warmup, c.duration)
+		}, w.WrkCommand(c.conns, c.duration)
 	}
-	// peer holds, per run, the best of the peer's pool sizes.
-	peer := &row{name: "peer at its best pool (per run)"}
+	return func(ctx context.Context, url, cookie string, tokens []string) (harness.Result, error) {
+		return harness.HTTPLoad(ctx, url, cookie, tokens, c.conns, c.warmup, c.duration), nil
+	}, fmt.Sprintf("in-process Go client (bench/harness/loadgen.go), %d keep-alive connections", c.conns)
+}
+
+// pgGen is one generator's rows of the PostgreSQL part.
+type pgGen struct {
+	name      string
+	load      loadFunc
+	line      string
+	sm        *row
+	peers     []*row
+	peer      *row // per run, the best of peers
+	unbatched *row
+}
+
+func throughputPG(ctx context.Context, c config, dir string) error {
+	var gens []*pgGen
+	for _, g := range c.gens {
+		load, line := generator(c, g, dir)
+		pg := &pgGen{name: g, load: load, line: line,
+			sm:        &row{name: "sessionmon serve (PostgreSQL)"},
+			peer:      &row{name: "peer at its best pool (per run)"},
+			unbatched: &row{name: "sessionmon serve, touch batching off (baseline)"},
+		}
+		for _, p := range c.peerPools {
+			pg.peers = append(pg.peers, &row{name: fmt.Sprintf("peer: scs v2.9.0 + pgxstore, pool %d", p)})
+		}
+		gens = append(gens, pg)
+	}
+	// The limit and the direct Touch use no HTTP generator: measured once
+	// per run (in the first generator's turn), shown in every generator's table.
 	limit := &row{name: fmt.Sprintf("limit: pgbench -c %d -j %d, Touch's UPDATE … RETURNING", c.pgbenchClients, c.pgbenchJ)}
 	direct := &row{name: fmt.Sprintf("sessionmon store.Touch direct, %d goroutines", c.conns)}
-	unbatched := &row{name: "sessionmon serve, touch batching off (baseline)"}
 	pool := strconv.Itoa(c.pool)
 	var pgbenchLine string
 	for run := 1; run <= c.runs; run++ {
-		var closers []func()
-		// sessionmonC is sessionmon serve on a fresh schema; opts choose the
-		// store's settings (batching on by default, off for the baseline).
-		sessionmonC := func(r *row, prefix, profile string, opts ...postgres.Option) *contender {
-			var st *postgres.Store
-			var tokens []string
-			var srv *harness.Running
-			var sch *harness.Schema
-			return &contender{row: r, setup: func() error {
-				s, err := pgSchema(ctx, c, prefix, &closers, r)
-				if err != nil {
-					return err
-				}
-				sch = s
-				if st, err = postgres.OpenAndMigrate(ctx, s.WithParam("pool_max_conns", pool), opts...); err != nil {
-					return err
-				}
-				closers = append(closers, func() { st.Close() })
-				if c.pgSQL != "" {
-					if err := execPG(ctx, s, c.pgSQL); err != nil {
-						return fmt.Errorf("-pg-sql: %w", err)
-					}
-				}
-				tokens = harness.NewTokens(c.sessions)
-				if err := harness.SeedTokensPG(ctx, s, tokens); err != nil {
-					return err
-				}
-				if srv, _, err = harness.StartSessionmon(st); err != nil {
-					return err
-				}
-				closers = append(closers, func() { _ = srv.Stop() })
-				return nil
-			}, measure: func(run int) (harness.Result, error) {
-				prof := func() {}
-				if run == 1 && c.profile != "" && profile != "" {
-					prof = startProfile(c.profile + profile)
-				}
-				defer prof()
-				return withWAL(ctx, r, sch, func() (harness.Result, error) {
-					return harness.HTTPLoad(ctx, srv.URL+"/api/me", srv.Cookie, tokens, c.conns, c.warmup, c.duration), nil
-				})
-			}}
+		// The generators take turns within each run, so a change in the
+		// machine's load between runs reaches both alike.
+		for gi, g := range gens {
+			if err := pgRun(ctx, c, dir, run, g, gi == 0, limit, direct, pool, &pgbenchLine); err != nil {
+				return fmt.Errorf("pg run %d (%s generator): %w", run, g.name, err)
+			}
 		}
-		smC := sessionmonC(sm, "sm", "-pg.pprof")
-		unbatchedC := sessionmonC(unbatched, "unbatched", "", postgres.WithTouchBatch(1))
-		// The direct Touch gets its own fresh schema and store: measured on
-		// sessionmon's table it would meet the dead tuples and index entries
-		// the HTTP run left (every touch is a non-HOT update), and vice versa.
-		var dst *postgres.Store
-		var dids []string
-		var dsch *harness.Schema
-		directC := &contender{row: direct, setup: func() error {
-			s, err := pgSchema(ctx, c, "direct", &closers, direct)
+	}
+	for _, g := range gens {
+		g.pickBestPeer(c)
+		reportPG(c, g, limit, direct, pgbenchLine)
+	}
+	if len(gens) > 1 {
+		fmt.Println("The generators side by side (same sitting, runs interleaved):")
+		fmt.Println()
+		fmt.Println("| generator | sessionmon req/s median | p50 / p99 ms | peer at its best req/s median | p50 / p99 ms | sessionmon / peer at its best, median [min–max] |")
+		fmt.Println("|---|---:|---:|---:|---:|---:|")
+		for _, g := range gens {
+			var rs []float64
+			for i := range min(len(g.sm.rates), len(g.peer.rates)) {
+				if g.peer.rates[i] > 0 {
+					rs = append(rs, g.sm.rates[i]/g.peer.rates[i])
+				}
+			}
+			r := harness.Summarize(rs)
+			fmt.Printf("| %s | %.0f | %.2f / %.2f | %.0f | %.2f / %.2f | **%.2f×** [%.2f–%.2f] |\n", g.name,
+				g.sm.rate().Med, harness.Summarize(g.sm.p50).Med, harness.Summarize(g.sm.p99).Med,
+				g.peer.rate().Med, harness.Summarize(g.peer.p50).Med, harness.Summarize(g.peer.p99).Med,
+				r.Med, r.Min, r.Max)
+		}
+		fmt.Println()
+	}
+	return nil
+}
+
+// pgRun is one run of the PostgreSQL part with one generator: sessionmon,
+// the peer at each pool size, the unbatched baseline and (when first) the
+// limit and the direct Touch, each on a fresh schema.
+func pgRun(ctx context.Context, c config, dir string, run int, g *pgGen, first bool, limit, direct *row, pool string, pgbenchLine *string) error {
+	var closers []func()
+	// sessionmonC is sessionmon serve on a fresh schema; opts choose the
+	// store's settings (batching on by default, off for the baseline).
+	sessionmonC := func(r *row, prefix, profile string, opts ...postgres.Option) *contender {
+		var st *postgres.Store
+		var tokens []string
+		var srv *harness.Running
+		var sch *harness.Schema
+		return &contender{row: r, setup: func() error {
+			s, err := pgSchema(ctx, c, prefix, &closers, r)
 			if err != nil {
 				return err
 			}
-			dsch = s
-			if dst, err = postgres.OpenAndMigrate(ctx, s.WithParam("pool_max_conns", pool)); err != nil {
+			sch = s
+			if st, err = postgres.OpenAndMigrate(ctx, s.WithParam("pool_max_conns", pool), opts...); err != nil {
 				return err
 			}
-			closers = append(closers, func() { dst.Close() })
-			dtokens := harness.NewTokens(c.sessions)
-			if err := harness.SeedTokensPG(ctx, s, dtokens); err != nil {
+			closers = append(closers, func() { st.Close() })
+			if c.pgSQL != "" {
+				if err := execPG(ctx, s, c.pgSQL); err != nil {
+					return fmt.Errorf("-pg-sql: %w", err)
+				}
+			}
+			tokens = harness.NewTokens(c.sessions)
+			if err := harness.SeedTokensPG(ctx, s, tokens); err != nil {
 				return err
 			}
-			dids = make([]string, len(dtokens))
-			for i, t := range dtokens {
-				dids[i] = sessionlogic.HashToken(t)
+			if srv, _, err = harness.StartSessionmon(st); err != nil {
+				return err
 			}
+			closers = append(closers, func() { _ = srv.Stop() })
+			return nil
+		}, measure: func(run int) (harness.Result, error) {
+			prof := func() {}
+			if run == 1 && c.profile != "" && profile != "" {
+				prof = startProfile(c.profile + profile)
+			}
+			defer prof()
+			return withWAL(ctx, r, sch, func() (harness.Result, error) {
+				return g.load(ctx, srv.URL+"/api/me", srv.Cookie, tokens)
+			})
+		}}
+	}
+	smC := sessionmonC(g.sm, "sm", "-pg-"+g.name+".pprof")
+	unbatchedC := sessionmonC(g.unbatched, "unbatched", "", postgres.WithTouchBatch(1))
+	// The direct Touch gets its own fresh schema and store: measured on
+	// sessionmon's table it would meet the dead tuples and index entries
+	// the HTTP run left, and vice versa.
+	var dst *postgres.Store
+	var dids []string
+	var dsch *harness.Schema
+	directC := &contender{row: direct, setup: func() error {
+		s, err := pgSchema(ctx, c, "direct", &closers, direct)
+		if err != nil {
+			return err
+		}
+		dsch = s
+		if dst, err = postgres.OpenAndMigrate(ctx, s.WithParam("pool_max_conns", pool)); err != nil {
+			return err
+		}
+		closers = append(closers, func() { dst.Close() })
+		dtokens := harness.NewTokens(c.sessions)
+		if err := harness.SeedTokensPG(ctx, s, dtokens); err != nil {
+			return err
+		}
+		dids = make([]string, len(dtokens))
+		for i, t := range dtokens {
+			dids[i] = sessionlogic.HashToken(t)
+		}
+		return nil
+	}, measure: func(int) (harness.Result, error) {
+		return withWAL(ctx, direct, dsch, func() (harness.Result, error) {
+			return harness.OpLoad(ctx, len(dids), c.conns, c.warmup, c.duration, touchOp(dst, dids)), nil
+		})
+	}}
+	// The peer at each of its pool sizes: its best is the yardstick.
+	peerC := func(r *row, pool int) *contender {
+		var peerSrv *harness.Running
+		var peerTokens []string
+		var sch *harness.Schema
+		return &contender{row: r, setup: func() error {
+			s, err := pgSchema(ctx, c, "peer", &closers, r)
+			if err != nil {
+				return err
+			}
+			sch = s
+			if peerTokens, err = harness.SeedPeer(ctx, s, c.sessions); err != nil {
+				return err
+			}
+			srv, closePool, err := harness.StartPeer(ctx, s, int32(pool))
+			if err != nil {
+				return err
+			}
+			peerSrv = srv
+			closers = append(closers, closePool, func() { _ = srv.Stop() })
 			return nil
 		}, measure: func(int) (harness.Result, error) {
-			return withWAL(ctx, direct, dsch, func() (harness.Result, error) {
-				return harness.OpLoad(ctx, len(dids), c.conns, c.warmup, c.duration, touchOp(dst, dids)), nil
+			return withWAL(ctx, r, sch, func() (harness.Result, error) {
+				return g.load(ctx, peerSrv.URL+"/api/me", peerSrv.Cookie, peerTokens)
 			})
 		}}
-		// The peer at each of its pool sizes: its best is the yardstick.
-		peerC := func(r *row, pool int) *contender {
-			var peerSrv *harness.Running
-			var peerTokens []string
-			var sch *harness.Schema
-			return &contender{row: r, setup: func() error {
-				s, err := pgSchema(ctx, c, "peer", &closers, r)
-				if err != nil {
-					return err
-				}
-				sch = s
-				if peerTokens, err = harness.SeedPeer(ctx, s, c.sessions); err != nil {
-					return err
-				}
-				srv, closePool, err := harness.StartPeer(ctx, s, int32(pool))
-				if err != nil {
-					return err
-				}
-				peerSrv = srv
-				closers = append(closers, closePool, func() { _ = srv.Stop() })
-				return nil
-			}, measure: func(int) (harness.Result, error) {
-				return withWAL(ctx, r, sch, func() (harness.Result, error) {
-					return harness.HTTPLoad(ctx, peerSrv.URL+"/api/me", peerSrv.Cookie, peerTokens, c.conns, c.warmup, c.duration), nil
-				})
-			}}
+	}
+	var limitSchema *harness.Schema
+	limitC := &contender{row: limit, setup: func() error {
+		s, err := pgSchema(ctx, c, "limit", &closers, limit)
+		if err != nil {
+			return err
 		}
-		var limitSchema *harness.Schema
-		limitC := &contender{row: limit, setup: func() error {
-			s, err := pgSchema(ctx, c, "limit", &closers, limit)
-			if err != nil {
-				return err
-			}
-			limitSchema = s
-			lst, err := postgres.OpenAndMigrate(ctx, s.DSN)
-			if err != nil {
-				return err
-			}
-			lst.Close()
-			return harness.BulkLoadPG(ctx, s, 1, c.sessions)
-		}, measure: func(int) (harness.Result, error) {
-			return withWAL(ctx, limit, limitSchema, func() (harness.Result, error) {
-				res, line, err := harness.PGBench(ctx, limitSchema, c.sessions, c.pgbenchClients, c.pgbenchJ, c.duration, dir)
-				pgbenchLine = line
-				return res, err
-			})
-		}}
-		cs := []*contender{smC}
-		for i, p := range c.peerPools {
-			cs = append(cs, peerC(peers[i], p))
+		limitSchema = s
+		lst, err := postgres.OpenAndMigrate(ctx, s.DSN)
+		if err != nil {
+			return err
 		}
+		lst.Close()
+		return harness.BulkLoadPG(ctx, s, 1, c.sessions)
+	}, measure: func(int) (harness.Result, error) {
+		return withWAL(ctx, limit, limitSchema, func() (harness.Result, error) {
+			res, line, err := harness.PGBench(ctx, limitSchema, c.sessions, c.pgbenchClients, c.pgbenchJ, c.duration, dir)
+			*pgbenchLine = line
+			return res, err
+		})
+	}}
+	cs := []*contender{smC}
+	for i, p := range c.peerPools {
+		cs = append(cs, peerC(g.peers[i], p))
+	}
+	if first {
 		cs = append(cs, limitC)
 		if c.direct {
 			cs = append(cs, directC)
 		}
-		if c.unbatched {
-			cs = append(cs, unbatchedC)
-		}
-		err := runContenders(run, cs)
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-		if err != nil {
-			return fmt.Errorf("pg run %d: %w", run, err)
-		}
 	}
+	if c.unbatched {
+		cs = append(cs, unbatchedC)
+	}
+	logf("generator %s", g.name)
+	err := runContenders(run, cs)
+	for i := len(closers) - 1; i >= 0; i-- {
+		closers[i]()
+	}
+	return err
+}
+
+// pickBestPeer fills g.peer with, per run, the peer's best pool size.
+func (g *pgGen) pickBestPeer(c config) {
 	for run := range c.runs {
-		best := peers[0]
-		for _, p := range peers[1:] {
+		best := g.peers[0]
+		for _, p := range g.peers[1:] {
 			if p.rates[run] > best.rates[run] {
 				best = p
 			}
 		}
-		peer.rates = append(peer.rates, best.rates[run])
-		peer.p50 = append(peer.p50, best.p50[run])
-		peer.p99 = append(peer.p99, best.p99[run])
+		g.peer.rates = append(g.peer.rates, best.rates[run])
+		g.peer.p50 = append(g.peer.p50, best.p50[run])
+		g.peer.p99 = append(g.peer.p99, best.p99[run])
 		if len(best.writes) > run {
-			peer.writes = append(peer.writes, best.writes[run])
-			peer.walReq = append(peer.walReq, best.walReq[run])
-			peer.reqs = append(peer.reqs, best.reqs[run])
+			g.peer.writes = append(g.peer.writes, best.writes[run])
+			g.peer.walReq = append(g.peer.walReq, best.walReq[run])
+			g.peer.reqs = append(g.peer.reqs, best.reqs[run])
 		}
-		peer.note = strings.TrimSpace(peer.note + fmt.Sprintf(" run %d: %s;", run+1, best.name))
+		g.peer.note = strings.TrimSpace(g.peer.note + fmt.Sprintf(" run %d: %s;", run+1, best.name))
 	}
-	rows := append(append([]*row{sm}, peers...), peer, limit)
+}
+
+func reportPG(c config, g *pgGen, limit, direct *row, pgbenchLine string) {
+	rows := append(append([]*row{g.sm}, g.peers...), g.peer, limit)
 	if c.direct {
 		rows = append(rows, direct)
 	}
 	if c.unbatched {
-		rows = append(rows, unbatched)
+		rows = append(rows, g.unbatched)
 	}
-	printRows(fmt.Sprintf("PostgreSQL: GET /api/me, %d connections, %d sessions, %s × %d runs, pool %d",
-		c.conns, c.sessions, c.duration, c.runs, c.pool), rows)
+	printRows(fmt.Sprintf("PostgreSQL: GET /api/me, generator %s, %d connections, %d sessions, %s × %d runs, pool %d",
+		g.name, c.conns, c.sessions, c.duration, c.runs, c.pool), rows)
+	fmt.Printf("generator: %s\n\n", g.line)
 	fmt.Printf("pgbench command: `%s` (PGOPTIONS=-c search_path=<fresh schema>)\n\n", pgbenchLine)
 	fmt.Println("| ratio (same run) | median | min | max | target | verdict |")
 	fmt.Println("|---|---:|---:|---:|---:|---|")
-	printRatio("sessionmon / peer at its best pool", sm, peer, 3.0)
-	printRatio("sessionmon / pgbench limit", sm, limit, 0.70)
+	printRatio("sessionmon / peer at its best pool", g.sm, g.peer, 3.0)
+	printRatio("sessionmon / pgbench limit", g.sm, limit, 0.70)
 	if c.direct {
-		printRatio("sessionmon / its own store.Touch direct", sm, direct, 0)
+		printRatio("sessionmon / its own store.Touch direct", g.sm, direct, 0)
 	}
 	if c.unbatched {
-		printRatio("sessionmon / itself with touch batching off", sm, unbatched, 0)
-		printRatio("batching off: sessionmon / peer at its best pool", unbatched, peer, 0)
+		printRatio("sessionmon / itself with touch batching off", g.sm, g.unbatched, 0)
+		printRatio("batching off: sessionmon / peer at its best pool", g.unbatched, g.peer, 0)
 	}
 	fmt.Println()
 	printWrites(rows)
-	printRunsSideBySide(c, sm, peer, limit)
-	return nil
+	printRunsSideBySide(c, g.sm, g.peer, limit)
 }
 
 // printWrites is the write amplification of each PostgreSQL contender.
