@@ -36,6 +36,8 @@ type Metrics struct {
 	panics        prometheus.Counter
 	requests      *prometheus.HistogramVec
 
+	observers sync.Map // observerKey → prometheus.Observer of requests
+
 	mu     sync.Mutex
 	served bool // a Server has registered its active-sessions collector
 }
@@ -146,9 +148,27 @@ func failureReason(why string) string {
 	}
 }
 
-// observe records one request's latency.
+// observe records one request's latency. The histogram of each route and
+// status class is looked up once and kept: WithLabelValues hashes and
+// validates both labels and takes the vector's lock on every call, on
+// every request. Routes are ServeMux patterns or "unmatched", so the
+// cache stays as small as the label set.
 func (m *Metrics) observe(route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, statusClass(status)).Observe(d.Seconds())
+	k := observerKey{route, status / 100}
+	if status < 100 || status >= 600 {
+		k.class = 0 // "other"
+	}
+	o, ok := m.observers.Load(k)
+	if !ok {
+		o, _ = m.observers.LoadOrStore(k, m.requests.WithLabelValues(route, statusClass(status)))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
+}
+
+// observerKey is a route and its status class (1–5, 0 for "other").
+type observerKey struct {
+	route string
+	class int
 }
 
 func statusClass(code int) string {

@@ -237,7 +237,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 		sessionlogic.WriteJSONError(w, http.StatusUnauthorized, "authentication required")
 		return
 	}
-	writeJSON(w, http.StatusOK, sessionlogic.FieldsOf(sess))
+	writeFields(w, http.StatusOK, sessionlogic.FieldsOf(sess))
 }
 
 // healthz is GET /healthz: can the session store read and write? The
@@ -269,7 +269,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		sessionlogic.WriteJSONError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }
