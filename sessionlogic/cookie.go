@@ -35,12 +35,15 @@ func DefaultCookieOptions() CookieOptions {
 // Cookie returns the session cookie carrying token, as sent at login and
 // again on every authenticated request (so its Max-Age slides with the
 // session, as Django does with SESSION_SAVE_EVERY_REQUEST).
-func (m *Manager) Cookie(token string) *http.Cookie {
+func (m *Manager) Cookie(token string) *http.Cookie { return m.cookieAt(token, m.now()) }
+
+// cookieAt is Cookie as of now.
+func (m *Manager) cookieAt(token string, now time.Time) *http.Cookie {
 	c := m.baseCookie()
 	c.Value = token
 	if !m.cookie.BrowserSession {
 		c.MaxAge = int(m.cookie.Age / time.Second)
-		c.Expires = m.now().Add(m.cookie.Age)
+		c.Expires = now.Add(m.cookie.Age)
 	}
 	return c
 }
@@ -70,6 +73,9 @@ func (m *Manager) baseCookie() *http.Cookie {
 
 // tokenFromRequest returns the session cookie's value, or "" when absent.
 func (m *Manager) tokenFromRequest(r *http.Request) (token string, present bool) {
+	if t, ok := m.soleTokenCookie(r); ok {
+		return t, true
+	}
 	c, err := r.Cookie(m.cookie.Name)
 	if err != nil {
 		return "", false

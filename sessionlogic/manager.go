@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -149,6 +150,8 @@ type Manager struct {
 
 	dummyOnce sync.Once
 	dummyHash string // compared against for unknown users, so timing matches
+
+	resent atomic.Pointer[cookieTail] // the re-sent cookie's attributes, per Expires second (request.go)
 }
 
 // New returns a Manager for opts.

@@ -56,8 +56,7 @@ func (m *Manager) RequireSessionAJAX(next http.Handler) http.Handler {
 func (m *Manager) guard(next http.Handler, refuse func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Responses that depend on the session must never be cached or shared.
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Add("Vary", "Cookie")
+		noStoreVaryCookie(w.Header())
 		token, present := m.tokenFromRequest(r)
 		if !present {
 			refuse(w, r, ErrNoSession)
@@ -79,7 +78,7 @@ func (m *Manager) guard(next http.Handler, refuse func(http.ResponseWriter, *htt
 			return
 		}
 		if m.saveEveryRequest {
-			http.SetCookie(w, m.Cookie(token))
+			m.resendCookie(w, token)
 		}
 		next.ServeHTTP(w, r.WithContext(WithSession(r.Context(), s)))
 	})

@@ -28,7 +28,9 @@ func NewToken() string {
 // guessable secrets like passwords.
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
+	var h [2 * sha256.Size]byte // on the stack: one allocation, the string
+	hex.Encode(h[:], sum[:])
+	return string(h[:])
 }
 
 // wellFormed reports whether s could be a token this package minted. It

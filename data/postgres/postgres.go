@@ -70,6 +70,14 @@ type Option func(*options)
 
 type options struct {
 	touchBatch int
+	touchLanes int
+}
+
+// WithTouchLanes sets how many touch batches may be in flight at once
+// (default: half the pool, at least 1). Fewer lanes make larger batches
+// (fewer statements and commits per request) but less concurrency.
+func WithTouchLanes(n int) Option {
+	return func(o *options) { o.touchLanes = n }
 }
 
 // WithTouchBatch sets the most touches one statement carries (default
@@ -119,7 +127,11 @@ func openConfig(ctx context.Context, cfg *pgxpool.Config, opts ...Option) (*Stor
 	if o.touchBatch > 1 {
 		// Half the pool: batches in flight leave connections for logins,
 		// operator actions and the dashboard's reads.
-		s.touches = newTouchBatcher(pool, max(1, int(cfg.MaxConns)/2), o.touchBatch)
+		lanes := o.touchLanes
+		if lanes <= 0 {
+			lanes = max(1, int(cfg.MaxConns)/2)
+		}
+		s.touches = newTouchBatcher(pool, lanes, o.touchBatch)
 	}
 	return s, nil
 }

@@ -58,6 +58,7 @@ type config struct {
 	peerPools                []int
 	gens                     []string
 	wrkThreads               int
+	touchLanes               int
 }
 
 func main() {
@@ -88,6 +89,7 @@ func main() {
 	flag.BoolVar(&c.unbatched, "unbatched", true, "also measure sessionmon serve on PostgreSQL with touch batching off (postgres.WithTouchBatch(1)): the same-run baseline for batching")
 	var pollStores, gens string
 	flag.StringVar(&gens, "gen", "go", "HTTP load generators for the pg part, comma-separated: go (the in-process Go client), wrk (wrk with a random-cookie script; needs wrk on the PATH); with both, each run measures every contender with each, in turn")
+	flag.IntVar(&c.touchLanes, "touch-lanes", 0, "sessionmon's touch batching lanes (postgres.WithTouchLanes; 0: its default, half the pool)")
 	flag.IntVar(&c.wrkThreads, "wrk-threads", 2, "wrk -t (threads; the -conns connections are shared among them)")
 	flag.StringVar(&pollStores, "poll-stores", "pg,sqlite", "stores for the poll part: pg, sqlite")
 	flag.Parse()
@@ -522,7 +524,11 @@ func pgRun(ctx context.Context, c config, dir string, run int, g *pgGen, first b
 			})
 		}}
 	}
-	smC := sessionmonC(g.sm, "sm", "-pg-"+g.name+".pprof")
+	var smOpts []postgres.Option
+	if c.touchLanes > 0 {
+		smOpts = append(smOpts, postgres.WithTouchLanes(c.touchLanes))
+	}
+	smC := sessionmonC(g.sm, "sm", "-pg-"+g.name+".pprof", smOpts...)
 	unbatchedC := sessionmonC(g.unbatched, "unbatched", "", postgres.WithTouchBatch(1))
 	// The direct Touch gets its own fresh schema and store: measured on
 	// sessionmon's table it would meet the dead tuples and index entries
