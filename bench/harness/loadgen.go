@@ -22,6 +22,7 @@ type Result struct {
 	Elapsed  time.Duration // measured window
 	Rate     float64       // Ops per second
 	P50, P99 time.Duration // latency percentiles (0 when not measured)
+	GenCPU   time.Duration // CPU time of a generator in its own process (wrk), warm-up included
 	Note     string
 }
 

@@ -48,6 +48,9 @@ func NewSchema(ctx context.Context, base, prefix string) (*Schema, error) {
 	}
 	q := u.Query()
 	q.Set("search_path", name)
+	// Tags the contender's connections in pg_stat_activity, so BackendCPU
+	// finds its backends.
+	q.Set("application_name", name)
 	u.RawQuery = q.Encode()
 	return &Schema{Base: base, Name: name, DSN: u.String()}, nil
 }

@@ -89,28 +89,34 @@ func (g Wrk) Load(ctx context.Context, url, cookieName string, tokens []string, 
 		threads := max(1, min(g.Threads, conns))
 		args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", wrkSeconds(d),
 			"--timeout", "10s", "-s", script, url, "--", cookies, cookieName}
-		out, err := exec.CommandContext(ctx, "wrk", args...).CombinedOutput()
+		cmd := exec.CommandContext(ctx, "wrk", args...)
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return wrkRun{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
-		return parseWrk(out)
+		w, err := parseWrk(out)
+		w.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		return w, err
 	}
 	var all int64
+	var cpu time.Duration
 	if warmup > 0 {
 		w, err := run(warmup)
 		if err != nil {
 			return Result{}, err
 		}
 		all += w.requests
+		cpu += w.cpu
 	}
 	m, err := run(d)
 	if err != nil {
 		return Result{}, err
 	}
 	all += m.requests
+	cpu += m.cpu
 	ok := m.requests - m.status
 	r := Result{
-		Ops: ok, All: all, Non2xx: m.status, Errors: m.socketErrors,
+		Ops: ok, All: all, Non2xx: m.status, Errors: m.socketErrors, GenCPU: cpu,
 		Elapsed: m.duration, P50: m.p50, P99: m.p99,
 	}
 	if m.duration > 0 {
@@ -121,7 +127,7 @@ func (g Wrk) Load(ctx context.Context, url, cookieName string, tokens []string, 
 
 type wrkRun struct {
 	requests, status, socketErrors int64
-	duration, p50, p99             time.Duration
+	duration, p50, p99, cpu        time.Duration
 }
 
 // parseWrk reads the line wrkScript's done() prints.

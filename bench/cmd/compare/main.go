@@ -196,6 +196,10 @@ type row struct {
 	walReq  []float64       // WAL bytes per request (whole cluster's WAL: see harness/writes.go)
 	reqs    []int64         // requests in the run, warm-up included
 	oldest  []time.Duration // the oldest snapshot open in the database during the run
+
+	// CPU per request, µs, per run (harness/cpu.go): this process, the
+	// contender's PostgreSQL backends, a separate generator process.
+	cpuProc, cpuPG, cpuGen []float64
 	pending struct {        // the run being measured
 		wal    float64
 		reqs   int64
@@ -377,11 +381,23 @@ func withWAL(ctx context.Context, r *row, s *harness.Schema, measure func() (har
 			}
 		}
 	}()
+	cpu0 := harness.ProcessCPU()
 	res, err := measure()
+	cpu := harness.ProcessCPU() - cpu0
 	close(done)
 	r.pending.oldest = <-sampled
 	if err != nil {
 		return res, err
+	}
+	if pg, n, err := harness.BackendCPU(ctx, s); err != nil {
+		logf("%s: backend CPU: %v", r.name, err)
+	} else if n > 0 && res.All > 0 {
+		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(res.All) }
+		r.cpuProc = append(r.cpuProc, per(cpu))
+		r.cpuPG = append(r.cpuPG, per(pg))
+		r.cpuGen = append(r.cpuGen, per(res.GenCPU))
+		logf("  CPU µs/request: this process %.1f, %d PostgreSQL backends %.1f, generator process %.1f",
+			per(cpu), n, per(pg), per(res.GenCPU))
 	}
 	after, err := harness.WALLSN(ctx, s)
 	if err != nil {
@@ -674,7 +690,51 @@ func reportPG(c config, g *pgGen, limit, direct *row, pgbenchLine string) {
 	}
 	fmt.Println()
 	printWrites(rows)
+	printCPU(g, rows)
 	printRunsSideBySide(c, g.sm, g.peer, limit)
+}
+
+// printCPU is each HTTP contender's CPU per request, and what it predicts:
+// on 2 cores that every process shares, a CPU-bound rate is about 2 cores
+// over the total, so peer total / sessionmon total estimates the ratio a
+// quiet machine would give (it leaves out waits: fsync, locks, idle).
+func printCPU(g *pgGen, rows []*row) {
+	fmt.Println("CPU per request, µs (median of runs; warm-up included; this process = the server under test, plus the generator when it is the in-process Go client):")
+	fmt.Println()
+	fmt.Println("| contender | this process | its PostgreSQL backends | generator process | total |")
+	fmt.Println("|---|---:|---:|---:|---:|")
+	for _, r := range rows {
+		if len(r.cpuProc) == 0 {
+			continue
+		}
+		var tot []float64
+		for i := range r.cpuProc {
+			tot = append(tot, r.cpuProc[i]+r.cpuPG[i]+r.cpuGen[i])
+		}
+		fmt.Printf("| %s | %.1f | %.1f | %.1f | %.1f |\n", r.name, harness.Summarize(r.cpuProc).Med,
+			harness.Summarize(r.cpuPG).Med, harness.Summarize(r.cpuGen).Med, harness.Summarize(tot).Med)
+	}
+	// Per run: the peer's best pool that run, by rate, as everywhere else.
+	var est []float64
+	for i := range g.sm.cpuProc {
+		best := -1
+		for j, p := range g.peers {
+			if i < len(p.rates) && i < len(p.cpuProc) && (best < 0 || p.rates[i] > g.peers[best].rates[i]) {
+				best = j
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		p := g.peers[best]
+		sm := g.sm.cpuProc[i] + g.sm.cpuPG[i] + g.sm.cpuGen[i]
+		est = append(est, (p.cpuProc[i]+p.cpuPG[i]+p.cpuGen[i])/sm)
+	}
+	if len(est) > 0 {
+		e := harness.Summarize(est)
+		fmt.Printf("\nCPU-bound estimate of sessionmon / peer at its best pool (peer's CPU per request over sessionmon's, per run): %.2f [%.2f–%.2f]\n", e.Med, e.Min, e.Max)
+	}
+	fmt.Println()
 }
 
 // printWrites is the write amplification of each PostgreSQL contender.
