@@ -94,7 +94,7 @@ type touchBatcher struct {
 	cancel context.CancelFunc
 	stop   chan struct{}
 	closed chan struct{} // closed once the lanes are gone: no queued call will be taken
-	once   sync.Once // close may be called more than once
+	once   sync.Once     // close may be called more than once
 	wg     sync.WaitGroup
 }
 
