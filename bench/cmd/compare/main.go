@@ -192,15 +192,15 @@ type row struct {
 	note            string
 
 	// Write amplification per run (PostgreSQL contenders; issue 11).
-	writes  []harness.TableWrites
-	walReq  []float64       // WAL bytes per request (whole cluster's WAL: see harness/writes.go)
-	reqs    []int64         // requests in the run, warm-up included
-	oldest  []time.Duration // the oldest snapshot open in the database during the run
+	writes []harness.TableWrites
+	walReq []float64       // WAL bytes per request (whole cluster's WAL: see harness/writes.go)
+	reqs   []int64         // requests in the run, warm-up included
+	oldest []time.Duration // the oldest snapshot open in the database during the run
 
 	// CPU per request, µs, per run (harness/cpu.go): this process, the
 	// contender's PostgreSQL backends, a separate generator process.
 	cpuProc, cpuPG, cpuGen []float64
-	pending struct {        // the run being measured
+	pending                struct { // the run being measured
 		wal    float64
 		reqs   int64
 		oldest time.Duration
