@@ -74,8 +74,8 @@ type options struct {
 }
 
 // WithTouchLanes sets how many touch batches may be in flight at once
-// (default: half the pool, at least 1). Fewer lanes make larger batches
-// (fewer statements and commits per request) but less concurrency.
+// (default: a quarter of the pool, at least 1). Fewer lanes make larger
+// batches (fewer statements and commits per request) but less concurrency.
 func WithTouchLanes(n int) Option {
 	return func(o *options) { o.touchLanes = n }
 }
@@ -125,11 +125,18 @@ func openConfig(ctx context.Context, cfg *pgxpool.Config, opts ...Option) (*Stor
 	}
 	s := &Store{pool: pool, connCfg: cfg.ConnConfig.Copy(), desc: describe(cfg.ConnConfig)}
 	if o.touchBatch > 1 {
-		// Half the pool: batches in flight leave connections for logins,
-		// operator actions and the dashboard's reads.
+		// A quarter of the pool (2 lanes for the default 8 connections):
+		// batches in flight leave connections for logins, operator actions
+		// and the dashboard's reads. Fewer lanes make larger batches, and
+		// the CPU per request (server and PostgreSQL) falls with the number
+		// of statements: measured under wrk on 2 cores, 4 lanes cost
+		// 20–40 % more CPU per request than 1 or 2, which were alike
+		// (docs/PERFORMANCE.md, issue 11). Two rather than one, so a batch
+		// stuck on a row lock (an operator's end or extend) holds up half
+		// the touches, not all of them.
 		lanes := o.touchLanes
 		if lanes <= 0 {
-			lanes = max(1, int(cfg.MaxConns)/2)
+			lanes = max(1, int(cfg.MaxConns)/4)
 		}
 		s.touches = newTouchBatcher(pool, lanes, o.touchBatch)
 	}
