@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,9 +89,28 @@ type parsed struct {
 	site     bool  // the site keys are there
 }
 
-// parseRow decodes a row and checks its signature when the keys are given.
+// get returns a field's value (kindNone when absent).
+func (p *parsed) get(f field) fval {
+	if p.dec.fields == nil {
+		return fval{}
+	}
+	return p.dec.fields[f]
+}
+
+// parseRow decodes a row's fields (not the whole dict: the index and the
+// actions need no more) and checks its signature when the keys are given.
 func (s *Source) parseRow(r row) (parsed, error) {
-	d, err := Decode(r.data)
+	return s.parseRowAs(r, false)
+}
+
+// parseRowDict is parseRow with the whole dict, whose other members a
+// Session shows in its Data (a listing, the detail view).
+func (s *Source) parseRowDict(r row) (parsed, error) {
+	return s.parseRowAs(r, true)
+}
+
+func (s *Source) parseRowAs(r row, dict bool) (parsed, error) {
+	d, err := decode(r.data, dict)
 	if err != nil {
 		return parsed{}, &data.RowError{SessionID: r.key, Err: err}
 	}
@@ -105,10 +123,10 @@ func (s *Source) parseRow(r row) (parsed, error) {
 			p.verified = &v
 		}
 	}
-	if _, ok := d.Dict[keyUser].(string); ok {
+	if p.get(fUser).kind == kindString {
 		p.site = true
 	}
-	if id, ok := intOf(d.Dict[keyAuthUserID]); ok {
+	if id, ok := p.get(fAuthUserID).int(); ok {
 		p.authID = id
 	}
 	return p, nil
@@ -117,20 +135,19 @@ func (s *Source) parseRow(r row) (parsed, error) {
 // toSession builds the operator's view of a row. users holds auth_user
 // rows for the fallback (may be nil).
 func (s *Source) toSession(r row, p parsed, users map[int64]authUser) data.Session {
-	dict := p.dec.Dict
 	ss := data.Session{ID: r.key, ExpiresAt: r.expire.UTC()}
 	marks := map[string]any{MarkFormat: p.dec.Format.String()}
 	au, haveAU := users[p.authID]
 	switch {
 	case p.site:
-		ss.Username = str(dict[keyUser])
-		if id, ok := intOf(dict[keyUserID]); ok {
+		ss.Username = p.get(fUser).str()
+		if id, ok := p.get(fUserID).int(); ok {
 			ss.UserID = id
 		} else {
 			ss.UserID = p.authID
 		}
-		ss.Email, ss.FullName = str(dict[keyUserEmail]), str(dict[keyUserName])
-		ss.Role, ss.Status = str(dict[keyUserRole]), str(dict[keyUserStatus])
+		ss.Email, ss.FullName = p.get(fUserEmail).str(), p.get(fUserName).str()
+		ss.Role, ss.Status = p.get(fUserRole).str(), p.get(fUserStatus).str()
 	case p.authID != 0 && haveAU:
 		ss.UserID, ss.Username, ss.Email = au.id, au.username, au.email
 		ss.FullName = strings.TrimSpace(au.first + " " + au.last)
@@ -146,17 +163,17 @@ func (s *Source) toSession(r row, p parsed, users map[int64]authUser) data.Sessi
 	default:
 		ss.Role = RoleAnonymous
 	}
-	if t, ok := timeOf(dict[keyLastActivity]); ok {
+	if t, ok := p.get(fLastActivity).time(); ok {
 		ss.LastActivity = t
 	} else {
 		age := s.opts.CookieAge
-		if n, ok := intOf(dict[keySessionExpiry]); ok && n > 0 {
+		if n, ok := p.get(fSessionExpiry).int(); ok && n > 0 {
 			age = time.Duration(n) * time.Second
 		}
 		ss.LastActivity = ss.ExpiresAt.Add(-age)
 		marks[MarkLastActivity] = "estimated: expire_date − cookie age (" + age.String() + ")"
 	}
-	if t, ok := timeOf(dict[keyLoginTime]); ok {
+	if t, ok := p.get(fLoginTime).time(); ok {
 		ss.LoginTime = t
 	} else if haveAU && !au.lastLogin.IsZero() && !au.lastLogin.After(ss.LastActivity) {
 		ss.LoginTime = au.lastLogin.UTC()
@@ -165,7 +182,7 @@ func (s *Source) toSession(r row, p parsed, users map[int64]authUser) data.Sessi
 		ss.LoginTime = ss.LastActivity
 		marks[MarkLoginTime] = "unknown: shown as the last activity"
 	}
-	ss.IP, ss.UserAgent = str(dict[keyIP]), str(dict[keyUserAgent])
+	ss.IP, ss.UserAgent = p.get(fIP).str(), p.get(fUserAgent).str()
 	switch {
 	case p.tampered:
 		ss.Status = StatusTampered
@@ -179,7 +196,8 @@ func (s *Source) toSession(r row, p parsed, users map[int64]authUser) data.Sessi
 	default:
 		marks[MarkSignature] = "valid"
 	}
-	for k, v := range dict {
+	// The other members (none when only the fields were decoded).
+	for k, v := range p.dec.Dict {
 		switch k {
 		case keyUser, keyUserID, keyUserEmail, keyUserName, keyUserRole, keyUserStatus,
 			keyLoginTime, keyLastActivity, keyIP, keyUserAgent, keyAuthHash:
@@ -191,45 +209,52 @@ func (s *Source) toSession(r row, p parsed, users map[int64]authUser) data.Sessi
 	return ss
 }
 
-func str(v any) string {
-	s, _ := v.(string)
-	return s
+// The readers of a field: a string, an integer stored as a JSON number or
+// a decimal string (Django stores _auth_user_id as str(pk)), a time.
+
+func (v fval) str() string {
+	if v.kind == kindString {
+		return v.s
+	}
+	return ""
 }
 
-// intOf reads an integer stored as a JSON number or a decimal string
-// (Django stores _auth_user_id as str(pk)).
-func intOf(v any) (int64, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n, true
-		}
-	case float64:
-		if x == math.Trunc(x) {
-			return int64(x), true
-		}
-	case string:
-		if n, err := strconv.ParseInt(x, 10, 64); err == nil {
+func (v fval) int() (int64, bool) {
+	if v.kind == kindString || v.kind == kindNumber {
+		// json.Number.Int64 is this ParseInt too.
+		if n, err := strconv.ParseInt(v.s, 10, 64); err == nil {
 			return n, true
 		}
 	}
 	return 0, false
 }
 
-// timeOf reads a time a site stored as ISO 8601 text (datetime.isoformat(),
-// naive taken as UTC) or as Unix seconds.
-func timeOf(v any) (time.Time, bool) {
-	switch x := v.(type) {
-	case string:
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999"} {
-			if t, err := time.Parse(layout, x); err == nil {
-				return t.UTC().Truncate(time.Microsecond), true
-			}
+func (v fval) time() (time.Time, bool) {
+	switch v.kind {
+	case kindString:
+		return timeOfString(v.s)
+	case kindNumber:
+		return timeOfNumber(json.Number(v.s))
+	}
+	return time.Time{}, false
+}
+
+// timeOfString and timeOfNumber read a time a site stored as ISO 8601 text
+// (datetime.isoformat(), naive taken as UTC) or as Unix seconds.
+func timeOfString(x string) (time.Time, bool) {
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, x); err == nil {
+			return t.UTC().Truncate(time.Microsecond), true
 		}
-	case json.Number:
-		if f, err := x.Float64(); err == nil && f > 0 {
-			return time.UnixMicro(int64(f * 1e6)).UTC(), true
-		}
+	}
+	return time.Time{}, false
+}
+
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999"}
+
+func timeOfNumber(x json.Number) (time.Time, bool) {
+	if f, err := x.Float64(); err == nil && f > 0 {
+		return time.UnixMicro(int64(f * 1e6)).UTC(), true
 	}
 	return time.Time{}, false
 }
@@ -370,7 +395,7 @@ func (s *Source) sessions(ctx context.Context, q queryer, rs []row) ([]data.Sess
 		if cached[i], hit[i] = s.cache.get(r); hit[i] {
 			continue
 		}
-		p, err := s.parseRow(r)
+		p, err := s.parseRowDict(r)
 		if err != nil {
 			errs = append(errs, err)
 			continue
