@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,19 +111,28 @@ func (s *Source) parseRowDict(r row) (parsed, error) {
 }
 
 func (s *Source) parseRowAs(r row, dict bool) (parsed, error) {
-	d, err := decode(r.data, dict)
+	p, err := s.parseUnverified(r, dict)
 	if err != nil {
-		return parsed{}, &data.RowError{SessionID: r.key, Err: err}
+		return p, err
 	}
-	p := parsed{dec: d}
 	if s.opts.Keys.Usable() {
-		v, err := s.opts.Keys.Verify(d)
+		v, err := s.opts.Keys.Verify(p.dec)
 		if err != nil {
 			p.tampered = true
 		} else {
 			p.verified = &v
 		}
 	}
+	return p, nil
+}
+
+// parseUnverified is parseRowAs without the signature check.
+func (s *Source) parseUnverified(r row, dict bool) (parsed, error) {
+	d, err := decode(r.data, dict)
+	if err != nil {
+		return parsed{}, &data.RowError{SessionID: r.key, Err: err}
+	}
+	p := parsed{dec: d}
 	if p.get(fUser).kind == kindString {
 		p.site = true
 	}
@@ -130,6 +140,33 @@ func (s *Source) parseRowAs(r row, dict bool) (parsed, error) {
 		p.authID = id
 	}
 	return p, nil
+}
+
+// userID is the id toSession gives the row's user (Session.UserID): the
+// site's user_id, else _auth_user_id (auth_user's id, whether or not the
+// row is there); 0 for an anonymous session.
+func (p *parsed) userID() int64 {
+	if p.site {
+		if id, ok := p.get(fUserID).int(); ok {
+			return id
+		}
+	}
+	return p.authID
+}
+
+// needsAuthUser reports whether toSession reads the row's auth_user: for
+// the user when the site's keys are absent, for the login time when the
+// row has none of its own. A listing of the site's sessions then costs no
+// auth_user query.
+func (p *parsed) needsAuthUser() bool {
+	if p.authID == 0 {
+		return false
+	}
+	if !p.site {
+		return true
+	}
+	_, ok := p.get(fLoginTime).time()
+	return !ok
 }
 
 // toSession builds the operator's view of a row. users holds auth_user
@@ -401,7 +438,7 @@ func (s *Source) sessions(ctx context.Context, q queryer, rs []row) ([]data.Sess
 			continue
 		}
 		ps[i], ok[i] = p, true
-		if p.authID != 0 {
+		if p.needsAuthUser() {
 			ids = append(ids, p.authID)
 		}
 	}
@@ -422,4 +459,85 @@ func (s *Source) sessions(ctx context.Context, q queryer, rs []row) ([]data.Sess
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// streamPage is how many rows eachActive decodes at once.
+const streamPage = 5000
+
+// eachActive reads every row active at `at` once, without the index, and
+// hands fn each batch decoded (fields only, signatures unchecked: enough to
+// name a row's user) with, per row, whether it decoded; fn returns true to
+// stop. On PostgreSQL it is one statement read as it streams (MVCC: it
+// holds no lock); on SQLite short statements by session_key, as the
+// index's scans are, because a long read would hold the shared lock that a
+// site on a rollback journal needs to commit.
+func (s *Source) eachActive(ctx context.Context, at time.Time, fn func(rs []row, ps []parsed, ok []bool) bool) error {
+	d := s.dialect
+	decodeBatch := func(rs []row) bool {
+		ps, ok := make([]parsed, len(rs)), make([]bool, len(rs))
+		workers := 1
+		if len(rs) >= 256 {
+			workers = runtime.GOMAXPROCS(0)
+		}
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := w; i < len(rs); i += workers {
+					var err error
+					ps[i], err = s.parseUnverified(rs[i], false)
+					ok[i] = err == nil
+				}
+			}(w)
+		}
+		wg.Wait()
+		return fn(rs, ps, ok)
+	}
+	if _, pg := d.(postgresDialect); pg {
+		rows, err := s.db.QueryContext(ctx, "SELECT session_key, session_data, expire_date FROM django_session WHERE expire_date > $1", d.timeArg(at))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		rs := make([]row, 0, streamPage)
+		for rows.Next() {
+			var r row
+			var e any
+			if err := rows.Scan(&r.key, &r.data, &e); err != nil {
+				return err
+			}
+			if r.expire, r.rawExpire, err = d.scanExpire(e); err != nil {
+				continue // not a row Django wrote; the listings name it
+			}
+			if rs = append(rs, r); len(rs) == streamPage {
+				if decodeBatch(rs) {
+					return nil
+				}
+				rs = make([]row, 0, streamPage)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		decodeBatch(rs)
+		return nil
+	}
+	stmt := fmt.Sprintf("SELECT session_key, session_data, %s FROM django_session WHERE expire_date > %s AND session_key > %s ORDER BY session_key LIMIT %d",
+		d.expireSel(), d.ph(1), d.ph(2), streamPage)
+	after := ""
+	for {
+		rows, err := s.db.QueryContext(ctx, stmt, d.timeArg(at), after)
+		if err != nil {
+			return err
+		}
+		rs, err := s.scanRows(rows)
+		if err != nil {
+			return err
+		}
+		if len(rs) == 0 || decodeBatch(rs) || len(rs) < streamPage {
+			return nil
+		}
+		after = rs[len(rs)-1].key
+	}
 }
