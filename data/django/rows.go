@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -302,6 +303,11 @@ func (s *Source) loadAuthUsers(ctx context.Context, q queryer, ids []int64) (map
 	if !s.authUser || len(ids) == 0 {
 		return out, nil
 	}
+	// A user's sessions name the same id: ask for each once (a page of a
+	// cold build holds several sessions of many users).
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	for start := 0; start < len(ids); start += batch {
 		part := ids[start:min(len(ids), start+batch)]
 		args := make([]any, len(part))
@@ -461,19 +467,85 @@ func (s *Source) sessions(ctx context.Context, q queryer, rs []row) ([]data.Sess
 	return out, errors.Join(errs...)
 }
 
-// streamPage is how many rows eachActive decodes at once.
-const streamPage = 5000
+// streamActive reads the rows active at `at` (with or without
+// session_data) on PostgreSQL in one statement, read as it streams, and
+// hands them to fn in batches of scanPage, reading the next batch while fn
+// works on one. One statement is a sequential pass over the table; pages
+// by session_key (what SQLite needs, see index.scanActive) each fetched
+// their rows from all over the heap, which made most of a cold build's
+// time at a million rows. PostgreSQL's reads take no lock Django waits
+// for.
+func (s *Source) streamActive(ctx context.Context, at time.Time, withData bool, fn func([]row) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	col := "''"
+	if withData {
+		col = "session_data"
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT session_key, "+col+", "+s.dialect.expireSel()+
+		" FROM django_session WHERE expire_date > "+s.dialect.ph(1), s.dialect.timeArg(at))
+	if err != nil {
+		return fmt.Errorf("django sync: %w", err)
+	}
+	batches := make(chan []row, 1)
+	var readErr error // written by the reader before it closes batches
+	go func() {
+		defer close(batches)
+		defer rows.Close()
+		rs := make([]row, 0, scanPage)
+		send := func() bool {
+			select {
+			case batches <- rs:
+				rs = make([]row, 0, scanPage)
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for rows.Next() {
+			var r row
+			var e any
+			if readErr = rows.Scan(&r.key, &r.data, &e); readErr != nil {
+				return
+			}
+			var err error
+			if r.expire, r.rawExpire, err = s.dialect.scanExpire(e); err != nil {
+				readErr = &data.RowError{SessionID: r.key, Err: err}
+				return
+			}
+			if rs = append(rs, r); len(rs) == scanPage && !send() {
+				return
+			}
+		}
+		if readErr = rows.Err(); readErr == nil && len(rs) > 0 {
+			send()
+		}
+	}()
+	for rs := range batches {
+		if err := fn(rs); err != nil {
+			cancel()
+			for range batches { // let the reader stop
+			}
+			return err
+		}
+	}
+	if readErr != nil {
+		return fmt.Errorf("django sync: %w", readErr)
+	}
+	return nil
+}
 
 // eachActive reads every row active at `at` once, without the index, and
 // hands fn each batch decoded (fields only, signatures unchecked: enough to
 // name a row's user) with, per row, whether it decoded; fn returns true to
-// stop. On PostgreSQL it is one statement read as it streams (MVCC: it
-// holds no lock); on SQLite short statements by session_key, as the
-// index's scans are, because a long read would hold the shared lock that a
-// site on a rollback journal needs to commit.
+// stop. On PostgreSQL it streams one statement (streamActive); on SQLite it
+// reads short statements by session_key, as the index's scans do, because a
+// long read would hold the shared lock that a site on a rollback journal
+// needs to commit.
 func (s *Source) eachActive(ctx context.Context, at time.Time, fn func(rs []row, ps []parsed, ok []bool) bool) error {
 	d := s.dialect
-	decodeBatch := func(rs []row) bool {
+	errStop := errors.New("stop")
+	decodeBatch := func(rs []row) error {
 		ps, ok := make([]parsed, len(rs)), make([]bool, len(rs))
 		workers := 1
 		if len(rs) >= 256 {
@@ -492,39 +564,19 @@ func (s *Source) eachActive(ctx context.Context, at time.Time, fn func(rs []row,
 			}(w)
 		}
 		wg.Wait()
-		return fn(rs, ps, ok)
+		if fn(rs, ps, ok) {
+			return errStop
+		}
+		return nil
 	}
 	if _, pg := d.(postgresDialect); pg {
-		rows, err := s.db.QueryContext(ctx, "SELECT session_key, session_data, expire_date FROM django_session WHERE expire_date > $1", d.timeArg(at))
-		if err != nil {
+		if err := s.streamActive(ctx, at, true, decodeBatch); err != nil && err != errStop {
 			return err
 		}
-		defer rows.Close()
-		rs := make([]row, 0, streamPage)
-		for rows.Next() {
-			var r row
-			var e any
-			if err := rows.Scan(&r.key, &r.data, &e); err != nil {
-				return err
-			}
-			if r.expire, r.rawExpire, err = d.scanExpire(e); err != nil {
-				continue // not a row Django wrote; the listings name it
-			}
-			if rs = append(rs, r); len(rs) == streamPage {
-				if decodeBatch(rs) {
-					return nil
-				}
-				rs = make([]row, 0, streamPage)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		decodeBatch(rs)
 		return nil
 	}
 	stmt := fmt.Sprintf("SELECT session_key, session_data, %s FROM django_session WHERE expire_date > %s AND session_key > %s ORDER BY session_key LIMIT %d",
-		d.expireSel(), d.ph(1), d.ph(2), streamPage)
+		d.expireSel(), d.ph(1), d.ph(2), scanPage)
 	after := ""
 	for {
 		rows, err := s.db.QueryContext(ctx, stmt, d.timeArg(at), after)
@@ -535,7 +587,10 @@ func (s *Source) eachActive(ctx context.Context, at time.Time, fn func(rs []row,
 		if err != nil {
 			return err
 		}
-		if len(rs) == 0 || decodeBatch(rs) || len(rs) < streamPage {
+		if len(rs) == 0 {
+			return nil
+		}
+		if err := decodeBatch(rs); err != nil || len(rs) < scanPage {
 			return nil
 		}
 		after = rs[len(rs)-1].key
