@@ -499,6 +499,7 @@ func (s *Source) streamActive(ctx context.Context, at time.Time, withData bool, 
 				rs = make([]row, 0, scanPage)
 				return true
 			case <-ctx.Done():
+				readErr = ctx.Err() // a pass cut short must not look complete
 				return false
 			}
 		}
