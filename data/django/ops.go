@@ -316,7 +316,10 @@ func (s *Source) authUserNamed(ctx context.Context, username string) (data.User,
 	}
 	defer rs.Close()
 	if !rs.Next() {
-		return data.User{}, false, rs.Err()
+		if err := rs.Err(); err != nil {
+			return data.User{}, false, fmt.Errorf("django user: %w", err)
+		}
+		return data.User{}, false, nil
 	}
 	u, err := s.scanAuthUser(rs)
 	if err != nil {
