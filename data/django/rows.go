@@ -308,26 +308,40 @@ func (s *Source) loadAuthUsers(ctx context.Context, q queryer, ids []int64) (map
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
+	const sel = "SELECT id, username, email, first_name, last_name, is_active, is_staff, is_superuser, last_login FROM auth_user WHERE "
+	read := func(rows *sql.Rows, err error) error {
+		if err != nil {
+			return fmt.Errorf("read auth_user: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			u, err := s.scanAuthUser(rows)
+			if err != nil {
+				return err
+			}
+			out[u.id] = u
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read auth_user: %w", err)
+		}
+		return nil
+	}
+	if _, pg := s.dialect.(postgresDialect); pg {
+		// One array parameter: a page of a cold build (thousands of ids)
+		// is one statement, not one per IN list of batch.
+		if err := read(q.QueryContext(ctx, sel+"id = ANY($1)", ids)); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
 	for start := 0; start < len(ids); start += batch {
 		part := ids[start:min(len(ids), start+batch)]
 		args := make([]any, len(part))
 		for i, id := range part {
 			args[i] = id
 		}
-		rows, err := q.QueryContext(ctx, "SELECT id, username, email, first_name, last_name, is_active, is_staff, is_superuser, last_login FROM auth_user WHERE id IN "+inList(s.dialect, 1, len(part)), args...)
-		if err != nil {
-			return nil, fmt.Errorf("read auth_user: %w", err)
-		}
-		for rows.Next() {
-			u, err := s.scanAuthUser(rows)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[u.id] = u
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("read auth_user: %w", err)
+		if err := read(q.QueryContext(ctx, sel+"id IN "+inList(s.dialect, 1, len(part)), args...)); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

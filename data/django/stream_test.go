@@ -3,8 +3,11 @@ package django
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"sessionmon/data"
 )
 
 // TestStreamActive: PostgreSQL's one-statement scan hands every active row
@@ -64,4 +67,45 @@ func TestStreamActive(t *testing.T) {
 	if err := src.streamActive(ctx, now, false, func([]row) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("fn's error: %v", err)
 	}
+}
+
+// TestPlainSessionsJoinAuthUser: plain Django sessions (only
+// _auth_user_id) of more users than one IN list holds are all joined to
+// their auth_user rows, on both databases.
+func TestPlainSessionsJoinAuthUser(t *testing.T) {
+	eachDialect(t, func(t *testing.T, site *testSite) {
+		const n = batch + 37
+		tx, err := site.db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		for i := 1; i <= n; i++ {
+			q := fmt.Sprintf(`INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
+				VALUES (%s, '!', false, %s, '', '', '', %s, true, %s)`, site.ph(1), site.ph(2), site.ph(3), site.ph(4))
+			if _, err := tx.Exec(q, i, fmt.Sprintf("u%04d", i), i%2 == 0, site.d.timeArg(now)); err != nil {
+				t.Fatal(err)
+			}
+			enc, _ := site.keys.Encode(PyDumps(Member{"_auth_user_id", fmt.Sprint(i)}), EncodeOptions{})
+			if _, err := tx.Exec("INSERT INTO django_session VALUES ("+site.ph(1)+", "+site.ph(2)+", "+site.ph(3)+")",
+				randKey(), enc, site.d.timeArg(now.Add(time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		src := site.open(Options{Keys: site.keys})
+		for _, q := range []data.Query{{Now: now, Limit: n + 1}, {Now: now, Limit: n + 1, Sort: data.SortUser}} {
+			p, err := src.ListActive(ctx, q)
+			if err != nil || len(p.Sessions) != n {
+				t.Fatalf("%+v: %d sessions, %v", q, len(p.Sessions), err)
+			}
+			for _, ss := range p.Sessions {
+				if ss.Username != fmt.Sprintf("u%04d", ss.UserID) || ss.Role != map[bool]string{true: "staff", false: "user"}[ss.UserID%2 == 0] {
+					t.Fatalf("%+v: session %+v not joined to its auth_user", q, ss)
+				}
+			}
+		}
+	})
 }
