@@ -1,8 +1,10 @@
 package django
 
 import (
+	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,6 +26,22 @@ func BenchmarkDecodeVerify(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		d, err := Decode(enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := keys.Verify(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeFieldsVerify is what the index pays per row: the fields,
+// not the dict (decodeFields), and the signature.
+func BenchmarkDecodeFieldsVerify(b *testing.B) {
+	keys, enc := benchRow(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := decodeFields(enc)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -75,5 +93,68 @@ func BenchmarkIndexMemory(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/session")
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MB")
 		runtime.KeepAlive(x)
+	}
+}
+
+// BenchmarkForceOut measures on PostgreSQL, with the audit table in the
+// site's database, how long after EndSession starts the holder's next
+// request is refused (another connection no longer finds the row, as
+// Django's session lookup would), median and p99: the one-statement path
+// (endRowsAtOnce) against the locking transaction it replaced. Another
+// connection polls in a loop, so a figure is at most one poll late.
+//
+//	go test -run XXX -bench ForceOut -benchtime 200x ./data/django/
+func BenchmarkForceOut(b *testing.B) {
+	for _, mode := range []string{"transaction", "one-statement"} {
+		b.Run(mode, func(b *testing.B) {
+			site := newSite(b, "postgres")
+			if err := Migrate(context.Background(), site.dsn, MigrateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			src := site.open(Options{Keys: site.keys})
+			now := time.Now()
+			var refused []time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				k := randKey()
+				site.put(k, now.Add(time.Hour), siteMembers("ann", 1, "user", now, now)...)
+				gone := make(chan time.Time, 1)
+				start := make(chan time.Time, 1)
+				go func() {
+					t0 := <-start
+					for {
+						var n int
+						if err := site.db.QueryRow("SELECT count(*) FROM django_session WHERE session_key = $1", k).Scan(&n); err != nil || n == 0 {
+							gone <- time.Now()
+							return
+						}
+						if time.Since(t0) > 10*time.Second {
+							gone <- time.Now()
+							return
+						}
+					}
+				}()
+				end := data.End{At: time.Now(), Reason: data.EndForced, By: "bench"}
+				audit := data.AuditEntry{Time: end.At, Actor: "bench", Action: data.ActionForceLogout, SessionID: k}
+				b.StartTimer()
+				t0 := time.Now()
+				start <- t0
+				var err error
+				if mode == "transaction" {
+					_, _, _, err = src.endRowsLocked(context.Background(), []string{k}, end, audit, true)
+				} else {
+					_, _, _, err = src.endRows(context.Background(), []string{k}, end, audit, true)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				refused = append(refused, (<-gone).Sub(t0))
+				b.StartTimer()
+			}
+			slices.Sort(refused)
+			b.ReportMetric(float64(refused[len(refused)/2].Microseconds())/1000, "ms-refused-p50")
+			b.ReportMetric(float64(refused[len(refused)*99/100].Microseconds())/1000, "ms-refused-p99")
+		})
 	}
 }

@@ -301,6 +301,9 @@ const scanPage = 5000
 func (x *index) scanActive(ctx context.Context, now time.Time, withData bool, fn func([]row) error) error {
 	s := x.s
 	d := s.dialect
+	if _, pg := d.(postgresDialect); pg {
+		return s.streamActive(ctx, now, withData, fn) // PostgreSQL: one sequential pass (rows.go)
+	}
 	col := "''"
 	if withData {
 		col = "session_data"

@@ -269,9 +269,24 @@ func (s *Source) readRow(ctx context.Context, q queryer, key string, lock bool) 
 	return rs[0], nil
 }
 
+// indexed reports whether the index has been built. A dashboard's has
+// (its first Stats builds it); a one-shot command's (sessions revoke-user)
+// has not, and building it, every row decoded and verified into a map, would
+// be most of the command's time at a million rows: without it a user's
+// sessions are found in one streaming pass that decodes only what names
+// each row's user (eachActive).
+func (s *Source) indexed() bool {
+	s.idx.mu.Lock()
+	defer s.idx.mu.Unlock()
+	return s.idx.synced
+}
+
 // UserByUsername resolves a username as the sessions name it: from the
 // site's own keys when its sessions carry them, else from auth_user.
 func (s *Source) UserByUsername(ctx context.Context, username string) (data.User, error) {
+	if !s.indexed() {
+		return s.userByUsernameStreaming(ctx, username)
+	}
 	if err := s.idx.refreshWait(ctx); err != nil {
 		return data.User{}, fmt.Errorf("django user: %w", err)
 	}
@@ -284,25 +299,68 @@ func (s *Source) UserByUsername(ctx context.Context, username string) (data.User
 		}
 	}
 	x.mu.Unlock()
-	if s.authUser {
-		rs, err := s.db.QueryContext(ctx, "SELECT id, username, email, first_name, last_name, is_active, is_staff, is_superuser, last_login FROM auth_user WHERE username = "+s.dialect.ph(1), username)
-		if err != nil {
-			return data.User{}, fmt.Errorf("django user: %w", err)
-		}
-		defer rs.Close()
-		if rs.Next() {
-			u, err := s.scanAuthUser(rs)
-			if err != nil {
-				return data.User{}, fmt.Errorf("django user: %w", err)
-			}
-			st := data.StatusActive
-			if !u.active {
-				st = data.StatusInactive
-			}
-			return data.User{ID: u.id, Username: u.username, Email: u.email, FullName: strings.TrimSpace(u.first + " " + u.last), Role: u.role(), Status: st}, nil
-		}
+	if u, ok, err := s.authUserNamed(ctx, username); err != nil || ok {
+		return u, err
 	}
 	return data.User{}, fmt.Errorf("django user %q: %w", username, data.ErrNotFound)
+}
+
+// authUserNamed reads the auth_user row of a username.
+func (s *Source) authUserNamed(ctx context.Context, username string) (data.User, bool, error) {
+	if !s.authUser {
+		return data.User{}, false, nil
+	}
+	rs, err := s.db.QueryContext(ctx, "SELECT id, username, email, first_name, last_name, is_active, is_staff, is_superuser, last_login FROM auth_user WHERE username = "+s.dialect.ph(1), username)
+	if err != nil {
+		return data.User{}, false, fmt.Errorf("django user: %w", err)
+	}
+	defer rs.Close()
+	if !rs.Next() {
+		if err := rs.Err(); err != nil {
+			return data.User{}, false, fmt.Errorf("django user: %w", err)
+		}
+		return data.User{}, false, nil
+	}
+	u, err := s.scanAuthUser(rs)
+	if err != nil {
+		return data.User{}, false, fmt.Errorf("django user: %w", err)
+	}
+	st := data.StatusActive
+	if !u.active {
+		st = data.StatusInactive
+	}
+	return data.User{ID: u.id, Username: u.username, Email: u.email, FullName: strings.TrimSpace(u.first + " " + u.last), Role: u.role(), Status: st}, true, nil
+}
+
+// userByUsernameStreaming is UserByUsername without the index: auth_user
+// first (one indexed read, and the id every session of the user carries
+// when the site stores Django's own user ids), else the first active
+// session whose site keys name the user. (The index prefers the sessions'
+// own keys; the two differ only for a site whose user_id is not
+// auth_user's id.)
+func (s *Source) userByUsernameStreaming(ctx context.Context, username string) (data.User, error) {
+	if u, ok, err := s.authUserNamed(ctx, username); err != nil || ok {
+		return u, err
+	}
+	var u data.User
+	err := s.eachActive(ctx, time.Now(), func(rs []row, ps []parsed, ok []bool) bool {
+		for i := range rs {
+			p := &ps[i]
+			if ok[i] && p.site && p.get(fUser).str() == username && p.userID() != 0 {
+				u = data.User{ID: p.userID(), Username: username, Email: p.get(fUserEmail).str(), FullName: p.get(fUserName).str(),
+					Role: p.get(fUserRole).str(), Status: p.get(fUserStatus).str()}
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return data.User{}, fmt.Errorf("django user: %w", err)
+	}
+	if u.ID == 0 {
+		return data.User{}, fmt.Errorf("django user %q: %w", username, data.ErrNotFound)
+	}
+	return u, nil
 }
 
 // begin starts a write transaction (BEGIN IMMEDIATE on SQLite, through
@@ -312,13 +370,26 @@ func (s *Source) begin(ctx context.Context) (*sql.Tx, error) {
 }
 
 // endRows deletes the given active rows and writes audit (one entry per
-// session, from the template) in one transaction when the audit table is
-// in the site's database, else right after the commit. It returns the
-// sessions ended, those found expired, and the keys not found.
+// session, from the template, when perSession; else the template once)
+// atomically with the delete when the audit table is in the site's
+// database, else right after it. It returns the sessions ended (in the
+// order of keys), those found expired, and the keys not found.
 func (s *Source) endRows(ctx context.Context, keys []string, end data.End, audit data.AuditEntry, perSession bool) (ended, already []data.Session, missing []string, err error) {
 	if err := s.Refuse(data.ActionForceLogout); err != nil {
 		return nil, nil, nil, err
 	}
+	if _, pg := s.dialect.(postgresDialect); pg && perSession {
+		return s.endRowsAtOnce(ctx, keys, end, audit)
+	}
+	return s.endRowsLocked(ctx, keys, end, audit, perSession)
+}
+
+// endRowsLocked is endRows in one transaction: each row read and locked,
+// deleted, its audit written, committed. SQLite (BEGIN IMMEDIATE holds the
+// database for the whole transaction anyway) and a user's force-out (one
+// audit entry for all its sessions) go this way; so do rows the site kept
+// rewriting under endRowsAtOnce.
+func (s *Source) endRowsLocked(ctx context.Context, keys []string, end data.End, audit data.AuditEntry, perSession bool) (ended, already []data.Session, missing []string, err error) {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return nil, nil, nil, err
@@ -353,36 +424,13 @@ func (s *Source) endRows(ctx context.Context, keys []string, end data.End, audit
 			return nil, nil, nil, err
 		}
 	}
-	// Ended keeps the order of keys; a row that cannot be decoded is ended
-	// all the same, named by its key, and its RowError returned.
-	ss := make([]data.Session, 0, len(live))
-	var rowErrs []error
-	for _, r := range live {
-		x, err := s.sessions(ctx, tx, []row{r})
-		var rerr *data.RowError
-		switch {
-		case err == nil:
-			ss = append(ss, x[0])
-		case errors.As(err, &rerr):
-			rowErrs = append(rowErrs, err)
-			ss = append(ss, data.Session{ID: r.key, ExpiresAt: r.expire})
-		default:
-			return nil, nil, nil, err
-		}
-	}
-	for i := range ss {
-		ss[i].EndedAt, ss[i].EndReason, ss[i].EndedBy = end.At, end.Reason, end.By
+	ss, rowErrs, err := s.endedSessions(ctx, tx, live, end)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	var entries []data.AuditEntry
 	if perSession {
-		for _, x := range ss {
-			e := audit
-			e.SessionID = x.ID
-			if e.Username == "" {
-				e.Username = x.Username
-			}
-			entries = append(entries, e)
-		}
+		entries = sessionEntries(audit, ss)
 	} else if len(ss) > 0 || audit.Action != "" {
 		entries = append(entries, audit)
 	}
@@ -403,6 +451,219 @@ func (s *Source) endRows(ctx context.Context, keys []string, end data.End, audit
 		}
 	}
 	return ss, already, missing, errors.Join(rowErrs...)
+}
+
+// endedSessions decodes the rows about to be ended, in order. A row that
+// cannot be decoded is ended all the same, named by its key, and its
+// RowError returned in rowErrs.
+func (s *Source) endedSessions(ctx context.Context, q queryer, rs []row, end data.End) (ss []data.Session, rowErrs []error, err error) {
+	ss = make([]data.Session, 0, len(rs))
+	for _, r := range rs {
+		x, err := s.sessions(ctx, q, []row{r})
+		var rerr *data.RowError
+		switch {
+		case err == nil:
+			ss = append(ss, x[0])
+		case errors.As(err, &rerr):
+			rowErrs = append(rowErrs, err)
+			ss = append(ss, data.Session{ID: r.key, ExpiresAt: r.expire})
+		default:
+			return nil, nil, err
+		}
+	}
+	for i := range ss {
+		ss[i].EndedAt, ss[i].EndReason, ss[i].EndedBy = end.At, end.Reason, end.By
+	}
+	return ss, rowErrs, nil
+}
+
+// sessionEntries is the audit template filled in for each session.
+func sessionEntries(audit data.AuditEntry, ss []data.Session) []data.AuditEntry {
+	entries := make([]data.AuditEntry, 0, len(ss))
+	for _, x := range ss {
+		e := audit
+		e.SessionID = x.ID
+		if e.Username == "" {
+			e.Username = x.Username
+		}
+		entries = append(entries, e)
+	}
+	return entries
+}
+
+// atOnceRounds bounds how often endRowsAtOnce reads again rows the site
+// rewrote between its read and its delete.
+const atOnceRounds = 3
+
+// endRowsAtOnce is endRows on PostgreSQL with one audit entry per session,
+// built for the holder's next request to be refused as soon as possible:
+// the DELETE's commit is what refuses it, so every round trip before it is
+// latency (BEGIN, SELECT … FOR UPDATE, an auth_user read, DELETE, INSERT,
+// COMMIT were six). The rows are read without a transaction and decoded
+// (the audit entry names each session's user), then deleted together with
+// their audit entries in one statement, a data-modifying WITH (one
+// transaction: the audit is as atomic and durable as before), and only if
+// each row is still exactly as read: Django rewrites a row on every
+// request, and the audit must name the user of the row deleted. A row
+// rewritten meanwhile is read again; after atOnceRounds, the locking
+// transaction ends the rest.
+func (s *Source) endRowsAtOnce(ctx context.Context, keys []string, end data.End, audit data.AuditEntry) (ended, already []data.Session, missing []string, err error) {
+	var rowErrs []error
+	todo := keys
+	for round := 0; round < atOnceRounds && len(todo) > 0; round++ {
+		rs, err := s.readRows(ctx, todo)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		var live []row
+		for _, k := range todo {
+			r, ok := rs[k]
+			switch {
+			case !ok:
+				missing = append(missing, k)
+			case !r.expire.After(end.At):
+				if ss, _ := s.sessions(ctx, s.db, []row{r}); len(ss) == 1 {
+					already = append(already, ss[0])
+				}
+			default:
+				live = append(live, r)
+			}
+		}
+		ss, errs, err := s.endedSessions(ctx, s.db, live, end)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		deleted, err := s.deleteAudited(ctx, live, sessionEntries(audit, ss))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		todo = nil
+		var done []data.Session
+		for i, r := range live {
+			if deleted[r.key] {
+				done = append(done, ss[i])
+			} else {
+				todo = append(todo, r.key)
+			}
+		}
+		for _, x := range done {
+			s.idx.forget(x.ID)
+		}
+		ended = append(ended, done...)
+		rowErrs = append(rowErrs, errs...)
+		if !s.audit.inSite() && len(done) > 0 {
+			if err := s.audit.insert(ctx, nil, sessionEntries(audit, done)); err != nil {
+				return orderSessions(keys, ended), already, missing, fmt.Errorf("the sessions were ended but their audit entry was not written to %s: %w", s.auditDesc, err)
+			}
+		}
+	}
+	if len(todo) > 0 {
+		e, a, m, err := s.endRowsLocked(ctx, todo, end, audit, true)
+		var rerr *data.RowError
+		if err != nil && !errors.As(err, &rerr) {
+			return orderSessions(keys, ended), already, missing, err
+		}
+		ended, already, missing = append(ended, e...), append(already, a...), append(missing, m...)
+		if err != nil {
+			rowErrs = append(rowErrs, err)
+		}
+	}
+	return orderSessions(keys, ended), already, orderLike(keys, missing), errors.Join(rowErrs...)
+}
+
+// readRows reads rows by key, without a lock.
+func (s *Source) readRows(ctx context.Context, keys []string) (map[string]row, error) {
+	out := make(map[string]row, len(keys))
+	for start := 0; start < len(keys); start += batch {
+		part := keys[start:min(len(keys), start+batch)]
+		args := make([]any, len(part))
+		for i, k := range part {
+			args[i] = k
+		}
+		rows, err := s.db.QueryContext(ctx, "SELECT session_key, session_data, "+s.dialect.expireSel()+
+			" FROM django_session WHERE session_key IN "+inList(s.dialect, 1, len(part)), args...)
+		if err != nil {
+			return nil, err
+		}
+		rs, err := s.scanRows(rows)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			out[r.key] = r
+		}
+	}
+	return out, nil
+}
+
+// deleteAudited deletes, in one PostgreSQL statement, each row of rs that
+// is still as read (same session_data and expire_date), and, when the
+// audit table is in the site's database, inserts the entries (entries[i]
+// is rs[i]'s) of the rows deleted, in order. It returns the keys deleted.
+func (s *Source) deleteAudited(ctx context.Context, rs []row, entries []data.AuditEntry) (map[string]bool, error) {
+	deleted := make(map[string]bool, len(rs))
+	for start := 0; start < len(rs); start += batch {
+		part := rs[start:min(len(rs), start+batch)]
+		es := entries[start:min(len(rs), start+batch)]
+		keys, datas, users := make([]string, len(part)), make([]string, len(part)), make([]string, len(part))
+		expires := make([]time.Time, len(part))
+		for i, r := range part {
+			keys[i], datas[i], users[i], expires[i] = r.key, r.data, es[i].Username, r.expire
+		}
+		stmt := `WITH v AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) WITH ORDINALITY AS v(k, data, expire, username, n)
+), d AS (
+	DELETE FROM django_session s USING v
+	WHERE s.session_key = v.k AND s.session_data = v.data AND s.expire_date = v.expire
+	RETURNING s.session_key
+)`
+		args := []any{keys, datas, expires, users}
+		if s.audit.inSite() {
+			// The template's fields are the same in every entry; the
+			// session and its user come from v.
+			e := es[0]
+			stmt += `, a AS (
+	INSERT INTO sessionmon_django_audit (at, actor, action, username, session_key, ip, detail)
+	SELECT $5, $6, $7, v.username, v.k, $8, $9 FROM v JOIN d ON d.session_key = v.k ORDER BY v.n
+)`
+			args = append(args, e.Time.UTC(), e.Actor, e.Action, e.IP, e.Detail)
+		}
+		rows, err := s.db.QueryContext(ctx, stmt+" SELECT session_key FROM d", args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			deleted[k] = true
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return deleted, nil
+}
+
+// orderSessions returns ss in the order their ids have in keys.
+func orderSessions(keys []string, ss []data.Session) []data.Session {
+	if len(ss) < 2 {
+		return ss
+	}
+	pos := make(map[string]int, len(keys))
+	for i, k := range keys {
+		if _, ok := pos[k]; !ok {
+			pos[k] = i
+		}
+	}
+	sort.SliceStable(ss, func(i, j int) bool { return pos[ss[i].ID] < pos[ss[j].ID] })
+	return ss
 }
 
 // EndSession deletes one session's row, as Django's own logout (flush)
@@ -477,9 +738,12 @@ func orderLike(all, sub []string) []string {
 }
 
 // EndUserSessions deletes every active session of a user, found through
-// the index (the user id is inside session_data), in one transaction with
-// one audit entry.
+// the index (the user id is inside session_data) or, when there is none
+// yet, one streaming pass, in one transaction with one audit entry.
 func (s *Source) EndUserSessions(ctx context.Context, userID int64, end data.End, audit data.AuditEntry) (int, error) {
+	if !s.indexed() {
+		return s.endUserStreaming(ctx, userID, end, audit)
+	}
 	if err := s.idx.refreshWait(ctx); err != nil {
 		return 0, fmt.Errorf("django end user sessions: %w", err)
 	}
@@ -496,6 +760,41 @@ func (s *Source) EndUserSessions(ctx context.Context, userID int64, end data.End
 		}
 	})
 	x.mu.Unlock()
+	sort.Strings(keys)
+	ended, _, _, err := s.endRows(ctx, keys, end, audit, false)
+	if err != nil {
+		return 0, fmt.Errorf("django end user sessions: %w", err)
+	}
+	return len(ended), nil
+}
+
+// endUserStreaming is EndUserSessions without the index: the keys of the
+// user's active sessions from one pass that decodes only the fields naming
+// each row's user (a row matches as it would in the index: Session.UserID),
+// then the locking transaction, which re-reads each row before it deletes.
+func (s *Source) endUserStreaming(ctx context.Context, userID int64, end data.End, audit data.AuditEntry) (int, error) {
+	var keys []string
+	err := s.eachActive(ctx, end.At, func(rs []row, ps []parsed, ok []bool) bool {
+		for i := range rs {
+			if ok[i] && ps[i].userID() == userID {
+				keys = append(keys, rs[i].key)
+				if audit.Username == "" && ps[i].site {
+					audit.Username = ps[i].get(fUser).str()
+				}
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return 0, fmt.Errorf("django end user sessions: %w", err)
+	}
+	if audit.Username == "" && len(keys) > 0 && s.authUser {
+		users, err := s.loadAuthUsers(ctx, s.db, []int64{userID})
+		if err != nil {
+			return 0, fmt.Errorf("django end user sessions: %w", err)
+		}
+		audit.Username = users[userID].username
+	}
 	sort.Strings(keys)
 	ended, _, _, err := s.endRows(ctx, keys, end, audit, false)
 	if err != nil {

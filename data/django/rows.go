@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
-	"math"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,47 +91,101 @@ type parsed struct {
 	site     bool  // the site keys are there
 }
 
-// parseRow decodes a row and checks its signature when the keys are given.
-func (s *Source) parseRow(r row) (parsed, error) {
-	d, err := Decode(r.data)
-	if err != nil {
-		return parsed{}, &data.RowError{SessionID: r.key, Err: err}
+// get returns a field's value (kindNone when absent).
+func (p *parsed) get(f field) fval {
+	if p.dec.fields == nil {
+		return fval{}
 	}
-	p := parsed{dec: d}
+	return p.dec.fields[f]
+}
+
+// parseRow decodes a row's fields (not the whole dict: the index and the
+// actions need no more) and checks its signature when the keys are given.
+func (s *Source) parseRow(r row) (parsed, error) {
+	return s.parseRowAs(r, false)
+}
+
+// parseRowDict is parseRow with the whole dict, whose other members a
+// Session shows in its Data (a listing, the detail view).
+func (s *Source) parseRowDict(r row) (parsed, error) {
+	return s.parseRowAs(r, true)
+}
+
+func (s *Source) parseRowAs(r row, dict bool) (parsed, error) {
+	p, err := s.parseUnverified(r, dict)
+	if err != nil {
+		return p, err
+	}
 	if s.opts.Keys.Usable() {
-		v, err := s.opts.Keys.Verify(d)
+		v, err := s.opts.Keys.Verify(p.dec)
 		if err != nil {
 			p.tampered = true
 		} else {
 			p.verified = &v
 		}
 	}
-	if _, ok := d.Dict[keyUser].(string); ok {
+	return p, nil
+}
+
+// parseUnverified is parseRowAs without the signature check.
+func (s *Source) parseUnverified(r row, dict bool) (parsed, error) {
+	d, err := decode(r.data, dict)
+	if err != nil {
+		return parsed{}, &data.RowError{SessionID: r.key, Err: err}
+	}
+	p := parsed{dec: d}
+	if p.get(fUser).kind == kindString {
 		p.site = true
 	}
-	if id, ok := intOf(d.Dict[keyAuthUserID]); ok {
+	if id, ok := p.get(fAuthUserID).int(); ok {
 		p.authID = id
 	}
 	return p, nil
 }
 
+// userID is the id toSession gives the row's user (Session.UserID): the
+// site's user_id, else _auth_user_id (auth_user's id, whether or not the
+// row is there); 0 for an anonymous session.
+func (p *parsed) userID() int64 {
+	if p.site {
+		if id, ok := p.get(fUserID).int(); ok {
+			return id
+		}
+	}
+	return p.authID
+}
+
+// needsAuthUser reports whether toSession reads the row's auth_user: for
+// the user when the site's keys are absent, for the login time when the
+// row has none of its own. A listing of the site's sessions then costs no
+// auth_user query.
+func (p *parsed) needsAuthUser() bool {
+	if p.authID == 0 {
+		return false
+	}
+	if !p.site {
+		return true
+	}
+	_, ok := p.get(fLoginTime).time()
+	return !ok
+}
+
 // toSession builds the operator's view of a row. users holds auth_user
 // rows for the fallback (may be nil).
 func (s *Source) toSession(r row, p parsed, users map[int64]authUser) data.Session {
-	dict := p.dec.Dict
 	ss := data.Session{ID: r.key, ExpiresAt: r.expire.UTC()}
 	marks := map[string]any{MarkFormat: p.dec.Format.String()}
 	au, haveAU := users[p.authID]
 	switch {
 	case p.site:
-		ss.Username = str(dict[keyUser])
-		if id, ok := intOf(dict[keyUserID]); ok {
+		ss.Username = p.get(fUser).str()
+		if id, ok := p.get(fUserID).int(); ok {
 			ss.UserID = id
 		} else {
 			ss.UserID = p.authID
 		}
-		ss.Email, ss.FullName = str(dict[keyUserEmail]), str(dict[keyUserName])
-		ss.Role, ss.Status = str(dict[keyUserRole]), str(dict[keyUserStatus])
+		ss.Email, ss.FullName = p.get(fUserEmail).str(), p.get(fUserName).str()
+		ss.Role, ss.Status = p.get(fUserRole).str(), p.get(fUserStatus).str()
 	case p.authID != 0 && haveAU:
 		ss.UserID, ss.Username, ss.Email = au.id, au.username, au.email
 		ss.FullName = strings.TrimSpace(au.first + " " + au.last)
@@ -146,17 +201,17 @@ func (s *Source) toSession(r row, p parsed, users map[int64]authUser) data.Sessi
 	default:
 		ss.Role = RoleAnonymous
 	}
-	if t, ok := timeOf(dict[keyLastActivity]); ok {
+	if t, ok := p.get(fLastActivity).time(); ok {
 		ss.LastActivity = t
 	} else {
 		age := s.opts.CookieAge
-		if n, ok := intOf(dict[keySessionExpiry]); ok && n > 0 {
+		if n, ok := p.get(fSessionExpiry).int(); ok && n > 0 {
 			age = time.Duration(n) * time.Second
 		}
 		ss.LastActivity = ss.ExpiresAt.Add(-age)
 		marks[MarkLastActivity] = "estimated: expire_date − cookie age (" + age.String() + ")"
 	}
-	if t, ok := timeOf(dict[keyLoginTime]); ok {
+	if t, ok := p.get(fLoginTime).time(); ok {
 		ss.LoginTime = t
 	} else if haveAU && !au.lastLogin.IsZero() && !au.lastLogin.After(ss.LastActivity) {
 		ss.LoginTime = au.lastLogin.UTC()
@@ -165,7 +220,7 @@ func (s *Source) toSession(r row, p parsed, users map[int64]authUser) data.Sessi
 		ss.LoginTime = ss.LastActivity
 		marks[MarkLoginTime] = "unknown: shown as the last activity"
 	}
-	ss.IP, ss.UserAgent = str(dict[keyIP]), str(dict[keyUserAgent])
+	ss.IP, ss.UserAgent = p.get(fIP).str(), p.get(fUserAgent).str()
 	switch {
 	case p.tampered:
 		ss.Status = StatusTampered
@@ -179,7 +234,8 @@ func (s *Source) toSession(r row, p parsed, users map[int64]authUser) data.Sessi
 	default:
 		marks[MarkSignature] = "valid"
 	}
-	for k, v := range dict {
+	// The other members (none when only the fields were decoded).
+	for k, v := range p.dec.Dict {
 		switch k {
 		case keyUser, keyUserID, keyUserEmail, keyUserName, keyUserRole, keyUserStatus,
 			keyLoginTime, keyLastActivity, keyIP, keyUserAgent, keyAuthHash:
@@ -191,45 +247,52 @@ func (s *Source) toSession(r row, p parsed, users map[int64]authUser) data.Sessi
 	return ss
 }
 
-func str(v any) string {
-	s, _ := v.(string)
-	return s
+// The readers of a field: a string, an integer stored as a JSON number or
+// a decimal string (Django stores _auth_user_id as str(pk)), a time.
+
+func (v fval) str() string {
+	if v.kind == kindString {
+		return v.s
+	}
+	return ""
 }
 
-// intOf reads an integer stored as a JSON number or a decimal string
-// (Django stores _auth_user_id as str(pk)).
-func intOf(v any) (int64, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n, true
-		}
-	case float64:
-		if x == math.Trunc(x) {
-			return int64(x), true
-		}
-	case string:
-		if n, err := strconv.ParseInt(x, 10, 64); err == nil {
+func (v fval) int() (int64, bool) {
+	if v.kind == kindString || v.kind == kindNumber {
+		// json.Number.Int64 is this ParseInt too.
+		if n, err := strconv.ParseInt(v.s, 10, 64); err == nil {
 			return n, true
 		}
 	}
 	return 0, false
 }
 
-// timeOf reads a time a site stored as ISO 8601 text (datetime.isoformat(),
-// naive taken as UTC) or as Unix seconds.
-func timeOf(v any) (time.Time, bool) {
-	switch x := v.(type) {
-	case string:
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999"} {
-			if t, err := time.Parse(layout, x); err == nil {
-				return t.UTC().Truncate(time.Microsecond), true
-			}
+func (v fval) time() (time.Time, bool) {
+	switch v.kind {
+	case kindString:
+		return timeOfString(v.s)
+	case kindNumber:
+		return timeOfNumber(json.Number(v.s))
+	}
+	return time.Time{}, false
+}
+
+// timeOfString and timeOfNumber read a time a site stored as ISO 8601 text
+// (datetime.isoformat(), naive taken as UTC) or as Unix seconds.
+func timeOfString(x string) (time.Time, bool) {
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, x); err == nil {
+			return t.UTC().Truncate(time.Microsecond), true
 		}
-	case json.Number:
-		if f, err := x.Float64(); err == nil && f > 0 {
-			return time.UnixMicro(int64(f * 1e6)).UTC(), true
-		}
+	}
+	return time.Time{}, false
+}
+
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999"}
+
+func timeOfNumber(x json.Number) (time.Time, bool) {
+	if f, err := x.Float64(); err == nil && f > 0 {
+		return time.UnixMicro(int64(f * 1e6)).UTC(), true
 	}
 	return time.Time{}, false
 }
@@ -240,26 +303,45 @@ func (s *Source) loadAuthUsers(ctx context.Context, q queryer, ids []int64) (map
 	if !s.authUser || len(ids) == 0 {
 		return out, nil
 	}
+	// A user's sessions name the same id: ask for each once (a page of a
+	// cold build holds several sessions of many users).
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	const sel = "SELECT id, username, email, first_name, last_name, is_active, is_staff, is_superuser, last_login FROM auth_user WHERE "
+	read := func(rows *sql.Rows, err error) error {
+		if err != nil {
+			return fmt.Errorf("read auth_user: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			u, err := s.scanAuthUser(rows)
+			if err != nil {
+				return err
+			}
+			out[u.id] = u
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read auth_user: %w", err)
+		}
+		return nil
+	}
+	if _, pg := s.dialect.(postgresDialect); pg {
+		// One array parameter: a page of a cold build (thousands of ids)
+		// is one statement, not one per IN list of batch.
+		if err := read(q.QueryContext(ctx, sel+"id = ANY($1)", ids)); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
 	for start := 0; start < len(ids); start += batch {
 		part := ids[start:min(len(ids), start+batch)]
 		args := make([]any, len(part))
 		for i, id := range part {
 			args[i] = id
 		}
-		rows, err := q.QueryContext(ctx, "SELECT id, username, email, first_name, last_name, is_active, is_staff, is_superuser, last_login FROM auth_user WHERE id IN "+inList(s.dialect, 1, len(part)), args...)
-		if err != nil {
-			return nil, fmt.Errorf("read auth_user: %w", err)
-		}
-		for rows.Next() {
-			u, err := s.scanAuthUser(rows)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[u.id] = u
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("read auth_user: %w", err)
+		if err := read(q.QueryContext(ctx, sel+"id IN "+inList(s.dialect, 1, len(part)), args...)); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -370,13 +452,13 @@ func (s *Source) sessions(ctx context.Context, q queryer, rs []row) ([]data.Sess
 		if cached[i], hit[i] = s.cache.get(r); hit[i] {
 			continue
 		}
-		p, err := s.parseRow(r)
+		p, err := s.parseRowDict(r)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		ps[i], ok[i] = p, true
-		if p.authID != 0 {
+		if p.needsAuthUser() {
 			ids = append(ids, p.authID)
 		}
 	}
@@ -397,4 +479,135 @@ func (s *Source) sessions(ctx context.Context, q queryer, rs []row) ([]data.Sess
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// streamActive reads the rows active at `at` (with or without
+// session_data) on PostgreSQL in one statement, read as it streams, and
+// hands them to fn in batches of scanPage, reading the next batch while fn
+// works on one. One statement is a sequential pass over the table; pages
+// by session_key (what SQLite needs, see index.scanActive) each fetched
+// their rows from all over the heap, which made most of a cold build's
+// time at a million rows. PostgreSQL's reads take no lock Django waits
+// for.
+func (s *Source) streamActive(ctx context.Context, at time.Time, withData bool, fn func([]row) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	col := "''"
+	if withData {
+		col = "session_data"
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT session_key, "+col+", "+s.dialect.expireSel()+
+		" FROM django_session WHERE expire_date > "+s.dialect.ph(1), s.dialect.timeArg(at))
+	if err != nil {
+		return fmt.Errorf("django sync: %w", err)
+	}
+	batches := make(chan []row, 1)
+	var readErr error // written by the reader before it closes batches
+	go func() {
+		defer close(batches)
+		defer rows.Close()
+		rs := make([]row, 0, scanPage)
+		send := func() bool {
+			select {
+			case batches <- rs:
+				rs = make([]row, 0, scanPage)
+				return true
+			case <-ctx.Done():
+				readErr = ctx.Err() // a pass cut short must not look complete
+				return false
+			}
+		}
+		for rows.Next() {
+			var r row
+			var e any
+			if readErr = rows.Scan(&r.key, &r.data, &e); readErr != nil {
+				return
+			}
+			var err error
+			if r.expire, r.rawExpire, err = s.dialect.scanExpire(e); err != nil {
+				readErr = &data.RowError{SessionID: r.key, Err: err}
+				return
+			}
+			if rs = append(rs, r); len(rs) == scanPage && !send() {
+				return
+			}
+		}
+		if readErr = rows.Err(); readErr == nil && len(rs) > 0 {
+			send()
+		}
+	}()
+	for rs := range batches {
+		if err := fn(rs); err != nil {
+			cancel()
+			for range batches { // let the reader stop
+			}
+			return err
+		}
+	}
+	if readErr != nil {
+		return fmt.Errorf("django sync: %w", readErr)
+	}
+	return nil
+}
+
+// eachActive reads every row active at `at` once, without the index, and
+// hands fn each batch decoded (fields only, signatures unchecked: enough to
+// name a row's user) with, per row, whether it decoded; fn returns true to
+// stop. On PostgreSQL it streams one statement (streamActive); on SQLite it
+// reads short statements by session_key, as the index's scans do, because a
+// long read would hold the shared lock that a site on a rollback journal
+// needs to commit.
+func (s *Source) eachActive(ctx context.Context, at time.Time, fn func(rs []row, ps []parsed, ok []bool) bool) error {
+	d := s.dialect
+	errStop := errors.New("stop")
+	decodeBatch := func(rs []row) error {
+		ps, ok := make([]parsed, len(rs)), make([]bool, len(rs))
+		workers := 1
+		if len(rs) >= 256 {
+			workers = runtime.GOMAXPROCS(0)
+		}
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := w; i < len(rs); i += workers {
+					var err error
+					ps[i], err = s.parseUnverified(rs[i], false)
+					ok[i] = err == nil
+				}
+			}(w)
+		}
+		wg.Wait()
+		if fn(rs, ps, ok) {
+			return errStop
+		}
+		return nil
+	}
+	if _, pg := d.(postgresDialect); pg {
+		if err := s.streamActive(ctx, at, true, decodeBatch); err != nil && err != errStop {
+			return err
+		}
+		return nil
+	}
+	stmt := fmt.Sprintf("SELECT session_key, session_data, %s FROM django_session WHERE expire_date > %s AND session_key > %s ORDER BY session_key LIMIT %d",
+		d.expireSel(), d.ph(1), d.ph(2), scanPage)
+	after := ""
+	for {
+		rows, err := s.db.QueryContext(ctx, stmt, d.timeArg(at), after)
+		if err != nil {
+			return err
+		}
+		rs, err := s.scanRows(rows)
+		if err != nil {
+			return err
+		}
+		if len(rs) == 0 {
+			return nil
+		}
+		if err := decodeBatch(rs); err != nil || len(rs) < scanPage {
+			return nil
+		}
+		after = rs[len(rs)-1].key
+	}
 }

@@ -101,8 +101,11 @@ type Decoded struct {
 	Signed time.Time
 	// JSON is the serialized session dict, as Django wrote it.
 	JSON []byte
-	// Dict is JSON parsed; numbers are json.Number.
+	// Dict is JSON parsed; numbers are json.Number. (Nil when decoded for
+	// the index, which reads only fields.)
 	Dict map[string]any
+	// fields are the members Sessions are built from.
+	fields *fields
 	// signedPart is the part the signature covers, sig the signature
 	// (FormatSigned); legacyHash the hex hash (FormatLegacy).
 	signedPart, sig, legacyHash string
@@ -112,21 +115,32 @@ type Decoded struct {
 // needs the secret: see Keys.Verify). It returns ErrPickle for a pickled
 // row and an error wrapping ErrMalformed for anything else it cannot read.
 func Decode(sessionData string) (Decoded, error) {
+	return decode(sessionData, true)
+}
+
+// decodeFields is Decode without the dict: only fields (and JSON), which
+// is what the index needs, at a fraction of the cost. Its errors are
+// Decode's.
+func decodeFields(sessionData string) (Decoded, error) {
+	return decode(sessionData, false)
+}
+
+func decode(sessionData string, dict bool) (Decoded, error) {
 	if strings.Count(sessionData, ":") >= 2 {
-		d, err := decodeSigned(sessionData)
+		d, err := decodeSigned(sessionData, dict)
 		if err == nil || errors.Is(err, ErrPickle) {
 			return d, err
 		}
 		// Django falls back to the legacy decoder on any failure; so do we.
-		if ld, lerr := decodeLegacy(sessionData); lerr == nil || errors.Is(lerr, ErrPickle) {
+		if ld, lerr := decodeLegacy(sessionData, dict); lerr == nil || errors.Is(lerr, ErrPickle) {
 			return ld, lerr
 		}
 		return Decoded{}, err
 	}
-	return decodeLegacy(sessionData)
+	return decodeLegacy(sessionData, dict)
 }
 
-func decodeSigned(s string) (Decoded, error) {
+func decodeSigned(s string, dict bool) (Decoded, error) {
 	i := strings.LastIndexByte(s, ':')
 	signedPart, sig := s[:i], s[i+1:]
 	j := strings.LastIndexByte(signedPart, ':')
@@ -149,7 +163,7 @@ func decodeSigned(s string) (Decoded, error) {
 			return Decoded{}, err
 		}
 	}
-	if err := d.parse(raw); err != nil {
+	if err := d.parse(raw, dict); err != nil {
 		return Decoded{}, err
 	}
 	return d, nil
@@ -159,28 +173,40 @@ func decodeSigned(s string) (Decoded, error) {
 // hundreds (deflate) of kilobytes of state, which would otherwise be
 // allocated per row.
 var (
-	inflaters sync.Pool // io.ReadCloser that is also a zlib.Resetter
+	inflaters sync.Pool // *inflater
 	deflaters = sync.Pool{New: func() any { return zlib.NewWriter(nil) }}
 )
 
+// inflater is a zlib reader with the readers it reads through, reused
+// whole.
+type inflater struct {
+	src bytes.Reader
+	zr  io.ReadCloser // also a zlib.Resetter
+	lim io.LimitedReader
+}
+
 // inflate decompresses a zlib stream, bounded (a zip bomb is refused).
 func inflate(raw []byte) ([]byte, error) {
-	var zr io.ReadCloser
-	if v := inflaters.Get(); v != nil {
-		zr = v.(io.ReadCloser)
-		if err := zr.(zlib.Resetter).Reset(bytes.NewReader(raw), nil); err != nil {
-			return nil, fmt.Errorf("%w: zlib: %v", ErrMalformed, err)
-		}
-	} else {
-		var err error
-		if zr, err = zlib.NewReader(bytes.NewReader(raw)); err != nil {
-			return nil, fmt.Errorf("%w: zlib: %v", ErrMalformed, err)
-		}
+	z, _ := inflaters.Get().(*inflater)
+	if z == nil {
+		z = &inflater{}
 	}
-	defer inflaters.Put(zr)
+	defer inflaters.Put(z)
+	z.src.Reset(raw)
+	var err error
+	if z.zr == nil {
+		z.zr, err = zlib.NewReader(&z.src)
+	} else {
+		err = z.zr.(zlib.Resetter).Reset(&z.src, nil)
+	}
+	if err != nil {
+		z.zr = nil // a failed NewReader returns nil; start afresh next time
+		return nil, fmt.Errorf("%w: zlib: %v", ErrMalformed, err)
+	}
+	z.lim = io.LimitedReader{R: z.zr, N: maxJSON + 1}
 	var out bytes.Buffer
 	out.Grow(4 * len(raw))
-	n, err := out.ReadFrom(io.LimitReader(zr, maxJSON+1))
+	n, err := out.ReadFrom(&z.lim)
 	if err != nil {
 		return nil, fmt.Errorf("%w: zlib: %v", ErrMalformed, err)
 	}
@@ -194,7 +220,7 @@ func inflate(raw []byte) ([]byte, error) {
 // few hundred bytes).
 const maxJSON = 1 << 20
 
-func decodeLegacy(s string) (Decoded, error) {
+func decodeLegacy(s string, dict bool) (Decoded, error) {
 	raw, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
 		return Decoded{}, fmt.Errorf("%w: neither signed nor legacy base64: %v", ErrMalformed, err)
@@ -204,17 +230,25 @@ func decodeLegacy(s string) (Decoded, error) {
 		return Decoded{}, fmt.Errorf("%w: legacy data without \"hash:\"", ErrMalformed)
 	}
 	d := Decoded{Format: FormatLegacy, legacyHash: string(raw[:i])}
-	if err := d.parse(raw[i+1:]); err != nil {
+	if err := d.parse(raw[i+1:], dict); err != nil {
 		return Decoded{}, err
 	}
 	return d, nil
 }
 
-// parse reads the serialized dict. Pickle protocol 2+ starts with 0x80
-// (PROTO); Django pickles with the highest protocol.
-func (d *Decoded) parse(raw []byte) error {
+// parse reads the serialized dict (only its fields, unless dict). Pickle
+// protocol 2+ starts with 0x80 (PROTO); Django pickles with the highest
+// protocol.
+func (d *Decoded) parse(raw []byte, dict bool) error {
 	if len(raw) > 0 && raw[0] == 0x80 {
 		return ErrPickle
+	}
+	if !dict {
+		if f, ok := pick(raw); ok {
+			d.JSON, d.fields = raw, &f
+			return nil
+		}
+		// Not a dict pick is sure of: encoding/json says what it is.
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -225,7 +259,7 @@ func (d *Decoded) parse(raw []byte) error {
 	if m == nil {
 		return fmt.Errorf("%w: JSON is not an object", ErrMalformed)
 	}
-	d.JSON, d.Dict = raw, m
+	d.JSON, d.Dict, d.fields = raw, m, fieldsOf(m)
 	return nil
 }
 
@@ -234,6 +268,16 @@ func (d *Decoded) parse(raw []byte) error {
 // reads a session. The zero Keys can decode but not verify or sign.
 type Keys struct {
 	secrets [][]byte
+	// macs[i] holds secret i's HMACs, keyed once: salted_hmac derives the
+	// HMAC key from the salt and the secret alone, so deriving it (and the
+	// HMAC's padded key blocks) per row was most of a verify.
+	macs []secretMACs
+}
+
+// secretMACs are one secret's HMACs: the signed format's under SHA-256 and
+// SHA-1, the legacy format's (SHA-1, its own salt).
+type secretMACs struct {
+	signed256, signed1, legacy *macPool
 }
 
 // NewKeys returns Keys for secret and its fallbacks. Empty values are
@@ -242,10 +286,51 @@ func NewKeys(secret string, fallbacks ...string) Keys {
 	var k Keys
 	for _, s := range append([]string{secret}, fallbacks...) {
 		if s != "" {
-			k.secrets = append(k.secrets, []byte(s))
+			b := []byte(s)
+			k.secrets = append(k.secrets, b)
+			k.macs = append(k.macs, secretMACs{
+				signed256: newMACPool(SHA256, signedSalt+"signer", b),
+				signed1:   newMACPool(SHA1, signedSalt+"signer", b),
+				legacy:    newMACPool(SHA1, legacySalt, b),
+			})
 		}
 	}
 	return k
+}
+
+// macPool hands out HMACs under one derived key. An HMAC is not safe for
+// concurrent use and the index verifies on every core, hence the pool; its
+// Reset restores the keyed state without rehashing the key.
+type macPool struct{ p sync.Pool }
+
+// newMACPool keys the HMACs as django.utils.crypto.salted_hmac does: the
+// HMAC key is H(keySalt + secret).
+func newMACPool(alg Algorithm, keySalt string, secret []byte) *macPool {
+	h := alg.new()
+	kh := h()
+	kh.Write([]byte(keySalt))
+	kh.Write(secret)
+	key := kh.Sum(nil)
+	mp := &macPool{}
+	mp.p.New = func() any { return hmac.New(h, key) }
+	return mp
+}
+
+// sum appends the HMAC of value to dst.
+func (mp *macPool) sum(dst []byte, value []byte) []byte {
+	m := mp.p.Get().(hash.Hash)
+	m.Reset()
+	m.Write(value)
+	dst = m.Sum(dst)
+	mp.p.Put(m)
+	return dst
+}
+
+func (sm secretMACs) signedPool(alg Algorithm) *macPool {
+	if alg == SHA1 {
+		return sm.signed1
+	}
+	return sm.signed256
 }
 
 // Usable reports whether the Keys hold any secret.
@@ -270,18 +355,33 @@ func (k Keys) Verify(d Decoded) (Verified, error) {
 	if !k.Usable() {
 		return Verified{}, errors.New("verify session data: no SECRET_KEY given")
 	}
-	for i, secret := range k.secrets {
+	// The MAC and its text form are built in these arrays: a verify
+	// allocates nothing but the signed part's bytes.
+	var mac [sha256.Size]byte
+	var text [43]byte // base64 of a SHA-256 (43), or hex of a SHA-1 (40)
+	var signed []byte
+	if d.Format == FormatSigned {
+		signed = []byte(d.signedPart)
+	}
+	for i, sm := range k.macs {
 		switch d.Format {
 		case FormatSigned:
 			for _, alg := range []Algorithm{SHA256, SHA1} {
-				want := signature(alg, signedSalt+"signer", d.signedPart, secret)
-				if subtle.ConstantTimeCompare([]byte(want), []byte(d.sig)) == 1 {
+				// Django compares the signature's text (constant_time_compare
+				// of the base64), so a differently padded or encoded
+				// signature that decodes to the same bytes is still refused.
+				sum := sm.signedPool(alg).sum(mac[:0], signed)
+				want := text[:base64.RawURLEncoding.EncodedLen(len(sum))]
+				base64.RawURLEncoding.Encode(want, sum)
+				if equal(want, d.sig) {
 					return Verified{Algorithm: alg, KeyIndex: i}, nil
 				}
 			}
 		case FormatLegacy:
-			want := hex.EncodeToString(saltedHMAC(SHA1, legacySalt, d.JSON, secret))
-			if subtle.ConstantTimeCompare([]byte(want), []byte(d.legacyHash)) == 1 {
+			sum := sm.legacy.sum(mac[:0], d.JSON)
+			want := text[:hex.EncodedLen(len(sum))]
+			hex.Encode(want, sum)
+			if equal(want, d.legacyHash) {
 				return Verified{Algorithm: SHA1, KeyIndex: i}, nil
 			}
 		}
@@ -289,21 +389,17 @@ func (k Keys) Verify(d Decoded) (Verified, error) {
 	return Verified{}, ErrTampered
 }
 
-// saltedHMAC is django.utils.crypto.salted_hmac: the HMAC key is
-// H(keySalt + secret).
-func saltedHMAC(alg Algorithm, keySalt string, value, secret []byte) []byte {
-	h := alg.new()
-	kh := h()
-	kh.Write([]byte(keySalt))
-	kh.Write(secret)
-	m := hmac.New(h, kh.Sum(nil))
-	m.Write(value)
-	return m.Sum(nil)
-}
-
-// signature is Signer.signature: unpadded URL-safe base64 of salted_hmac.
-func signature(alg Algorithm, keySalt, value string, secret []byte) string {
-	return base64.RawURLEncoding.EncodeToString(saltedHMAC(alg, keySalt, []byte(value), secret))
+// equal compares a computed signature with a row's in constant time (as
+// subtle.ConstantTimeCompare, without copying the row's to bytes).
+func equal(want []byte, got string) bool {
+	if len(want) != len(got) {
+		return false
+	}
+	var v byte
+	for i := range want {
+		v |= want[i] ^ got[i]
+	}
+	return subtle.ConstantTimeByteEq(v, 0) == 1
 }
 
 // EncodeOptions say how Encode writes a row.
@@ -321,9 +417,9 @@ func (k Keys) Encode(serialized []byte, o EncodeOptions) (string, error) {
 	if !k.Usable() {
 		return "", errors.New("encode session data: no SECRET_KEY given")
 	}
-	secret := k.secrets[0]
+	sm := k.macs[0]
 	if o.Format == FormatLegacy {
-		h := hex.EncodeToString(saltedHMAC(SHA1, legacySalt, serialized, secret))
+		h := hex.EncodeToString(sm.legacy.sum(nil, serialized))
 		return base64.StdEncoding.EncodeToString(append([]byte(h+":"), serialized...)), nil
 	}
 	alg := o.Algorithm
@@ -349,7 +445,7 @@ func (k Keys) Encode(serialized []byte, o EncodeOptions) (string, error) {
 		b64 = "." + b64
 	}
 	value := b64 + ":" + base62Encode(now.Unix())
-	return value + ":" + signature(alg, signedSalt+"signer", value, secret), nil
+	return value + ":" + base64.RawURLEncoding.EncodeToString(sm.signedPool(alg).sum(nil, []byte(value))), nil
 }
 
 const base62Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

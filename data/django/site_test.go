@@ -19,7 +19,7 @@ import (
 // which TestAgainstLiveDjango checks Django reads. e2e/django runs the same
 // source against rows the real Django writes.
 type testSite struct {
-	t      *testing.T
+	t      testing.TB
 	dsn    string
 	db     *sql.DB
 	d      dialect
@@ -49,7 +49,7 @@ func eachDialect(t *testing.T, f func(t *testing.T, site *testSite)) {
 	}
 }
 
-func newSite(t *testing.T, name string) *testSite {
+func newSite(t testing.TB, name string) *testSite {
 	t.Helper()
 	site := &testSite{t: t, secret: "test-secret-" + randKey()}
 	site.keys = NewKeys(site.secret)

@@ -270,7 +270,7 @@ func TestExtendReSignsTheRow(t *testing.T) {
 		if _, err := site.keys.Verify(d); err != nil {
 			t.Errorf("the re-signed row does not verify: %v", err)
 		}
-		if n, _ := intOf(d.Dict[keySessionExpiry]); n != 3*3600 {
+		if n, _ := fieldsOf(d.Dict)[fSessionExpiry].int(); n != 3*3600 {
 			t.Errorf("_session_expiry = %v, want %d (seconds from now to the new expiry)", d.Dict[keySessionExpiry], 3*3600)
 		}
 		if d.Dict["user"] != "alice" || !strings.HasPrefix(string(d.JSON), `{"_auth_user_id":"1",`) {
