@@ -3,8 +3,10 @@ package demo
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -259,8 +261,8 @@ func TestSimulatorUserAgentsAndIPsReachTheStore(t *testing.T) {
 	if !slices.Contains(userAgents[:], s.UserAgent) {
 		t.Errorf("session user agent %q is not one of the simulator's", s.UserAgent)
 	}
-	if s.IP != "127.0.0.1" {
-		t.Errorf("session IP %q, want 127.0.0.1", s.IP)
+	if ip := net.ParseIP(s.IP); ip == nil || !ip.IsLoopback() {
+		t.Errorf("session IP %q, want the loopback address the virtual user connected from", s.IP)
 	}
 }
 
@@ -365,5 +367,44 @@ func TestSimulatorBadOptions(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run against a dead port returned %v, want nil after cancel", err)
+	}
+}
+
+// The demo's virtual users come from several client addresses, so that the
+// dashboard's IP column and its by-IP view (g) have a spread to show; with
+// one address every session was 127.0.0.1.
+func TestSimulatorUsersComeFromSeveralAddresses(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux routes all of 127.0.0.0/8 to the loopback interface")
+	}
+	t.Parallel()
+	m := newManager(t)
+	accounts, err := Seed(t.Context(), m, 7)
+	if err != nil {
+		t.Fatalf("Seed: %v", err)
+	}
+	srv := newServer(t, m)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	sim := NewSimulator(SimOptions{BaseURL: srv.URL, Accounts: accounts[1:], Users: 6, Seed: 3,
+		ThinkMin: 5 * time.Millisecond, ThinkMax: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	go func() { done <- sim.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	ips := map[string]bool{}
+	testkit.WaitFor(t, 10*time.Second, "sessions from two client addresses", func() bool {
+		p, err := m.Active(t.Context(), sessionlogic.ListQuery{Limit: 1000})
+		if err != nil {
+			t.Fatalf("Active: %v", err)
+		}
+		for _, s := range p.Sessions {
+			ips[s.IP] = true
+		}
+		return len(ips) >= 2
+	})
+	for ip := range ips {
+		if a := net.ParseIP(ip); a == nil || !a.IsLoopback() {
+			t.Errorf("session from %q, want a loopback address", ip)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -169,12 +171,29 @@ func (s *Simulator) Run(ctx context.Context) error {
 	}
 	s.base = base
 
-	rt := s.opts.Transport
-	if rt == nil {
+	// Without a Transport of the caller's, the virtual users share one
+	// transport per client address (sourceAddr), closed when Run returns.
+	own := map[string]*http.Transport{}
+	defer func() {
+		for _, t := range own {
+			t.CloseIdleConnections()
+		}
+	}()
+	transportFor := func(i int) http.RoundTripper {
+		if s.opts.Transport != nil {
+			return s.opts.Transport
+		}
+		src := sourceAddr(base, i, s.opts.Users)
+		if t, ok := own[src.String()]; ok {
+			return t
+		}
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = s.opts.Users
-		defer t.CloseIdleConnections()
-		rt = t
+		if src != nil {
+			t.DialContext = dialFrom(src)
+		}
+		own[src.String()] = t
+		return t
 	}
 	s.log.Info("simulator starting", "users", s.opts.Users, "accounts", len(s.opts.Accounts),
 		"base", base.String(), "think_min", s.opts.ThinkMin, "think_max", s.opts.ThinkMax, "seed", s.opts.Seed)
@@ -185,7 +204,7 @@ func (s *Simulator) Run(ctx context.Context) error {
 	spread := min(5*time.Second, 2*s.opts.ThinkMax)
 	var wg sync.WaitGroup
 	for i := range s.opts.Users {
-		u := s.newUser(i, rt)
+		u := s.newUser(i, transportFor(i))
 		start := time.Duration(u.rng.Int64N(int64(spread) + 1))
 		s.users.Add(1)
 		wg.Go(func() { u.run(ctx, start) })
@@ -204,6 +223,39 @@ var userAgents = [...]string{
 	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
 	"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
 	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+}
+
+// sourceAddr is the client address virtual user i of n connects from:
+// on Linux every 127.0.0.0/8 address belongs to the loopback interface, so
+// against a server on an IPv4 loopback address the users come from about
+// n/3 addresses of 127.0.0.0/8 (three users behind each, as behind an
+// office's NAT, and a person on two devices from two), and the dashboard's
+// IP column and its by-IP view show a spread instead of one address. nil:
+// the system's choice (any other server address, or another system,
+// where only 127.0.0.1 is loopback).
+func sourceAddr(base *url.URL, i, n int) net.IP {
+	ip := net.ParseIP(base.Hostname())
+	if runtime.GOOS != "linux" || ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+		return nil
+	}
+	k := i % max(1, n/3)
+	return net.IPv4(127, 0, byte(1+k/250), byte(1+k%250))
+}
+
+// dialFrom dials from the local address src, and as the system chooses
+// when src cannot be bound (a container whose loopback has only
+// 127.0.0.1): the demo's traffic matters more than its spread of
+// addresses.
+func dialFrom(src net.IP) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	bound := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, LocalAddr: &net.TCPAddr{IP: src}}
+	plain := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := bound.DialContext(ctx, network, addr)
+		if err != nil && errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return plain.DialContext(ctx, network, addr)
+		}
+		return c, err
+	}
 }
 
 // vuser is one virtual user. Only its own goroutine touches it.
