@@ -289,7 +289,7 @@ func (a *app) sessionsCmd() *cobra.Command {
 	}
 	list.Flags().StringVar(&q.Username, "user", "", "only this username")
 	list.Flags().StringVar(&q.Role, "role", "", "only this role")
-	list.Flags().StringVar(&q.Text, "filter", "", "substring of user, name, email, role or IP")
+	list.Flags().StringVar(&q.Text, "filter", "", "substring of user, name, email, role or IP; user:NAME, ip:ADDR, role:NAME match exactly")
 	list.Flags().StringVar(&sort, "sort", string(sessionlogic.SortExpires), "expires, last_activity, login_time or user")
 	list.Flags().BoolVar(&q.Desc, "desc", false, "reverse the order")
 	list.Flags().IntVar(&q.Limit, "limit", 100, "at most this many rows")

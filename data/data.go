@@ -205,6 +205,7 @@ type Query struct {
 	Now      time.Time
 	Username string // exact match, if set
 	Role     string // exact match, if set
+	IP       string // exact match, if set (the IP as the store holds it)
 	// Text is a case-insensitive substring matched against username, full
 	// name, email, role and IP. It is data, never SQL: stores bind it as a
 	// parameter and escape LIKE wildcards.

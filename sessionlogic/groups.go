@@ -59,7 +59,11 @@ func (m *Manager) Groups(ctx context.Context, q GroupQuery) (Groups, error) {
 	if !ok {
 		return Groups{}, fmt.Errorf("group sessions: %s: %w", m.src.Describe(), ErrUnsupported)
 	}
-	return g.GroupActive(ctx, data.GroupQuery{Now: m.now(), By: q.By, Text: q.Text, Limit: q.Limit})
+	text, err := groupText(q.By, q.Text)
+	if err != nil {
+		return Groups{}, err
+	}
+	return g.GroupActive(ctx, data.GroupQuery{Now: m.now(), By: q.By, Text: text, Limit: q.Limit})
 }
 
 // LoginHistogram counts logins and failed logins per minute over the last
@@ -93,8 +97,11 @@ func (m *Manager) Count(ctx context.Context, q ListQuery) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("count sessions: %s: %w", m.src.Describe(), ErrUnsupported)
 	}
+	if err := q.resolve(); err != nil {
+		return 0, err
+	}
 	return c.CountActive(ctx, data.Query{
-		Now: m.now(), Username: q.Username, Role: q.Role, Text: q.Text,
+		Now: m.now(), Username: q.Username, Role: q.Role, IP: q.IP, Text: q.Text,
 		Sort: q.Sort, Desc: q.Desc, After: q.After,
 	})
 }

@@ -136,11 +136,14 @@ func (m *Manager) Session(ctx context.Context, id string) (Session, error) {
 type ListQuery struct {
 	Username string
 	Role     string
-	Text     string // substring of username, name, email, role or IP
-	Sort     SortKey
-	Desc     bool
-	Limit    int // 1..MaxListLimit; 0 means 100
-	After    *Cursor
+	IP       string // exact
+	// Text is a substring of username, name, email, role or IP, and may
+	// hold exact terms user:NAME, ip:ADDR, role:NAME (filter.go).
+	Text  string
+	Sort  SortKey
+	Desc  bool
+	Limit int // 1..MaxListLimit; 0 means 100
+	After *Cursor
 }
 
 // MaxListLimit bounds one page of Active.
@@ -160,11 +163,14 @@ func (m *Manager) Active(ctx context.Context, q ListQuery) (Page, error) {
 	if q.Limit == 0 {
 		q.Limit = 100
 	}
-	if len(q.Text) > 200 {
-		return Page{}, fmt.Errorf("%w: filter text is longer than 200 characters", ErrInvalidInput)
+	if len(q.Text) > maxFilterLen {
+		return Page{}, fmt.Errorf("%w: filter text is longer than %d characters", ErrInvalidInput, maxFilterLen)
+	}
+	if err := q.resolve(); err != nil {
+		return Page{}, err
 	}
 	return m.src.ListActive(ctx, data.Query{
-		Now: m.now(), Username: q.Username, Role: q.Role, Text: q.Text,
+		Now: m.now(), Username: q.Username, Role: q.Role, IP: q.IP, Text: q.Text,
 		Sort: q.Sort, Desc: q.Desc, Limit: q.Limit, After: q.After,
 	})
 }

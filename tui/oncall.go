@@ -333,15 +333,21 @@ func (m *Model) groupsKey(msg tea.KeyMsg) tea.Cmd {
 		if !ok {
 			return nil
 		}
-		// The group's sessions: the filter is set to its key. The
-		// filter is a substring of the user, name, email, role and IP,
-		// so "10.0.0.1" also lists 10.0.0.12's sessions; the matches are
-		// highlighted, and the count says how many.
+		// The group's sessions: the filter is set to the exact term for
+		// its key (user:NAME, ip:ADDR), so 10.0.0.1 does not also list
+		// 10.0.0.12's sessions, as a substring would.
 		m.jumpedFrom = m.groups.by
 		m.mode = modeTable
 		m.groups = m.groups.Show("", "")
 		var cmd tea.Cmd
-		m.filter, cmd = m.filter.Set(g.Key)
+		text := sessionlogic.QualUser + g.Key
+		if m.jumpedFrom == sessionlogic.GroupByIP {
+			text = sessionlogic.QualIP + g.Key
+		}
+		if strings.ContainsAny(g.Key, " \t") {
+			text = g.Key // a term ends at a space: the substring, then
+		}
+		m.filter, cmd = m.filter.Set(text)
 		m.status.Set(fmt.Sprintf("sessions of %s %s · esc back to the groups", m.jumpedFrom, clean(g.Key)))
 		return cmd
 	}

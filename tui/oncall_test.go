@@ -152,10 +152,10 @@ func TestGroupJumpAndBack(t *testing.T) {
 		t.Fatal("a stale groups answer replaced the current one")
 	}
 	m = press(m, "enter")
-	if m.mode != modeTable || m.filter.value != "alice" {
+	if m.mode != modeTable || m.filter.value != "user:alice" {
 		t.Fatalf("after enter: mode %d filter %q", m.mode, m.filter.value)
 	}
-	if m.lastReq.text != "alice" {
+	if m.lastReq.text != "user:alice" {
 		t.Fatalf("the listing was not asked for alice's sessions: %+v", m.lastReq)
 	}
 	m = press(m, "esc")

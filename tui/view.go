@@ -111,7 +111,7 @@ func (m Model) View() string {
 	case modeErrors:
 		body = m.errs.View(m.now)
 	default:
-		body = m.table.View(m.now, m.filter.value)
+		body = m.table.View(m.now, sessionlogic.FilterSubstring(m.filter.value))
 	}
 	if m.bodyHeight > 0 {
 		parts = append(parts, padLines(body, m.bodyHeight))

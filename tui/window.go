@@ -3,7 +3,6 @@ package tui
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"sessionmon/sessionlogic"
@@ -22,16 +21,7 @@ import (
 // username, full name, email, role or IP), so the dashboard can tell which
 // marked sessions the current filter hides without asking the store.
 func matches(s sessionlogic.Session, text string) bool {
-	if text == "" {
-		return true
-	}
-	t := strings.ToLower(text)
-	for _, f := range []string{s.Username, s.FullName, s.Email, s.Role, s.IP} {
-		if strings.Contains(strings.ToLower(f), t) {
-			return true
-		}
-	}
-	return false
+	return text == "" || sessionlogic.MatchesFilter(s, text)
 }
 
 // place says where a window fetch should put the window.

@@ -236,6 +236,9 @@ func writeFilters(b *strings.Builder, q data.Query, arg func(any) string) {
 	if q.Role != "" {
 		b.WriteString(` AND role = ` + arg(q.Role))
 	}
+	if q.IP != "" {
+		b.WriteString(` AND ip = ` + arg(q.IP))
+	}
 	if q.Text != "" {
 		p := arg("%" + likeEscaper.Replace(q.Text) + "%")
 		b.WriteString(` AND (username ILIKE ` + p + ` OR full_name ILIKE ` + p + ` OR email ILIKE ` + p +

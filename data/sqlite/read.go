@@ -293,6 +293,10 @@ func appendFilters(b *strings.Builder, args []any, q data.Query) []any {
 		b.WriteString(" AND role = ?")
 		args = append(args, q.Role)
 	}
+	if q.IP != "" {
+		b.WriteString(" AND ip = ?")
+		args = append(args, q.IP)
+	}
 	if q.Text != "" {
 		pat := "%" + escapeLike(q.Text) + "%"
 		b.WriteString(` AND (username LIKE ? ESCAPE '\' OR full_name LIKE ? ESCAPE '\' OR email LIKE ? ESCAPE '\'` +

@@ -322,6 +322,11 @@ func testListFilters(t *testing.T, f *fixture) {
 		{data.Query{Text: "10.1", Role: "admin"}, []string{"alice-1"}},
 		{data.Query{Text: "10.1", Role: "viewer"}, nil},
 		{data.Query{Text: "bob", Username: "alice"}, nil},
+		{data.Query{IP: "10.2.2.2"}, []string{"bob-1"}},
+		{data.Query{IP: "10.2.2"}, nil}, // exact, not a prefix
+		{data.Query{IP: "10.2.2.20"}, nil},
+		{data.Query{IP: "2001:db8::b0b", Username: "bob"}, []string{"bob-2"}},
+		{data.Query{IP: "10.1.1.1", Text: "bob"}, nil},
 	})
 }
 
