@@ -74,7 +74,7 @@ func BenchmarkIndexMemory(b *testing.B) {
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
 		x := newIndex(&Source{opts: Options{Keys: NewKeys("k")}})
-		x.m = keyMap{m32: make(map[[32]byte]entry, n+n/16), other: map[string]entry{}}
+		x.m = newKeyMapSized(n + n/16)
 		now := time.Now()
 		for i := 0; i < n; i++ {
 			u := i % users
@@ -85,7 +85,7 @@ func BenchmarkIndexMemory(b *testing.B) {
 				LoginTime: now, LastActivity: now, ExpiresAt: now.Add(time.Duration(i) * time.Second),
 				Data: map[string]any{MarkSignature: "valid"},
 			}
-			x.m.set(fmt.Sprintf("%032d", i), x.entryOf(ss, 1))
+			x.m.set(fmt.Sprintf("%032d", i), x.entryOf(ss))
 		}
 		runtime.GC()
 		var after runtime.MemStats

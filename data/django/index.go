@@ -7,7 +7,6 @@ import (
 	"hash/fnv"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +56,8 @@ type index struct {
 	// syncMu serialises full syncs and incremental refreshes (never held
 	// while answering from the map).
 	syncMu sync.Mutex
+
+	qc queryCache // what listings reuse between polls (query.go); under mu
 }
 
 type userInfo struct {
@@ -73,13 +74,18 @@ const (
 	flagUnchecked
 )
 
-// entry is one session in the index: 40 bytes, no pointers.
+// entry is one session in the index: 32 bytes, no pointers (with its key,
+// a 64-byte slot of keyMap).
 type entry struct {
 	expire, login, last int64  // Unix microseconds
-	user, client        uint32 // into index.users, index.clients
-	gen                 uint32
-	flags               uint8
+	user                uint32 // into index.users
+	cf                  uint32 // the client (into index.clients) << 4 | flags
 }
+
+func (e entry) client() uint32 { return e.cf >> 4 }
+func (e entry) flags() uint8   { return uint8(e.cf & 15) }
+
+func (e *entry) setClient(c uint32) { e.cf = c<<4 | e.cf&15 }
 
 // slack covers commits that land after a later expire_date was seen.
 const slack = 5 * time.Second
@@ -183,7 +189,7 @@ func (x *index) incremental(ctx context.Context, now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("django refresh: %w", err)
 		}
-		if err := x.add(ctx, rs, 0); err != nil {
+		if err := x.add(ctx, rs); err != nil {
 			return err
 		}
 		if len(rs) < 5000 {
@@ -203,21 +209,28 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 	s := x.s
 	start := time.Now()
 	x.mu.Lock()
-	gen := uint32(time.Now().UnixNano()) | 1
 	cold := x.m.len() == 0
 	x.mu.Unlock()
 	if cold {
-		return x.cold(ctx, now, gen)
+		return x.cold(ctx, now)
 	}
 	var need []string
+	x.mu.Lock()
+	x.m.beginPass()
+	x.mu.Unlock()
+	passOK := false
+	defer func() {
+		x.mu.Lock()
+		if !passOK {
+			x.m.endPass(false) // keep what a failed pass did not get to see
+		}
+		x.mu.Unlock()
+	}()
 	err := x.scanActive(ctx, now, false, func(rs []row) error {
 		x.mu.Lock()
 		defer x.mu.Unlock()
 		for _, r := range rs {
-			if e, ok := x.m.get(r.key); ok && e.expire == r.expire.UnixMicro() {
-				e.gen = gen
-				x.m.set(r.key, e)
-			} else {
+			if !x.m.seeSame(r.key, r.expire.UnixMicro()) {
 				need = append(need, r.key)
 			}
 		}
@@ -241,16 +254,18 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("django sync: %w", err)
 		}
-		if err := x.add(ctx, rs, gen); err != nil {
+		if err := x.add(ctx, rs); err != nil {
 			return err
 		}
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	// Drop what this pass did not see, unless an incremental refresh added
-	// it meanwhile (gen 0) with a later expire_date.
-	cut := now.UnixMicro()
-	x.m.deleteIf(func(e entry) bool { return e.gen != gen && (e.gen != 0 || e.expire <= cut) })
+	// Drop what this pass did not see: rows the site deleted. Incremental
+	// refreshes cannot run meanwhile (syncMu), so nothing was added behind
+	// the pass's back; a row saved during it, behind its key cursor, is
+	// newer than the watermark and comes back with the next refresh.
+	x.m.endPass(true)
+	passOK = true
 	if len(x.errs) > 0 {
 		needed := make(map[string]bool, len(need))
 		for _, k := range need {
@@ -270,18 +285,18 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 
 // cold builds an empty index in one pass over the active rows, decoding
 // them as they come.
-func (x *index) cold(ctx context.Context, now time.Time, gen uint32) error {
-	// Size the map once: growing it by doubling would leave it up to
-	// twice the size it needs, and the old tables to collect.
+func (x *index) cold(ctx context.Context, now time.Time) error {
+	// Size the key table once: growing it by doubling would leave it up
+	// to twice the size it needs.
 	var n int
 	s := x.s
 	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM django_session WHERE expire_date > "+s.dialect.ph(1), s.dialect.timeArg(now)).Scan(&n); err != nil {
 		return fmt.Errorf("django sync: %w", err)
 	}
 	x.mu.Lock()
-	x.m = keyMap{m32: make(map[[32]byte]entry, n+n/16), other: map[string]entry{}}
+	x.m = newKeyMapSized(n + n/16)
 	x.mu.Unlock()
-	err := x.scanActive(ctx, now, true, func(rs []row) error { return x.add(ctx, rs, gen) })
+	err := x.scanActive(ctx, now, true, func(rs []row) error { return x.add(ctx, rs) })
 	if err != nil {
 		return err
 	}
@@ -352,16 +367,18 @@ func (x *index) gc() {
 			users = append(users, x.users[e.user])
 			um[e.user] = u
 		}
-		c, ok := cm[e.client]
+		c, ok := cm[e.client()]
 		if !ok {
 			c = uint32(len(clients))
-			clients = append(clients, x.clients[e.client])
-			cm[e.client] = c
+			clients = append(clients, x.clients[e.client()])
+			cm[e.client()] = c
 		}
-		e.user, e.client = u, c
+		e.user = u
+		e.setClient(c)
 		return e
 	})
 	x.users, x.clients = users, clients
+	x.qc = queryCache{} // ranks and filter results are by user and client number
 	x.userIdx = make(map[uint64]uint32, len(users))
 	for i, u := range users {
 		x.userIdx[hashUser(u)] = uint32(i)
@@ -372,8 +389,9 @@ func (x *index) gc() {
 	}
 }
 
-// add decodes rows into entries with generation gen.
-func (x *index) add(ctx context.Context, rs []row, gen uint32) error {
+// add decodes rows into entries (seen by a full sync's pass, when one is
+// under way).
+func (x *index) add(ctx context.Context, rs []row) error {
 	if len(rs) == 0 {
 		return nil
 	}
@@ -382,11 +400,7 @@ func (x *index) add(ctx context.Context, rs []row, gen uint32) error {
 	x.mu.Lock()
 	todo := rs[:0:0]
 	for _, r := range rs {
-		if e, ok := x.m.get(r.key); ok && e.expire == r.expire.UnixMicro() {
-			if gen != 0 {
-				e.gen = gen
-				x.m.set(r.key, e)
-			}
+		if x.m.seeSame(r.key, r.expire.UnixMicro()) {
 			continue
 		}
 		todo = append(todo, r)
@@ -434,12 +448,12 @@ func (x *index) add(ctx context.Context, rs []row, gen uint32) error {
 		}
 		delete(x.errs, r.key)
 		ss := s.toSession(r, ps[i], users)
-		x.m.set(r.key, x.entryOf(ss, gen))
+		x.m.set(r.key, x.entryOf(ss))
 	}
 	return nil
 }
 
-func (x *index) entryOf(ss data.Session, gen uint32) entry {
+func (x *index) entryOf(ss data.Session) entry {
 	u := userInfo{ss.UserID, ss.Username, ss.Email, ss.FullName, ss.Role, ss.Status}
 	hu := hashUser(u)
 	up, ok := x.userIdx[hu]
@@ -456,21 +470,21 @@ func (x *index) entryOf(ss data.Session, gen uint32) entry {
 		x.clients = append(x.clients, c)
 		x.clientIdx[hc] = cp
 	}
-	e := entry{expire: ss.ExpiresAt.UnixMicro(), login: ss.LoginTime.UnixMicro(), last: ss.LastActivity.UnixMicro(),
-		user: up, client: cp, gen: gen}
+	var flags uint8
 	if _, ok := ss.Data[MarkLastActivity]; ok {
-		e.flags |= flagLastEst
+		flags |= flagLastEst
 	}
 	if _, ok := ss.Data[MarkLoginTime]; ok {
-		e.flags |= flagLoginEst
+		flags |= flagLoginEst
 	}
 	switch {
 	case ss.Status == StatusTampered:
-		e.flags |= flagTampered
+		flags |= flagTampered
 	case !x.s.opts.Keys.Usable():
-		e.flags |= flagUnchecked
+		flags |= flagUnchecked
 	}
-	return e
+	return entry{expire: ss.ExpiresAt.UnixMicro(), login: ss.LoginTime.UnixMicro(), last: ss.LastActivity.UnixMicro(),
+		user: up, cf: cp<<4 | uint32(flags)}
 }
 
 func hashUser(u userInfo) uint64 {
@@ -490,7 +504,7 @@ func hashClient(c client) uint64 {
 // session is the operator's view of an entry (no session dict: only the
 // markers).
 func (x *index) session(key string, e entry) data.Session {
-	u, c := x.users[e.user], x.clients[e.client]
+	u, c := x.users[e.user], x.clients[e.client()]
 	ss := data.Session{
 		ID: key, UserID: u.id, Username: u.username, Email: u.email,
 		FullName: u.fullName, Role: u.role, Status: u.status,
@@ -499,16 +513,16 @@ func (x *index) session(key string, e entry) data.Session {
 		ExpiresAt: time.UnixMicro(e.expire).UTC(),
 	}
 	m := map[string]any{}
-	if e.flags&flagLastEst != 0 {
+	if e.flags()&flagLastEst != 0 {
 		m[MarkLastActivity] = "estimated"
 	}
-	if e.flags&flagLoginEst != 0 {
+	if e.flags()&flagLoginEst != 0 {
 		m[MarkLoginTime] = "estimated"
 	}
 	switch {
-	case e.flags&flagTampered != 0:
+	case e.flags()&flagTampered != 0:
 		m[MarkSignature] = "tampered"
-	case e.flags&flagUnchecked != 0:
+	case e.flags()&flagUnchecked != 0:
 		m[MarkSignature] = "unchecked (no SECRET_KEY)"
 	default:
 		m[MarkSignature] = "valid"
@@ -541,34 +555,6 @@ func (x *index) rowErrors() error {
 		errs[i] = x.errs[k]
 	}
 	return errors.Join(errs...)
-}
-
-// matches reports whether an entry passes q's filters at now.
-func (x *index) matches(e entry, q data.Query, now int64) bool {
-	if e.expire <= now {
-		return false
-	}
-	u := &x.users[e.user]
-	if q.Username != "" && u.username != q.Username {
-		return false
-	}
-	if q.Role != "" && u.role != q.Role {
-		return false
-	}
-	if q.Text != "" {
-		t := strings.ToLower(q.Text)
-		hit := false
-		for _, f := range []string{u.username, u.fullName, u.email, u.role, x.clients[e.client].ip} {
-			if strings.Contains(strings.ToLower(f), t) {
-				hit = true
-				break
-			}
-		}
-		if !hit {
-			return false
-		}
-	}
-	return true
 }
 
 // SyncNow runs a full sync of the index at once (benchmarks, and an

@@ -1,57 +1,240 @@
 package django
 
-// keyMap holds the index's entries by session key. Django's keys are 32
-// characters, so they are stored inline as [32]byte (no string header, no
-// separate allocation), and an entry holds no pointers: the garbage
-// collector never scans the map, which at a million sessions is most of
-// what the dashboard keeps. Keys of another length (a site with its own
-// session key scheme) go to a plain map.
+import (
+	"hash/maphash"
+)
+
+// keyMap holds the index's entries by session key, in as little memory as
+// a million sessions allow (issue 10: the dashboard under 128 MB at 1M).
+//
+// Django's keys are 32 characters, so an entry and its key make a 64-byte
+// slot with no pointers: slots live in fixed-size chunks (growth allocates
+// one more chunk, never copies the ones there), a deleted slot is reused,
+// and the garbage collector never scans them. Keys are found through an
+// open-addressing table of slot numbers (4 bytes a slot at a load of at
+// most 3/4), which costs a tenth of a Go map of [32]byte keys (72-byte
+// slots at its own load factor). Keys of another length (a site with its
+// own key scheme) go to a plain map.
+//
+// A full sync marks the keys it sees (see, seeSame) and drops the others
+// (dropUnseen): a bitset over slot numbers, not a generation in every
+// entry.
 type keyMap struct {
-	m32   map[[32]byte]entry
-	other map[string]entry
+	chunks [][]slot
+	used   uint32   // slots handed out: the next fresh slot number
+	free   []uint32 // dead slots to reuse
+	n      int      // live slots
+	tab    []uint32 // 0: empty; else slot number + 1
+	seed   maphash.Seed
+	other  map[string]entry
+
+	pass      bool
+	seen      []uint64 // by slot number, during a pass
+	otherSeen map[string]bool
 }
 
-func newKeyMap() keyMap {
-	return keyMap{m32: map[[32]byte]entry{}, other: map[string]entry{}}
+// slot is a key and its entry; a dead slot has a zero first key byte (a
+// key that starts with a NUL byte goes to other).
+type slot struct {
+	key [32]byte
+	e   entry
 }
 
-func (m keyMap) len() int { return len(m.m32) + len(m.other) }
+const (
+	chunkBits = 14 // 16,384 slots, 1 MiB a chunk
+	chunkLen  = 1 << chunkBits
+)
 
-func (m keyMap) get(k string) (entry, bool) {
-	if len(k) == 32 {
-		e, ok := m.m32[[32]byte([]byte(k))]
+func newKeyMap() keyMap { return newKeyMapSized(0) }
+
+// newKeyMapSized makes a map for n keys without regrowing its table.
+func newKeyMapSized(n int) keyMap {
+	size := 64
+	for size*3 < n*4+4 {
+		size *= 2
+	}
+	return keyMap{tab: make([]uint32, size), seed: maphash.MakeSeed(), other: map[string]entry{}}
+}
+
+func (m *keyMap) len() int { return m.n + len(m.other) }
+
+func (m *keyMap) slot(id uint32) *slot { return &m.chunks[id>>chunkBits][id&(chunkLen-1)] }
+
+func inline(k string) bool { return len(k) == 32 && k[0] != 0 }
+
+func (m *keyMap) hash(k []byte) uint64 { return maphash.Bytes(m.seed, k) }
+
+// find returns the table position of k and whether it is there; when it
+// is not, pos is the empty position where it would go.
+func (m *keyMap) find(k string) (pos int, id uint32, ok bool) {
+	mask := len(m.tab) - 1
+	pos = int(maphash.String(m.seed, k)) & mask
+	for {
+		v := m.tab[pos]
+		if v == 0 {
+			return pos, 0, false
+		}
+		if string(m.slot(v - 1).key[:]) == k {
+			return pos, v - 1, true
+		}
+		pos = (pos + 1) & mask
+	}
+}
+
+func (m *keyMap) get(k string) (entry, bool) {
+	if !inline(k) {
+		e, ok := m.other[k]
 		return e, ok
 	}
-	e, ok := m.other[k]
-	return e, ok
+	_, id, ok := m.find(k)
+	if !ok {
+		return entry{}, false
+	}
+	return m.slot(id).e, true
 }
 
-func (m keyMap) set(k string, e entry) {
-	if len(k) == 32 {
-		m.m32[[32]byte([]byte(k))] = e
+func (m *keyMap) set(k string, e entry) {
+	if !inline(k) {
+		m.other[k] = e
+		if m.pass {
+			m.otherSeen[k] = true
+		}
 		return
 	}
-	m.other[k] = e
+	pos, id, ok := m.find(k)
+	if ok {
+		m.slot(id).e = e
+		m.mark(id)
+		return
+	}
+	if (m.n+1)*4 > len(m.tab)*3 {
+		m.grow()
+		pos, _, _ = m.find(k)
+	}
+	id = m.alloc()
+	sl := m.slot(id)
+	copy(sl.key[:], k)
+	sl.e = e
+	m.tab[pos] = id + 1
+	m.n++
+	m.mark(id)
 }
 
-func (m keyMap) del(k string) {
-	if len(k) == 32 {
-		delete(m.m32, [32]byte([]byte(k)))
+// mark notes a slot set during a pass as seen: what the pass itself
+// decoded (set) is in the table.
+func (m *keyMap) mark(id uint32) {
+	if !m.pass {
 		return
 	}
-	delete(m.other, k)
+	for int(id>>6) >= len(m.seen) {
+		m.seen = append(m.seen, 0)
+	}
+	m.seen[id>>6] |= 1 << (id & 63)
+}
+
+func (m *keyMap) alloc() uint32 {
+	if n := len(m.free); n > 0 {
+		id := m.free[n-1]
+		m.free = m.free[:n-1]
+		return id
+	}
+	id := m.used
+	if int(id>>chunkBits) == len(m.chunks) {
+		m.chunks = append(m.chunks, make([]slot, chunkLen))
+	}
+	m.used++
+	return id
+}
+
+func (m *keyMap) grow() {
+	old := m.tab
+	m.tab = make([]uint32, 2*len(old))
+	mask := len(m.tab) - 1
+	for _, v := range old {
+		if v == 0 {
+			continue
+		}
+		pos := int(m.hash(m.slot(v - 1).key[:])) & mask
+		for m.tab[pos] != 0 {
+			pos = (pos + 1) & mask
+		}
+		m.tab[pos] = v
+	}
+}
+
+func (m *keyMap) del(k string) {
+	if !inline(k) {
+		delete(m.other, k)
+		return
+	}
+	pos, id, ok := m.find(k)
+	if ok {
+		m.remove(pos, id)
+	}
+}
+
+// posOf is the table position of a live slot.
+func (m *keyMap) posOf(id uint32) int {
+	mask := len(m.tab) - 1
+	pos := int(m.hash(m.slot(id).key[:])) & mask
+	for m.tab[pos] != id+1 {
+		pos = (pos + 1) & mask
+	}
+	return pos
+}
+
+// remove empties table position pos (slot id) by backward shift, so that
+// no tombstones slow later probes.
+func (m *keyMap) remove(pos int, id uint32) {
+	mask := len(m.tab) - 1
+	i := pos
+	m.tab[i] = 0
+	for j := (i + 1) & mask; m.tab[j] != 0; j = (j + 1) & mask {
+		h := int(m.hash(m.slot(m.tab[j] - 1).key[:])) & mask
+		// The entry at j may move to i unless its home lies cyclically
+		// in (i, j].
+		if i <= j {
+			if i < h && h <= j {
+				continue
+			}
+		} else if i < h || h <= j {
+			continue
+		}
+		m.tab[i], m.tab[j] = m.tab[j], 0
+		i = j
+	}
+	*m.slot(id) = slot{}
+	m.free = append(m.free, id)
+	m.n--
 }
 
 // each calls fn for every entry with its key as k32 (32-character keys)
 // or k (others): keyString makes the string only when the caller needs it,
 // so a walk over a million entries allocates nothing.
-func (m keyMap) each(fn func(k32 [32]byte, k string, e entry)) {
-	for k, e := range m.m32 {
-		fn(k, "", e)
+func (m *keyMap) each(fn func(k32 [32]byte, k string, e entry)) {
+	for c, ch := range m.chunks {
+		if c == len(m.chunks)-1 {
+			ch = ch[:m.used-uint32(c)<<chunkBits]
+		}
+		for i := range ch {
+			if ch[i].key[0] != 0 {
+				fn(ch[i].key, "", ch[i].e)
+			}
+		}
 	}
 	for k, e := range m.other {
 		fn([32]byte{}, k, e)
 	}
+}
+
+// live returns the chunks' slots handed out (dead ones have a zero first
+// key byte): for loops that must not pay a call per entry.
+func (m *keyMap) live(c int) []slot {
+	ch := m.chunks[c]
+	if c == len(m.chunks)-1 {
+		ch = ch[:m.used-uint32(c)<<chunkBits]
+	}
+	return ch
 }
 
 // keyString is the key each passed.
@@ -63,25 +246,78 @@ func keyString(k32 [32]byte, k string) string {
 }
 
 // deleteIf removes the entries for which drop returns true.
-func (m keyMap) deleteIf(drop func(e entry) bool) {
-	for k, e := range m.m32 {
-		if drop(e) {
-			delete(m.m32, k)
+func (m *keyMap) deleteIf(drop func(e entry) bool) {
+	m.dropWhere(func(_ uint32, e entry) bool { return drop(e) }, func(_ string, e entry) bool { return drop(e) })
+}
+
+func (m *keyMap) dropWhere(slotDrop func(id uint32, e entry) bool, otherDrop func(k string, e entry) bool) {
+	for c := range m.chunks {
+		ch := m.live(c)
+		for i := range ch {
+			if ch[i].key[0] == 0 || !slotDrop(uint32(c)<<chunkBits|uint32(i), ch[i].e) {
+				continue
+			}
+			id := uint32(c)<<chunkBits | uint32(i)
+			m.remove(m.posOf(id), id)
 		}
 	}
 	for k, e := range m.other {
-		if drop(e) {
+		if otherDrop(k, e) {
 			delete(m.other, k)
 		}
 	}
 }
 
 // rewrite replaces every entry with fn's result.
-func (m keyMap) rewrite(fn func(e entry) entry) {
-	for k, e := range m.m32 {
-		m.m32[k] = fn(e)
+func (m *keyMap) rewrite(fn func(e entry) entry) {
+	for c := range m.chunks {
+		ch := m.live(c)
+		for i := range ch {
+			if ch[i].key[0] != 0 {
+				ch[i].e = fn(ch[i].e)
+			}
+		}
 	}
 	for k, e := range m.other {
 		m.other[k] = fn(e)
 	}
+}
+
+// beginPass starts a full sync's pass: no key is seen yet.
+func (m *keyMap) beginPass() {
+	m.pass = true
+	m.seen = make([]uint64, (m.used+63)/64)
+	m.otherSeen = map[string]bool{}
+}
+
+// seeSame marks k seen when it is there with this expiry, and reports
+// whether it was.
+func (m *keyMap) seeSame(k string, expire int64) bool {
+	if !inline(k) {
+		e, ok := m.other[k]
+		if ok && e.expire == expire {
+			if m.pass {
+				m.otherSeen[k] = true
+			}
+			return true
+		}
+		return false
+	}
+	_, id, ok := m.find(k)
+	if !ok || m.slot(id).e.expire != expire {
+		return false
+	}
+	m.mark(id)
+	return true
+}
+
+// endPass drops every key the pass did not see (when drop is set: a pass
+// that failed half-way keeps them) and ends it.
+func (m *keyMap) endPass(drop bool) {
+	if drop {
+		m.dropWhere(func(id uint32, _ entry) bool {
+			return int(id>>6) >= len(m.seen) || m.seen[id>>6]&(1<<(id&63)) == 0
+		}, func(k string, _ entry) bool { return !m.otherSeen[k] })
+	}
+	m.pass, m.seen, m.otherSeen = false, nil, nil
 }

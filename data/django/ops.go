@@ -99,64 +99,14 @@ func (s *Source) windowRows(ctx context.Context, now time.Time, after *data.Curs
 	return s.scanRows(rows)
 }
 
+// fromIndex answers the filters and the orders the expire_date index
+// cannot from the decode index: one pass that keeps only the page's
+// entries (query.go).
 func (s *Source) fromIndex(ctx context.Context, q data.Query) (data.Page, error) {
 	if err := s.idx.refresh(ctx, q.Now); err != nil {
 		return data.Page{}, fmt.Errorf("django list: %w", err)
 	}
-	now := q.Now.UnixMicro()
-	x := s.idx
-	x.mu.Lock()
-	var hits []data.Session
-	x.m.each(func(k32 [32]byte, k string, e entry) {
-		if x.matches(e, q, now) {
-			hits = append(hits, x.session(keyString(k32, k), e))
-		}
-	})
-	x.mu.Unlock()
-	less := func(a, b data.Session) int { return compare(a, b, q.Sort) }
-	sort.Slice(hits, func(i, j int) bool {
-		c := less(hits[i], hits[j])
-		if q.Desc {
-			return c > 0
-		}
-		return c < 0
-	})
-	if q.After != nil {
-		cur := data.Session{ID: q.After.ID, Username: q.After.User, ExpiresAt: q.After.Time, LastActivity: q.After.Time, LoginTime: q.After.Time}
-		i := sort.Search(len(hits), func(i int) bool {
-			c := less(hits[i], cur)
-			if q.Desc {
-				return c < 0
-			}
-			return c > 0
-		})
-		hits = hits[i:]
-	}
-	page := data.Page{Sessions: hits}
-	if len(hits) > q.Limit {
-		page.Sessions = hits[:q.Limit]
-		page.Next = data.CursorOf(page.Sessions[q.Limit-1], q.Sort)
-	}
-	return page, x.rowErrors()
-}
-
-// compare orders sessions by k, then by id.
-func compare(a, b data.Session, k data.SortKey) int {
-	var c int
-	switch k {
-	case data.SortLastActivity:
-		c = a.LastActivity.Compare(b.LastActivity)
-	case data.SortLoginTime:
-		c = a.LoginTime.Compare(b.LoginTime)
-	case data.SortUser:
-		c = strings.Compare(a.Username, b.Username)
-	default:
-		c = a.ExpiresAt.Compare(b.ExpiresAt)
-	}
-	if c == 0 {
-		c = strings.Compare(a.ID, b.ID)
-	}
-	return c
+	return s.idx.list(q), s.idx.rowErrors()
 }
 
 // Stats counts the active sessions from the index: at most FullSyncEvery
@@ -203,8 +153,8 @@ func (x *index) count(q data.StatsQuery) data.Stats {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	byUser := make([]int64, len(x.users))
-	x.m.each(func(_ [32]byte, _ string, e entry) {
-		if e.login >= since && e.login <= now && e.flags&flagLoginEst == 0 {
+	add := func(e *entry) {
+		if e.login >= since && e.login <= now && e.flags()&flagLoginEst == 0 {
 			st.RecentLogins++
 		}
 		if e.expire <= now {
@@ -215,7 +165,18 @@ func (x *index) count(q data.StatsQuery) data.Stats {
 		if e.expire <= soon {
 			st.ExpiringWithin++
 		}
-	})
+	}
+	for c := range x.m.chunks {
+		ch := x.m.live(c)
+		for i := range ch {
+			if ch[i].key[0] != 0 {
+				add(&ch[i].e)
+			}
+		}
+	}
+	for _, e := range x.m.other {
+		add(&e)
+	}
 	for i, n := range byUser {
 		if n > 0 {
 			st.ByRole[x.users[i].role] += n

@@ -1,0 +1,380 @@
+package django
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"sessionmon/data"
+)
+
+// Listings and counts from the index (issue 10: a dashboard poll at 1M
+// sessions in milliseconds, in every order it offers). A listing is a
+// single pass over the entries that keeps the Limit+1 first in the order
+// after the cursor (a bounded heap), so only those become data.Sessions;
+// comparing two entries reads two integers (a time, or the rank of the
+// user's name among the interned users), and the key only on a tie. What
+// a filter asks of a user or a client is worked out once per interned
+// user and client and kept while the filter stays (queryCache), not once
+// per session and poll.
+
+var _ data.Counter = (*Source)(nil)
+
+// queryCache is what listings reuse between polls. It is by user and
+// client number, so gc (which renumbers them) resets it; users and
+// clients only ever grow in between, so it extends itself to the new
+// ones. Guarded by index.mu.
+type queryCache struct {
+	// byName: user numbers by username (then number); rank: by user
+	// number, 2*(dense rank of the username + 1), so that a cursor's name
+	// not among them ranks oddly between its neighbours.
+	byName []uint32
+	rank   []uint32
+
+	f filterCache
+}
+
+// filterCache holds what the last filter asked of each user and client.
+type filterCache struct {
+	username, role, text string
+	valid                bool
+	user                 []uint8 // userPass | userText
+	client               []bool  // text in the IP
+}
+
+const (
+	userPass = 1 << iota // Username and Role match (exactly, if set)
+	userText             // Text is in the username, name, email or role
+)
+
+// ranks returns the rank of every user, extended to new ones.
+func (x *index) ranks() []uint32 {
+	c := &x.qc
+	if len(c.rank) == len(x.users) {
+		return c.rank
+	}
+	add := make([]uint32, 0, len(x.users)-len(c.rank))
+	for i := len(c.rank); i < len(x.users); i++ {
+		add = append(add, uint32(i))
+	}
+	byName := func(a, b uint32) int {
+		return cmp.Or(strings.Compare(x.users[a].username, x.users[b].username), cmp.Compare(a, b))
+	}
+	slices.SortFunc(add, byName)
+	merged := make([]uint32, 0, len(c.byName)+len(add))
+	i, j := 0, 0
+	for i < len(c.byName) && j < len(add) {
+		if byName(c.byName[i], add[j]) < 0 {
+			merged = append(merged, c.byName[i])
+			i++
+		} else {
+			merged = append(merged, add[j])
+			j++
+		}
+	}
+	merged = append(append(merged, c.byName[i:]...), add[j:]...)
+	rank := slices.Grow(c.rank, len(add))[:len(x.users)]
+	var d uint32
+	for k, u := range merged {
+		if k > 0 && x.users[u].username != x.users[merged[k-1]].username {
+			d++
+		}
+		rank[u] = 2 * (d + 1)
+	}
+	c.byName, c.rank = merged, rank
+	return rank
+}
+
+// nameRank places a cursor's username among the ranks: the rank of that
+// name, or an odd number between the names around it.
+func (x *index) nameRank(name string) int64 {
+	c := &x.qc
+	p := sort.Search(len(c.byName), func(i int) bool { return x.users[c.byName[i]].username >= name })
+	if p == len(c.byName) {
+		if p == 0 {
+			return 1
+		}
+		return int64(c.rank[c.byName[p-1]]) + 1
+	}
+	r := int64(c.rank[c.byName[p]])
+	if x.users[c.byName[p]].username == name {
+		return r
+	}
+	return r - 1
+}
+
+// filter returns what q's filters ask of each user and client (nil when
+// q has none), extended to new ones.
+func (x *index) filter(q data.Query) *filterCache {
+	if q.Username == "" && q.Role == "" && q.Text == "" {
+		return nil
+	}
+	f := &x.qc.f
+	if !f.valid || f.username != q.Username || f.role != q.Role || f.text != q.Text {
+		*f = filterCache{username: q.Username, role: q.Role, text: q.Text, valid: true}
+	}
+	t := strings.ToLower(q.Text)
+	for i := len(f.user); i < len(x.users); i++ {
+		u := &x.users[i]
+		var m uint8
+		if (q.Username == "" || u.username == q.Username) && (q.Role == "" || u.role == q.Role) {
+			m |= userPass
+		}
+		if t != "" && (containsFold(u.username, t) || containsFold(u.fullName, t) || containsFold(u.email, t) || containsFold(u.role, t)) {
+			m |= userText
+		}
+		f.user = append(f.user, m)
+	}
+	for i := len(f.client); i < len(x.clients); i++ {
+		f.client = append(f.client, t != "" && containsFold(x.clients[i].ip, t))
+	}
+	return f
+}
+
+// containsFold is strings.Contains(strings.ToLower(s), t) for a t already
+// lowered, without lowering (allocating) an ASCII s.
+func containsFold(s, t string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.Contains(strings.ToLower(s), t)
+		}
+	}
+	if len(t) > len(s) {
+		return false
+	}
+outer:
+	for i := 0; i+len(t) <= len(s); i++ {
+		for j := 0; j < len(t); j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != t[j] {
+				continue outer
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// hit is an entry in a listing's order: p is its place in the sort key
+// (twice its time, or its user's rank), the key breaks ties.
+type hit struct {
+	p   int64
+	k32 [32]byte
+	ks  string // a key of another length; k32 is zero
+	e   entry
+}
+
+func (h *hit) key() string { return keyString(h.k32, h.ks) }
+
+func (h *hit) keyBytes() []byte {
+	if h.ks != "" {
+		return []byte(h.ks)
+	}
+	return h.k32[:]
+}
+
+// selection is one listing or count: its filter, order and cursor.
+type selection struct {
+	x    *index
+	now  int64
+	f    *filterCache
+	sort data.SortKey
+	desc bool
+	rank []uint32
+
+	after  bool
+	curP   int64
+	curKey []byte
+}
+
+func (x *index) selection(q data.Query) *selection {
+	sl := &selection{x: x, now: q.Now.UnixMicro(), f: x.filter(q), sort: q.Sort, desc: q.Desc}
+	if q.Sort == data.SortUser {
+		sl.rank = x.ranks()
+	}
+	if c := q.After; c != nil {
+		sl.after, sl.curKey = true, []byte(c.ID)
+		if q.Sort == data.SortUser {
+			sl.curP = x.nameRank(c.User)
+		} else {
+			// Entries hold microseconds: a cursor's time between two
+			// of them sits at the odd number between their doubles.
+			sl.curP = 2 * c.Time.UnixMicro()
+			if c.Time.Nanosecond()%1000 != 0 {
+				sl.curP++
+			}
+		}
+	}
+	return sl
+}
+
+// place is an entry's p.
+func (sl *selection) place(e *entry) int64 {
+	switch sl.sort {
+	case data.SortUser:
+		return int64(sl.rank[e.user])
+	case data.SortLastActivity:
+		return 2 * e.last
+	case data.SortLoginTime:
+		return 2 * e.login
+	}
+	return 2 * e.expire
+}
+
+// order compares two places and keys in the listing's direction.
+func (sl *selection) order(ap int64, ak []byte, bp int64, bk []byte) int {
+	c := cmp.Compare(ap, bp)
+	if c == 0 {
+		c = bytes.Compare(ak, bk)
+	}
+	if sl.desc {
+		return -c
+	}
+	return c
+}
+
+// matches reports whether an active entry passes the filters.
+func (sl *selection) matches(e *entry) bool {
+	if e.expire <= sl.now {
+		return false
+	}
+	f := sl.f
+	if f == nil {
+		return true
+	}
+	m := f.user[e.user]
+	if m&userPass == 0 {
+		return false
+	}
+	return f.text == "" || m&userText != 0 || f.client[e.client()]
+}
+
+// each calls fn with the place of every entry that passes the filters and
+// comes after the cursor (or, with upTo, at or before it).
+func (sl *selection) each(upTo bool, fn func(p int64, k32 *[32]byte, ks string, e *entry)) {
+	m := &sl.x.m
+	visit := func(k []byte, k32 *[32]byte, ks string, e *entry) {
+		if !sl.matches(e) {
+			return
+		}
+		p := sl.place(e)
+		if sl.after && (sl.order(p, k, sl.curP, sl.curKey) > 0) == upTo {
+			return
+		}
+		fn(p, k32, ks, e)
+	}
+	for c := range m.chunks {
+		ch := m.live(c)
+		for i := range ch {
+			if ch[i].key[0] != 0 {
+				visit(ch[i].key[:], &ch[i].key, "", &ch[i].e)
+			}
+		}
+	}
+	for k, e := range m.other {
+		visit([]byte(k), &[32]byte{}, k, &e)
+	}
+}
+
+// top returns the first n entries of the listing after the cursor, in
+// order.
+func (sl *selection) top(n int) []hit {
+	h := make([]hit, 0, n)
+	// A max-heap in the listing's order: h[0] is the last kept.
+	worse := func(i, j int) bool {
+		return sl.order(h[i].p, h[i].keyBytes(), h[j].p, h[j].keyBytes()) > 0
+	}
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			if r := l + 1; r < len(h) && worse(r, l) {
+				l = r
+			}
+			if !worse(l, i) {
+				return
+			}
+			h[i], h[l] = h[l], h[i]
+			i = l
+		}
+	}
+	sl.each(false, func(p int64, k32 *[32]byte, ks string, e *entry) {
+		if len(h) < n {
+			h = append(h, hit{p: p, k32: *k32, ks: ks, e: *e})
+			for i := len(h) - 1; i > 0; {
+				parent := (i - 1) / 2
+				if !worse(i, parent) {
+					break
+				}
+				h[i], h[parent] = h[parent], h[i]
+				i = parent
+			}
+			return
+		}
+		// Most entries lose to the last kept on their place alone.
+		if c := cmp.Compare(p, h[0].p); c != 0 && (c > 0) != sl.desc {
+			return
+		}
+		k := k32[:]
+		if ks != "" {
+			k = []byte(ks)
+		}
+		if sl.order(p, k, h[0].p, h[0].keyBytes()) >= 0 {
+			return
+		}
+		h[0] = hit{p: p, k32: *k32, ks: ks, e: *e}
+		down(0)
+	})
+	slices.SortFunc(h, func(a, b hit) int { return sl.order(a.p, a.keyBytes(), b.p, b.keyBytes()) })
+	return h
+}
+
+// list answers a ListActive from the index.
+func (x *index) list(q data.Query) data.Page {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	hits := x.selection(q).top(q.Limit + 1)
+	page := data.Page{Sessions: make([]data.Session, 0, min(len(hits), q.Limit))}
+	for i := range hits[:min(len(hits), q.Limit)] {
+		page.Sessions = append(page.Sessions, x.session(hits[i].key(), hits[i].e))
+	}
+	if len(hits) > q.Limit {
+		page.Next = data.CursorOf(page.Sessions[q.Limit-1], q.Sort)
+	}
+	return page
+}
+
+// CountActive counts the active sessions q selects, or with q.After those
+// at or before the cursor (data.Counter: the dashboard's "95/99,786"),
+// from the index, as ListActive's filters and orders list them.
+func (s *Source) CountActive(ctx context.Context, q data.Query) (int64, error) {
+	if q.Sort == "" {
+		q.Sort = data.SortExpires
+	}
+	if !q.Sort.Valid() {
+		return 0, fmt.Errorf("django count: unknown sort key %q", q.Sort)
+	}
+	if q.Now.IsZero() {
+		q.Now = time.Now()
+	}
+	if err := s.idx.refresh(ctx, q.Now); err != nil {
+		return 0, fmt.Errorf("django count: %w", err)
+	}
+	x := s.idx
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var n int64
+	x.selection(q).each(true, func(int64, *[32]byte, string, *entry) { n++ })
+	return n, nil
+}
