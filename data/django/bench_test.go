@@ -62,31 +62,86 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
+// benchIndex fills an index with n sessions of n/4 users, each user its
+// own IP (as bench/cmd/djangopoll generates them), straight through
+// entryOf, without a database or decoding.
+func benchIndex(n int) *index {
+	users := n / 4
+	x := newIndex(&Source{opts: Options{Keys: NewKeys("k")}})
+	x.m = newKeyMapSized(n + n/16)
+	now := time.Now()
+	ua := string([]byte("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"))
+	for i := 0; i < n; i++ {
+		u := i % users
+		ss := data.Session{
+			UserID: int64(u + 1), Username: fmt.Sprintf("user%07d", u), Email: fmt.Sprintf("user%07d@example.com", u),
+			FullName: fmt.Sprintf("User %d", u), Role: []string{"user", "user", "editor", "admin"}[u%4], Status: "active",
+			IP: fmt.Sprintf("10.%d.%d.%d", u>>16&255, u>>8&255, u&255), UserAgent: ua,
+			LoginTime: now.Add(-time.Duration(i*7%1000) * time.Second), LastActivity: now.Add(-time.Duration(i*13%1000) * time.Second),
+			ExpiresAt: now.Add(time.Duration(i) * time.Second),
+			Data:      map[string]any{MarkSignature: "valid"},
+		}
+		x.m.set(fmt.Sprintf("%032d", i*7919%n), x.entryOf(ss))
+	}
+	return x
+}
+
+// BenchmarkIndexList times the dashboard's listings and counts from an
+// index of 1M sessions (-benchtime 20x: building it takes a while):
+//
+//	go test -run XXX -bench IndexList -benchtime 20x ./data/django/
+func BenchmarkIndexList(b *testing.B) {
+	x := benchIndex(1_000_000)
+	now := time.Now()
+	for _, c := range []struct {
+		name string
+		q    data.Query
+	}{
+		{"user", data.Query{Sort: data.SortUser}},
+		{"last-desc", data.Query{Sort: data.SortLastActivity, Desc: true}},
+		{"filter-user00012", data.Query{Sort: data.SortUser, Text: "user00012"}},
+		{"filter-editor", data.Query{Sort: data.SortUser, Text: "editor"}},
+	} {
+		q := c.q
+		q.Now, q.Limit = now, 60
+		b.Run("list-"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				x.list(q)
+			}
+		})
+		b.Run("count-"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				countOfBench(x, q)
+			}
+		})
+	}
+	b.Run("stats", func(b *testing.B) {
+		for b.Loop() {
+			x.count(data.StatsQuery{Now: now, ExpiryWindow: time.Hour, LoginWindow: 5 * time.Minute})
+		}
+	})
+}
+
+func countOfBench(x *index, q data.Query) int64 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var n int64
+	x.selection(q).each(true, func(int64, *[32]byte, string, *entry) { n++ })
+	return n
+}
+
 // BenchmarkIndexMemory fills the index with 1M sessions of 250k users (as
-// bench/cmd/djangopoll generates them) straight through entryOf, without a
-// database or decoding, and reports the live heap it holds per session:
+// bench/cmd/djangopoll generates them) and reports the live heap it holds
+// per session:
 //
 //	go test -run XXX -bench IndexMemory -benchtime 1x ./data/django/
 func BenchmarkIndexMemory(b *testing.B) {
-	const n, users = 1_000_000, 250_000
+	const n = 1_000_000
 	for b.Loop() {
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
-		x := newIndex(&Source{opts: Options{Keys: NewKeys("k")}})
-		x.m = newKeyMapSized(n + n/16)
-		now := time.Now()
-		for i := 0; i < n; i++ {
-			u := i % users
-			ss := data.Session{
-				UserID: int64(u + 1), Username: fmt.Sprintf("user%07d", u), Email: fmt.Sprintf("user%07d@example.com", u),
-				FullName: fmt.Sprintf("User %d", u), Role: []string{"user", "user", "editor", "admin"}[u%4], Status: "active",
-				IP: fmt.Sprintf("10.%d.%d.%d", u>>16&255, u>>8&255, u&255), UserAgent: string([]byte("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")),
-				LoginTime: now, LastActivity: now, ExpiresAt: now.Add(time.Duration(i) * time.Second),
-				Data: map[string]any{MarkSignature: "valid"},
-			}
-			x.m.set(fmt.Sprintf("%032d", i), x.entryOf(ss))
-		}
+		x := benchIndex(n)
 		runtime.GC()
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)

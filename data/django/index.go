@@ -36,6 +36,7 @@ type index struct {
 	mu        sync.Mutex
 	m         keyMap
 	errs      map[string]error  // rows that cannot be decoded, by key
+	errExpire map[string]int64  // and their expire_date (checkDeletes counts them)
 	users     []userInfo        // interned: entries refer to them by index
 	userIdx   map[uint64]uint32 // by hash of the fields (hashUser); a collision just adds a row
 	clients   []client
@@ -44,7 +45,9 @@ type index struct {
 	synced    bool              // a full sync has completed
 	lastFull  time.Time
 	fullTook  time.Duration // how long the last full sync took
-	running   bool          // a background full sync is under way
+	lastCheck time.Time     // the last checkDeletes (or full sync)
+	checkTook time.Duration
+	running   bool // a background full sync or checkDeletes is under way
 	wg        sync.WaitGroup
 
 	statsMu      sync.Mutex
@@ -91,7 +94,7 @@ func (e *entry) setClient(c uint32) { e.cf = c<<4 | e.cf&15 }
 const slack = 5 * time.Second
 
 func newIndex(s *Source) *index {
-	return &index{s: s, m: newKeyMap(), errs: map[string]error{},
+	return &index{s: s, m: newKeyMap(), errs: map[string]error{}, errExpire: map[string]int64{},
 		userIdx: map[uint64]uint32{}, clientIdx: map[uint64]uint32{}}
 }
 
@@ -142,32 +145,50 @@ func (x *index) refreshMode(ctx context.Context, wait bool) error {
 	// ten times its own duration: on a table so large that a pass takes
 	// seconds, it may use a tenth of the time, not all of it.
 	due := !first && !x.running && time.Since(x.lastFull) > max(x.s.opts.FullSyncEvery, 10*x.fullTook)
-	if due {
+	// Between full syncs, the cheaper check for rows the site deleted
+	// (deletes.go), on the same terms.
+	check := !first && !x.running && !due && time.Since(x.lastCheck) > max(deleteCheckEvery, 10*x.checkTook)
+	if due || check {
 		x.running = true
 		x.wg.Add(1)
 	}
 	x.mu.Unlock()
-	if due {
-		go func() {
-			defer x.wg.Done()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			go func() {
-				select {
-				case <-x.s.done:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-			x.syncMu.Lock()
-			_ = x.full(ctx, time.Now()) // a failure leaves the old index; the next refresh retries
-			x.syncMu.Unlock()
+	if check {
+		go x.background(func(ctx context.Context) {
+			start := time.Now()
+			_ = x.checkDeletes(ctx) // a failure leaves the index as it was; the next check retries
 			x.mu.Lock()
-			x.running = false
+			x.lastCheck, x.checkTook = time.Now(), time.Since(start)
 			x.mu.Unlock()
-		}()
+		})
+	}
+	if due {
+		go x.background(func(ctx context.Context) {
+			_ = x.full(ctx, time.Now()) // a failure leaves the old index; the next refresh retries
+		})
 	}
 	return nil
+}
+
+// background runs fn (a full sync or a check) under syncMu, cancelled when
+// the source closes, and clears running.
+func (x *index) background(fn func(ctx context.Context)) {
+	defer x.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-x.s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	x.syncMu.Lock()
+	fn(ctx)
+	x.syncMu.Unlock()
+	x.mu.Lock()
+	x.running = false
+	x.mu.Unlock()
 }
 
 // incremental reads the rows saved since the watermark.
@@ -222,7 +243,7 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 	defer func() {
 		x.mu.Lock()
 		if !passOK {
-			x.m.endPass(false) // keep what a failed pass did not get to see
+			x.m.endPass(nil) // keep what a failed pass did not get to see
 		}
 		x.mu.Unlock()
 	}()
@@ -239,8 +260,41 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	for start := 0; start < len(need); start += batch {
-		part := need[start:min(len(need), start+batch)]
+	if err := x.fetch(ctx, need); err != nil {
+		return err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	// Drop what this pass did not see: rows the site deleted. Incremental
+	// refreshes cannot run meanwhile (syncMu), so nothing was added behind
+	// the pass's back; a row saved during it, behind its key cursor, is
+	// newer than the watermark and comes back with the next refresh.
+	x.m.endPass(func(entry) bool { return true })
+	passOK = true
+	if len(x.errs) > 0 {
+		needed := make(map[string]bool, len(need))
+		for _, k := range need {
+			needed[k] = true
+		}
+		for k := range x.errs {
+			if !needed[k] {
+				delete(x.errs, k)
+				delete(x.errExpire, k)
+			}
+		}
+	}
+	x.synced, x.lastFull, x.fullTook = true, time.Now(), time.Since(start)
+	x.lastCheck = x.lastFull
+	x.gc()
+	s.cache.clear()
+	return nil
+}
+
+// fetch reads and decodes the rows of the given keys.
+func (x *index) fetch(ctx context.Context, keys []string) error {
+	s := x.s
+	for start := 0; start < len(keys); start += batch {
+		part := keys[start:min(len(keys), start+batch)]
 		args := make([]any, len(part))
 		for i, k := range part {
 			args[i] = k
@@ -258,28 +312,6 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 			return err
 		}
 	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	// Drop what this pass did not see: rows the site deleted. Incremental
-	// refreshes cannot run meanwhile (syncMu), so nothing was added behind
-	// the pass's back; a row saved during it, behind its key cursor, is
-	// newer than the watermark and comes back with the next refresh.
-	x.m.endPass(true)
-	passOK = true
-	if len(x.errs) > 0 {
-		needed := make(map[string]bool, len(need))
-		for _, k := range need {
-			needed[k] = true
-		}
-		for k := range x.errs {
-			if !needed[k] {
-				delete(x.errs, k)
-			}
-		}
-	}
-	x.synced, x.lastFull, x.fullTook = true, time.Now(), time.Since(start)
-	x.gc()
-	s.cache.clear()
 	return nil
 }
 
@@ -302,6 +334,7 @@ func (x *index) cold(ctx context.Context, now time.Time) error {
 	}
 	x.mu.Lock()
 	x.synced, x.lastFull = true, time.Now()
+	x.lastCheck = x.lastFull
 	x.mu.Unlock()
 	return nil
 }
@@ -443,10 +476,12 @@ func (x *index) add(ctx context.Context, rs []row) error {
 	for i, r := range todo {
 		if bad[i] != nil {
 			x.errs[r.key] = bad[i]
+			x.errExpire[r.key] = r.expire.UnixMicro()
 			x.m.del(r.key)
 			continue
 		}
 		delete(x.errs, r.key)
+		delete(x.errExpire, r.key)
 		ss := s.toSession(r, ps[i], users)
 		x.m.set(r.key, x.entryOf(ss))
 	}
@@ -537,6 +572,7 @@ func (x *index) forget(keys ...string) {
 	for _, k := range keys {
 		x.m.del(k)
 		delete(x.errs, k)
+		delete(x.errExpire, k)
 	}
 	x.mu.Unlock()
 }

@@ -53,3 +53,78 @@ func TestFullSyncDropsRowsSeenOnlyByARefresh(t *testing.T) {
 		}
 	})
 }
+
+// TestDeletedRowsLeaveBetweenFullSyncs: rows the site deletes leave the
+// listings and Stats within seconds (checkDeletes) although no full sync
+// is due for an hour, while the site keeps saving rows in other hours.
+func TestDeletedRowsLeaveBetweenFullSyncs(t *testing.T) {
+	eachDialect(t, func(t *testing.T, site *testSite) {
+		now := time.Now().UTC()
+		var keys []string
+		for i := 0; i < 12; i++ {
+			k := randKey()
+			keys = append(keys, k)
+			site.put(k, now.Add(time.Duration(i*7)*time.Hour/2), siteMembers("u", 1, "user", now, now)...)
+		}
+		src := site.open(Options{FullSyncEvery: time.Hour})
+		stats := func() int64 {
+			st, err := src.Stats(ctx, data.StatsQuery{Now: time.Now(), ExpiryWindow: time.Hour, LoginWindow: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st.Active
+		}
+		if n := stats(); n != 11 { // the first row expires now
+			t.Fatalf("at start: %d active, want 11", n)
+		}
+		site.exec("DELETE FROM django_session WHERE session_key IN ("+site.ph(1)+", "+site.ph(2)+")", keys[3], keys[8])
+		site.put(randKey(), now.Add(24*time.Hour), siteMembers("v", 2, "user", now, now)...)
+		deadline := time.Now().Add(15 * time.Second)
+		for stats() != 10 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := stats(); n != 10 {
+			t.Fatalf("after the site deleted 2 rows and saved 1: %d active, want 10", n)
+		}
+		p, err := src.ListActive(ctx, data.Query{Now: time.Now(), Sort: data.SortUser, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range p.Sessions {
+			if s.ID == keys[3] || s.ID == keys[8] {
+				t.Errorf("the listing still holds deleted row %s", s.ID)
+			}
+		}
+	})
+}
+
+// TestHourOfMatchesTheDatabase: checkDeletes compares the index's counts
+// per hour with the database's; both must put a row in the same hour, or
+// every check would read those hours again.
+func TestHourOfMatchesTheDatabase(t *testing.T) {
+	eachDialect(t, func(t *testing.T, site *testSite) {
+		src := site.open(Options{})
+		base := time.Date(2031, 5, 6, 7, 0, 0, 0, time.UTC)
+		want := map[string]int64{}
+		for _, at := range []time.Time{base, base.Add(-time.Microsecond), base.Add(time.Microsecond), base.Add(59*time.Minute + 59*time.Second), base.Add(time.Hour)} {
+			k := randKey()
+			site.putRaw(k, "x", at)
+			want[k] = hourOf(at.UnixMicro())
+		}
+		rows, err := src.db.Query("SELECT session_key, " + src.hourSel() + " FROM django_session")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			var h int64
+			if err := rows.Scan(&k, &h); err != nil {
+				t.Fatal(err)
+			}
+			if h != want[k] {
+				t.Errorf("row %s: hour %d in the database, %d in the index", k, h, want[k])
+			}
+		}
+	})
+}

@@ -311,13 +311,13 @@ func (m *keyMap) seeSame(k string, expire int64) bool {
 	return true
 }
 
-// endPass drops every key the pass did not see (when drop is set: a pass
-// that failed half-way keeps them) and ends it.
-func (m *keyMap) endPass(drop bool) {
-	if drop {
-		m.dropWhere(func(id uint32, _ entry) bool {
-			return int(id>>6) >= len(m.seen) || m.seen[id>>6]&(1<<(id&63)) == 0
-		}, func(k string, _ entry) bool { return !m.otherSeen[k] })
+// endPass ends a pass, dropping the keys it did not see among the entries
+// in says it covered (nil: none, a pass that failed half-way keeps them).
+func (m *keyMap) endPass(in func(e entry) bool) {
+	if in != nil {
+		m.dropWhere(func(id uint32, e entry) bool {
+			return (int(id>>6) >= len(m.seen) || m.seen[id>>6]&(1<<(id&63)) == 0) && in(e)
+		}, func(k string, e entry) bool { return !m.otherSeen[k] && in(e) })
 	}
 	m.pass, m.seen, m.otherSeen = false, nil, nil
 }
