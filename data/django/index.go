@@ -37,9 +37,9 @@ type index struct {
 	m         keyMap
 	errs      map[string]error  // rows that cannot be decoded, by key
 	errExpire map[string]int64  // and their expire_date (checkDeletes counts them)
-	users     []userInfo        // interned: entries refer to them by index
+	users     userTable         // interned: entries refer to them by number (tables.go)
 	userIdx   map[uint64]uint32 // by hash of the fields (hashUser); a collision just adds a row
-	clients   []client
+	clients   clientTable
 	clientIdx map[uint64]uint32 // by hashClient
 	watermark time.Time         // highest expire_date seen
 	synced    bool              // a full sync has completed
@@ -386,24 +386,22 @@ func (x *index) scanActive(ctx context.Context, now time.Time, withData bool, fn
 // sessions.
 func (x *index) gc() {
 	n := x.m.len()
-	if len(x.users) < 2*n+64 && len(x.clients) < 2*n+64 {
+	if x.users.len() < 2*n+64 && x.clients.len() < 2*n+64 {
 		return
 	}
 	um := make(map[uint32]uint32)
 	cm := make(map[uint32]uint32)
-	var users []userInfo
-	var clients []client
+	var users userTable
+	var clients clientTable
 	x.m.rewrite(func(e entry) entry {
 		u, ok := um[e.user]
 		if !ok {
-			u = uint32(len(users))
-			users = append(users, x.users[e.user])
+			u = users.add(x.users.at(e.user))
 			um[e.user] = u
 		}
 		c, ok := cm[e.client()]
 		if !ok {
-			c = uint32(len(clients))
-			clients = append(clients, x.clients[e.client()])
+			c = clients.add(x.clients.at(e.client()))
 			cm[e.client()] = c
 		}
 		e.user = u
@@ -411,15 +409,15 @@ func (x *index) gc() {
 		return e
 	})
 	x.users, x.clients = users, clients
+	x.userIdx = make(map[uint64]uint32, users.len())
+	for i := range users.len() {
+		x.userIdx[hashUser(users.at(uint32(i)))] = uint32(i)
+	}
+	x.clientIdx = make(map[uint64]uint32, clients.len())
+	for i := range clients.len() {
+		x.clientIdx[hashClient(clients.at(uint32(i)))] = uint32(i)
+	}
 	x.qc = queryCache{} // ranks and filter results are by user and client number
-	x.userIdx = make(map[uint64]uint32, len(users))
-	for i, u := range users {
-		x.userIdx[hashUser(u)] = uint32(i)
-	}
-	x.clientIdx = make(map[uint64]uint32, len(clients))
-	for i, c := range clients {
-		x.clientIdx[hashClient(c)] = uint32(i)
-	}
 }
 
 // add decodes rows into entries (seen by a full sync's pass, when one is
@@ -492,17 +490,15 @@ func (x *index) entryOf(ss data.Session) entry {
 	u := userInfo{ss.UserID, ss.Username, ss.Email, ss.FullName, ss.Role, ss.Status}
 	hu := hashUser(u)
 	up, ok := x.userIdx[hu]
-	if !ok || x.users[up] != u {
-		up = uint32(len(x.users))
-		x.users = append(x.users, u)
+	if !ok || x.users.at(up) != u {
+		up = x.users.add(u)
 		x.userIdx[hu] = up
 	}
 	c := client{ss.IP, ss.UserAgent}
 	hc := hashClient(c)
 	cp, ok := x.clientIdx[hc]
-	if !ok || x.clients[cp] != c {
-		cp = uint32(len(x.clients))
-		x.clients = append(x.clients, c)
+	if !ok || x.clients.at(cp) != c {
+		cp = x.clients.add(c)
 		x.clientIdx[hc] = cp
 	}
 	var flags uint8
@@ -539,7 +535,7 @@ func hashClient(c client) uint64 {
 // session is the operator's view of an entry (no session dict: only the
 // markers).
 func (x *index) session(key string, e entry) data.Session {
-	u, c := x.users[e.user], x.clients[e.client()]
+	u, c := x.users.at(e.user), x.clients.at(e.client())
 	ss := data.Session{
 		ID: key, UserID: u.id, Username: u.username, Email: u.email,
 		FullName: u.fullName, Role: u.role, Status: u.status,

@@ -152,7 +152,7 @@ func (x *index) count(q data.StatsQuery) data.Stats {
 	st := data.Stats{ByRole: map[string]int64{}}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	byUser := make([]int64, len(x.users))
+	byUser := make([]int64, x.users.len())
 	add := func(e *entry) {
 		if e.login >= since && e.login <= now && e.flags()&flagLoginEst == 0 {
 			st.RecentLogins++
@@ -179,7 +179,7 @@ func (x *index) count(q data.StatsQuery) data.Stats {
 	}
 	for i, n := range byUser {
 		if n > 0 {
-			st.ByRole[x.users[i].role] += n
+			st.ByRole[x.users.at(uint32(i)).role] += n
 		}
 	}
 	return st
@@ -253,7 +253,8 @@ func (s *Source) UserByUsername(ctx context.Context, username string) (data.User
 	}
 	x := s.idx
 	x.mu.Lock()
-	for _, u := range x.users {
+	for i := range x.users.len() {
+		u := x.users.at(uint32(i))
 		if u.username == username && u.id != 0 {
 			x.mu.Unlock()
 			return data.User{ID: u.id, Username: u.username, Email: u.email, FullName: u.fullName, Role: u.role, Status: u.status}, nil
@@ -713,7 +714,7 @@ func (s *Source) EndUserSessions(ctx context.Context, userID int64, end data.End
 	var keys []string
 	x.mu.Lock()
 	x.m.each(func(k32 [32]byte, k string, e entry) {
-		if u := &x.users[e.user]; u.id == userID && e.expire > now {
+		if u := x.users.at(e.user); u.id == userID && e.expire > now {
 			keys = append(keys, keyString(k32, k))
 			if audit.Username == "" {
 				audit.Username = u.username

@@ -56,15 +56,16 @@ const (
 // ranks returns the rank of every user, extended to new ones.
 func (x *index) ranks() []uint32 {
 	c := &x.qc
-	if len(c.rank) == len(x.users) {
+	nu := x.users.len()
+	if len(c.rank) == nu {
 		return c.rank
 	}
-	add := make([]uint32, 0, len(x.users)-len(c.rank))
-	for i := len(c.rank); i < len(x.users); i++ {
+	add := make([]uint32, 0, nu-len(c.rank))
+	for i := len(c.rank); i < nu; i++ {
 		add = append(add, uint32(i))
 	}
 	byName := func(a, b uint32) int {
-		return cmp.Or(strings.Compare(x.users[a].username, x.users[b].username), cmp.Compare(a, b))
+		return cmp.Or(strings.Compare(x.users.name(a), x.users.name(b)), cmp.Compare(a, b))
 	}
 	slices.SortFunc(add, byName)
 	merged := make([]uint32, 0, len(c.byName)+len(add))
@@ -79,10 +80,10 @@ func (x *index) ranks() []uint32 {
 		}
 	}
 	merged = append(append(merged, c.byName[i:]...), add[j:]...)
-	rank := slices.Grow(c.rank, len(add))[:len(x.users)]
+	rank := slices.Grow(c.rank, len(add))[:nu]
 	var d uint32
 	for k, u := range merged {
-		if k > 0 && x.users[u].username != x.users[merged[k-1]].username {
+		if k > 0 && x.users.name(u) != x.users.name(merged[k-1]) {
 			d++
 		}
 		rank[u] = 2 * (d + 1)
@@ -95,7 +96,7 @@ func (x *index) ranks() []uint32 {
 // name, or an odd number between the names around it.
 func (x *index) nameRank(name string) int64 {
 	c := &x.qc
-	p := sort.Search(len(c.byName), func(i int) bool { return x.users[c.byName[i]].username >= name })
+	p := sort.Search(len(c.byName), func(i int) bool { return x.users.name(c.byName[i]) >= name })
 	if p == len(c.byName) {
 		if p == 0 {
 			return 1
@@ -103,7 +104,7 @@ func (x *index) nameRank(name string) int64 {
 		return int64(c.rank[c.byName[p-1]]) + 1
 	}
 	r := int64(c.rank[c.byName[p]])
-	if x.users[c.byName[p]].username == name {
+	if x.users.name(c.byName[p]) == name {
 		return r
 	}
 	return r - 1
@@ -120,8 +121,8 @@ func (x *index) filter(q data.Query) *filterCache {
 		*f = filterCache{username: q.Username, role: q.Role, text: q.Text, valid: true}
 	}
 	t := strings.ToLower(q.Text)
-	for i := len(f.user); i < len(x.users); i++ {
-		u := &x.users[i]
+	for i := len(f.user); i < x.users.len(); i++ {
+		u := x.users.at(uint32(i))
 		var m uint8
 		if (q.Username == "" || u.username == q.Username) && (q.Role == "" || u.role == q.Role) {
 			m |= userPass
@@ -131,8 +132,8 @@ func (x *index) filter(q data.Query) *filterCache {
 		}
 		f.user = append(f.user, m)
 	}
-	for i := len(f.client); i < len(x.clients); i++ {
-		f.client = append(f.client, t != "" && containsFold(x.clients[i].ip, t))
+	for i := len(f.client); i < x.clients.len(); i++ {
+		f.client = append(f.client, t != "" && containsFold(x.clients.at(uint32(i)).ip, t))
 	}
 	return f
 }

@@ -200,9 +200,16 @@ func TestIndexListingsFollowNewUsers(t *testing.T) {
 		x.m.set(randKey(), x.entryOf(ss))
 		check("after " + name)
 	}
-	x.m.deleteIf(func(e entry) bool { return x.users[e.user].username == "alice" })
-	x.users = append(x.users, make([]userInfo, 2*x.m.len()+64)...) // so gc renumbers
+	x.m.deleteIf(func(e entry) bool { return x.users.name(e.user) == "alice" })
+	for range 2*x.m.len() + 64 { // unused users, so that gc renumbers
+		x.users.add(userInfo{username: "unused"})
+	}
 	x.gc()
+	for i := range x.users.len() {
+		if n := x.users.name(uint32(i)); n == "unused" || n == "alice" {
+			t.Fatalf("gc kept user %d, %q, that no session has", i, n)
+		}
+	}
 	check("after gc")
 }
 
