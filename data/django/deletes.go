@@ -59,12 +59,9 @@ func (x *index) activeHours(now int64) (map[int64]int64, int64) {
 			n++
 		}
 	}
-	for c := range x.m.chunks {
-		ch := x.m.live(c)
-		for i := range ch {
-			if ch[i].key[0] != 0 {
-				add(ch[i].e.expire)
-			}
+	for c, ch := range x.m.chunks {
+		for _, exp := range ch.expire[:x.m.live(c)] {
+			add(exp) // a dead slot's is 0
 		}
 	}
 	for _, e := range x.m.other {

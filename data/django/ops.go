@@ -153,12 +153,31 @@ func (x *index) count(q data.StatsQuery) data.Stats {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	byUser := make([]int64, x.users.len())
-	add := func(e *entry) {
+	// Column by column (keymap.go): a dead slot's expiry and login are 0.
+	for c, ch := range x.m.chunks {
+		n := x.m.live(c)
+		for i, login := range ch.login[:n] {
+			if login >= since && login <= now && ch.cf[i]&15&uint32(flagLoginEst) == 0 && ch.key[i][0] != 0 {
+				st.RecentLogins++
+			}
+		}
+		for i, exp := range ch.expire[:n] {
+			if exp <= now {
+				continue
+			}
+			st.Active++
+			byUser[ch.user[i]]++
+			if exp <= soon {
+				st.ExpiringWithin++
+			}
+		}
+	}
+	for _, e := range x.m.other {
 		if e.login >= since && e.login <= now && e.flags()&flagLoginEst == 0 {
 			st.RecentLogins++
 		}
 		if e.expire <= now {
-			return
+			continue
 		}
 		st.Active++
 		byUser[e.user]++
@@ -166,20 +185,9 @@ func (x *index) count(q data.StatsQuery) data.Stats {
 			st.ExpiringWithin++
 		}
 	}
-	for c := range x.m.chunks {
-		ch := x.m.live(c)
-		for i := range ch {
-			if ch[i].key[0] != 0 {
-				add(&ch[i].e)
-			}
-		}
-	}
-	for _, e := range x.m.other {
-		add(&e)
-	}
 	for i, n := range byUser {
 		if n > 0 {
-			st.ByRole[x.users.at(uint32(i)).role] += n
+			st.ByRole[x.users.role(uint32(i))] += n
 		}
 	}
 	return st

@@ -259,31 +259,57 @@ func (sl *selection) matches(e *entry) bool {
 	return f.text == "" || m&userText != 0 || f.client[e.client()]
 }
 
-// each calls fn with the place of every entry that passes the filters and
-// comes after the cursor (or, with upTo, at or before it).
-func (sl *selection) each(upTo bool, fn func(p int64, k32 *[32]byte, ks string, e *entry)) {
-	m := &sl.x.m
-	visit := func(k []byte, k32 *[32]byte, ks string, e *entry) {
-		if !sl.matches(e) {
-			return
+// The passes below read the chunks' columns (keymap.go) directly, and are
+// written out rather than shared through a callback: a call per entry
+// costs as much as the rest of the work. A dead slot's expiry is 0, so the
+// test for an active entry skips it.
+
+// pass is what a pass needs of one slot after the expiry test: whether it
+// passes the filters, and its place.
+func (sl *selection) pass(ch *chunk, i int) (int64, bool) {
+	if f := sl.f; f != nil {
+		m := f.user[ch.user[i]]
+		if m&userPass == 0 || f.text != "" && m&userText == 0 && !f.client[ch.cf[i]>>4] {
+			return 0, false
 		}
-		p := sl.place(e)
-		if sl.after && (sl.order(p, k, sl.curP, sl.curKey) > 0) == upTo {
-			return
-		}
-		fn(p, k32, ks, e)
 	}
-	for c := range m.chunks {
-		ch := m.live(c)
-		for i := range ch {
-			if ch[i].key[0] != 0 {
-				visit(ch[i].key[:], &ch[i].key, "", &ch[i].e)
+	switch sl.sort {
+	case data.SortUser:
+		return int64(sl.rank[ch.user[i]]), true
+	case data.SortLastActivity:
+		return 2 * ch.last[i], true
+	case data.SortLoginTime:
+		return 2 * ch.login[i], true
+	}
+	return 2 * ch.expire[i], true
+}
+
+// side reports whether a place and key lie after the cursor.
+func (sl *selection) side(p int64, k []byte) bool {
+	return !sl.after || sl.order(p, k, sl.curP, sl.curKey) > 0
+}
+
+// count counts the active entries that pass the filters and lie after the
+// cursor (with upTo: at or before it).
+func (sl *selection) count(upTo bool) int64 {
+	m := &sl.x.m
+	var n int64
+	for c, ch := range m.chunks {
+		for i, exp := range ch.expire[:m.live(c)] {
+			if exp <= sl.now {
+				continue
+			}
+			if p, ok := sl.pass(ch, i); ok && (!sl.after || sl.side(p, ch.key[i][:]) != upTo) {
+				n++
 			}
 		}
 	}
 	for k, e := range m.other {
-		visit([]byte(k), &[32]byte{}, k, &e)
+		if sl.matches(&e) && (!sl.after || sl.side(sl.place(&e), []byte(k)) != upTo) {
+			n++
+		}
 	}
+	return n
 }
 
 // top returns the first n entries of the listing after the cursor, in
@@ -294,8 +320,24 @@ func (sl *selection) top(n int) []hit {
 	worse := func(i, j int) bool {
 		return sl.order(h[i].p, h[i].keyBytes(), h[j].p, h[j].keyBytes()) > 0
 	}
-	down := func(i int) {
-		for {
+	consider := func(p int64, k []byte, k32 *[32]byte, ks string, e entry) {
+		if len(h) < n {
+			h = append(h, hit{p: p, k32: *k32, ks: ks, e: e})
+			for i := len(h) - 1; i > 0; {
+				parent := (i - 1) / 2
+				if !worse(i, parent) {
+					break
+				}
+				h[i], h[parent] = h[parent], h[i]
+				i = parent
+			}
+			return
+		}
+		if sl.order(p, k, h[0].p, h[0].keyBytes()) >= 0 {
+			return
+		}
+		h[0] = hit{p: p, k32: *k32, ks: ks, e: e}
+		for i := 0; ; {
 			l := 2*i + 1
 			if l >= len(h) {
 				return
@@ -310,33 +352,38 @@ func (sl *selection) top(n int) []hit {
 			i = l
 		}
 	}
-	sl.each(false, func(p int64, k32 *[32]byte, ks string, e *entry) {
-		if len(h) < n {
-			h = append(h, hit{p: p, k32: *k32, ks: ks, e: *e})
-			for i := len(h) - 1; i > 0; {
-				parent := (i - 1) / 2
-				if !worse(i, parent) {
-					break
-				}
-				h[i], h[parent] = h[parent], h[i]
-				i = parent
+	if n <= 0 {
+		return h
+	}
+	m := &sl.x.m
+	for c, ch := range m.chunks {
+		for i, exp := range ch.expire[:m.live(c)] {
+			if exp <= sl.now {
+				continue
 			}
-			return
+			p, ok := sl.pass(ch, i)
+			if !ok {
+				continue
+			}
+			// Most entries lose to the last kept on their place alone.
+			if len(h) == n {
+				if c := cmp.Compare(p, h[0].p); c != 0 && (c > 0) != sl.desc {
+					continue
+				}
+			}
+			if !sl.side(p, ch.key[i][:]) {
+				continue
+			}
+			consider(p, ch.key[i][:], &ch.key[i], "", ch.entry(uint32(i)))
 		}
-		// Most entries lose to the last kept on their place alone.
-		if c := cmp.Compare(p, h[0].p); c != 0 && (c > 0) != sl.desc {
-			return
+	}
+	for k, e := range m.other {
+		if sl.matches(&e) {
+			if p := sl.place(&e); sl.side(p, []byte(k)) {
+				consider(p, []byte(k), &[32]byte{}, k, e)
+			}
 		}
-		k := k32[:]
-		if ks != "" {
-			k = []byte(ks)
-		}
-		if sl.order(p, k, h[0].p, h[0].keyBytes()) >= 0 {
-			return
-		}
-		h[0] = hit{p: p, k32: *k32, ks: ks, e: *e}
-		down(0)
-	})
+	}
 	slices.SortFunc(h, func(a, b hit) int { return sl.order(a.p, a.keyBytes(), b.p, b.keyBytes()) })
 	return h
 }
@@ -375,7 +422,5 @@ func (s *Source) CountActive(ctx context.Context, q data.Query) (int64, error) {
 	x := s.idx
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	var n int64
-	x.selection(q).each(true, func(int64, *[32]byte, string, *entry) { n++ })
-	return n, nil
+	return x.selection(q).count(true), nil
 }

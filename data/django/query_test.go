@@ -175,9 +175,7 @@ func TestIndexListingsMatchTheReference(t *testing.T) {
 }
 
 func countOf(x *index, q data.Query) int64 {
-	var n int64
-	x.selection(q).each(true, func(int64, *[32]byte, string, *entry) { n++ })
-	return n
+	return x.selection(q).count(true)
 }
 
 // TestIndexListingsFollowNewUsers: the ranks and filter results kept

@@ -102,6 +102,12 @@ func (t *userTable) name(i uint32) string {
 	return f[0]
 }
 
+func (t *userTable) role(i uint32) string {
+	var f [4]string
+	t.a.get(t.refs[i], f[:])
+	return f[3]
+}
+
 // clientTable holds the interned clients: an IP in the arena and a user
 // agent interned apart.
 type clientTable struct {
