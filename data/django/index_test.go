@@ -1,6 +1,8 @@
 package django
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,4 +129,34 @@ func TestHourOfMatchesTheDatabase(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPackedKeysSortAsKeys: the index stores Django's keys packed; they
+// must come back unchanged and compare as the keys do (ties in every
+// order are broken by key), and anything else must not pack.
+func TestPackedKeysSortAsKeys(t *testing.T) {
+	keys := []string{strings.Repeat("0", 32), strings.Repeat("z", 32), strings.Repeat("9", 31) + "a", "a" + strings.Repeat("0", 31)}
+	for range 300 {
+		keys = append(keys, randKey())
+	}
+	for _, a := range keys {
+		pa, ok := packKey(a)
+		if !ok || !pa.live() {
+			t.Fatalf("packKey(%q) = %v, live %v", a, ok, pa.live())
+		}
+		if u := pa.unpack(); string(u[:]) != a {
+			t.Fatalf("unpack(packKey(%q)) = %q", a, u)
+		}
+		for _, b := range keys[:40] {
+			pb, _ := packKey(b)
+			if got, want := bytes.Compare(pa[:], pb[:]), strings.Compare(a, b); got != want {
+				t.Fatalf("packed %q vs %q: %d, keys: %d", a, b, got, want)
+			}
+		}
+	}
+	for _, bad := range []string{"", "abc", strings.Repeat("A", 32), strings.Repeat("a", 31) + "-", strings.Repeat("a", 33), strings.Repeat("a", 31) + "\x00"} {
+		if _, ok := packKey(bad); ok {
+			t.Errorf("packKey(%q) packed", bad)
+		}
+	}
 }

@@ -1,13 +1,15 @@
 package django
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 )
 
 // keyMap holds the index's entries by session key, in as little memory as
 // a million sessions allow (issue 10: the dashboard under 128 MB at 1M).
 //
-// Django's keys are 32 characters, so an entry and its key make 64 bytes
+// Django's keys are 32 characters of [a-z0-9], packed into 22 bytes that
+// sort as the keys do (packKey), so an entry and its key make 54 bytes
 // with no pointers, a slot. Slots live in fixed-size chunks (growth
 // allocates one more chunk, never copies the ones there), a deleted slot
 // is reused, and the garbage collector never scans them. A chunk keeps
@@ -39,7 +41,7 @@ type keyMap struct {
 // first key byte (a key that starts with a NUL byte goes to other), and
 // expiry 0, so that passes that skip expired entries skip it too.
 type chunk struct {
-	key         [chunkLen][32]byte
+	key         [chunkLen]packed
 	expire      [chunkLen]int64
 	login, last [chunkLen]int64
 	user        [chunkLen]uint32
@@ -60,7 +62,7 @@ func (c *chunk) set(i uint32, e entry) {
 }
 
 func (c *chunk) clear(i uint32) {
-	c.key[i] = [32]byte{}
+	c.key[i] = packed{}
 	c.set(i, entry{})
 }
 
@@ -81,7 +83,7 @@ func (m *keyMap) chunkOf(id uint32) (*chunk, uint32) {
 	return m.chunks[id>>chunkBits], id & (chunkLen - 1)
 }
 
-func (m *keyMap) keyOf(id uint32) *[32]byte {
+func (m *keyMap) keyOf(id uint32) *packed {
 	c, i := m.chunkOf(id)
 	return &c.key[i]
 }
@@ -96,21 +98,79 @@ func (m *keyMap) setEntry(id uint32, e entry) {
 	c.set(i, e)
 }
 
-func inline(k string) bool { return len(k) == 32 && k[0] != 0 }
+// packed is a Django key packed by packKey: three groups of 12, 12 and
+// 8 characters, each a base-36 number ('0'-'9' then 'a'-'z', as ASCII
+// sorts them) in 8, 8 and 6 big-endian bytes, so that packed keys compare
+// as the keys do. 36^12 < 2^63: the first byte's top bit is free, and set,
+// to tell a live slot from an empty one.
+type packed [22]byte
+
+const liveBit = 0x80
+
+func packKey(k string) (packed, bool) {
+	var p packed
+	if len(k) != 32 {
+		return p, false
+	}
+	var v uint64
+	at := 0
+	for i := 0; i < 32; i++ {
+		c := k[i]
+		var d uint64
+		switch {
+		case '0' <= c && c <= '9':
+			d = uint64(c - '0')
+		case 'a' <= c && c <= 'z':
+			d = uint64(c-'a') + 10
+		default:
+			return packed{}, false
+		}
+		v = v*36 + d
+		if i == 11 || i == 23 {
+			binary.BigEndian.PutUint64(p[at:], v)
+			at += 8
+			v = 0
+		}
+	}
+	var last [8]byte
+	binary.BigEndian.PutUint64(last[:], v)
+	copy(p[16:], last[2:])
+	p[0] |= liveBit
+	return p, true
+}
+
+func (p *packed) unpack() [32]byte {
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	var k [32]byte
+	put := func(v uint64, to, n int) {
+		for i := to + n - 1; i >= to; i-- {
+			k[i] = digits[v%36]
+			v /= 36
+		}
+	}
+	put(binary.BigEndian.Uint64(p[0:8])&^(liveBit<<56), 0, 12)
+	put(binary.BigEndian.Uint64(p[8:16]), 12, 12)
+	var last [8]byte
+	copy(last[2:], p[16:])
+	put(binary.BigEndian.Uint64(last[:]), 24, 8)
+	return k
+}
+
+func (p *packed) live() bool { return p[0]&liveBit != 0 }
 
 func (m *keyMap) hash(k []byte) uint64 { return maphash.Bytes(m.seed, k) }
 
 // find returns the table position of k and whether it is there; when it
 // is not, pos is the empty position where it would go.
-func (m *keyMap) find(k string) (pos int, id uint32, ok bool) {
+func (m *keyMap) find(k *packed) (pos int, id uint32, ok bool) {
 	mask := len(m.tab) - 1
-	pos = int(maphash.String(m.seed, k)) & mask
+	pos = int(m.hash(k[:])) & mask
 	for {
 		v := m.tab[pos]
 		if v == 0 {
 			return pos, 0, false
 		}
-		if string(m.keyOf(v - 1)[:]) == k {
+		if *m.keyOf(v - 1) == *k {
 			return pos, v - 1, true
 		}
 		pos = (pos + 1) & mask
@@ -118,11 +178,12 @@ func (m *keyMap) find(k string) (pos int, id uint32, ok bool) {
 }
 
 func (m *keyMap) get(k string) (entry, bool) {
-	if !inline(k) {
+	pk, in := packKey(k)
+	if !in {
 		e, ok := m.other[k]
 		return e, ok
 	}
-	_, id, ok := m.find(k)
+	_, id, ok := m.find(&pk)
 	if !ok {
 		return entry{}, false
 	}
@@ -130,14 +191,15 @@ func (m *keyMap) get(k string) (entry, bool) {
 }
 
 func (m *keyMap) set(k string, e entry) {
-	if !inline(k) {
+	pk, in := packKey(k)
+	if !in {
 		m.other[k] = e
 		if m.pass {
 			m.otherSeen[k] = true
 		}
 		return
 	}
-	pos, id, ok := m.find(k)
+	pos, id, ok := m.find(&pk)
 	if ok {
 		m.setEntry(id, e)
 		m.mark(id)
@@ -145,10 +207,10 @@ func (m *keyMap) set(k string, e entry) {
 	}
 	if (m.n+1)*4 > len(m.tab)*3 {
 		m.grow()
-		pos, _, _ = m.find(k)
+		pos, _, _ = m.find(&pk)
 	}
 	id = m.alloc()
-	copy(m.keyOf(id)[:], k)
+	*m.keyOf(id) = pk
 	m.setEntry(id, e)
 	m.tab[pos] = id + 1
 	m.n++
@@ -198,11 +260,12 @@ func (m *keyMap) grow() {
 }
 
 func (m *keyMap) del(k string) {
-	if !inline(k) {
+	pk, in := packKey(k)
+	if !in {
 		delete(m.other, k)
 		return
 	}
-	pos, id, ok := m.find(k)
+	pos, id, ok := m.find(&pk)
 	if ok {
 		m.remove(pos, id)
 	}
@@ -250,8 +313,8 @@ func (m *keyMap) remove(pos int, id uint32) {
 func (m *keyMap) each(fn func(k32 [32]byte, k string, e entry)) {
 	for c, ch := range m.chunks {
 		for i := range m.live(c) {
-			if ch.key[i][0] != 0 {
-				fn(ch.key[i], "", ch.entry(uint32(i)))
+			if ch.key[i].live() {
+				fn(ch.key[i].unpack(), "", ch.entry(uint32(i)))
 			}
 		}
 	}
@@ -286,7 +349,7 @@ func (m *keyMap) deleteIf(drop func(e entry) bool) {
 func (m *keyMap) dropWhere(slotDrop func(id uint32, e entry) bool, otherDrop func(k string, e entry) bool) {
 	for c, ch := range m.chunks {
 		for i := range m.live(c) {
-			if ch.key[i][0] == 0 {
+			if !ch.key[i].live() {
 				continue
 			}
 			id := uint32(c)<<chunkBits | uint32(i)
@@ -306,7 +369,7 @@ func (m *keyMap) dropWhere(slotDrop func(id uint32, e entry) bool, otherDrop fun
 func (m *keyMap) rewrite(fn func(e entry) entry) {
 	for c, ch := range m.chunks {
 		for i := range m.live(c) {
-			if ch.key[i][0] != 0 {
+			if ch.key[i].live() {
 				ch.set(uint32(i), fn(ch.entry(uint32(i))))
 			}
 		}
@@ -326,7 +389,8 @@ func (m *keyMap) beginPass() {
 // seeSame marks k seen when it is there with this expiry, and reports
 // whether it was.
 func (m *keyMap) seeSame(k string, expire int64) bool {
-	if !inline(k) {
+	pk, in := packKey(k)
+	if !in {
 		e, ok := m.other[k]
 		if ok && e.expire == expire {
 			if m.pass {
@@ -336,7 +400,7 @@ func (m *keyMap) seeSame(k string, expire int64) bool {
 		}
 		return false
 	}
-	_, id, ok := m.find(k)
+	_, id, ok := m.find(&pk)
 	if !ok || m.entryOf(id).expire != expire {
 		return false
 	}

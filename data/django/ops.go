@@ -157,7 +157,7 @@ func (x *index) count(q data.StatsQuery) data.Stats {
 	for c, ch := range x.m.chunks {
 		n := x.m.live(c)
 		for i, login := range ch.login[:n] {
-			if login >= since && login <= now && ch.cf[i]&15&uint32(flagLoginEst) == 0 && ch.key[i][0] != 0 {
+			if login >= since && login <= now && ch.cf[i]&15&uint32(flagLoginEst) == 0 && ch.key[i].live() {
 				st.RecentLogins++
 			}
 		}

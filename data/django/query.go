@@ -192,9 +192,11 @@ type selection struct {
 	desc bool
 	rank []uint32
 
-	after  bool
-	curP   int64
-	curKey []byte
+	after    bool
+	curP     int64
+	curKey   []byte
+	curPack  packed // curKey packed, when it packs (curPacks)
+	curPacks bool
 }
 
 func (x *index) selection(q data.Query) *selection {
@@ -204,6 +206,7 @@ func (x *index) selection(q data.Query) *selection {
 	}
 	if c := q.After; c != nil {
 		sl.after, sl.curKey = true, []byte(c.ID)
+		sl.curPack, sl.curPacks = packKey(c.ID)
 		if q.Sort == data.SortUser {
 			sl.curP = x.nameRank(c.User)
 		} else {
@@ -289,6 +292,26 @@ func (sl *selection) side(p int64, k []byte) bool {
 	return !sl.after || sl.order(p, k, sl.curP, sl.curKey) > 0
 }
 
+// sideSlot is side for a packed key: packed keys compare as the keys do.
+func (sl *selection) sideSlot(p int64, k *packed) bool {
+	if !sl.after {
+		return true
+	}
+	c := cmp.Compare(p, sl.curP)
+	if c == 0 {
+		if sl.curPacks {
+			c = bytes.Compare(k[:], sl.curPack[:])
+		} else {
+			u := k.unpack()
+			c = bytes.Compare(u[:], sl.curKey)
+		}
+	}
+	if sl.desc {
+		c = -c
+	}
+	return c > 0
+}
+
 // count counts the active entries that pass the filters and lie after the
 // cursor (with upTo: at or before it).
 func (sl *selection) count(upTo bool) int64 {
@@ -299,7 +322,7 @@ func (sl *selection) count(upTo bool) int64 {
 			if exp <= sl.now {
 				continue
 			}
-			if p, ok := sl.pass(ch, i); ok && (!sl.after || sl.side(p, ch.key[i][:]) != upTo) {
+			if p, ok := sl.pass(ch, i); ok && (!sl.after || sl.sideSlot(p, &ch.key[i]) != upTo) {
 				n++
 			}
 		}
@@ -371,10 +394,11 @@ func (sl *selection) top(n int) []hit {
 					continue
 				}
 			}
-			if !sl.side(p, ch.key[i][:]) {
+			if !sl.sideSlot(p, &ch.key[i]) {
 				continue
 			}
-			consider(p, ch.key[i][:], &ch.key[i], "", ch.entry(uint32(i)))
+			k := ch.key[i].unpack()
+			consider(p, k[:], &k, "", ch.entry(uint32(i)))
 		}
 	}
 	for k, e := range m.other {
