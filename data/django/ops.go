@@ -152,12 +152,13 @@ func (x *index) count(q data.StatsQuery) data.Stats {
 	st := data.Stats{ByRole: map[string]int64{}}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	byUser := make([]int64, x.users.len())
+	roleOf, roles := x.userRoles()
+	byRole := make([]int64, len(roles))
 	// Column by column (keymap.go): a dead slot's expiry and login are 0.
 	for c, ch := range x.m.chunks {
 		n := x.m.live(c)
 		for i, login := range ch.login[:n] {
-			if login >= since && login <= now && ch.cf[i]&15&uint32(flagLoginEst) == 0 && ch.key[i].live() {
+			if login >= since && login <= now && ch.cf[i]&uint32(flagLoginEst) == 0 && ch.key[i].live() {
 				st.RecentLogins++
 			}
 		}
@@ -166,7 +167,7 @@ func (x *index) count(q data.StatsQuery) data.Stats {
 				continue
 			}
 			st.Active++
-			byUser[ch.user[i]]++
+			byRole[roleOf[ch.user[i]]]++
 			if exp <= soon {
 				st.ExpiringWithin++
 			}
@@ -180,14 +181,14 @@ func (x *index) count(q data.StatsQuery) data.Stats {
 			continue
 		}
 		st.Active++
-		byUser[e.user]++
+		byRole[roleOf[e.user]]++
 		if e.expire <= soon {
 			st.ExpiringWithin++
 		}
 	}
-	for i, n := range byUser {
+	for r, n := range byRole {
 		if n > 0 {
-			st.ByRole[x.users.role(uint32(i))] += n
+			st.ByRole[roles[r]] += n
 		}
 	}
 	return st

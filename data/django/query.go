@@ -37,7 +37,32 @@ type queryCache struct {
 	byName []uint32
 	rank   []uint32
 
+	// roleOf: by user number, the number of its role in roles (Stats).
+	roleOf  []uint32
+	roles   []string
+	roleIdx map[string]uint32
+
 	f filterCache
+}
+
+// userRoles returns every user's role number, extended to new users, and
+// the roles.
+func (x *index) userRoles() ([]uint32, []string) {
+	c := &x.qc
+	for i := len(c.roleOf); i < x.users.len(); i++ {
+		r := x.users.role(uint32(i))
+		id, ok := c.roleIdx[r]
+		if !ok {
+			if c.roleIdx == nil {
+				c.roleIdx = map[string]uint32{}
+			}
+			id = uint32(len(c.roles))
+			c.roles = append(c.roles, r)
+			c.roleIdx[r] = id
+		}
+		c.roleOf = append(c.roleOf, id)
+	}
+	return c.roleOf, c.roles
 }
 
 // filterCache holds what the last filter asked of each user and client.

@@ -221,3 +221,34 @@ func TestContainsFold(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexStatsMatchTheReference: Stats' pass over the columns counts
+// what a walk over the sessions counts.
+func TestIndexStatsMatchTheReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	x := testIndex(t, rng, 300, now)
+	x.m.deleteIf(func(e entry) bool { return rng.IntN(5) == 0 }) // dead slots among the live
+	for _, q := range []data.StatsQuery{
+		{Now: now, ExpiryWindow: time.Minute, LoginWindow: time.Minute},
+		{Now: now.Add(-time.Minute), ExpiryWindow: time.Hour, LoginWindow: 100 * 365 * 24 * time.Hour},
+	} {
+		want := data.Stats{ByRole: map[string]int64{}}
+		x.m.each(func(k32 [32]byte, k string, e entry) {
+			s := x.session(keyString(k32, k), e)
+			if !s.LoginTime.Before(q.Now.Add(-q.LoginWindow)) && !s.LoginTime.After(q.Now) && e.flags()&flagLoginEst == 0 {
+				want.RecentLogins++
+			}
+			if s.ExpiresAt.After(q.Now) {
+				want.Active++
+				want.ByRole[s.Role]++
+				if !s.ExpiresAt.After(q.Now.Add(q.ExpiryWindow)) {
+					want.ExpiringWithin++
+				}
+			}
+		})
+		if got := x.count(q); !reflect.DeepEqual(got, want) {
+			t.Errorf("%+v: got %+v, want %+v", q, got, want)
+		}
+	}
+}
