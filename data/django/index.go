@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"runtime"
 	"sort"
 	"sync"
@@ -38,9 +37,7 @@ type index struct {
 	errs      map[string]error  // rows that cannot be decoded, by key
 	errExpire map[string]int64  // and their expire_date (checkDeletes counts them)
 	users     userTable         // interned: entries refer to them by number (tables.go)
-	userIdx   map[uint64]uint32 // by hash of the fields (hashUser); a collision just adds a row
 	clients   clientTable
-	clientIdx map[uint64]uint32 // by hashClient
 	watermark time.Time         // highest expire_date seen
 	synced    bool              // a full sync has completed
 	lastFull  time.Time
@@ -94,8 +91,7 @@ func (e *entry) setClient(c uint32) { e.cf = c<<4 | e.cf&15 }
 const slack = 5 * time.Second
 
 func newIndex(s *Source) *index {
-	return &index{s: s, m: newKeyMap(), errs: map[string]error{}, errExpire: map[string]int64{},
-		userIdx: map[uint64]uint32{}, clientIdx: map[uint64]uint32{}}
+	return &index{s: s, m: newKeyMap(), errs: map[string]error{}, errExpire: map[string]int64{}}
 }
 
 func (x *index) wait() { x.wg.Wait() }
@@ -396,12 +392,12 @@ func (x *index) gc() {
 	x.m.rewrite(func(e entry) entry {
 		u, ok := um[e.user]
 		if !ok {
-			u = users.add(x.users.at(e.user))
+			u = users.intern(x.users.at(e.user))
 			um[e.user] = u
 		}
 		c, ok := cm[e.client()]
 		if !ok {
-			c = clients.add(x.clients.at(e.client()))
+			c = clients.intern(x.clients.at(e.client()))
 			cm[e.client()] = c
 		}
 		e.user = u
@@ -409,14 +405,6 @@ func (x *index) gc() {
 		return e
 	})
 	x.users, x.clients = users, clients
-	x.userIdx = make(map[uint64]uint32, users.len())
-	for i := range users.len() {
-		x.userIdx[hashUser(users.at(uint32(i)))] = uint32(i)
-	}
-	x.clientIdx = make(map[uint64]uint32, clients.len())
-	for i := range clients.len() {
-		x.clientIdx[hashClient(clients.at(uint32(i)))] = uint32(i)
-	}
 	x.qc = queryCache{} // ranks and filter results are by user and client number
 }
 
@@ -488,19 +476,8 @@ func (x *index) add(ctx context.Context, rs []row) error {
 
 func (x *index) entryOf(ss data.Session) entry {
 	u := userInfo{ss.UserID, ss.Username, ss.Email, ss.FullName, ss.Role, ss.Status}
-	hu := hashUser(u)
-	up, ok := x.userIdx[hu]
-	if !ok || x.users.at(up) != u {
-		up = x.users.add(u)
-		x.userIdx[hu] = up
-	}
-	c := client{ss.IP, ss.UserAgent}
-	hc := hashClient(c)
-	cp, ok := x.clientIdx[hc]
-	if !ok || x.clients.at(cp) != c {
-		cp = x.clients.add(c)
-		x.clientIdx[hc] = cp
-	}
+	up := x.users.intern(u)
+	cp := x.clients.intern(client{ss.IP, ss.UserAgent})
 	var flags uint8
 	if _, ok := ss.Data[MarkLastActivity]; ok {
 		flags |= flagLastEst
@@ -516,20 +493,6 @@ func (x *index) entryOf(ss data.Session) entry {
 	}
 	return entry{expire: ss.ExpiresAt.UnixMicro(), login: ss.LoginTime.UnixMicro(), last: ss.LastActivity.UnixMicro(),
 		user: up, cf: cp<<4 | uint32(flags)}
-}
-
-func hashUser(u userInfo) uint64 {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%s\x00%s\x00%s", u.id, u.username, u.email, u.fullName, u.role, u.status)
-	return h.Sum64()
-}
-
-func hashClient(c client) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(c.ip))
-	h.Write([]byte{0})
-	h.Write([]byte(c.ua))
-	return h.Sum64()
 }
 
 // session is the operator's view of an entry (no session dict: only the

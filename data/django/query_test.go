@@ -199,8 +199,8 @@ func TestIndexListingsFollowNewUsers(t *testing.T) {
 		check("after " + name)
 	}
 	x.m.deleteIf(func(e entry) bool { return x.users.name(e.user) == "alice" })
-	for range 2*x.m.len() + 64 { // unused users, so that gc renumbers
-		x.users.add(userInfo{username: "unused"})
+	for i := range 2*x.m.len() + 64 { // unused users, so that gc renumbers
+		x.users.intern(userInfo{id: int64(1000 + i), username: "unused"})
 	}
 	x.gc()
 	for i := range x.users.len() {

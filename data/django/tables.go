@@ -1,7 +1,9 @@
 package django
 
 import (
+	"bytes"
 	"encoding/binary"
+	"hash/maphash"
 	"unsafe"
 )
 
@@ -37,19 +39,31 @@ func (a *arena) reserve(n int) ([]byte, uint32) {
 	return a.chunks[last][len(c):], ref
 }
 
-// put appends strings as one record.
-func (a *arena) put(ss ...string) uint32 {
-	n := 0
+// encode appends strings as one record to dst.
+func encode(dst []byte, ss ...string) []byte {
 	for _, s := range ss {
-		n += uvarintLen(uint64(len(s))) + len(s)
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
 	}
-	b, ref := a.reserve(n)
-	i := 0
-	for _, s := range ss {
-		i += binary.PutUvarint(b[i:], uint64(len(s)))
-		i += copy(b[i:], s)
-	}
+	return dst
+}
+
+// putRecord stores an encoded record.
+func (a *arena) putRecord(rec []byte) uint32 {
+	b, ref := a.reserve(len(rec))
+	copy(b, rec)
 	return ref
+}
+
+// record returns the bytes of the record at ref, of n strings.
+func (a *arena) record(ref uint32, n int) []byte {
+	b := a.chunks[ref>>arenaChunkBits][ref&(arenaChunk-1):]
+	end := 0
+	for range n {
+		l, w := binary.Uvarint(b[end:])
+		end += w + int(l)
+	}
+	return b[:end]
 }
 
 func uvarintLen(x uint64) int {
@@ -75,19 +89,89 @@ func (a *arena) get(ref uint32, dst []string) {
 	}
 }
 
+// internTab finds interned records by hash: an open-addressing table of
+// record numbers + 1 (4 bytes a slot, where a Go map of hashes took 20),
+// the hash recomputed from the record when it grows.
+type internTab struct {
+	tab []uint32
+	n   int
+}
+
+// find returns the number of the record that eq accepts among those of
+// hash h, or the empty position where it goes.
+func (t *internTab) find(h uint64, eq func(i uint32) bool) (int, uint32, bool) {
+	if len(t.tab) == 0 {
+		t.tab = make([]uint32, 64)
+	}
+	mask := len(t.tab) - 1
+	for pos := int(h) & mask; ; pos = (pos + 1) & mask {
+		v := t.tab[pos]
+		if v == 0 {
+			return pos, 0, false
+		}
+		if eq(v - 1) {
+			return pos, v - 1, true
+		}
+	}
+}
+
+// insert puts record i at pos (from find); hashOf rehashes a record when
+// the table grows.
+func (t *internTab) insert(pos int, i uint32, hashOf func(i uint32) uint64) {
+	t.tab[pos] = i + 1
+	t.n++
+	if t.n*4 <= len(t.tab)*3 {
+		return
+	}
+	old := t.tab
+	t.tab = make([]uint32, 2*len(old))
+	mask := len(t.tab) - 1
+	for _, v := range old {
+		if v == 0 {
+			continue
+		}
+		p := int(hashOf(v-1)) & mask
+		for t.tab[p] != 0 {
+			p = (p + 1) & mask
+		}
+		t.tab[p] = v
+	}
+}
+
+var internSeed = maphash.MakeSeed()
+
 // userTable holds the interned users, numbered from 0.
 type userTable struct {
-	ids  []int64
-	refs []uint32
-	a    arena
+	ids     []int64
+	refs    []uint32
+	a       arena
+	idx     internTab
+	scratch []byte
 }
+
+const userFields = 5
 
 func (t *userTable) len() int { return len(t.ids) }
 
-func (t *userTable) add(u userInfo) uint32 {
+func userHash(id int64, rec []byte) uint64 {
+	return maphash.Bytes(internSeed, rec) ^ uint64(id)*0x9e3779b97f4a7c15
+}
+
+// intern returns u's number, adding it if no user has all its fields.
+func (t *userTable) intern(u userInfo) uint32 {
+	t.scratch = encode(t.scratch[:0], u.username, u.email, u.fullName, u.role, u.status)
+	rec := t.scratch
+	pos, i, ok := t.idx.find(userHash(u.id, rec), func(i uint32) bool {
+		return t.ids[i] == u.id && bytes.Equal(t.a.record(t.refs[i], userFields), rec)
+	})
+	if ok {
+		return i
+	}
 	t.ids = append(t.ids, u.id)
-	t.refs = append(t.refs, t.a.put(u.username, u.email, u.fullName, u.role, u.status))
-	return uint32(len(t.ids) - 1)
+	t.refs = append(t.refs, t.a.putRecord(rec))
+	i = uint32(len(t.ids) - 1)
+	t.idx.insert(pos, i, func(i uint32) uint64 { return userHash(t.ids[i], t.a.record(t.refs[i], userFields)) })
+	return i
 }
 
 func (t *userTable) at(i uint32) userInfo {
@@ -111,16 +195,20 @@ func (t *userTable) role(i uint32) string {
 // clientTable holds the interned clients: an IP in the arena and a user
 // agent interned apart.
 type clientTable struct {
-	ips   []uint32
-	uas   []uint32
-	uaStr []string
-	uaIdx map[string]uint32
-	a     arena
+	ips     []uint32
+	uas     []uint32
+	uaStr   []string
+	uaIdx   map[string]uint32
+	a       arena
+	idx     internTab
+	scratch []byte
 }
 
 func (t *clientTable) len() int { return len(t.ips) }
 
-func (t *clientTable) add(c client) uint32 {
+// intern returns c's number, adding it if no client has its IP and user
+// agent.
+func (t *clientTable) intern(c client) uint32 {
 	if t.uaIdx == nil {
 		t.uaIdx = map[string]uint32{}
 	}
@@ -130,9 +218,19 @@ func (t *clientTable) add(c client) uint32 {
 		t.uaStr = append(t.uaStr, c.ua)
 		t.uaIdx[c.ua] = ua
 	}
-	t.ips = append(t.ips, t.a.put(c.ip))
+	t.scratch = encode(t.scratch[:0], c.ip)
+	rec := t.scratch
+	pos, i, ok := t.idx.find(userHash(int64(ua), rec), func(i uint32) bool {
+		return t.uas[i] == ua && bytes.Equal(t.a.record(t.ips[i], 1), rec)
+	})
+	if ok {
+		return i
+	}
+	t.ips = append(t.ips, t.a.putRecord(rec))
 	t.uas = append(t.uas, ua)
-	return uint32(len(t.ips) - 1)
+	i = uint32(len(t.ips) - 1)
+	t.idx.insert(pos, i, func(i uint32) uint64 { return userHash(int64(t.uas[i]), t.a.record(t.ips[i], 1)) })
+	return i
 }
 
 func (t *clientTable) at(i uint32) client {
