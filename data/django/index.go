@@ -34,12 +34,12 @@ type index struct {
 
 	mu        sync.Mutex
 	m         keyMap
-	errs      map[string]error  // rows that cannot be decoded, by key
-	errExpire map[string]int64  // and their expire_date (checkDeletes counts them)
-	users     userTable         // interned: entries refer to them by number (tables.go)
+	errs      map[string]error // rows that cannot be decoded, by key
+	errExpire map[string]int64 // and their expire_date (checkDeletes counts them)
+	users     userTable        // interned: entries refer to them by number (tables.go)
 	clients   clientTable
-	watermark time.Time         // highest expire_date seen
-	synced    bool              // a full sync has completed
+	watermark time.Time // highest expire_date seen
+	synced    bool      // a full sync has completed
 	lastFull  time.Time
 	fullTook  time.Duration // how long the last full sync took
 	lastCheck time.Time     // the last checkDeletes (or full sync)
