@@ -94,20 +94,57 @@ func benchIndex(n int) *index {
 func BenchmarkIndexList(b *testing.B) {
 	x := benchIndex(1_000_000)
 	now := time.Now()
+	b.Run("sort-user", func(b *testing.B) {
+		defer threadCPU(b)()
+		for b.Loop() {
+			x.mu.Lock()
+			x.qc.orders = nil
+			sl := x.selection(data.Query{Sort: data.SortUser, Now: now})
+			sl.kept()
+			x.mu.Unlock()
+		}
+	})
 	for _, c := range []struct {
 		name string
 		q    data.Query
 	}{
 		{"user", data.Query{Sort: data.SortUser}},
 		{"last-desc", data.Query{Sort: data.SortLastActivity, Desc: true}},
+		{"user-after-cursor", data.Query{Sort: data.SortUser, After: &data.Cursor{User: "user0120000", ID: "5"}}},
 		{"filter-user00012", data.Query{Sort: data.SortUser, Text: "user00012"}},
 		{"filter-editor", data.Query{Sort: data.SortUser, Text: "editor"}},
 	} {
 		q := c.q
 		q.Now, q.Limit = now, 60
 		b.Run("list-"+c.name, func(b *testing.B) {
+			x.list(q) // sorts the kept order once
 			defer threadCPU(b)()
 			for b.Loop() {
+				x.list(q)
+			}
+		})
+		b.Run("list-after-saves-"+c.name, func(b *testing.B) {
+			// 50 sessions saved between polls, as djangopoll's writer
+			// does: the kept order merges them.
+			keys := []string{}
+			x.m.each(func(k32 [32]byte, k string, e entry) {
+				if len(keys) < 5000 {
+					keys = append(keys, keyString(k32, k))
+				}
+			})
+			defer threadCPU(b)()
+			i := 0
+			for b.Loop() {
+				x.mu.Lock()
+				for range 50 {
+					k := keys[i%len(keys)]
+					e, _ := x.m.get(k)
+					e.expire += 1e6
+					e.last += 1e6
+					x.m.set(k, e)
+					i++
+				}
+				x.mu.Unlock()
 				x.list(q)
 			}
 		})

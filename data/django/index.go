@@ -405,7 +405,8 @@ func (x *index) gc() {
 		return e
 	})
 	x.users, x.clients = users, clients
-	x.qc = queryCache{} // ranks and filter results are by user and client number
+	x.qc = queryCache{} // ranks, filter results and kept orders are by user and client number
+	x.m.logging, x.m.changed = false, nil
 }
 
 // add decodes rows into entries (seen by a full sync's pass, when one is

@@ -32,6 +32,11 @@ type keyMap struct {
 	seed   maphash.Seed
 	other  map[string]entry
 
+	// changed logs the slots set or removed while logging (orders.go: the
+	// listings' kept orders know what moved since they were sorted).
+	changed []uint32
+	logging bool
+
 	pass      bool
 	seen      []uint64 // by slot number, during a pass
 	otherSeen map[string]bool
@@ -203,6 +208,7 @@ func (m *keyMap) set(k string, e entry) {
 	if ok {
 		m.setEntry(id, e)
 		m.mark(id)
+		m.logChange(id)
 		return
 	}
 	if (m.n+1)*4 > len(m.tab)*3 {
@@ -215,6 +221,13 @@ func (m *keyMap) set(k string, e entry) {
 	m.tab[pos] = id + 1
 	m.n++
 	m.mark(id)
+	m.logChange(id)
+}
+
+func (m *keyMap) logChange(id uint32) {
+	if m.logging {
+		m.changed = append(m.changed, id)
+	}
 }
 
 // mark notes a slot set during a pass as seen: what the pass itself
@@ -305,6 +318,7 @@ func (m *keyMap) remove(pos int, id uint32) {
 	c.clear(ci)
 	m.free = append(m.free, id)
 	m.n--
+	m.logChange(id)
 }
 
 // each calls fn for every entry with its key as k32 (32-character keys)

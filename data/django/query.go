@@ -43,6 +43,9 @@ type queryCache struct {
 	roleIdx map[string]uint32
 
 	f filterCache
+
+	orders map[data.SortKey]*keptOrder // orders.go
+	dirty  []uint64                    // topKept's bitset, all clear between calls
 }
 
 // userRoles returns every user's role number, extended to new users, and
@@ -301,15 +304,7 @@ func (sl *selection) pass(ch *chunk, i int) (int64, bool) {
 			return 0, false
 		}
 	}
-	switch sl.sort {
-	case data.SortUser:
-		return int64(sl.rank[ch.user[i]]), true
-	case data.SortLastActivity:
-		return 2 * ch.last[i], true
-	case data.SortLoginTime:
-		return 2 * ch.login[i], true
-	}
-	return 2 * ch.expire[i], true
+	return sl.placeAt(ch, i), true
 }
 
 // side reports whether a place and key lie after the cursor.
@@ -441,7 +436,11 @@ func (sl *selection) top(n int) []hit {
 func (x *index) list(q data.Query) data.Page {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	hits := x.selection(q).top(q.Limit + 1)
+	sl := x.selection(q)
+	hits, ok := sl.topKept(q.Limit + 1)
+	if !ok {
+		hits = sl.top(q.Limit + 1)
+	}
 	page := data.Page{Sessions: make([]data.Session, 0, min(len(hits), q.Limit))}
 	for i := range hits[:min(len(hits), q.Limit)] {
 		page.Sessions = append(page.Sessions, x.session(hits[i].key(), hits[i].e))

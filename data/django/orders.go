@@ -1,0 +1,216 @@
+package django
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+
+	"sessionmon/data"
+)
+
+// Kept orders: a pass over every entry (query.go top) costs milliseconds
+// at a million sessions, on every poll. Issue 10 wants a poll as cheap at
+// 1M as at 10k, so each order a listing asks for is sorted once (the slot
+// numbers by place and key) and kept; a poll then reads it from the
+// cursor on, only as far as the page needs. What changed since the sort
+// (keyMap logs the slots set or removed) is skipped in the kept order and
+// taken, as it is now, from a small sorted list of the changed slots,
+// merged in. When the changes pile up (1/32 of the order, at least 4096)
+// the order is sorted again; gc (which renumbers users) drops them
+// all. A filter that the kept order would have to read far to fill a page
+// (a rare match) falls back to the pass.
+
+// keptReadMin is how many slots of a kept order a listing may read before
+// it makes the pass instead (at least 64 per row asked for).
+var keptReadMin = 20000
+
+// keptOrder is one sort key's kept order.
+type keptOrder struct {
+	ids   []uint32 // slot numbers by place then key, ascending, as sorted
+	since int      // the position in keyMap.changed when sorted
+}
+
+// orderMaxChanged: changes after which an order of n is sorted again.
+func orderMaxChanged(n int) int { return max(4096, n/32) }
+
+// changedMax bounds keyMap.changed: past it every order is dropped.
+const changedMax = 1 << 20
+
+// resetOrders drops the kept orders and stops the change log.
+func (x *index) resetOrders() {
+	x.qc.orders = nil
+	x.m.logging, x.m.changed = false, nil
+}
+
+// kept returns the kept order for sl's sort key, sorting it when there is
+// none or too much changed since. Under mu.
+func (sl *selection) kept() *keptOrder {
+	x := sl.x
+	if len(x.m.changed) > changedMax {
+		x.resetOrders()
+	}
+	if x.qc.orders == nil {
+		x.qc.orders = map[data.SortKey]*keptOrder{}
+	}
+	o := x.qc.orders[sl.sort]
+	if o != nil && len(x.m.changed)-o.since <= orderMaxChanged(len(o.ids)) {
+		return o
+	}
+	type placed struct {
+		p  int64
+		id uint32
+	}
+	var all []placed
+	m := &x.m
+	for c, ch := range m.chunks {
+		for i := range m.live(c) {
+			if ch.key[i].live() {
+				all = append(all, placed{sl.placeAt(ch, i), uint32(c)<<chunkBits | uint32(i)})
+			}
+		}
+	}
+	slices.SortFunc(all, func(a, b placed) int {
+		if c := cmp.Compare(a.p, b.p); c != 0 {
+			return c
+		}
+		return bytes.Compare(m.keyOf(a.id)[:], m.keyOf(b.id)[:])
+	})
+	ids := make([]uint32, len(all))
+	for i, a := range all {
+		ids[i] = a.id
+	}
+	m.logging = true
+	o = &keptOrder{ids: ids, since: len(m.changed)}
+	x.qc.orders[sl.sort] = o
+	return o
+}
+
+// placeAt is a slot's place in the selection's order.
+func (sl *selection) placeAt(ch *chunk, i int) int64 {
+	switch sl.sort {
+	case data.SortUser:
+		return int64(sl.rank[ch.user[i]])
+	case data.SortLastActivity:
+		return 2 * ch.last[i]
+	case data.SortLoginTime:
+		return 2 * ch.login[i]
+	}
+	return 2 * ch.expire[i]
+}
+
+// topKept is top from the kept order; false when it would read too far
+// (the caller then makes the pass).
+func (sl *selection) topKept(n int) ([]hit, bool) {
+	if n <= 0 {
+		return nil, true
+	}
+	x := sl.x
+	m := &x.m
+	o := sl.kept()
+	// The slots changed since the sort: skipped in the order (a bitset by
+	// slot number, kept between polls and cleared after), listed apart as
+	// they are now.
+	bits := &x.qc.dirty
+	if need := int(m.used+63) / 64; len(*bits) < need {
+		*bits = make([]uint64, need)
+	}
+	defer func() {
+		for _, id := range m.changed[o.since:] {
+			(*bits)[id>>6] = 0
+		}
+	}()
+	isDirty := func(id uint32) bool { return (*bits)[id>>6]&(1<<(id&63)) != 0 }
+	var fresh []hit
+	for _, id := range m.changed[o.since:] {
+		if isDirty(id) {
+			continue // listed already
+		}
+		(*bits)[id>>6] |= 1 << (id & 63)
+		ch, i := m.chunkOf(id)
+		if !ch.key[i].live() || ch.expire[i] <= sl.now {
+			continue
+		}
+		p, ok := sl.pass(ch, int(i))
+		if !ok || !sl.sideSlot(p, &ch.key[i]) {
+			continue
+		}
+		k := ch.key[i].unpack()
+		fresh = append(fresh, hit{p: p, k32: k, e: ch.entry(i)})
+	}
+	for k, e := range m.other {
+		if sl.matches(&e) {
+			if p := sl.place(&e); sl.side(p, []byte(k)) {
+				fresh = append(fresh, hit{p: p, ks: k, e: e})
+			}
+		}
+	}
+	byOrder := func(a, b hit) int { return sl.order(a.p, a.keyBytes(), b.p, b.keyBytes()) }
+	slices.SortFunc(fresh, byOrder)
+
+	// The order in the listing's direction: at(j) is its j-th slot.
+	ids := o.ids
+	at := func(j int) uint32 {
+		if sl.desc {
+			return ids[len(ids)-1-j]
+		}
+		return ids[j]
+	}
+	// The first position after the cursor: the first unchanged slot from
+	// j on decides (changed ones are out of place).
+	start := 0
+	if sl.after {
+		lo, hi := 0, len(ids)
+		for lo < hi {
+			mid := int(uint(lo+hi) >> 1)
+			j := mid
+			for j < len(ids) && isDirty(at(j)) {
+				j++
+			}
+			after := true
+			if j < len(ids) {
+				ch, i := m.chunkOf(at(j))
+				after = sl.sideSlot(sl.placeAt(ch, int(i)), &ch.key[i])
+			}
+			if after {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		start = lo
+	}
+	budget := max(keptReadMin, 64*n)
+	out := make([]hit, 0, n)
+	f := 0
+	for j := start; j < len(ids) && len(out) < n; j++ {
+		if budget--; budget < 0 {
+			return nil, false
+		}
+		id := at(j)
+		if isDirty(id) {
+			continue
+		}
+		ch, i := m.chunkOf(id)
+		if ch.expire[i] <= sl.now {
+			continue
+		}
+		p, ok := sl.pass(ch, int(i))
+		if !ok {
+			continue
+		}
+		k := ch.key[i].unpack()
+		h := hit{p: p, k32: k, e: ch.entry(i)}
+		for f < len(fresh) && len(out) < n && byOrder(fresh[f], h) < 0 {
+			out = append(out, fresh[f])
+			f++
+		}
+		if len(out) < n {
+			out = append(out, h)
+		}
+	}
+	for f < len(fresh) && len(out) < n {
+		out = append(out, fresh[f])
+		f++
+	}
+	return out, true
+}
