@@ -31,6 +31,9 @@
 //   - times -naive naive polls: select every active row, decode and verify
 //     each, sort, count.
 //
+// With -memlimits, the child runs once per GOMEMLIMIT given (an operator's
+// setting for the dashboard's process; "" for none) on the same table.
+//
 // It prints medians (min–max) and the naive/source ratios. Schemas and
 // files are removed at the end.
 package main
@@ -121,6 +124,7 @@ func main() {
 	naive := flag.Int("naive", 3, "naive polls timed")
 	base := flag.String("pg", harness.DefaultDSN, "PostgreSQL server")
 	n := flag.Int("n", 0, "internal: rows")
+	memLimits := flag.String("memlimits", "", "GOMEMLIMIT values for the measuring child, one child each on the same table (\"\": Go's default, no limit), e.g. ,110MiB")
 	flag.Parse()
 	if *child {
 		r := measure(*store, *dsn, *n, *cycles, *naive)
@@ -139,18 +143,28 @@ func main() {
 			if err != nil {
 				fail(err)
 			}
-			cmd := exec.Command(os.Args[0], "-child", "-store", st, "-dsn", dsn, "-n", ns, "-cycles", fmt.Sprint(*cycles), "-naive", fmt.Sprint(*naive))
-			cmd.Stderr = os.Stderr
-			out, err := cmd.Output()
+			for _, limit := range strings.Split(*memLimits, ",") {
+				cmd := exec.Command(os.Args[0], "-child", "-store", st, "-dsn", dsn, "-n", ns, "-cycles", fmt.Sprint(*cycles), "-naive", fmt.Sprint(*naive))
+				cmd.Stderr = os.Stderr
+				if limit != "" {
+					// As an operator would run the dashboard:
+					// GOMEMLIMIT=… sessionmon watch …
+					cmd.Env = append(os.Environ(), "GOMEMLIMIT="+limit)
+					fmt.Printf("%-6s n=%-8d with GOMEMLIMIT=%s:\n", st, n, limit)
+				}
+				out, err := cmd.Output()
+				if err != nil {
+					cleanup()
+					fail(fmt.Errorf("child %s %d: %w", st, n, err))
+				}
+				var r result
+				if err := json.Unmarshal(out, &r); err != nil {
+					cleanup()
+					fail(fmt.Errorf("child %s %d printed %q: %w", st, n, out, err))
+				}
+				report(r)
+			}
 			cleanup()
-			if err != nil {
-				fail(fmt.Errorf("child %s %d: %w", st, n, err))
-			}
-			var r result
-			if err := json.Unmarshal(out, &r); err != nil {
-				fail(fmt.Errorf("child %s %d printed %q: %w", st, n, out, err))
-			}
-			report(r)
 		}
 	}
 }
