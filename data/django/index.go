@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -499,7 +500,8 @@ func (x *index) entryOf(ss data.Session) entry {
 // session is the operator's view of an entry (no session dict: only the
 // markers).
 func (x *index) session(key string, e entry) data.Session {
-	u, c := x.users.at(e.user), x.clients.at(e.client())
+	u, c := x.users.at(e.user).owned(), x.clients.at(e.client())
+	c.ip = strings.Clone(c.ip)
 	ss := data.Session{
 		ID: key, UserID: u.id, Username: u.username, Email: u.email,
 		FullName: u.fullName, Role: u.role, Status: u.status,

@@ -188,7 +188,7 @@ func (x *index) count(q data.StatsQuery) data.Stats {
 	}
 	for r, n := range byRole {
 		if n > 0 {
-			st.ByRole[roles[r]] += n
+			st.ByRole[strings.Clone(roles[r])] += n
 		}
 	}
 	return st
@@ -265,6 +265,7 @@ func (s *Source) UserByUsername(ctx context.Context, username string) (data.User
 	for i := range x.users.len() {
 		u := x.users.at(uint32(i))
 		if u.username == username && u.id != 0 {
+			u = u.owned()
 			x.mu.Unlock()
 			return data.User{ID: u.id, Username: u.username, Email: u.email, FullName: u.fullName, Role: u.role, Status: u.status}, nil
 		}
@@ -726,7 +727,7 @@ func (s *Source) EndUserSessions(ctx context.Context, userID int64, end data.End
 		if u := x.users.at(e.user); u.id == userID && e.expire > now {
 			keys = append(keys, keyString(k32, k))
 			if audit.Username == "" {
-				audit.Username = u.username
+				audit.Username = strings.Clone(u.username)
 			}
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/maphash"
+	"strings"
 	"unsafe"
 )
 
@@ -174,6 +175,16 @@ func (t *userTable) intern(u userInfo) uint32 {
 	return i
 }
 
+// owned returns a copy of u whose strings do not point into an arena:
+// what leaves the index (a Session, a User, Stats) must not keep an arena
+// chunk, a megabyte, alive after gc has replaced it.
+func (u userInfo) owned() userInfo {
+	u.username, u.email, u.fullName = strings.Clone(u.username), strings.Clone(u.email), strings.Clone(u.fullName)
+	u.role, u.status = strings.Clone(u.role), strings.Clone(u.status)
+	return u
+}
+
+// at returns user i, its strings pointing into the arena (see owned).
 func (t *userTable) at(i uint32) userInfo {
 	var f [5]string
 	t.a.get(t.refs[i], f[:])
@@ -233,6 +244,7 @@ func (t *clientTable) intern(c client) uint32 {
 	return i
 }
 
+// at returns client i, its IP pointing into the arena (see owned).
 func (t *clientTable) at(i uint32) client {
 	var f [1]string
 	t.a.get(t.ips[i], f[:])
