@@ -45,7 +45,8 @@ type index struct {
 	fullTook  time.Duration // how long the last full sync took
 	lastCheck time.Time     // the last checkDeletes (or full sync)
 	checkTook time.Duration
-	running   bool // a background full sync or checkDeletes is under way
+	running   bool // a background full sync is under way
+	checking  bool // a checkDeletes is under way
 	wg        sync.WaitGroup
 
 	statsMu      sync.Mutex
@@ -142,11 +143,15 @@ func (x *index) refreshMode(ctx context.Context, wait bool) error {
 	// ten times its own duration: on a table so large that a pass takes
 	// seconds, it may use a tenth of the time, not all of it.
 	due := !first && !x.running && time.Since(x.lastFull) > max(x.s.opts.FullSyncEvery, 10*x.fullTook)
-	// Between full syncs, the cheaper check for rows the site deleted
-	// (deletes.go), on the same terms.
-	check := !first && !x.running && !due && time.Since(x.lastCheck) > max(deleteCheckEvery, 10*x.checkTook)
-	if due || check {
+	if due {
 		x.running = true
+		x.wg.Add(1)
+	}
+	// The cheaper check for rows the site deleted (deletes.go), beside
+	// the full syncs.
+	check := !first && !x.checking && time.Since(x.lastCheck) > max(deleteCheckEvery, 4*x.checkTook)
+	if check {
+		x.checking = true
 		x.wg.Add(1)
 	}
 	x.mu.Unlock()
@@ -155,20 +160,25 @@ func (x *index) refreshMode(ctx context.Context, wait bool) error {
 			start := time.Now()
 			_ = x.checkDeletes(ctx) // a failure leaves the index as it was; the next check retries
 			x.mu.Lock()
-			x.lastCheck, x.checkTook = time.Now(), time.Since(start)
+			x.lastCheck, x.checkTook, x.checking = time.Now(), time.Since(start), false
 			x.mu.Unlock()
 		})
 	}
 	if due {
 		go x.background(func(ctx context.Context) {
+			x.syncMu.Lock()
 			_ = x.full(ctx, time.Now()) // a failure leaves the old index; the next refresh retries
+			x.syncMu.Unlock()
+			x.mu.Lock()
+			x.running = false
+			x.mu.Unlock()
 		})
 	}
 	return nil
 }
 
-// background runs fn (a full sync or a check) under syncMu, cancelled when
-// the source closes, and clears running.
+// background runs fn (a full sync or a check), cancelled when the source
+// closes.
 func (x *index) background(fn func(ctx context.Context)) {
 	defer x.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -180,12 +190,7 @@ func (x *index) background(fn func(ctx context.Context)) {
 		case <-ctx.Done():
 		}
 	}()
-	x.syncMu.Lock()
 	fn(ctx)
-	x.syncMu.Unlock()
-	x.mu.Lock()
-	x.running = false
-	x.mu.Unlock()
 }
 
 // incremental reads the rows saved since the watermark.
@@ -281,7 +286,6 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 		}
 	}
 	x.synced, x.lastFull, x.fullTook = true, time.Now(), time.Since(start)
-	x.lastCheck = x.lastFull
 	x.gc()
 	s.cache.clear()
 	return nil
