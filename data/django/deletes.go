@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -17,47 +18,51 @@ import (
 //   - one count(*) of the active rows (an index-only scan of expire_date)
 //     against the index's own count at the same instant; equal (the usual
 //     case) ends it;
-//   - else the same counts per hour of expire_date, in one GROUP BY;
-//   - and only the hours that differ are read again, keys and expire_date,
-//     as a full sync reads the whole table: a logout's row is in the
-//     hour of its expiry, so an operator's minute of logouts costs a few
-//     hours of rows, not the table.
+//   - else the same counts per minute of expire_date, in one GROUP BY;
+//   - and only the minutes that differ are read again, keys and
+//     expire_date, as a full sync reads the whole table.
 //
-// A delete that a save in the same hour hides from the counts (one row
+// A delete that a save in the same minute hides from the counts (one row
 // gone, another new that the refresh had not read yet) waits for the next
 // check or full sync. Checks run beside full syncs (which at a million
 // rows take tens of seconds), not after them.
 
 const deleteCheckEvery = 2 * time.Second
 
-const hourMicros = int64(time.Hour / time.Microsecond)
+// A bucket is a minute of expire_date: at a million rows over Django's two
+// weeks, about fifty rows, so that a hundred logouts scattered over the
+// fortnight cost a few thousand rows read again, not the table.
+const (
+	bucketSeconds = 60
+	bucketMicros  = bucketSeconds * int64(time.Second/time.Microsecond)
+)
 
-// hourSel is expire_date's hour (Unix hours, UTC) in SQL.
-func (s *Source) hourSel() string {
+// bucketSel is expire_date's bucket (Unix minutes, UTC) in SQL.
+func (s *Source) bucketSel() string {
 	if _, pg := s.dialect.(postgresDialect); pg {
-		return "floor(extract(epoch FROM expire_date) / 3600)::bigint"
+		return "floor(extract(epoch FROM expire_date) / 60)::bigint"
 	}
 	// SQLite stores the text of a naive UTC datetime; strftime reads it as
 	// UTC.
-	return "CAST(strftime('%s', expire_date) AS INTEGER) / 3600"
+	return "CAST(strftime('%s', expire_date) AS INTEGER) / 60"
 }
 
-func hourOf(us int64) int64 {
-	h := us / hourMicros
-	if us%hourMicros < 0 {
-		h--
+func bucketOf(us int64) int64 {
+	b := us / bucketMicros
+	if us%bucketMicros < 0 {
+		b--
 	}
-	return h
+	return b
 }
 
-// activeHours counts the index's active entries (and rows it could not
-// decode) per hour of expiry; under mu.
-func (x *index) activeHours(now int64) (map[int64]int64, int64) {
-	hours := map[int64]int64{}
+// activeBuckets counts the index's active entries (and rows it could not
+// decode) per bucket of expiry; under mu.
+func (x *index) activeBuckets(now int64) (map[int64]int64, int64) {
+	buckets := map[int64]int64{}
 	var n int64
 	add := func(expire int64) {
 		if expire > now {
-			hours[hourOf(expire)]++
+			buckets[bucketOf(expire)]++
 			n++
 		}
 	}
@@ -72,7 +77,7 @@ func (x *index) activeHours(now int64) (map[int64]int64, int64) {
 	for _, exp := range x.errExpire {
 		add(exp)
 	}
-	return hours, n
+	return buckets, n
 }
 
 // checkDeletes finds rows the site deleted by counting (see above), and
@@ -86,58 +91,51 @@ func (x *index) checkDeletes(ctx context.Context) error {
 		return fmt.Errorf("django check: %w", err)
 	}
 	x.mu.Lock()
-	mine, have := x.activeHours(now.UnixMicro())
+	mine, have := x.activeBuckets(now.UnixMicro())
 	x.mu.Unlock()
 	if n == have {
 		return nil
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT "+s.hourSel()+", count(*) FROM django_session WHERE expire_date > "+d.ph(1)+" GROUP BY 1", d.timeArg(now))
+	rows, err := s.db.QueryContext(ctx, "SELECT "+s.bucketSel()+", count(*) FROM django_session WHERE expire_date > "+d.ph(1)+" GROUP BY 1", d.timeArg(now))
 	if err != nil {
 		return fmt.Errorf("django check: %w", err)
 	}
 	theirs := map[int64]int64{}
 	for rows.Next() {
-		var h, c int64
-		if err := rows.Scan(&h, &c); err != nil {
+		var b, c int64
+		if err := rows.Scan(&b, &c); err != nil {
 			rows.Close()
 			return fmt.Errorf("django check: %w", err)
 		}
-		theirs[h] = c
+		theirs[b] = c
 	}
 	if err := rows.Close(); err != nil {
 		return fmt.Errorf("django check: %w", err)
 	}
-	var differ []int64
-	for h, c := range theirs {
-		if mine[h] != c {
-			differ = append(differ, h)
+	differ := map[int64]bool{}
+	for b, c := range theirs {
+		if mine[b] != c {
+			differ[b] = true
 		}
 	}
-	for h := range mine {
-		if _, ok := theirs[h]; !ok {
-			differ = append(differ, h)
+	for b := range mine {
+		if _, ok := theirs[b]; !ok {
+			differ[b] = true
 		}
 	}
-	slices.Sort(differ)
-	for _, h := range differ {
-		if err := x.rescan(ctx, now, h); err != nil {
-			return err
-		}
-	}
-	return nil
+	return x.rescan(ctx, now, differ)
 }
 
-// rescan reads the keys and expiry dates of one hour's active rows, drops
-// the entries of that hour the table no longer has, and decodes the rows
-// it has not seen. It runs beside a full sync (it keeps no pass of its
-// own): it drops only what was in the index, unchanged, before it read
-// the table, so a row a refresh adds meanwhile stays.
-func (x *index) rescan(ctx context.Context, now time.Time, hour int64) error {
+// rescan reads the keys and expiry dates of the active rows in the given
+// buckets, drops the entries there that the table no longer has, and
+// decodes the rows it has not seen. It runs beside a full sync (it keeps
+// no pass of its own): it drops only what was in the index, unchanged,
+// before it read the table, so a row a refresh adds meanwhile stays.
+func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]bool) error {
 	s := x.s
 	d := s.dialect
-	lo, hi := time.UnixMicro(hour*hourMicros).UTC(), time.UnixMicro((hour+1)*hourMicros).UTC()
-	cut, from, to := now.UnixMicro(), lo.UnixMicro(), hi.UnixMicro()
-	in := func(exp int64) bool { return exp > cut && exp >= from && exp < to }
+	cut := now.UnixMicro()
+	in := func(exp int64) bool { return exp > cut && buckets[bucketOf(exp)] }
 	before := map[string]int64{}
 	x.mu.Lock()
 	m := &x.m
@@ -160,14 +158,43 @@ func (x *index) rescan(ctx context.Context, now time.Time, hour int64) error {
 		}
 	}
 	x.mu.Unlock()
-	rows, err := s.db.QueryContext(ctx, "SELECT session_key, '', "+d.expireSel()+" FROM django_session WHERE expire_date > "+d.ph(1)+
-		" AND expire_date >= "+d.ph(2)+" AND expire_date < "+d.ph(3), d.timeArg(now), d.timeArg(lo), d.timeArg(hi))
-	if err != nil {
-		return fmt.Errorf("django check: %w", err)
+	// Consecutive buckets make one range (a run).
+	sorted := make([]int64, 0, len(buckets))
+	for b := range buckets {
+		sorted = append(sorted, b)
 	}
-	rs, err := s.scanRows(rows)
-	if err != nil {
-		return fmt.Errorf("django check: %w", err)
+	slices.Sort(sorted)
+	type run struct{ from, to int64 } // buckets, inclusive
+	var runs []run
+	for i := 0; i < len(sorted); {
+		j := i + 1
+		for j < len(sorted) && sorted[j] == sorted[j-1]+1 {
+			j++
+		}
+		runs = append(runs, run{sorted[i], sorted[j-1]})
+		i = j
+	}
+	// Up to 32 runs a statement, each a range on the expire_date index.
+	var rs []row
+	for start := 0; start < len(runs); start += 32 {
+		part := runs[start:min(len(runs), start+32)]
+		args := []any{d.timeArg(now)}
+		var or []string
+		for _, r := range part {
+			lo, hi := time.UnixMicro(r.from*bucketMicros).UTC(), time.UnixMicro((r.to+1)*bucketMicros).UTC()
+			args = append(args, d.timeArg(lo), d.timeArg(hi))
+			or = append(or, "(expire_date >= "+d.ph(len(args)-1)+" AND expire_date < "+d.ph(len(args))+")")
+		}
+		rows, err := s.db.QueryContext(ctx, "SELECT session_key, '', "+d.expireSel()+" FROM django_session WHERE expire_date > "+d.ph(1)+
+			" AND ("+strings.Join(or, " OR ")+")", args...)
+		if err != nil {
+			return fmt.Errorf("django check: %w", err)
+		}
+		got, err := s.scanRows(rows)
+		if err != nil {
+			return fmt.Errorf("django check: %w", err)
+		}
+		rs = append(rs, got...)
 	}
 	there := make(map[string]bool, len(rs))
 	var need []string

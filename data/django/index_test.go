@@ -100,20 +100,20 @@ func TestDeletedRowsLeaveBetweenFullSyncs(t *testing.T) {
 	})
 }
 
-// TestHourOfMatchesTheDatabase: checkDeletes compares the index's counts
-// per hour with the database's; both must put a row in the same hour, or
-// every check would read those hours again.
-func TestHourOfMatchesTheDatabase(t *testing.T) {
+// TestBucketOfMatchesTheDatabase: checkDeletes compares the index's
+// counts per minute with the database's; both must put a row in the same
+// minute, or every check would read those minutes again.
+func TestBucketOfMatchesTheDatabase(t *testing.T) {
 	eachDialect(t, func(t *testing.T, site *testSite) {
 		src := site.open(Options{})
 		base := time.Date(2031, 5, 6, 7, 0, 0, 0, time.UTC)
 		want := map[string]int64{}
-		for _, at := range []time.Time{base, base.Add(-time.Microsecond), base.Add(time.Microsecond), base.Add(59*time.Minute + 59*time.Second), base.Add(time.Hour)} {
+		for _, at := range []time.Time{base, base.Add(-time.Microsecond), base.Add(time.Microsecond), base.Add(59*time.Second + 999999*time.Microsecond), base.Add(time.Minute), base.Add(time.Hour)} {
 			k := randKey()
 			site.putRaw(k, "x", at)
-			want[k] = hourOf(at.UnixMicro())
+			want[k] = bucketOf(at.UnixMicro())
 		}
-		rows, err := src.db.Query("SELECT session_key, " + src.hourSel() + " FROM django_session")
+		rows, err := src.db.Query("SELECT session_key, " + src.bucketSel() + " FROM django_session")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +125,7 @@ func TestHourOfMatchesTheDatabase(t *testing.T) {
 				t.Fatal(err)
 			}
 			if h != want[k] {
-				t.Errorf("row %s: hour %d in the database, %d in the index", k, h, want[k])
+				t.Errorf("row %s: minute %d in the database, %d in the index", k, h, want[k])
 			}
 		}
 	})
