@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"slices"
+	"time"
 
 	"sessionmon/data"
 )
@@ -28,7 +29,12 @@ var keptReadMin = 20000
 type keptOrder struct {
 	ids   []uint32 // slot numbers by place then key, ascending, as sorted
 	since int      // the position in keyMap.changed when sorted
+	used  time.Time
 }
+
+// keptIdle: an order no listing read for this long is dropped (4 bytes a
+// session each; the dashboard shows one order at a time).
+const keptIdle = time.Minute
 
 // orderMaxChanged: changes after which an order of n is sorted again.
 func orderMaxChanged(n int) int { return max(4096, n/32) }
@@ -52,8 +58,15 @@ func (sl *selection) kept() *keptOrder {
 	if x.qc.orders == nil {
 		x.qc.orders = map[data.SortKey]*keptOrder{}
 	}
+	now := time.Now()
+	for k, o := range x.qc.orders {
+		if k != sl.sort && now.Sub(o.used) > keptIdle {
+			delete(x.qc.orders, k)
+		}
+	}
 	o := x.qc.orders[sl.sort]
 	if o != nil && len(x.m.changed)-o.since <= orderMaxChanged(len(o.ids)) {
+		o.used = now
 		return o
 	}
 	type placed struct {
@@ -80,7 +93,7 @@ func (sl *selection) kept() *keptOrder {
 		ids[i] = a.id
 	}
 	m.logging = true
-	o = &keptOrder{ids: ids, since: len(m.changed)}
+	o = &keptOrder{ids: ids, since: len(m.changed), used: now}
 	x.qc.orders[sl.sort] = o
 	return o
 }
