@@ -23,13 +23,17 @@ import (
 // Keeping it current costs, per refresh, one query on the expire_date index
 // for the rows saved since the last one (expire_date above the highest seen,
 // less a slack for commits that land out of order), decoding only those;
-// and, every FullSyncEvery in the background, one pass over the keys and
-// expire dates of the active rows, to drop rows the site deleted (logouts,
-// clearsessions) and pick up rows saved with a short custom expiry, decoding
-// only the rows it has not seen.
+// every few seconds in the background, a count of the active rows against
+// the index's, to drop rows the site deleted (logouts) within seconds
+// (deletes.go); and, every FullSyncEvery (or ten times its duration), one
+// pass over the keys and expire dates of the active rows, to drop what the
+// counts cannot tell and pick up rows saved with a short custom expiry,
+// decoding only the rows it has not seen.
 //
-// An entry is small (no session dict: the detail view reads the row), with
-// the user fields and the client shared between the sessions that have them.
+// An entry is small (no session dict: the detail view reads the row): 54
+// bytes with its key (keymap.go), the user fields and the client interned
+// in arenas (tables.go). Listings read kept orders (orders.go) or make one
+// pass (query.go), never a Session per entry.
 type index struct {
 	s *Source
 
@@ -43,7 +47,7 @@ type index struct {
 	synced    bool      // a full sync has completed
 	lastFull  time.Time
 	fullTook  time.Duration // how long the last full sync took
-	lastCheck time.Time     // the last checkDeletes (or full sync)
+	lastCheck time.Time     // the last checkDeletes
 	checkTook time.Duration
 	running   bool // a background full sync is under way
 	checking  bool // a checkDeletes is under way
