@@ -436,7 +436,6 @@ func (x *index) add(ctx context.Context, rs []row) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	s := x.s
 	// Skip the rows already decoded with this expire_date.
 	x.mu.Lock()
 	todo := rs[:0:0]
@@ -450,6 +449,23 @@ func (x *index) add(ctx context.Context, rs []row) error {
 		}
 	}
 	x.mu.Unlock()
+	// A decoded row (its dict) is kilobytes: decode a few hundred at a
+	// time, not a page of thousands, or they would set the heap's peak
+	// (and the garbage collector's goal) during a cold build.
+	for len(todo) > addBatch {
+		if err := x.decode(ctx, todo[:addBatch]); err != nil {
+			return err
+		}
+		todo = todo[addBatch:]
+	}
+	return x.decode(ctx, todo)
+}
+
+const addBatch = 512
+
+// decode decodes rows and sets their entries.
+func (x *index) decode(ctx context.Context, todo []row) error {
+	s := x.s
 	ps := make([]parsed, len(todo))
 	bad := make([]error, len(todo))
 	// Decoding (zlib, JSON, HMAC) is the cost of a cold index: spread it

@@ -4,15 +4,14 @@ import (
 	"bytes"
 	"cmp"
 	"slices"
-	"time"
 
 	"sessionmon/data"
 )
 
 // Kept orders: a pass over every entry (query.go top) costs milliseconds
 // at a million sessions, on every poll. Issue 10 wants a poll as cheap at
-// 1M as at 10k, so each order a listing asks for is sorted once (the slot
-// numbers by place and key) and kept; a poll then reads it from the
+// 1M as at 10k, so the order the last listing asked for is sorted once
+// (the slot numbers by place and key) and kept; a poll then reads it from the
 // cursor on, only as far as the page needs. What changed since the sort
 // (keyMap logs the slots set or removed) is skipped in the kept order and
 // taken, as it is now, from a small sorted list of the changed slots,
@@ -29,12 +28,7 @@ var keptReadMin = 20000
 type keptOrder struct {
 	ids   []uint32 // slot numbers by place then key, ascending, as sorted
 	since int      // the position in keyMap.changed when sorted
-	used  time.Time
 }
-
-// keptIdle: an order no listing read for this long is dropped (4 bytes a
-// session each; the dashboard shows one order at a time).
-const keptIdle = time.Minute
 
 // orderMaxChanged: changes after which an order of n is sorted again.
 func orderMaxChanged(n int) int { return max(4096, n/32) }
@@ -58,17 +52,14 @@ func (sl *selection) kept() *keptOrder {
 	if x.qc.orders == nil {
 		x.qc.orders = map[data.SortKey]*keptOrder{}
 	}
-	now := time.Now()
-	for k, o := range x.qc.orders {
-		if k != sl.sort && now.Sub(o.used) > keptIdle {
-			delete(x.qc.orders, k)
-		}
-	}
 	o := x.qc.orders[sl.sort]
 	if o != nil && len(x.m.changed)-o.since <= orderMaxChanged(len(o.ids)) {
-		o.used = now
 		return o
 	}
+	// One order is kept, the last asked for (4 bytes a session, and the
+	// dashboard shows one order at a time): going back to another sorts
+	// it again.
+	clear(x.qc.orders)
 	type placed struct {
 		p  int64
 		id uint32
@@ -93,7 +84,7 @@ func (sl *selection) kept() *keptOrder {
 		ids[i] = a.id
 	}
 	m.logging = true
-	o = &keptOrder{ids: ids, since: len(m.changed), used: now}
+	o = &keptOrder{ids: ids, since: len(m.changed)}
 	x.qc.orders[sl.sort] = o
 	return o
 }
