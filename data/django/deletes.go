@@ -205,12 +205,14 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]boo
 			need = append(need, r.key)
 		}
 	}
+	dropped := false
 	for k, exp := range before {
 		if there[k] {
 			continue
 		}
 		if e, ok := x.m.get(k); ok && e.expire == exp {
 			x.m.del(k)
+			dropped = true
 		}
 		if x.errExpire[k] == exp {
 			delete(x.errs, k)
@@ -218,5 +220,8 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]boo
 		}
 	}
 	x.mu.Unlock()
+	if dropped {
+		x.statsStale()
+	}
 	return x.fetch(ctx, need)
 }

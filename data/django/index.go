@@ -58,6 +58,7 @@ type index struct {
 	statsAt      time.Time
 	statsKey     [2]time.Duration
 	statsRunning bool
+	statsGen     uint64 // raised by statsStale
 
 	// syncMu serialises full syncs and incremental refreshes (never held
 	// while answering from the map).
@@ -573,6 +574,18 @@ func (x *index) forget(keys ...string) {
 		delete(x.errExpire, k)
 	}
 	x.mu.Unlock()
+	x.statsStale()
+}
+
+// statsStale makes the next Stats count again rather than answer from
+// counts up to StatsMaxAge old: sessions left the index (a force-out, or
+// rows the site deleted that a check found), and the counts should say so
+// at once, not up to StatsMaxAge later.
+func (x *index) statsStale() {
+	x.statsMu.Lock()
+	x.statsAt = time.Time{}
+	x.statsGen++
+	x.statsMu.Unlock()
 }
 
 // rowErrors returns the undecodable rows, joined, sorted by key.

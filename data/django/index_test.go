@@ -160,3 +160,25 @@ func TestPackedKeysSortAsKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsCountAgainWhenSessionsLeave: counts up to StatsMaxAge old are
+// the answer only while no session left the index; after a force-out the
+// next Stats counts again.
+func TestStatsCountAgainWhenSessionsLeave(t *testing.T) {
+	site := newSite(t, "sqlite")
+	now := time.Now().UTC()
+	k := randKey()
+	site.put(k, now.Add(time.Hour), siteMembers("a", 1, "user", now, now)...)
+	site.put(randKey(), now.Add(time.Hour), siteMembers("b", 2, "user", now, now)...)
+	src := site.open(Options{StatsMaxAge: time.Hour})
+	q := data.StatsQuery{Now: time.Now(), ExpiryWindow: time.Hour, LoginWindow: time.Hour}
+	if st, err := src.Stats(ctx, q); err != nil || st.Active != 2 {
+		t.Fatalf("Stats = %+v, %v", st, err)
+	}
+	if _, err := src.EndSession(ctx, k, data.End{At: time.Now(), Reason: data.EndForced, By: "op"}, data.AuditEntry{Time: time.Now(), Actor: "op", Action: data.ActionForceLogout}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := src.Stats(ctx, q); st.Active != 1 {
+		t.Errorf("after a force-out Stats still count %d active, want 1", st.Active)
+	}
+}

@@ -144,12 +144,16 @@ func (s *Source) Stats(ctx context.Context, q data.StatsQuery) (data.Stats, erro
 	}
 	if time.Since(x.statsAt) > s.opts.StatsMaxAge && !x.statsRunning {
 		x.statsRunning = true
+		gen := x.statsGen
 		x.wg.Add(1)
 		go func() {
 			defer x.wg.Done()
 			st := x.count(data.StatsQuery{Now: time.Now(), ExpiryWindow: key[0], LoginWindow: key[1]})
 			x.statsMu.Lock()
-			x.stats, x.statsAt, x.statsRunning = st, time.Now(), false
+			x.statsRunning = false
+			if x.statsGen == gen { // else sessions left meanwhile: the next Stats counts
+				x.stats, x.statsAt = st, time.Now()
+			}
 			x.statsMu.Unlock()
 		}()
 	}
