@@ -33,7 +33,7 @@ func (s *Source) ListActive(ctx context.Context, q data.Query) (data.Page, error
 	if q.Now.IsZero() {
 		q.Now = time.Now()
 	}
-	if q.Sort == data.SortExpires && q.Username == "" && q.Role == "" && q.Text == "" {
+	if q.Sort == data.SortExpires && q.Username == "" && q.Role == "" && q.Text == "" && q.IP == "" {
 		return s.window(ctx, q)
 	}
 	return s.fromIndex(ctx, q)

@@ -70,15 +70,20 @@ func (x *index) userRoles() ([]uint32, []string) {
 
 // filterCache holds what the last filter asked of each user and client.
 type filterCache struct {
-	username, role, text string
-	valid                bool
-	user                 []uint8 // userPass | userText
-	client               []bool  // text in the IP
+	username, role, text, ip string
+	valid                    bool
+	user                     []uint8 // userPass | userText
+	client                   []uint8 // clientText | clientPass
 }
 
 const (
 	userPass = 1 << iota // Username and Role match (exactly, if set)
 	userText             // Text is in the username, name, email or role
+)
+
+const (
+	clientText = 1 << iota // Text is in the IP
+	clientPass             // IP matches (exactly, if set)
 )
 
 // ranks returns the rank of every user, extended to new ones.
@@ -141,12 +146,12 @@ func (x *index) nameRank(name string) int64 {
 // filter returns what q's filters ask of each user and client (nil when
 // q has none), extended to new ones.
 func (x *index) filter(q data.Query) *filterCache {
-	if q.Username == "" && q.Role == "" && q.Text == "" {
+	if q.Username == "" && q.Role == "" && q.Text == "" && q.IP == "" {
 		return nil
 	}
 	f := &x.qc.f
-	if !f.valid || f.username != q.Username || f.role != q.Role || f.text != q.Text {
-		*f = filterCache{username: q.Username, role: q.Role, text: q.Text, valid: true}
+	if !f.valid || f.username != q.Username || f.role != q.Role || f.text != q.Text || f.ip != q.IP {
+		*f = filterCache{username: q.Username, role: q.Role, text: q.Text, ip: q.IP, valid: true}
 	}
 	t := strings.ToLower(q.Text)
 	for i := len(f.user); i < x.users.len(); i++ {
@@ -161,7 +166,15 @@ func (x *index) filter(q data.Query) *filterCache {
 		f.user = append(f.user, m)
 	}
 	for i := len(f.client); i < x.clients.len(); i++ {
-		f.client = append(f.client, t != "" && containsFold(x.clients.at(uint32(i)).ip, t))
+		ip := x.clients.at(uint32(i)).ip
+		var m uint8
+		if t != "" && containsFold(ip, t) {
+			m |= clientText
+		}
+		if q.IP == "" || ip == q.IP {
+			m |= clientPass
+		}
+		f.client = append(f.client, m)
 	}
 	return f
 }
@@ -283,11 +296,11 @@ func (sl *selection) matches(e *entry) bool {
 	if f == nil {
 		return true
 	}
-	m := f.user[e.user]
-	if m&userPass == 0 {
+	m, c := f.user[e.user], f.client[e.client()]
+	if m&userPass == 0 || c&clientPass == 0 {
 		return false
 	}
-	return f.text == "" || m&userText != 0 || f.client[e.client()]
+	return f.text == "" || m&userText != 0 || c&clientText != 0
 }
 
 // The passes below read the chunks' columns (keymap.go) directly, and are
@@ -299,8 +312,8 @@ func (sl *selection) matches(e *entry) bool {
 // passes the filters, and its place.
 func (sl *selection) pass(ch *chunk, i int) (int64, bool) {
 	if f := sl.f; f != nil {
-		m := f.user[ch.user[i]]
-		if m&userPass == 0 || f.text != "" && m&userText == 0 && !f.client[ch.cf[i]>>4] {
+		m, c := f.user[ch.user[i]], f.client[ch.cf[i]>>4]
+		if m&userPass == 0 || c&clientPass == 0 || f.text != "" && m&userText == 0 && c&clientText == 0 {
 			return 0, false
 		}
 	}

@@ -41,7 +41,7 @@ func refMatches(s data.Session, q data.Query) bool {
 	if !s.ExpiresAt.After(q.Now) {
 		return false
 	}
-	if q.Username != "" && s.Username != q.Username || q.Role != "" && s.Role != q.Role {
+	if q.Username != "" && s.Username != q.Username || q.Role != "" && s.Role != q.Role || q.IP != "" && s.IP != q.IP {
 		return false
 	}
 	if q.Text == "" {
@@ -168,7 +168,8 @@ func TestIndexListingsMatchTheReference(t *testing.T) {
 
 func checkListings(t *testing.T, x *index, now time.Time) {
 	t.Helper()
-	filters := []data.Query{{}, {Username: "alice"}, {Role: "editor"}, {Text: "ALI"}, {Text: "10.0.2"}, {Text: "émile"}, {Text: "nobody"}, {Username: "bob", Text: "edit"}}
+	filters := []data.Query{{}, {Username: "alice"}, {Role: "editor"}, {Text: "ALI"}, {Text: "10.0.2"}, {Text: "émile"}, {Text: "nobody"}, {Username: "bob", Text: "edit"},
+		{IP: "10.0.2.1"}, {IP: "10.0.2"}, {IP: "10.0.0.1", Text: "ali"}, {IP: "10.0.3.0", Username: "dave"}}
 	for _, f := range filters {
 		for _, sk := range data.SortKeys {
 			for _, desc := range []bool{false, true} {
