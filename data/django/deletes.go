@@ -22,6 +22,13 @@ import (
 //   - and only the minutes that differ are read again, keys and
 //     expire_date, as a full sync reads the whole table.
 //
+// On SQLite the counts are one statement over every active row: on a site
+// with a rollback journal (Django's default) that holds the shared lock
+// for as long (a second at a million rows), and the site cannot commit
+// meanwhile. So there the checks run only in WAL mode, where readers do
+// not block the writer; a rollback-journal site finds deletions at the
+// full syncs, whose statements are short (scanActive).
+//
 // A delete that a save in the same minute hides from the counts (one row
 // gone, another new that the refresh had not read yet) waits for the next
 // check or full sync. Checks run beside full syncs (which at a million
@@ -45,6 +52,22 @@ func (s *Source) bucketSel() string {
 	// SQLite stores the text of a naive UTC datetime; strftime reads it as
 	// UTC.
 	return "CAST(strftime('%s', expire_date) AS INTEGER) / 60"
+}
+
+// mayCount reports whether the checks may run (see above); the journal
+// mode is read once.
+func (x *index) mayCount(ctx context.Context) (bool, error) {
+	if _, pg := x.s.dialect.(postgresDialect); pg {
+		return true, nil
+	}
+	if x.journal == "" {
+		var mode string
+		if err := x.s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+			return false, fmt.Errorf("django check: %w", err)
+		}
+		x.journal = strings.ToLower(mode)
+	}
+	return x.journal == "wal", nil
 }
 
 func bucketOf(us int64) int64 {
@@ -85,6 +108,9 @@ func (x *index) activeBuckets(now int64) (map[int64]int64, int64) {
 func (x *index) checkDeletes(ctx context.Context) error {
 	s := x.s
 	d := s.dialect
+	if ok, err := x.mayCount(ctx); !ok || err != nil {
+		return err
+	}
 	now := time.Now()
 	var n int64
 	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM django_session WHERE expire_date > "+d.ph(1), d.timeArg(now)).Scan(&n); err != nil {

@@ -49,8 +49,9 @@ type index struct {
 	fullTook  time.Duration // how long the last full sync took
 	lastCheck time.Time     // the last checkDeletes
 	checkTook time.Duration
-	running   bool // a background full sync is under way
-	checking  bool // a checkDeletes is under way
+	running   bool   // a background full sync is under way
+	checking  bool   // a checkDeletes is under way
+	journal   string // SQLite's journal mode, once read (checkDeletes' goroutine only)
 	wg        sync.WaitGroup
 
 	statsMu      sync.Mutex
