@@ -51,8 +51,9 @@ type Options struct {
 	// local audit; without either, every action is refused.
 	AuditPath string
 	// FullSyncEvery bounds how old the in-memory index may grow before it is
-	// checked against the whole table (rows deleted by the site, sessions
-	// with a short custom expiry). 0: 10 s.
+	// checked against the whole table (sessions with a short custom expiry,
+	// and rows deleted by the site where the 2-second count check of
+	// deletes.go does not run: SQLite without WAL). 0: 10 s.
 	FullSyncEvery time.Duration
 	// StatsMaxAge lets Stats answer from counts up to this old, recounted
 	// in the background, so that a dashboard's poll does not walk a
