@@ -37,7 +37,7 @@ func TestFilterExactTerms(t *testing.T) {
 		{"user:bo", nil},
 		{"user:bob ip:10.0.0.12", []string{"bob@10.0.0.12"}},
 		{"ip:10.0.0.1 ALI", []string{"alice@10.0.0.1"}}, // term and substring
-		{"user:", nil},                                   // no value: a substring, which nothing holds
+		{"user:", nil}, // no value: a substring, which nothing holds
 	}
 	for _, c := range cases {
 		p, err := f.m.Active(ctx, sessionlogic.ListQuery{Text: c.filter})
