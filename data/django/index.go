@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -311,25 +310,16 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 
 // fetch reads and decodes the rows of the given keys.
 func (x *index) fetch(ctx context.Context, keys []string) error {
-	s := x.s
-	for start := 0; start < len(keys); start += batch {
-		part := keys[start:min(len(keys), start+batch)]
-		args := make([]any, len(part))
-		for i, k := range part {
-			args[i] = k
-		}
-		rows, err := s.db.QueryContext(ctx, "SELECT session_key, session_data, "+s.dialect.expireSel()+
-			" FROM django_session WHERE session_key IN "+inList(s.dialect, 1, len(part)), args...)
-		if err != nil {
-			return fmt.Errorf("django sync: %w", err)
-		}
-		rs, err := s.scanRows(rows)
-		if err != nil {
-			return fmt.Errorf("django sync: %w", err)
-		}
-		if err := x.add(ctx, rs); err != nil {
-			return err
-		}
+	var addErr error // add's own error, already described
+	err := x.s.eachByKey(ctx, keys, func(rs []row) error {
+		addErr = x.add(ctx, rs)
+		return addErr
+	})
+	if addErr != nil {
+		return addErr
+	}
+	if err != nil {
+		return fmt.Errorf("django sync: %w", err)
 	}
 	return nil
 }
@@ -470,23 +460,7 @@ func (x *index) decode(ctx context.Context, todo []row) error {
 	s := x.s
 	ps := make([]parsed, len(todo))
 	bad := make([]error, len(todo))
-	// Decoding (zlib, JSON, HMAC) is the cost of a cold index: spread it
-	// over the cores.
-	workers := 1
-	if len(todo) >= 256 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := w; i < len(todo); i += workers {
-				ps[i], bad[i] = s.parseRow(todo[i])
-			}
-		}(w)
-	}
-	wg.Wait()
+	spread(len(todo), func(i int) { ps[i], bad[i] = s.parseRow(todo[i]) })
 	var ids []int64
 	for i := range todo {
 		if bad[i] == nil && ps[i].authID != 0 && !ps[i].site {

@@ -562,6 +562,21 @@ func (s *Source) endRowsAtOnce(ctx context.Context, keys []string, end data.End,
 // readRows reads rows by key, without a lock.
 func (s *Source) readRows(ctx context.Context, keys []string) (map[string]row, error) {
 	out := make(map[string]row, len(keys))
+	err := s.eachByKey(ctx, keys, func(rs []row) error {
+		for _, r := range rs {
+			out[r.key] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachByKey reads the rows of keys (those that exist), batch keys a
+// statement, and hands each statement's rows to fn.
+func (s *Source) eachByKey(ctx context.Context, keys []string, fn func([]row) error) error {
 	for start := 0; start < len(keys); start += batch {
 		part := keys[start:min(len(keys), start+batch)]
 		args := make([]any, len(part))
@@ -571,17 +586,17 @@ func (s *Source) readRows(ctx context.Context, keys []string) (map[string]row, e
 		rows, err := s.db.QueryContext(ctx, "SELECT session_key, session_data, "+s.dialect.expireSel()+
 			" FROM django_session WHERE session_key IN "+inList(s.dialect, 1, len(part)), args...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		rs, err := s.scanRows(rows)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for _, r := range rs {
-			out[r.key] = r
+		if err := fn(rs); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // deleteAudited deletes, in one PostgreSQL statement, each row of rs that

@@ -562,23 +562,11 @@ func (s *Source) eachActive(ctx context.Context, at time.Time, fn func(rs []row,
 	errStop := errors.New("stop")
 	decodeBatch := func(rs []row) error {
 		ps, ok := make([]parsed, len(rs)), make([]bool, len(rs))
-		workers := 1
-		if len(rs) >= 256 {
-			workers = runtime.GOMAXPROCS(0)
-		}
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func(w int) {
-				defer wg.Done()
-				for i := w; i < len(rs); i += workers {
-					var err error
-					ps[i], err = s.parseUnverified(rs[i], false)
-					ok[i] = err == nil
-				}
-			}(w)
-		}
-		wg.Wait()
+		spread(len(rs), func(i int) {
+			var err error
+			ps[i], err = s.parseUnverified(rs[i], false)
+			ok[i] = err == nil
+		})
 		if fn(rs, ps, ok) {
 			return errStop
 		}
@@ -610,4 +598,23 @@ func (s *Source) eachActive(ctx context.Context, at time.Time, fn func(rs []row,
 		}
 		after = rs[len(rs)-1].key
 	}
+}
+
+// spread calls fn(i) for every i below n, over all the cores once n is
+// large enough to pay for the goroutines: decoding (zlib, JSON, HMAC) is
+// what a cold index and a streamed pass cost.
+func spread(n int, fn func(i int)) {
+	workers := 1
+	if n >= 256 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }
