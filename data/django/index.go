@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sessionmon/data"
+	"sessionmon/internal/offheap"
 )
 
 // index is the decode cache behind everything that needs every active row
@@ -36,6 +37,7 @@ import (
 type index struct {
 	s *Source
 
+	mem       *offheap.Owner // where m, users and clients keep their memory
 	mu        sync.Mutex
 	m         keyMap
 	errs      map[string]error // rows that cannot be decoded, by key
@@ -98,7 +100,11 @@ func (e *entry) setClient(c uint32) { e.cf = c<<4 | e.cf&15 }
 const slack = 5 * time.Second
 
 func newIndex(s *Source) *index {
-	return &index{s: s, m: newKeyMap(), errs: map[string]error{}, errExpire: map[string]int64{}}
+	mem := offheap.NewOwner()
+	x := &index{s: s, mem: mem, m: newKeyMap(mem), users: newUserTable(mem), clients: newClientTable(mem),
+		errs: map[string]error{}, errExpire: map[string]int64{}}
+	offheap.Attach(x, mem) // an index dropped without Close still returns its memory
+	return x
 }
 
 func (x *index) wait() { x.wg.Wait() }
@@ -335,7 +341,8 @@ func (x *index) cold(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("django sync: %w", err)
 	}
 	x.mu.Lock()
-	x.m = newKeyMapSized(n + n/16)
+	x.m.release()
+	x.m = newKeyMapSized(x.mem, n+n/16)
 	x.mu.Unlock()
 	err := x.scanActive(ctx, now, true, func(rs []row) error { return x.add(ctx, rs) })
 	if err != nil {
@@ -400,8 +407,7 @@ func (x *index) gc() {
 	}
 	um := make(map[uint32]uint32)
 	cm := make(map[uint32]uint32)
-	var users userTable
-	var clients clientTable
+	users, clients := newUserTable(x.mem), newClientTable(x.mem)
 	x.m.rewrite(func(e entry) entry {
 		u, ok := um[e.user]
 		if !ok {
@@ -417,6 +423,8 @@ func (x *index) gc() {
 		e.setClient(c)
 		return e
 	})
+	x.users.release()
+	x.clients.release()
 	x.users, x.clients = users, clients
 	x.qc = queryCache{} // ranks, filter results and kept orders are by user and client number
 	x.m.logging, x.m.changed = false, nil

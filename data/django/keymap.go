@@ -3,6 +3,9 @@ package django
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"unsafe"
+
+	"sessionmon/internal/offheap"
 )
 
 // keyMap holds the index's entries by session key, in as little memory as
@@ -20,10 +23,16 @@ import (
 // slots at its own load factor). Keys of another length (a site with its
 // own key scheme) go to a plain map.
 //
+// The chunks, the table and the free list are mapped outside the Go heap
+// (internal/offheap), for mem, the index's owner: at a million sessions
+// they are 60 MB the collector need not count (a heap of twice that).
+// release returns them.
+//
 // A full sync marks the keys it sees (see, seeSame) and drops the others
 // (dropUnseen): a bitset over slot numbers, not a generation in every
 // entry.
 type keyMap struct {
+	mem    *offheap.Owner
 	chunks []*chunk
 	used   uint32   // slots handed out: the next fresh slot number
 	free   []uint32 // dead slots to reuse
@@ -71,15 +80,26 @@ func (c *chunk) clear(i uint32) {
 	c.set(i, entry{})
 }
 
-func newKeyMap() keyMap { return newKeyMapSized(0) }
+func newKeyMap(mem *offheap.Owner) keyMap { return newKeyMapSized(mem, 0) }
 
-// newKeyMapSized makes a map for n keys without regrowing its table.
-func newKeyMapSized(n int) keyMap {
+// newKeyMapSized makes a map for n keys without regrowing its table, its
+// memory mapped for mem (nil: on the Go heap).
+func newKeyMapSized(mem *offheap.Owner, n int) keyMap {
 	size := 64
 	for size*3 < n*4+4 {
 		size *= 2
 	}
-	return keyMap{tab: make([]uint32, size), seed: maphash.MakeSeed(), other: map[string]entry{}}
+	return keyMap{mem: mem, tab: offheap.Make[uint32](mem, size), seed: maphash.MakeSeed(), other: map[string]entry{}}
+}
+
+// release returns the map's memory: nothing may use it afterwards.
+func (m *keyMap) release() {
+	for _, c := range m.chunks {
+		offheap.Free(m.mem, unsafe.Slice(c, 1))
+	}
+	offheap.Free(m.mem, m.tab)
+	offheap.Free(m.mem, m.free)
+	*m = keyMap{}
 }
 
 func (m *keyMap) len() int { return m.n + len(m.other) }
@@ -250,7 +270,7 @@ func (m *keyMap) alloc() uint32 {
 	}
 	id := m.used
 	if int(id>>chunkBits) == len(m.chunks) {
-		m.chunks = append(m.chunks, new(chunk))
+		m.chunks = append(m.chunks, offheap.New[chunk](m.mem))
 	}
 	m.used++
 	return id
@@ -258,7 +278,7 @@ func (m *keyMap) alloc() uint32 {
 
 func (m *keyMap) grow() {
 	old := m.tab
-	m.tab = make([]uint32, 2*len(old))
+	m.tab = offheap.Make[uint32](m.mem, 2*len(old))
 	mask := len(m.tab) - 1
 	for _, v := range old {
 		if v == 0 {
@@ -270,6 +290,7 @@ func (m *keyMap) grow() {
 		}
 		m.tab[pos] = v
 	}
+	offheap.Free(m.mem, old)
 }
 
 func (m *keyMap) del(k string) {
@@ -316,7 +337,7 @@ func (m *keyMap) remove(pos int, id uint32) {
 	}
 	c, ci := m.chunkOf(id)
 	c.clear(ci)
-	m.free = append(m.free, id)
+	m.free = offheap.Append(m.mem, m.free, id)
 	m.n--
 	m.logChange(id)
 }

@@ -56,6 +56,8 @@ func (x *index) userRoles() ([]uint32, []string) {
 		r := x.users.role(uint32(i))
 		id, ok := c.roleIdx[r]
 		if !ok {
+			r = strings.Clone(r) // kept, and in Stats: not the arena's
+
 			if c.roleIdx == nil {
 				c.roleIdx = map[string]uint32{}
 			}

@@ -6,6 +6,8 @@ import (
 	"hash/maphash"
 	"strings"
 	"unsafe"
+
+	"sessionmon/internal/offheap"
 )
 
 // The index interns the users and clients its sessions name (a quarter of
@@ -16,6 +18,12 @@ import (
 // strings that point into it (never copied, never changed once written),
 // which the garbage collector never scans. User agents, the same few for
 // most clients, are interned once each.
+//
+// Arenas, numbers and lookup tables are mapped outside the Go heap for
+// the index's owner (internal/offheap; nil: on the heap), and a table
+// gc has replaced is released at once. So a string read from an arena
+// lives only as long as its table: whatever keeps one (a Session, a
+// User, Stats, a cache that outlives gc) clones it first (owned).
 
 const (
 	arenaChunkBits = 20
@@ -25,19 +33,27 @@ const (
 // arena holds length-prefixed strings; a reference is chunk<<20 | offset.
 // A record larger than a chunk gets a chunk of its own.
 type arena struct {
+	mem    *offheap.Owner
 	chunks [][]byte
 }
 
 func (a *arena) reserve(n int) ([]byte, uint32) {
 	last := len(a.chunks) - 1
 	if last < 0 || len(a.chunks[last])+n > cap(a.chunks[last]) {
-		a.chunks = append(a.chunks, make([]byte, 0, max(arenaChunk, n)))
+		a.chunks = append(a.chunks, offheap.Make[byte](a.mem, max(arenaChunk, n))[:0])
 		last++
 	}
 	c := a.chunks[last]
 	ref := uint32(last)<<arenaChunkBits | uint32(len(c))
 	a.chunks[last] = c[:len(c)+n]
 	return a.chunks[last][len(c):], ref
+}
+
+func (a *arena) release() {
+	for _, c := range a.chunks {
+		offheap.Free(a.mem, c)
+	}
+	a.chunks = nil
 }
 
 // encode appends strings as one record to dst.
@@ -94,15 +110,21 @@ func (a *arena) get(ref uint32, dst []string) {
 // record numbers + 1 (4 bytes a slot, where a Go map of hashes took 20),
 // the hash recomputed from the record when it grows.
 type internTab struct {
+	mem *offheap.Owner
 	tab []uint32
 	n   int
+}
+
+func (t *internTab) release() {
+	offheap.Free(t.mem, t.tab)
+	t.tab, t.n = nil, 0
 }
 
 // find returns the number of the record that eq accepts among those of
 // hash h, or the empty position where it goes.
 func (t *internTab) find(h uint64, eq func(i uint32) bool) (int, uint32, bool) {
 	if len(t.tab) == 0 {
-		t.tab = make([]uint32, 64)
+		t.tab = offheap.Make[uint32](t.mem, 64)
 	}
 	mask := len(t.tab) - 1
 	for pos := int(h) & mask; ; pos = (pos + 1) & mask {
@@ -125,7 +147,7 @@ func (t *internTab) insert(pos int, i uint32, hashOf func(i uint32) uint64) {
 		return
 	}
 	old := t.tab
-	t.tab = make([]uint32, 2*len(old))
+	t.tab = offheap.Make[uint32](t.mem, 2*len(old))
 	mask := len(t.tab) - 1
 	for _, v := range old {
 		if v == 0 {
@@ -137,17 +159,33 @@ func (t *internTab) insert(pos int, i uint32, hashOf func(i uint32) uint64) {
 		}
 		t.tab[p] = v
 	}
+	offheap.Free(t.mem, old)
 }
 
 var internSeed = maphash.MakeSeed()
 
 // userTable holds the interned users, numbered from 0.
 type userTable struct {
+	mem     *offheap.Owner
 	ids     []int64
 	refs    []uint32
 	a       arena
 	idx     internTab
 	scratch []byte
+}
+
+func newUserTable(mem *offheap.Owner) userTable {
+	return userTable{mem: mem, a: arena{mem: mem}, idx: internTab{mem: mem}}
+}
+
+// release returns the table's memory: nothing may use it, or a string
+// read from it, afterwards.
+func (t *userTable) release() {
+	offheap.Free(t.mem, t.ids)
+	offheap.Free(t.mem, t.refs)
+	t.a.release()
+	t.idx.release()
+	*t = userTable{}
 }
 
 const userFields = 5
@@ -168,8 +206,8 @@ func (t *userTable) intern(u userInfo) uint32 {
 	if ok {
 		return i
 	}
-	t.ids = append(t.ids, u.id)
-	t.refs = append(t.refs, t.a.putRecord(rec))
+	t.ids = offheap.Append(t.mem, t.ids, u.id)
+	t.refs = offheap.Append(t.mem, t.refs, t.a.putRecord(rec))
 	i = uint32(len(t.ids) - 1)
 	t.idx.insert(pos, i, func(i uint32) uint64 { return userHash(t.ids[i], t.a.record(t.refs[i], userFields)) })
 	return i
@@ -206,6 +244,7 @@ func (t *userTable) role(i uint32) string {
 // clientTable holds the interned clients: an IP in the arena and a user
 // agent interned apart.
 type clientTable struct {
+	mem     *offheap.Owner
 	ips     []uint32
 	uas     []uint32
 	uaStr   []string
@@ -213,6 +252,19 @@ type clientTable struct {
 	a       arena
 	idx     internTab
 	scratch []byte
+}
+
+func newClientTable(mem *offheap.Owner) clientTable {
+	return clientTable{mem: mem, a: arena{mem: mem}, idx: internTab{mem: mem}}
+}
+
+// release: see userTable.release.
+func (t *clientTable) release() {
+	offheap.Free(t.mem, t.ips)
+	offheap.Free(t.mem, t.uas)
+	t.a.release()
+	t.idx.release()
+	*t = clientTable{}
 }
 
 func (t *clientTable) len() int { return len(t.ips) }
@@ -237,8 +289,8 @@ func (t *clientTable) intern(c client) uint32 {
 	if ok {
 		return i
 	}
-	t.ips = append(t.ips, t.a.putRecord(rec))
-	t.uas = append(t.uas, ua)
+	t.ips = offheap.Append(t.mem, t.ips, t.a.putRecord(rec))
+	t.uas = offheap.Append(t.mem, t.uas, ua)
 	i = uint32(len(t.ips) - 1)
 	t.idx.insert(pos, i, func(i uint32) uint64 { return userHash(int64(t.uas[i]), t.a.record(t.ips[i], 1)) })
 	return i

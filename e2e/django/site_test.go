@@ -17,6 +17,7 @@ import (
 
 	"sessionmon/data"
 	"sessionmon/internal/djangotest"
+	"sessionmon/internal/offheap"
 )
 
 // site is a running Django test site.
@@ -41,6 +42,7 @@ func siteDir(*testing.T) string { return djangotest.SiteDir() }
 var templates djangotest.Templates
 
 func TestMain(m *testing.M) {
+	offheap.Poison(true) // a use of memory the index freed faults here (internal/offheap)
 	code := m.Run()
 	templates.Cleanup()
 	for _, d := range dropAfter {

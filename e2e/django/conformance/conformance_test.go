@@ -13,6 +13,7 @@ import (
 	"sessionmon/data/django"
 	"sessionmon/data/storetest"
 	"sessionmon/internal/djangotest"
+	"sessionmon/internal/offheap"
 )
 
 // The operator-side conformance suite (storetest.RunSource) on the Django
@@ -50,6 +51,7 @@ var templates = djangotest.Templates{Prepare: func(t testing.TB, db string) {
 }}
 
 func TestMain(m *testing.M) {
+	offheap.Poison(true) // a use of memory the index freed faults here (internal/offheap)
 	code := m.Run()
 	templates.Cleanup()
 	os.Exit(code)

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package offheap
+
+const mappable = false
+
+func mapRegion(n int) ([]byte, error) { return make([]byte, n), nil }
+
+func unmapRegion(b []byte) {}
