@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"sessionmon/data"
+	"sessionmon/internal/offheap"
 )
 
 // Kept orders: a pass over every entry (query.go top) costs milliseconds
@@ -64,8 +65,13 @@ func (sl *selection) kept() *keptOrder {
 		p  int64
 		id uint32
 	}
-	var all []placed
 	m := &x.m
+	// 16 bytes a session for the length of the sort (16 MB at 1M): mapped
+	// for it and returned after, not left to the collector, whose heap
+	// target would double it (internal/offheap).
+	buf := offheap.Make[placed](x.mem, m.n)
+	defer offheap.Free(x.mem, buf)
+	all := buf[:0]
 	for c, ch := range m.chunks {
 		for i := range m.live(c) {
 			if ch.key[i].live() {

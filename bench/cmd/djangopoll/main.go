@@ -49,6 +49,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,6 +127,7 @@ func main() {
 	naive := flag.Int("naive", 3, "naive polls timed")
 	base := flag.String("pg", harness.DefaultDSN, "PostgreSQL server")
 	n := flag.Int("n", 0, "internal: rows")
+	keep := flag.Bool("keep", false, "keep the tables and print where they are (to run -child on them again)")
 	memLimits := flag.String("memlimits", "", "GOMEMLIMIT values for the measuring child, one child each on the same table (\"\": Go's default, no limit), e.g. ,110MiB")
 	flag.Parse()
 	if *child {
@@ -144,6 +146,10 @@ func main() {
 			dsn, cleanup, err := load(ctx, st, *base, n)
 			if err != nil {
 				fail(err)
+			}
+			if *keep {
+				fmt.Printf("%-6s n=%-8d kept: -child -store %s -n %d -dsn '%s'\n", st, n, st, n, dsn)
+				cleanup = func() {}
 			}
 			for _, limit := range strings.Split(*memLimits, ",") {
 				cmd := exec.Command(os.Args[0], "-child", "-store", st, "-dsn", dsn, "-n", ns, "-cycles", fmt.Sprint(*cycles), "-naive", fmt.Sprint(*naive))
@@ -565,6 +571,13 @@ func measure(store, dsn string, n, cycles, naives int) (r result) {
 	runtime.ReadMemStats(&ms)
 	r.HeapInuse = ms.HeapInuse
 	r.VmHWMkB = harness.ProcStatus("VmHWM")["VmHWM"]
+	if p := os.Getenv("DJANGOPOLL_HEAPPROFILE"); p != "" {
+		// What the heap holds at the peak's end: go tool pprof -sample_index=inuse_space.
+		f, err := os.Create(p)
+		must(err)
+		must(pprof.WriteHeapProfile(f))
+		must(f.Close())
+	}
 
 	for i := 0; i < naives; i++ {
 		d, err := naivePoll(ctx, db, store)
