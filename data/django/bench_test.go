@@ -99,7 +99,7 @@ func BenchmarkIndexList(b *testing.B) {
 		defer threadCPU(b)()
 		for b.Loop() {
 			x.mu.Lock()
-			x.qc.orders = nil
+			x.dropOrders()
 			sl := x.selection(data.Query{Sort: data.SortUser, Now: now})
 			sl.kept()
 			x.mu.Unlock()

@@ -30,7 +30,7 @@ import (
 // counts cannot tell and pick up rows saved with a short custom expiry,
 // decoding only the rows it has not seen.
 //
-// An entry is small (no session dict: the detail view reads the row): 54
+// An entry is small (no session dict: the detail view reads the row): 46
 // bytes with its key (keymap.go), the user fields and the client interned
 // in arenas (tables.go). Listings read kept orders (orders.go) or make one
 // pass (query.go), never a Session per entry.
@@ -83,10 +83,10 @@ const (
 	flagUnchecked
 )
 
-// entry is one session in the index: 32 bytes, no pointers (with its key,
-// a 64-byte slot of keyMap).
+// entry is one session in the index as its methods pass it (keyMap keeps
+// it in columns, login and last in seconds: 46 bytes with the key).
 type entry struct {
-	expire, login, last int64  // Unix microseconds
+	expire, login, last int64  // Unix microseconds; login and last whole seconds (wholeSeconds)
 	user                uint32 // into index.users
 	cf                  uint32 // the client (into index.clients) << 4 | flags
 }
@@ -426,6 +426,7 @@ func (x *index) gc() {
 	x.users.release()
 	x.clients.release()
 	x.users, x.clients = users, clients
+	x.dropOrders()
 	x.qc = queryCache{} // ranks, filter results and kept orders are by user and client number
 	x.m.logging, x.m.changed = false, nil
 }
@@ -513,7 +514,7 @@ func (x *index) entryOf(ss data.Session) entry {
 	case !x.s.opts.Keys.Usable():
 		flags |= flagUnchecked
 	}
-	return entry{expire: ss.ExpiresAt.UnixMicro(), login: ss.LoginTime.UnixMicro(), last: ss.LastActivity.UnixMicro(),
+	return entry{expire: ss.ExpiresAt.UnixMicro(), login: wholeSeconds(ss.LoginTime), last: wholeSeconds(ss.LastActivity),
 		user: up, cf: cp<<4 | uint32(flags)}
 }
 

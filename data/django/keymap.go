@@ -3,6 +3,8 @@ package django
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math"
+	"time"
 	"unsafe"
 
 	"sessionmon/internal/offheap"
@@ -12,13 +14,13 @@ import (
 // a million sessions allow (issue 10: the dashboard under 128 MB at 1M).
 //
 // Django's keys are 32 characters of [a-z0-9], packed into 22 bytes that
-// sort as the keys do (packKey), so an entry and its key make 54 bytes
+// sort as the keys do (packKey), so an entry and its key make 46 bytes
 // with no pointers, a slot. Slots live in fixed-size chunks (growth
 // allocates one more chunk, never copies the ones there), a deleted slot
 // is reused, and the garbage collector never scans them. A chunk keeps
 // each field in its own column: a listing's pass reads the expiry and the
-// field it orders by (12 to 16 bytes a session), not whole slots. Keys are found through an
-// open-addressing table of slot numbers (4 bytes a slot at a load of at
+// field it orders by (12 to 16 bytes a session), not whole slots. Keys
+// are found through an open-addressing table of slot numbers (4 bytes a slot at a load of at
 // most 3/4), which costs a tenth of a Go map of [32]byte keys (72-byte
 // slots at its own load factor). Keys of another length (a site with its
 // own key scheme) go to a plain map.
@@ -54,13 +56,42 @@ type keyMap struct {
 // chunk holds chunkLen slots, by column. A dead slot is all zero: a zero
 // first key byte (a key that starts with a NUL byte goes to other), and
 // expiry 0, so that passes that skip expired entries skip it too.
+//
+// Login and last activity are kept in whole seconds (entryOf truncates
+// them), 4 bytes each: the dashboard shows them to the second, and at a
+// million sessions the 8 bytes saved are 8 MB. Expiry keeps its
+// microseconds: it is how a row is told unchanged (seeSame).
 type chunk struct {
 	key         [chunkLen]packed
 	expire      [chunkLen]int64
-	login, last [chunkLen]int64
+	login, last [chunkLen]uint32 // Unix seconds; 0: unknown (time.Time{})
 	user        [chunkLen]uint32
 	cf          [chunkLen]uint32
 }
+
+// zeroMicros is time.Time{}'s Unix microseconds: an unknown time.
+var zeroMicros = time.Time{}.UnixMicro()
+
+// toSeconds is a time column's value for whole microseconds us: 0 for an
+// unknown time (and any before 1970), clamped past 2106.
+func toSeconds(us int64) uint32 {
+	if us < 1e6 {
+		return 0
+	}
+	return uint32(min(us/1e6, math.MaxUint32))
+}
+
+// fromSeconds is toSeconds undone.
+func fromSeconds(s uint32) int64 {
+	if s == 0 {
+		return zeroMicros
+	}
+	return int64(s) * 1e6
+}
+
+// wholeSeconds is t's Unix microseconds truncated to the second, as a
+// time column keeps it.
+func wholeSeconds(t time.Time) int64 { return fromSeconds(toSeconds(t.UnixMicro())) }
 
 const (
 	chunkBits = 14 // 16,384 slots, 1 MiB a chunk
@@ -68,11 +99,11 @@ const (
 )
 
 func (c *chunk) entry(i uint32) entry {
-	return entry{expire: c.expire[i], login: c.login[i], last: c.last[i], user: c.user[i], cf: c.cf[i]}
+	return entry{expire: c.expire[i], login: fromSeconds(c.login[i]), last: fromSeconds(c.last[i]), user: c.user[i], cf: c.cf[i]}
 }
 
 func (c *chunk) set(i uint32, e entry) {
-	c.expire[i], c.login[i], c.last[i], c.user[i], c.cf[i] = e.expire, e.login, e.last, e.user, e.cf
+	c.expire[i], c.login[i], c.last[i], c.user[i], c.cf[i] = e.expire, toSeconds(e.login), toSeconds(e.last), e.user, e.cf
 }
 
 func (c *chunk) clear(i uint32) {

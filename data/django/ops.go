@@ -173,8 +173,8 @@ func (x *index) count(q data.StatsQuery) data.Stats {
 	// Column by column (keymap.go): a dead slot's expiry and login are 0.
 	for c, ch := range x.m.chunks {
 		n := x.m.live(c)
-		for i, login := range ch.login[:n] {
-			if login >= since && login <= now && ch.cf[i]&uint32(flagLoginEst) == 0 && ch.key[i].live() {
+		for i, l := range ch.login[:n] {
+			if login := fromSeconds(l); login >= since && login <= now && ch.cf[i]&uint32(flagLoginEst) == 0 && ch.key[i].live() {
 				st.RecentLogins++
 			}
 		}

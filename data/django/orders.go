@@ -3,7 +3,9 @@ package django
 import (
 	"bytes"
 	"cmp"
+	"math"
 	"slices"
+	"time"
 
 	"sessionmon/data"
 	"sessionmon/internal/offheap"
@@ -39,8 +41,18 @@ const changedMax = 1 << 20
 
 // resetOrders drops the kept orders and stops the change log.
 func (x *index) resetOrders() {
-	x.qc.orders = nil
+	x.dropOrders()
 	x.m.logging, x.m.changed = false, nil
+}
+
+// dropOrders drops the kept orders, returning their memory: a kept
+// order's slot numbers are mapped for the index (internal/offheap), 4
+// bytes a session the collector need not count.
+func (x *index) dropOrders() {
+	for _, o := range x.qc.orders {
+		offheap.Free(x.mem, o.ids)
+	}
+	x.qc.orders = nil
 }
 
 // kept returns the kept order for sl's sort key, sorting it when there is
@@ -50,9 +62,6 @@ func (sl *selection) kept() *keptOrder {
 	if len(x.m.changed) > changedMax {
 		x.resetOrders()
 	}
-	if x.qc.orders == nil {
-		x.qc.orders = map[data.SortKey]*keptOrder{}
-	}
 	o := x.qc.orders[sl.sort]
 	if o != nil && len(x.m.changed)-o.since <= orderMaxChanged(len(o.ids)) {
 		return o
@@ -60,39 +69,53 @@ func (sl *selection) kept() *keptOrder {
 	// One order is kept, the last asked for (4 bytes a session, and the
 	// dashboard shows one order at a time): going back to another sorts
 	// it again.
-	clear(x.qc.orders)
-	type placed struct {
-		p  int64
-		id uint32
-	}
+	x.dropOrders()
+	x.qc.orders = map[data.SortKey]*keptOrder{}
 	m := &x.m
-	// 16 bytes a session for the length of the sort (16 MB at 1M): mapped
-	// for it and returned after, not left to the collector, whose heap
-	// target would double it (internal/offheap).
-	buf := offheap.Make[placed](x.mem, m.n)
+	// The sort sorts 8 bytes a session: the place coarsened to 32 bits
+	// (a rank, or whole seconds, which orders as the place does) above
+	// the slot number, the exact place and the key read only on a tie.
+	// The buffer (8 MB at 1M) is mapped for the sort and returned after,
+	// not left to the collector, whose heap target would double it.
+	buf := offheap.Make[uint64](x.mem, m.n)
 	defer offheap.Free(x.mem, buf)
 	all := buf[:0]
 	for c, ch := range m.chunks {
 		for i := range m.live(c) {
 			if ch.key[i].live() {
-				all = append(all, placed{sl.placeAt(ch, i), uint32(c)<<chunkBits | uint32(i)})
+				all = append(all, uint64(sl.coarse(sl.placeAt(ch, i)))<<32|uint64(uint32(c)<<chunkBits|uint32(i)))
 			}
 		}
 	}
-	slices.SortFunc(all, func(a, b placed) int {
-		if c := cmp.Compare(a.p, b.p); c != 0 {
+	slices.SortFunc(all, func(a, b uint64) int {
+		if c := cmp.Compare(a>>32, b>>32); c != 0 {
 			return c
 		}
-		return bytes.Compare(m.keyOf(a.id)[:], m.keyOf(b.id)[:])
+		ai, bi := uint32(a), uint32(b)
+		ac, ao := m.chunkOf(ai)
+		bc, bo := m.chunkOf(bi)
+		if c := cmp.Compare(sl.placeAt(ac, int(ao)), sl.placeAt(bc, int(bo))); c != 0 {
+			return c
+		}
+		return bytes.Compare(m.keyOf(ai)[:], m.keyOf(bi)[:])
 	})
-	ids := make([]uint32, len(all))
+	ids := offheap.Make[uint32](x.mem, len(all))
 	for i, a := range all {
-		ids[i] = a.id
+		ids[i] = uint32(a)
 	}
 	m.logging = true
 	o = &keptOrder{ids: ids, since: len(m.changed)}
 	x.qc.orders[sl.sort] = o
 	return o
+}
+
+// coarse maps a place to 32 bits in the same order (ties aside): a user's
+// rank as it is, times (placeAt doubles microseconds) in whole seconds.
+func (sl *selection) coarse(p int64) uint32 {
+	if sl.sort != data.SortUser {
+		p /= 2 * int64(time.Second/time.Microsecond)
+	}
+	return uint32(min(max(p, 0), math.MaxUint32))
 }
 
 // placeAt is a slot's place in the selection's order.
@@ -101,9 +124,9 @@ func (sl *selection) placeAt(ch *chunk, i int) int64 {
 	case data.SortUser:
 		return int64(sl.rank[ch.user[i]])
 	case data.SortLastActivity:
-		return 2 * ch.last[i]
+		return 2 * fromSeconds(ch.last[i])
 	case data.SortLoginTime:
-		return 2 * ch.login[i]
+		return 2 * fromSeconds(ch.login[i])
 	}
 	return 2 * ch.expire[i]
 }

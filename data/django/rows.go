@@ -483,12 +483,19 @@ func (s *Source) sessions(ctx context.Context, q queryer, rs []row) ([]data.Sess
 
 // streamActive reads the rows active at `at` (with or without
 // session_data) on PostgreSQL in one statement, read as it streams, and
-// hands them to fn in batches of scanPage, reading the next batch while fn
+// hands them to fn in batches of streamBatch, reading the next batch while fn
 // works on one. One statement is a sequential pass over the table; pages
 // by session_key (what SQLite needs, see index.scanActive) each fetched
 // their rows from all over the heap, which made most of a cold build's
 // time at a million rows. PostgreSQL's reads take no lock Django waits
 // for.
+// streamBatch is how many rows streamActive hands over at once. Three
+// batches are alive at a time (read, queued, decoded), at about 600 bytes a
+// row with its session_data: small batches keep them out of the heap's
+// peak during a cold build (a cost the collector doubles), and a thousand
+// rows still amortise a hand-over.
+const streamBatch = 1000
+
 func (s *Source) streamActive(ctx context.Context, at time.Time, withData bool, fn func([]row) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -506,11 +513,11 @@ func (s *Source) streamActive(ctx context.Context, at time.Time, withData bool, 
 	go func() {
 		defer close(batches)
 		defer rows.Close()
-		rs := make([]row, 0, scanPage)
+		rs := make([]row, 0, streamBatch)
 		send := func() bool {
 			select {
 			case batches <- rs:
-				rs = make([]row, 0, scanPage)
+				rs = make([]row, 0, streamBatch)
 				return true
 			case <-ctx.Done():
 				readErr = ctx.Err() // a pass cut short must not look complete
@@ -528,7 +535,7 @@ func (s *Source) streamActive(ctx context.Context, at time.Time, withData bool, 
 				readErr = &data.RowError{SessionID: r.key, Err: err}
 				return
 			}
-			if rs = append(rs, r); len(rs) == scanPage && !send() {
+			if rs = append(rs, r); len(rs) == streamBatch && !send() {
 				return
 			}
 		}

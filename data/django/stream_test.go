@@ -11,7 +11,7 @@ import (
 )
 
 // TestStreamActive: PostgreSQL's one-statement scan hands every active row
-// once, in batches of scanPage; and a scan cut short by its context is an
+// once, in batches of streamBatch; and a scan cut short by its context is an
 // error, never a complete pass (a full sync drops the rows a complete pass
 // did not see).
 func TestStreamActive(t *testing.T) {
@@ -21,7 +21,7 @@ func TestStreamActive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n = 2*scanPage + 7
+	const n = 2*streamBatch + 7
 	site.exec(`INSERT INTO django_session SELECT md5(i::text), $1, $2::timestamptz + i * interval '1 second' FROM generate_series(1, $3) i`, enc, now, n)
 	site.exec(`INSERT INTO django_session VALUES ('expired00000000000000000000000000', $1, $2)`, enc, now.Add(-time.Hour))
 	src := site.open(Options{Keys: site.keys})
@@ -40,8 +40,8 @@ func TestStreamActive(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(seen) != n || len(sizes) != 3 || sizes[0] != scanPage {
-		t.Fatalf("saw %d rows in batches %v, want %d in batches of %d", len(seen), sizes, n, scanPage)
+	if len(seen) != n || len(sizes) != 3 || sizes[0] != streamBatch {
+		t.Fatalf("saw %d rows in batches %v, want %d in batches of %d", len(seen), sizes, n, streamBatch)
 	}
 	for k, c := range seen {
 		if c != 1 {
