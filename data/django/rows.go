@@ -220,6 +220,10 @@ func (s *Source) toSession(r row, p parsed, users map[int64]authUser) data.Sessi
 		ss.LoginTime = ss.LastActivity
 		marks[MarkLoginTime] = "unknown: shown as the last activity"
 	}
+	// To the second, on every path (window, detail, index): the index
+	// keeps them so (keymap.go's chunk), and a listing must not show a
+	// session's times differently depending on the order it is sorted by.
+	ss.LoginTime, ss.LastActivity = ss.LoginTime.Truncate(time.Second), ss.LastActivity.Truncate(time.Second)
 	ss.IP, ss.UserAgent = p.get(fIP).str(), p.get(fUserAgent).str()
 	switch {
 	case p.tampered:

@@ -50,3 +50,34 @@ func TestInternTables(t *testing.T) {
 		t.Error("a record longer than a chunk does not read back")
 	}
 }
+
+// TestGCReturnsTheTablesMemory: when the site's sessions churn, gc
+// replaces the user and client tables, and the old ones' memory (mapped
+// outside the Go heap) goes back at once, so the index stays bounded by the
+// live sessions over hours, not by every user ever seen.
+func TestGCReturnsTheTablesMemory(t *testing.T) {
+	x := benchIndex(200000) // 50,000 users and clients: 4 MiB of arenas
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	full := x.mem.Size()
+	kept := 0
+	x.m.deleteIf(func(e entry) bool {
+		kept++
+		return kept > 100
+	})
+	x.gc()
+	if x.users.len() > 100 || x.clients.len() > 100 {
+		t.Fatalf("gc kept %d users and %d clients for 100 sessions", x.users.len(), x.clients.len())
+	}
+	after := x.mem.Size()
+	// What is left: the key map (it keeps its chunks for the next
+	// sessions) and two small tables (an arena chunk, 1 MiB, each).
+	if back := full - after; back < 2<<20 {
+		t.Fatalf("gc returned %d bytes of %d mapped; the old tables hold more than 4 MiB", back, full)
+	}
+	for i := range x.users.len() {
+		if u := x.users.at(uint32(i)); u.username == "" {
+			t.Fatalf("user %d lost its name after gc", i)
+		}
+	}
+}
