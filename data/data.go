@@ -458,6 +458,11 @@ type IDChecker interface {
 // failure). Refusals wrap it with the reason.
 var ErrUnsupported = errors.New("not supported by this source")
 
+// ErrNotReady: the source is up but still reading what it needs before it
+// can answer (a Django source's first pass over a large table). Not a
+// failure: ask again soon. Sources wrap it with their progress.
+var ErrNotReady = errors.New("not ready yet")
+
 // ActionRefuser is implemented by sources that cannot do every operator
 // action: a Django source without the site's SECRET_KEY cannot extend, an
 // operator whose database role can only SELECT can do nothing but watch.

@@ -52,6 +52,10 @@ var (
 	// ErrUnsupported: the source cannot do this at all (a login on a
 	// watched Django site, an extend without its SECRET_KEY).
 	ErrUnsupported = data.ErrUnsupported
+	// ErrNotReady: the source is still reading what it needs to answer
+	// (a Django source's first pass at a million rows takes seconds): ask
+	// again soon. The message says how far it is.
+	ErrNotReady = data.ErrNotReady
 )
 
 // SplitRowErrors separates the corrupt-row errors inside err (joined or

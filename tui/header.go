@@ -18,6 +18,7 @@ const (
 	stateStale                          // the last poll failed; retrying with backoff
 	stateReconnecting                   // stale, and a retry is in flight
 	stateQueryError                     // the store answers, but the listing failed
+	stateReading                        // the store answers that it is still reading (ErrNotReady)
 )
 
 // headerModel is the two lines at the top: the store and its state, then
@@ -68,6 +69,8 @@ func (h headerModel) Badge(now time.Time) string {
 		badge = t.Stale.Apply("✗ " + h.staleFor(now) + ", reconnecting…")
 	case stateQueryError:
 		badge = t.Stale.Apply("! query failed, " + h.staleFor(now))
+	case stateReading:
+		badge = t.Paused.Apply("◌ reading the store…")
 	}
 	if h.paused {
 		badge += " " + t.Paused.Apply("⏸ paused")

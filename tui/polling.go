@@ -2,9 +2,12 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+
+	"sessionmon/sessionlogic"
 )
 
 // The poll loop: what the root reads from the store, when, and what it
@@ -356,6 +359,14 @@ func (m *Model) typeAhead() tea.Cmd {
 }
 
 func (m *Model) onWindowResult(msg windowMsg) tea.Cmd {
+	if errors.Is(msg.err, sessionlogic.ErrNotReady) {
+		// Up, and still reading (a Django site's first pass at a
+		// million rows): say how far, not "unreachable", and ask again
+		// at the poll's pace, not with a failure's backoff.
+		m.header.state = stateReading
+		m.status.Background(errText(msg.err), false)
+		return m.arm(m.interval)
+	}
 	if msg.err != nil {
 		m.failures++
 		if msg.reachable {
@@ -371,6 +382,8 @@ func (m *Model) onWindowResult(msg windowMsg) tea.Cmd {
 	}
 	if m.failures > 0 {
 		m.status.Background("store is back", false)
+	} else if m.header.state == stateReading {
+		m.status.Background("", false) // the progress is over
 	}
 	m.failures = 0
 	m.header.state, m.header.lastOK, m.header.retryAt = stateLive, m.now, time.Time{}

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +97,29 @@ func TestGrammar(t *testing.T) {
 	}
 	if auditTitle(1) != "Audit: the latest entry" {
 		t.Fatal(auditTitle(1))
+	}
+}
+
+// A source still reading its first pass (a Django site at a million rows:
+// data.ErrNotReady) is not down: the header says it is reading, the status
+// line says how far, in the status colour of news rather than failure, and
+// the next poll comes at the poll's pace, without a failure's backoff. Once
+// it answers, the dashboard is live.
+func TestReadingSourceIsNotUnreachable(t *testing.T) {
+	now := t0
+	m := newTest(t, Options{Now: func() time.Time { return now }})
+	reading := fmt.Errorf("412,000 of ~998,530: %w", sessionlogic.ErrNotReady)
+	m, cmd := upd(m, windowMsg{id: m.fetchID, req: m.lastReq, err: reading})
+	v := m.View()
+	if !strings.Contains(v, "reading the store") || !strings.Contains(v, "412,000 of ~998,530") ||
+		strings.Contains(v, "unreachable") || strings.Contains(v, "✗") {
+		t.Fatalf("while the source reads:\n%s", v)
+	}
+	if m.failures != 0 || cmd == nil {
+		t.Fatalf("reading counted as failure %d (or no next poll armed: %v)", m.failures, cmd == nil)
+	}
+	m = load(m, fixture())
+	if v := m.View(); !strings.Contains(v, "● live") || strings.Contains(v, "reading the store") || strings.Contains(v, "998,530") {
+		t.Fatalf("after the first answer:\n%s", v)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,9 +51,11 @@ type index struct {
 	fullTook  time.Duration // how long the last full sync took
 	lastCheck time.Time     // the last checkDeletes
 	checkTook time.Duration
-	running   bool   // a background full sync is under way
-	checking  bool   // a checkDeletes is under way
-	journal   string // SQLite's journal mode, once read (checkDeletes' goroutine only)
+	building  *buildRun // the first full sync, while it runs (firstSync)
+	expected  int       // active rows counted when the first sync began
+	running   bool      // a background full sync is under way
+	checking  bool      // a checkDeletes is under way
+	journal   string    // SQLite's journal mode, once read (checkDeletes' goroutine only)
 	wg        sync.WaitGroup
 
 	statsMu      sync.Mutex
@@ -123,6 +126,90 @@ func (x *index) refreshWait(ctx context.Context) error {
 	return x.refreshMode(ctx, true)
 }
 
+// firstSync waits until the index has made its first full sync, which
+// runs once, in the background, until ctx is done: then it returns
+// data.ErrNotReady with how far the sync is. The sync is not bound to the
+// caller's context: at a million rows it takes longer (15 to 30 s here)
+// than a dashboard's poll waits (4 s), and when each poll's deadline cut
+// it short, every next poll began by reading every key again, the
+// dashboard said "store unreachable" for a minute, and the key lists made
+// the process's peak. Close stops it.
+func (x *index) firstSync(ctx context.Context) error {
+	x.mu.Lock()
+	if x.synced {
+		x.mu.Unlock()
+		return nil
+	}
+	b := x.building
+	if b == nil {
+		b = &buildRun{done: make(chan struct{})}
+		x.building = b
+		x.wg.Add(1)
+		go x.build(b)
+	}
+	x.mu.Unlock()
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		x.mu.Lock()
+		n, of := x.m.len(), x.expected
+		x.mu.Unlock()
+		return notReadyError{n, of}
+	}
+}
+
+// notReadyError is data.ErrNotReady with the first sync's progress, in
+// words short enough for a dashboard's status line.
+type notReadyError struct{ n, of int }
+
+func (e notReadyError) Error() string {
+	return fmt.Sprintf("reading the site's sessions: %s of ~%s", grouped(e.n), grouped(e.of))
+}
+
+func (e notReadyError) Is(target error) bool { return target == data.ErrNotReady }
+
+// grouped writes n with thousands separators.
+func grouped(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// buildRun is one background first sync: done closes when it ends, with
+// err.
+type buildRun struct {
+	done chan struct{}
+	err  error
+}
+
+func (x *index) build(b *buildRun) {
+	defer x.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // Close cancels it; its end (cancel above) ends this
+		select {
+		case <-x.s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	x.syncMu.Lock()
+	if !x.synced {
+		b.err = x.full(ctx, time.Now())
+	}
+	x.syncMu.Unlock()
+	x.mu.Lock()
+	// A sync that failed is started again by the next refresh, from what
+	// it had read (full makes a pass, not a cold build, when the index
+	// holds entries).
+	x.building = nil
+	x.mu.Unlock()
+	close(b.done)
+}
+
 func (x *index) refreshMode(ctx context.Context, wait bool) error {
 	// The index holds what is in the table and not expired by the clock;
 	// a reader's own Now (a test's, a what-if) filters at query time.
@@ -132,11 +219,7 @@ func (x *index) refreshMode(ctx context.Context, wait bool) error {
 	x.mu.Unlock()
 	var err error
 	if first {
-		x.syncMu.Lock()
-		if !x.synced {
-			err = x.full(ctx, now)
-		}
-		x.syncMu.Unlock()
+		err = x.firstSync(ctx)
 	} else if wait {
 		x.syncMu.Lock()
 		err = x.incremental(ctx, now)
@@ -343,6 +426,7 @@ func (x *index) cold(ctx context.Context, now time.Time) error {
 	x.mu.Lock()
 	x.m.release()
 	x.m = newKeyMapSized(x.mem, n+n/16)
+	x.expected = n
 	x.mu.Unlock()
 	err := x.scanActive(ctx, now, true, func(rs []row) error { return x.add(ctx, rs) })
 	if err != nil {
