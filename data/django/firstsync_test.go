@@ -22,7 +22,7 @@ func TestFirstSyncOutlivesThePollDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n = 60000
+	const n = 20000
 	site.exec(`INSERT INTO django_session SELECT md5(i::text), $1, $2::timestamptz + i * interval '1 second' FROM generate_series(1, $3) i`, enc, now.Add(time.Hour), n)
 
 	src := site.open(Options{Keys: site.keys})
@@ -40,6 +40,11 @@ func TestFirstSyncOutlivesThePollDeadline(t *testing.T) {
 			break
 		}
 		if !errors.Is(err, data.ErrNotReady) {
+			// Once the first sync has ended, a poll refreshes under its
+			// own deadline, which a slow machine (-race) may pass.
+			if src.indexed() {
+				break
+			}
 			t.Fatalf("poll %d during the first sync: %v, want data.ErrNotReady", notReady+1, err)
 		}
 		notReady++
@@ -58,7 +63,7 @@ func TestFirstSyncOutlivesThePollDeadline(t *testing.T) {
 
 	// Close during a first sync returns once the sync has stopped.
 	src2 := site.open(Options{Keys: site.keys})
-	if err := poll2(src2); !errors.Is(err, data.ErrNotReady) && err != nil {
+	if err := pollNow(src2); !errors.Is(err, data.ErrNotReady) && err != nil {
 		t.Fatalf("second source's first poll: %v", err)
 	}
 	done := make(chan error, 1)
@@ -70,7 +75,8 @@ func TestFirstSyncOutlivesThePollDeadline(t *testing.T) {
 	}
 }
 
-func poll2(src *Source) error {
+// pollNow polls with a deadline too short for any first sync.
+func pollNow(src *Source) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 	defer cancel()
 	_, err := src.ListActive(ctx, data.Query{Now: time.Now(), Sort: data.SortUser, Limit: 10})
