@@ -2,7 +2,9 @@ package sessionlogic
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Filter qualifiers. A listing's filter text (ListQuery.Text, the
@@ -10,7 +12,9 @@ import (
 // besides it, the terms "user:NAME", "ip:ADDR" and "role:NAME" match that
 // field exactly. Enter on a group of the dashboard's by-IP view sets
 // "ip:ADDR", so 127.0.1.1 lists its own sessions and not also those of
-// 127.0.1.10 to 127.0.1.19, as a substring would.
+// 127.0.1.10 to 127.0.1.19, as a substring would. A value with a space or
+// a double quote is written quoted, as Go quotes strings (Term):
+// user:"mary ann".
 const (
 	QualUser = "user:"
 	QualIP   = "ip:"
@@ -23,17 +27,58 @@ type filterTerms struct {
 	text           string // what is left, a substring
 }
 
+// Term is the filter term for field q (QualUser, QualIP, QualRole) equal
+// to v: quoted when v holds a space, a quote or a backslash, so that
+// parseFilter reads v back whole. There is no term for an empty value
+// (parseFilter refuses q+`""`).
+func Term(q, v string) string {
+	if v == "" || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || r == '"' || r == '\\' }) {
+		return q + strconv.Quote(v)
+	}
+	return q + v
+}
+
+// filterWords splits s at white space outside double quotes (a quote
+// escaped by a backslash inside them does not end them).
+func filterWords(s string) []string {
+	var words []string
+	start, quoted := -1, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quoted && c == '\\':
+			i++ // the escaped byte
+		case c == '"':
+			quoted = !quoted
+		case !quoted && (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'):
+			if start >= 0 {
+				words = append(words, s[start:i])
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		words = append(words, s[start:])
+	}
+	return words
+}
+
 // parseFilter splits s at spaces into qualified terms (a known prefix,
-// any case, with a value) and free text, joined again by single spaces.
-// A qualifier given twice with different values is an error: no session
-// can match both, and the operator should hear why the list is empty.
+// any case, with a value, quoted when it holds spaces) and free text,
+// joined again by single spaces. A qualifier given twice with different
+// values is an error: no session can match both, and the operator should
+// hear why the list is empty.
 func parseFilter(s string) (filterTerms, error) {
 	if !strings.Contains(s, ":") {
 		return filterTerms{text: s}, nil // the common case, left as typed
 	}
 	var f filterTerms
 	var rest []string
-	for _, w := range strings.Fields(s) {
+	for _, w := range filterWords(s) {
 		var dst *string
 		var q string
 		for _, c := range []struct {
@@ -50,6 +95,16 @@ func parseFilter(s string) (filterTerms, error) {
 			continue
 		}
 		v := w[len(q):]
+		if strings.HasPrefix(v, `"`) {
+			u, err := strconv.Unquote(v)
+			if err != nil {
+				return filterTerms{}, fmt.Errorf("%w: filter %s%s: a quoted value must end with a quote (Go's escapes inside)", ErrInvalidInput, q, clip(v, 40))
+			}
+			v = u
+			if v == "" {
+				return filterTerms{}, fmt.Errorf("%w: filter %s\"\": an exact term needs a value", ErrInvalidInput, q)
+			}
+		}
 		if *dst != "" && *dst != v {
 			return filterTerms{}, fmt.Errorf("%w: filter %s%s and %s%s: no session has both", ErrInvalidInput, q, clip(*dst, 40), q, clip(v, 40))
 		}

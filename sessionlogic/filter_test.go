@@ -80,3 +80,40 @@ func TestFilterExactTerms(t *testing.T) {
 		t.Errorf("FilterSubstring = %q", sessionlogic.FilterSubstring("ip:10.0.0.1 ali"))
 	}
 }
+
+// A term's value may be quoted (Term writes it so when it holds a space, a
+// quote or a backslash) and is then matched whole; a quote left open or an
+// empty quoted value is refused, not read as something else.
+func TestFilterQuotedTerms(t *testing.T) {
+	mary := sessionlogic.Session{Username: "mary ann", IP: "10.0.0.1", Role: "user"}
+	odd := sessionlogic.Session{Username: `o"brien\x`, IP: "10.0.0.2", Role: "user"}
+	for _, c := range []struct {
+		filter    string
+		mary, odd bool
+	}{
+		{sessionlogic.Term(sessionlogic.QualUser, "mary ann"), true, false},
+		{`user:"mary ann" ip:10.0.0.1`, true, false},
+		{`USER:"mary ann"  role:user`, true, false},
+		{sessionlogic.Term(sessionlogic.QualUser, `o"brien\x`), false, true},
+		{`user:mary`, false, false},
+		{`user:"mary`, false, false},
+		{`user:""`, false, false},
+		{`"mary ann"`, false, false}, // free text, quotes and all: a substring nobody holds
+		{`mary ann`, true, false},
+	} {
+		if got := sessionlogic.MatchesFilter(mary, c.filter); got != c.mary {
+			t.Errorf("MatchesFilter(mary ann, %s) = %v", c.filter, got)
+		}
+		if got := sessionlogic.MatchesFilter(odd, c.filter); got != c.odd {
+			t.Errorf("MatchesFilter(o\"brien, %s) = %v", c.filter, got)
+		}
+	}
+	if got := sessionlogic.Term(sessionlogic.QualIP, "10.0.0.1"); got != "ip:10.0.0.1" {
+		t.Errorf("Term(ip:, 10.0.0.1) = %s, want it unquoted", got)
+	}
+	for _, bad := range []string{`user:"mary`, `user:""`} {
+		if _, err := newFixture(t, nil).m.Active(context.Background(), sessionlogic.ListQuery{Text: bad}); !errors.Is(err, sessionlogic.ErrInvalidInput) {
+			t.Errorf("Active(%s) = %v, want ErrInvalidInput", bad, err)
+		}
+	}
+}

@@ -111,14 +111,13 @@ func (g groupsModel) Update(msg tea.Msg) (groupsModel, tea.Cmd) {
 			return g, nil // keep the groups shown; the error says they are old
 		}
 		// Keep the selection on the same key when the order changes.
-		key := ""
-		if s, ok := g.Selected(); ok {
-			key = s.Key
-		}
+		// (Only a selection there was: a group with an empty key, the
+		// sessions without an IP, must not take the first answer's.)
+		s, had := g.Selected()
 		g.groups, g.loaded, g.at = msg.groups, true, msg.at
 		g.sel = min(g.sel, max(0, len(g.groups.Groups)-1))
 		for i, x := range g.groups.Groups {
-			if x.Key == key {
+			if had && x.Key == s.Key {
 				g.sel = i
 				break
 			}

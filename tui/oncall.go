@@ -333,19 +333,27 @@ func (m *Model) groupsKey(msg tea.KeyMsg) tea.Cmd {
 		if !ok {
 			return nil
 		}
+		if g.Key == "" {
+			// Sessions without an IP (a plain Django site keeps none):
+			// no filter term selects an empty field.
+			what := "a username"
+			if m.groups.by == sessionlogic.GroupByIP {
+				what = "an IP"
+			}
+			m.status.Set("no filter lists the sessions without " + what)
+			return nil
+		}
 		// The group's sessions: the filter is set to the exact term for
-		// its key (user:NAME, ip:ADDR), so 10.0.0.1 does not also list
-		// 10.0.0.12's sessions, as a substring would.
+		// its key (user:NAME, ip:ADDR, quoted when it holds a space), so
+		// 10.0.0.1 does not also list 10.0.0.12's sessions, as a
+		// substring would.
 		m.jumpedFrom = m.groups.by
 		m.mode = modeTable
 		m.groups = m.groups.Show("", "")
 		var cmd tea.Cmd
-		text := sessionlogic.QualUser + g.Key
+		text := sessionlogic.Term(sessionlogic.QualUser, g.Key)
 		if m.jumpedFrom == sessionlogic.GroupByIP {
-			text = sessionlogic.QualIP + g.Key
-		}
-		if strings.ContainsAny(g.Key, " \t") {
-			text = g.Key // a term ends at a space: the substring, then
+			text = sessionlogic.Term(sessionlogic.QualIP, g.Key)
 		}
 		m.filter, cmd = m.filter.Set(text)
 		m.status.Set(fmt.Sprintf("sessions of %s %s · esc back to the groups", m.jumpedFrom, clean(g.Key)))

@@ -468,3 +468,30 @@ func TestFilterMatchHighlighted(t *testing.T) {
 		t.Fatalf("%d highlights in %q", strings.Count(row, m.theme.Match.pre), row)
 	}
 }
+
+// Enter on a group whose key holds a space lists that key's sessions
+// exactly (a quoted term), and on the group of sessions without an IP says
+// why it cannot, staying in the groups.
+func TestGroupJumpQuotesAndRefusesEmpty(t *testing.T) {
+	m := newTest(t, Options{})
+	m = load(m, fixture())
+	m = press(m, "g")
+	gs := sessionlogic.Groups{Total: 2, Groups: []sessionlogic.Group{
+		{Key: "mary ann", Sessions: 2, Roles: []string{"user"}, NewestLogin: t0.Add(-time.Minute), LastActivity: t0},
+		{Key: "", Sessions: 5, Roles: []string{"user"}, NewestLogin: t0.Add(-time.Hour), LastActivity: t0},
+	}}
+	m, _ = upd(m, groupsMsg{id: m.groups.reqID, groups: gs, at: t0})
+	if g, _ := m.groups.Selected(); g.Key != "mary ann" {
+		t.Fatalf("selected %q, want mary ann", g.Key)
+	}
+	m = press(m, "enter")
+	if m.mode != modeTable || m.filter.value != `user:"mary ann"` || m.lastReq.text != `user:"mary ann"` {
+		t.Fatalf("after enter on \"mary ann\": mode %d filter %q request %q", m.mode, m.filter.value, m.lastReq.text)
+	}
+	m = press(m, "esc")
+	m, _ = upd(m, groupsMsg{id: m.groups.reqID, groups: gs, at: t0})
+	m = press(m, "down", "enter")
+	if m.mode != modeGroups || m.filter.value != "" || !strings.Contains(m.View(), "no filter lists the sessions without a username") {
+		t.Fatalf("after enter on the empty key: mode %d filter %q\n%s", m.mode, m.filter.value, m.View())
+	}
+}
