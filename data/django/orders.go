@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unsafe"
 
 	"sessionmon/data"
 	"sessionmon/internal/offheap"
@@ -72,13 +73,17 @@ func (sl *selection) kept() *keptOrder {
 	x.dropOrders()
 	x.qc.orders = map[data.SortKey]*keptOrder{}
 	m := &x.m
+	// The change log serves only the kept orders, and the one left is
+	// sorted now: start it afresh rather than let it grow to changedMax
+	// (4 MB) over the hours between resets.
+	m.changed = nil
 	// The sort sorts 8 bytes a session: the place coarsened to 32 bits
 	// (a rank, or whole seconds, which orders as the place does) above
 	// the slot number, the exact place and the key read only on a tie.
-	// The buffer (8 MB at 1M) is mapped for the sort and returned after,
-	// not left to the collector, whose heap target would double it.
+	// The buffer (8 MB at 1M) is mapped outside the Go heap, whose target
+	// would double it; after the sort its first half holds the kept slot
+	// numbers and the second half's pages go back (offheap.Trim).
 	buf := offheap.Make[uint64](x.mem, m.n)
-	defer offheap.Free(x.mem, buf)
 	all := buf[:0]
 	for c, ch := range m.chunks {
 		for i := range m.live(c) {
@@ -99,9 +104,21 @@ func (sl *selection) kept() *keptOrder {
 		}
 		return bytes.Compare(m.keyOf(ai)[:], m.keyOf(bi)[:])
 	})
-	ids := offheap.Make[uint32](x.mem, len(all))
-	for i, a := range all {
-		ids[i] = uint32(a)
+	var ids []uint32
+	if len(all) <= len(buf) {
+		// In place: ids[i] (bytes 4i to 4i+3) overwrites only elements
+		// of all already read (all[i/2] at the latest, i/2 <= i).
+		ids = unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(buf))), len(all))
+		for i, a := range all {
+			ids[i] = uint32(a)
+		}
+		offheap.Trim(x.mem, ids)
+	} else { // more live slots than m.n says: all outgrew buf (never expected)
+		ids = offheap.Make[uint32](x.mem, len(all))
+		for i, a := range all {
+			ids[i] = uint32(a)
+		}
+		offheap.Free(x.mem, buf)
 	}
 	m.logging = true
 	o = &keptOrder{ids: ids, since: len(m.changed)}

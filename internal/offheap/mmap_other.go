@@ -7,3 +7,7 @@ const mappable = false
 func mapRegion(n int) ([]byte, error) { return make([]byte, n), nil }
 
 func unmapRegion(b []byte) {}
+
+func pageSize() int { return 4096 }
+
+func releasePages(b []byte) {}

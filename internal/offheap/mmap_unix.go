@@ -2,7 +2,10 @@
 
 package offheap
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 const mappable = true
 
@@ -26,3 +29,8 @@ func unmapRegion(b []byte) {
 		panic("offheap: munmap: " + err.Error())
 	}
 }
+
+func pageSize() int { return os.Getpagesize() }
+
+// releasePages returns b's pages (page-aligned) and keeps the mapping.
+func releasePages(b []byte) { _ = syscall.Madvise(b, syscall.MADV_DONTNEED) }

@@ -125,6 +125,31 @@ func Append[T any](o *Owner, s []T, v ...T) []T {
 	return append(s, v...)
 }
 
+// Trim gives the pages of the region under s that lie past s's last
+// element back to the system (they read as zero if touched again): for a
+// region whose use shrank in place, such as a sort buffer compacted into
+// its first half. s must start where a region made for o starts; Free of
+// s (or of the slice it was made as) returns the whole region.
+func Trim[T any](o *Owner, s []T) {
+	if o == nil {
+		return
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	o.mu.Lock()
+	b, ok := o.live[base]
+	o.mu.Unlock()
+	if !ok {
+		return
+	}
+	var zero T
+	used := len(s) * int(unsafe.Sizeof(zero))
+	page := pageSize()
+	from := (used + page - 1) / page * page
+	if from < len(b) {
+		releasePages(b[from:])
+	}
+}
+
 // Release returns every region o still holds. Nothing may use them
 // afterwards.
 func (o *Owner) Release() {

@@ -148,3 +148,33 @@ func TestPoisonedFreeFaultsOnUse(t *testing.T) {
 }
 
 var sink uint64
+
+// Trim returns the pages past a slice's end (they read as zero again), keeps
+// what is before it, and Free of the trimmed slice returns the whole region.
+func TestTrimReturnsTheTail(t *testing.T) {
+	if !mappable {
+		t.Skip("no anonymous mappings on this platform")
+	}
+	o := NewOwner()
+	before := Mapped()
+	s := Make[uint64](o, 1<<16) // 512 KiB
+	for i := range s {
+		s[i] = uint64(i) + 1
+	}
+	kept := s[:1000]
+	Trim(o, kept)
+	for i, v := range kept {
+		if v != uint64(i)+1 {
+			t.Fatalf("kept element %d is %d after Trim", i, v)
+		}
+	}
+	page := pageSize() / 8
+	firstGone := (1000 + page - 1) / page * page
+	if s[firstGone] != 0 || s[len(s)-1] != 0 {
+		t.Fatalf("elements past the kept pages still hold %d and %d: the tail was not returned", s[firstGone], s[len(s)-1])
+	}
+	Free(o, kept)
+	if Mapped() != before || o.Size() != 0 {
+		t.Fatalf("after Free of the trimmed slice: mapped %+d, owner %d", Mapped()-before, o.Size())
+	}
+}
