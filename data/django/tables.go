@@ -164,27 +164,40 @@ func (t *internTab) insert(pos int, i uint32, hashOf func(i uint32) uint64) {
 
 var internSeed = maphash.MakeSeed()
 
+// records is what the user and client tables keep their records in: the
+// arena, the table that finds a record by hash, and the owner of their
+// memory.
+type records struct {
+	mem *offheap.Owner
+	a   arena
+	idx internTab
+}
+
+func newRecords(mem *offheap.Owner) records {
+	return records{mem: mem, a: arena{mem: mem}, idx: internTab{mem: mem}}
+}
+
+func (r *records) release() {
+	r.a.release()
+	r.idx.release()
+}
+
 // userTable holds the interned users, numbered from 0.
 type userTable struct {
-	mem     *offheap.Owner
+	records
 	ids     []int64
 	refs    []uint32
-	a       arena
-	idx     internTab
 	scratch []byte
 }
 
-func newUserTable(mem *offheap.Owner) userTable {
-	return userTable{mem: mem, a: arena{mem: mem}, idx: internTab{mem: mem}}
-}
+func newUserTable(mem *offheap.Owner) userTable { return userTable{records: newRecords(mem)} }
 
 // release returns the table's memory: nothing may use it, or a string
 // read from it, afterwards.
 func (t *userTable) release() {
 	offheap.Free(t.mem, t.ids)
 	offheap.Free(t.mem, t.refs)
-	t.a.release()
-	t.idx.release()
+	t.records.release()
 	*t = userTable{}
 }
 
@@ -244,26 +257,21 @@ func (t *userTable) role(i uint32) string {
 // clientTable holds the interned clients: an IP in the arena and a user
 // agent interned apart.
 type clientTable struct {
-	mem     *offheap.Owner
+	records
 	ips     []uint32
 	uas     []uint32
 	uaStr   []string
 	uaIdx   map[string]uint32
-	a       arena
-	idx     internTab
 	scratch []byte
 }
 
-func newClientTable(mem *offheap.Owner) clientTable {
-	return clientTable{mem: mem, a: arena{mem: mem}, idx: internTab{mem: mem}}
-}
+func newClientTable(mem *offheap.Owner) clientTable { return clientTable{records: newRecords(mem)} }
 
 // release: see userTable.release.
 func (t *clientTable) release() {
 	offheap.Free(t.mem, t.ips)
 	offheap.Free(t.mem, t.uas)
-	t.a.release()
-	t.idx.release()
+	t.records.release()
 	*t = clientTable{}
 }
 
