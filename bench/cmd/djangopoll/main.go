@@ -47,16 +47,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
@@ -64,21 +61,6 @@ import (
 	"sessionmon/data"
 	"sessionmon/data/django"
 )
-
-const secret = "bench-secret-key"
-
-var ddl = map[string][]string{
-	"sqlite": {
-		`CREATE TABLE "django_session" ("session_key" varchar(40) NOT NULL PRIMARY KEY, "session_data" text NOT NULL, "expire_date" datetime NOT NULL)`,
-		`CREATE INDEX "django_session_expire_date_a5c62663" ON "django_session" ("expire_date")`,
-		`CREATE TABLE "auth_user" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "password" varchar(128) NOT NULL, "last_login" datetime NULL, "is_superuser" bool NOT NULL, "username" varchar(150) NOT NULL UNIQUE, "last_name" varchar(150) NOT NULL, "email" varchar(254) NOT NULL, "is_staff" bool NOT NULL, "is_active" bool NOT NULL, "date_joined" datetime NOT NULL, "first_name" varchar(150) NOT NULL)`,
-	},
-	"pg": {
-		`CREATE TABLE "django_session" ("session_key" varchar(40) NOT NULL PRIMARY KEY, "session_data" text NOT NULL, "expire_date" timestamp with time zone NOT NULL)`,
-		`CREATE INDEX "django_session_expire_date_a5c62663" ON "django_session" ("expire_date")`,
-		`CREATE TABLE "auth_user" ("id" serial NOT NULL PRIMARY KEY, "password" varchar(128) NOT NULL, "last_login" timestamp with time zone NULL, "is_superuser" boolean NOT NULL, "username" varchar(150) NOT NULL UNIQUE, "first_name" varchar(150) NOT NULL, "last_name" varchar(150) NOT NULL, "email" varchar(254) NOT NULL, "is_staff" boolean NOT NULL, "is_active" boolean NOT NULL, "date_joined" timestamp with time zone NOT NULL)`,
-	},
-}
 
 // sortResult is one dashboard order's poll cycle: the window it lists
 // (ListActive) and Stats, what every poll sends; and apart, the two counts
@@ -143,10 +125,11 @@ func main() {
 			if err != nil {
 				fail(err)
 			}
-			dsn, cleanup, err := load(ctx, st, *base, n)
+			site, err := harness.LoadDjango(ctx, st, *base, n)
 			if err != nil {
 				fail(err)
 			}
+			dsn, cleanup := site.DSN, site.Close
 			if *keep {
 				fmt.Printf("%-6s n=%-8d kept: -child -store %s -n %d -dsn '%s'\n", st, n, st, n, dsn)
 				cleanup = func() {}
@@ -224,165 +207,6 @@ var dashboardQueries = []struct {
 	{"filter editor, user", data.Query{Sort: data.SortUser, Text: "editor"}},
 }
 
-// gen makes row i: a session of user i%(n/4) with the site's keys.
-func gen(keys django.Keys, rng *rand.Rand, i, n int, now time.Time) (string, string, time.Time) {
-	users := max(n/4, 1)
-	u := i % users
-	roles := []string{"user", "user", "editor", "admin"}
-	login := now.Add(-time.Duration(rng.Int64N(int64(14 * 24 * time.Hour))))
-	last := login.Add(time.Duration(rng.Int64N(int64(now.Sub(login)) + 1)))
-	expire := last.Add(django.DefaultCookieAge)
-	js := django.PyDumps(
-		django.Member{Key: "_auth_user_id", Value: fmt.Sprint(u + 1)},
-		django.Member{Key: "_auth_user_backend", Value: "django.contrib.auth.backends.ModelBackend"},
-		django.Member{Key: "_auth_user_hash", Value: fmt.Sprintf("%040x", rng.Uint64())},
-		django.Member{Key: "user", Value: fmt.Sprintf("user%07d", u)},
-		django.Member{Key: "user_id", Value: u + 1},
-		django.Member{Key: "user_email", Value: fmt.Sprintf("user%07d@example.com", u)},
-		django.Member{Key: "user_name", Value: fmt.Sprintf("User %d", u)},
-		django.Member{Key: "user_role", Value: roles[u%len(roles)]},
-		django.Member{Key: "user_status", Value: "active"},
-		django.Member{Key: "login_time", Value: login.UTC().Format("2006-01-02T15:04:05.000000+00:00")},
-		django.Member{Key: "last_activity", Value: last.UTC().Format("2006-01-02T15:04:05.000000+00:00")},
-		django.Member{Key: "ip", Value: fmt.Sprintf("10.%d.%d.%d", u>>16&255, u>>8&255, u&255)},
-		django.Member{Key: "user_agent", Value: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"},
-	)
-	enc, err := keys.Encode(js, django.EncodeOptions{Now: last})
-	if err != nil {
-		panic(err)
-	}
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	k := make([]byte, 32)
-	for j := range k {
-		k[j] = alphabet[rng.IntN(len(alphabet))]
-	}
-	return string(k), enc, expire
-}
-
-type genRow struct {
-	key, data string
-	expire    time.Time
-}
-
-// rowsOf generates n rows on every core.
-func rowsOf(n int) []genRow {
-	keys := django.NewKeys(secret)
-	now := time.Now()
-	out := make([]genRow, n)
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 42))
-			for i := w; i < n; i += workers {
-				k, d, e := gen(keys, rng, i, n, now)
-				out[i] = genRow{k, d, e}
-			}
-		}(w)
-	}
-	wg.Wait()
-	return out
-}
-
-// load creates the site's tables and loads n rows; cleanup removes them.
-func load(ctx context.Context, store, base string, n int) (string, func(), error) {
-	t0 := time.Now()
-	rows := rowsOf(n)
-	genTime := time.Since(t0)
-	t0 = time.Now()
-	var dsn string
-	var cleanup func()
-	switch store {
-	case "pg":
-		s, err := harness.NewSchema(ctx, base, "django")
-		if err != nil {
-			return "", nil, err
-		}
-		cleanup = func() { s.Drop() }
-		conn, err := s.Conn(ctx)
-		if err != nil {
-			cleanup()
-			return "", nil, err
-		}
-		defer conn.Close(ctx)
-		for _, q := range ddl["pg"] {
-			if _, err := conn.Exec(ctx, q); err != nil {
-				cleanup()
-				return "", nil, err
-			}
-		}
-		_, err = conn.CopyFrom(ctx, pgx.Identifier{"django_session"}, []string{"session_key", "session_data", "expire_date"},
-			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return []any{rows[i].key, rows[i].data, rows[i].expire}, nil }))
-		if err != nil {
-			cleanup()
-			return "", nil, err
-		}
-		// VACUUM as autovacuum does on a site's table: a table just
-		// COPYed has no visibility map, so every count on the
-		// expire_date index (the deletion check's) would read the heap
-		// too.
-		if _, err := conn.Exec(ctx, "VACUUM ANALYZE django_session"); err != nil {
-			cleanup()
-			return "", nil, err
-		}
-		dsn = s.DSN
-	case "sqlite":
-		dir, err := os.MkdirTemp("", "djangopoll")
-		if err != nil {
-			return "", nil, err
-		}
-		cleanup = func() { os.RemoveAll(dir) }
-		dsn = filepath.Join(dir, "db.sqlite3")
-		db, err := sql.Open("sqlite", dsn)
-		if err != nil {
-			cleanup()
-			return "", nil, err
-		}
-		defer db.Close()
-		for _, q := range ddl["sqlite"] {
-			if _, err := db.Exec(q); err != nil {
-				cleanup()
-				return "", nil, err
-			}
-		}
-		tx, err := db.Begin()
-		if err != nil {
-			cleanup()
-			return "", nil, err
-		}
-		st, err := tx.Prepare("INSERT INTO django_session VALUES (?, ?, ?)")
-		if err != nil {
-			cleanup()
-			return "", nil, err
-		}
-		for _, r := range rows {
-			if _, err := st.Exec(r.key, r.data, djangoTime(r.expire)); err != nil {
-				cleanup()
-				return "", nil, err
-			}
-		}
-		if err := tx.Commit(); err != nil {
-			cleanup()
-			return "", nil, err
-		}
-		db.Exec("ANALYZE")
-	default:
-		return "", nil, fmt.Errorf("store %q: want pg or sqlite", store)
-	}
-	fmt.Fprintf(os.Stderr, "djangopoll: %s n=%d: generated in %v, loaded in %v\n", store, n, genTime.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
-	return dsn, cleanup, nil
-}
-
-func djangoTime(t time.Time) string {
-	t = t.UTC().Truncate(time.Microsecond)
-	if t.Nanosecond() == 0 {
-		return t.Format("2006-01-02 15:04:05")
-	}
-	return t.Format("2006-01-02 15:04:05.000000")
-}
-
 func measure(store, dsn string, n, cycles, naives int) (r result) {
 	r.Store, r.N = store, n
 	defer func() {
@@ -402,7 +226,7 @@ func measure(store, dsn string, n, cycles, naives int) (r result) {
 	audit := ""
 	// As the dashboard opens it (cmd_watch.go, cmd_django.go): counts at
 	// most 4 s old, the default full-sync cadence.
-	src, err := django.Open(ctx, dsn, django.Options{Keys: django.NewKeys(secret), AuditPath: audit, StatsMaxAge: 4 * time.Second})
+	src, err := django.Open(ctx, dsn, django.Options{Keys: django.NewKeys(harness.DjangoSecret), AuditPath: audit, StatsMaxAge: 4 * time.Second})
 	must(err)
 	defer src.Close()
 	stq := func() data.StatsQuery {
@@ -427,6 +251,7 @@ func measure(store, dsn string, n, cycles, naives int) (r result) {
 	}
 	rows.Close()
 	rng := rand.New(rand.NewPCG(7, 7))
+	siteKeys := django.NewKeys(harness.DjangoSecret)
 	save := func() {
 		upd := "UPDATE django_session SET expire_date = $1, session_data = $2 WHERE session_key = $3"
 		if store == "sqlite" {
@@ -435,10 +260,10 @@ func measure(store, dsn string, n, cycles, naives int) (r result) {
 		tx, err := db.Begin()
 		must(err)
 		for i := 0; i < 50; i++ {
-			_, d, _ := gen(django.NewKeys(secret), rng, rng.IntN(n), n, time.Now())
+			_, d, _ := harness.DjangoRow(siteKeys, rng, rng.IntN(n), n, time.Now())
 			var exp any = time.Now().Add(django.DefaultCookieAge)
 			if store == "sqlite" {
-				exp = djangoTime(exp.(time.Time))
+				exp = harness.DjangoTime(exp.(time.Time))
 			}
 			_, err := tx.Exec(upd, exp, d, keys[rng.IntN(len(keys))])
 			must(err)
@@ -590,13 +415,13 @@ func measure(store, dsn string, n, cycles, naives int) (r result) {
 // naivePoll is what a poller without the window and the index does: read
 // every active row, decode and verify it, sort by expiry, count by role.
 func naivePoll(ctx context.Context, db *sql.DB, store string) (time.Duration, error) {
-	keys := django.NewKeys(secret)
+	keys := django.NewKeys(harness.DjangoSecret)
 	t0 := time.Now()
 	q := "SELECT session_key, session_data, expire_date FROM django_session WHERE expire_date > $1"
 	var now any = time.Now()
 	if store == "sqlite" {
 		q = "SELECT session_key, session_data, CAST(expire_date AS TEXT) FROM django_session WHERE expire_date > ?"
-		now = djangoTime(time.Now())
+		now = harness.DjangoTime(time.Now())
 	}
 	rows, err := db.QueryContext(ctx, q, now)
 	if err != nil {
