@@ -1,11 +1,8 @@
 package harness
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,30 +115,6 @@ func (s *ProbeStats) Last() string {
 // NoWatch hides a store's Watch method (it embeds only data.Store, so the
 // data.Watcher interface is dropped): the dashboard falls back to polling.
 type NoWatch struct{ data.Store }
-
-// ProcStatus reads fields (in kB) such as VmHWM and VmRSS from /proc/self/status.
-func ProcStatus(fields ...string) map[string]int64 {
-	out := map[string]int64{}
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return out
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		for _, want := range fields {
-			if k == want {
-				n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-				out[k] = n
-			}
-		}
-	}
-	return out
-}
 
 // WaitFor polls cond every 10ms until it holds or ctx/timeout ends.
 func WaitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool {
