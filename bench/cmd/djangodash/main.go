@@ -396,7 +396,6 @@ type screen struct {
 var (
 	activeRE = regexp.MustCompile(`(\d+) active`)
 	userRE   = regexp.MustCompile(`\buser\d{7}\b`)
-	staleRE  = regexp.MustCompile(`✗ ([^ ]+(?: [^ ]+)?)`)
 )
 
 // parseScreen reads a capture of the dashboard (tui/header.go's two
@@ -413,8 +412,15 @@ func parseScreen(text string) screen {
 		s.badge = "live"
 	case strings.Contains(first, "! query failed"):
 		s.badge = "query failed"
-	case staleRE.MatchString(first):
-		s.badge = staleRE.FindStringSubmatch(first)[1]
+	case strings.Contains(first, "✗ "):
+		// "✗ stale 12s, retry in 3s", "✗ no data yet  poll 1s": up to
+		// the first comma or the gap before the next part.
+		b := first[strings.Index(first, "✗ ")+len("✗ "):]
+		if i := strings.IndexAny(b, ","); i >= 0 {
+			b = b[:i]
+		}
+		b, _, _ = strings.Cut(b, "  ")
+		s.badge = b
 	default:
 		s.badge = "none"
 	}
