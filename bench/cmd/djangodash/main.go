@@ -472,10 +472,11 @@ func agreement(ctx context.Context, w *churn, d *dashboard) (string, error) {
 // dashboard is `sessionmon watch` running in a detached tmux session on
 // a private socket.
 type dashboard struct {
-	socket  string
-	dir     string
-	pid     int
-	started time.Time
+	socket     string // tmux -L name
+	socketPath string // its path, which tmux leaves behind at kill-server
+	dir        string
+	pid        int
+	started    time.Time
 }
 
 // startDashboard runs the binary as an operator does: the secret in a
@@ -511,9 +512,11 @@ func startDashboard(ctx context.Context, dir, bin, dsn, memLimit string) (*dashb
 		d.stop()
 		return nil, err
 	}
-	out, err := d.tmux("display", "-p", "-t", "dash", "#{pane_pid}")
+	out, err := d.tmux("display", "-p", "-t", "dash", "#{pane_pid} #{socket_path}")
 	if err == nil {
-		d.pid, err = strconv.Atoi(strings.TrimSpace(out))
+		pid, path, _ := strings.Cut(strings.TrimSpace(out), " ")
+		d.socketPath = path
+		d.pid, err = strconv.Atoi(pid)
 	}
 	if err != nil {
 		d.stop()
@@ -614,6 +617,9 @@ func (d *dashboard) stop() {
 		}
 	}
 	d.tmux("kill-server")
+	if d.socketPath != "" {
+		os.Remove(d.socketPath)
+	}
 }
 
 // shellQuote quotes s for sh.
