@@ -138,7 +138,7 @@ func run(ctx context.Context, c config) error {
 func buildSessionmon(ctx context.Context, dir string) (bin, rev string, err error) {
 	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "sessionmon").Output()
 	if err != nil {
-		return "", "", fmt.Errorf("find the sessionmon module: %w", err)
+		return "", "", fmt.Errorf("find the sessionmon module to build (run this from bench/): go list -m sessionmon: %w", err)
 	}
 	root := strings.TrimSpace(string(out))
 	bin = filepath.Join(dir, "sessionmon")
