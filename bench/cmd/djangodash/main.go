@@ -20,11 +20,14 @@
 //
 // Every -sample, from the launch on, it reads the dashboard process's
 // /proc: VmRSS and VmHWM, threads, open fds and CPU time, and what its
-// screen shows (the header's badge and active count). The run lasts
-// -duration after the first screen that lists sessions (building the
-// index of 1M rows takes a while first). At the end it checks the screen
+// screen shows (the header's badge and active count). Rows of the table
+// in phase "start" are before the first screen that lists sessions (at
+// 1M rows the dashboard builds its index of the table first, within its
+// polls' timeouts: minutes; -ready-timeout bounds the wait), "live" after
+// it; the run lasts -duration from then. At the end it checks the screen
 // (live, sessions counted, rows listed; it fails otherwise, as it does
-// when the dashboard exits), counts the dashboard's goroutines from the
+// when the dashboard exits), times how soon after the writer stops the
+// header's active count is the table's count(*), counts the dashboard's goroutines from the
 // stack dump of a SIGQUIT, and prints per store a markdown table, the
 // writer's achieved rates and latencies (a dashboard must not stall the
 // site), and a summary: peak HWM, RSS at the end, the RSS slope over the
