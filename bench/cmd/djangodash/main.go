@@ -415,6 +415,8 @@ func parseScreen(text string) screen {
 		s.badge = "live"
 	case strings.Contains(first, "! query failed"):
 		s.badge = "query failed"
+	case strings.Contains(first, "◌ reading the store"):
+		s.badge = "reading the store" // the first pass over the table
 	case strings.Contains(first, "✗ "):
 		// "✗ stale 12s, retry in 3s", "✗ no data yet  poll 1s": up to
 		// the first comma or the gap before the next part.

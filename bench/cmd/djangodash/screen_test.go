@@ -17,6 +17,7 @@ func TestParseScreen(t *testing.T) {
 		{"live", live, screen{badge: "live", active: 20015, rows: 2}},
 		{"starting", "sessionmon  ✗ no data yet  poll 1s  django postgres\ncounts: waiting for the store\n", screen{badge: "no data yet"}},
 		{"stale", "sessionmon  ✗ stale 12s, retry in 3s  poll 1s\n20015 active · 0 expiring <1h\n", screen{badge: "stale 12s", active: 20015}},
+		{"reading", "sessionmon  ◌ reading the store…  poll 1s  django postgres\ncounts: waiting for the store\n", screen{badge: "reading the store"}},
 		{"query failed", "sessionmon  ! query failed, stale 2s  poll 1s\n3 active\n", screen{badge: "query failed", active: 3}},
 		{"empty", "", screen{badge: "none"}},
 		// A username in the header (a notice) is not a table row.
