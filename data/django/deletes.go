@@ -10,31 +10,53 @@ import (
 
 // Rows the site deletes itself (its users' logouts, clearsessions) leave
 // no trace that a query on expire_date can find, and a full sync, which
-// finds them, reads every active key: 30 s at a million rows on a busy
-// machine. Issue 10 wants Stats at most 10 s behind them. So every
+// finds them, reads every active key: tens of seconds at a million rows.
+// Issue 10 wants Stats at most 10 s behind them. So every
 // deleteCheckEvery (or four times the check's own duration, whichever is
 // longer: at most a fifth of one database connection's time), a check
-// compares counts instead:
-//   - one count(*) of the active rows (an index-only scan of expire_date)
-//     against the index's own count at the same instant; equal (the usual
-//     case) ends it;
-//   - else the same counts per minute of expire_date, in one GROUP BY;
+// compares counts instead, coarse to fine:
+//   - where a long read makes no writer wait (PostgreSQL, SQLite in WAL
+//     mode), one count(*) of the active rows (an index-only scan of
+//     expire_date, 50 ms at a million rows) against the index's own count
+//     at the same instant; equal (the usual case) ends it;
+//   - counts over ranges of expire_date that hold about rangeRows of the
+//     index's entries each (the ranges are cut from the index's own
+//     distribution, so each count is a short range scan of the expire_date
+//     index whatever the table's size: about 0.4 ms at 5,000 rows);
+//   - in the ranges that differ, the same counts per minute, one GROUP BY
+//     over the range;
 //   - and only the minutes that differ are read again, keys and
 //     expire_date, as a full sync reads the whole table.
 //
-// On SQLite the counts are one statement over every active row: on a site
-// with a rollback journal (Django's default) that holds the shared lock
-// for as long (a second at a million rows), and the site cannot commit
-// meanwhile. So there the checks run only in WAL mode, where readers do
-// not block the writer; a rollback-journal site finds deletions at the
-// full syncs, whose statements are short (scanActive).
+// On SQLite with a rollback journal (Django's default) every read holds
+// the shared lock, and the site cannot commit until it is released: its
+// writes wait (Python's sqlite3 waits up to 5 s, Django passes that on,
+// then fails with "database is locked"). A count(*) of a million rows held
+// it 50 ms on a quiet machine and its GROUP BY 0.8 s (2 s while Django
+// wrote); so there the check skips the total and starts at the ranges:
+// no statement of the check covers more than a range (at most a few ms),
+// and the site's commits wait no longer than that.
 //
-// A delete that a save in the same minute hides from the counts (one row
-// gone, another new that the refresh had not read yet) waits for the next
-// check or full sync. Checks run beside full syncs (which at a million
-// rows take tens of seconds), not after them.
+// What the counts compare is the table now against the index as it was a
+// moment before (its distribution is taken once, at the start of a
+// check). A row the site saves meanwhile leaves its old range in the table
+// before it does in the index: that range differs, and costs a minute
+// read again, nothing more: a key the minute's read no longer finds is
+// looked up by key before it is dropped, so a row that only moved (a save)
+// is decoded anew, never dropped. A delete that a save hides from the
+// counts (one row gone, another new in the same minute that the index had
+// not read yet) shows at a later check, once the refresh has read the new
+// row. Checks run beside full syncs (which at a million rows take tens of
+// seconds), not after them.
 
 const deleteCheckEvery = 2 * time.Second
+
+// rangeRows is about how many of the index's entries one counted range
+// holds: a range's count (an index range scan) and its per-minute GROUP
+// BY stay a few ms at any table size, so a rollback-journal site's writes
+// never wait longer (deletes_test.go), while a million rows cost 200
+// counts a check (about 80 ms in all).
+var rangeRows int64 = 5000 // a var: tests cut ranges of a few rows
 
 // A bucket is a minute of expire_date: at a million rows over Django's two
 // weeks, about fifty rows, so that a hundred logouts scattered over the
@@ -54,9 +76,10 @@ func (s *Source) bucketSel() string {
 	return "CAST(strftime('%s', expire_date) AS INTEGER) / 60"
 }
 
-// mayCount reports whether the checks may run (see above); the journal
-// mode is read once.
-func (x *index) mayCount(ctx context.Context) (bool, error) {
+// longReadsFree reports whether one statement may read every active row
+// without making the site's writes wait (see above): on PostgreSQL, and
+// on SQLite in WAL mode. The journal mode is read once.
+func (x *index) longReadsFree(ctx context.Context) (bool, error) {
 	if _, pg := x.s.dialect.(postgresDialect); pg {
 		return true, nil
 	}
@@ -78,29 +101,160 @@ func bucketOf(us int64) int64 {
 	return b
 }
 
-// activeBuckets counts the index's active entries (and rows it could not
-// decode) per bucket of expiry; under mu.
-func (x *index) activeBuckets(now int64) (map[int64]int64, int64) {
-	buckets := map[int64]int64{}
-	var n int64
-	add := func(expire int64) {
-		if expire > now {
-			buckets[bucketOf(expire)]++
-			n++
+// eachExpiry calls fn with the expiry of every live entry (a dead slot's
+// is 0), column by column: a check's pass over a million entries must not
+// unpack their keys.
+func (m *keyMap) eachExpiry(fn func(exp int64)) {
+	for c, ch := range m.chunks {
+		for _, exp := range ch.expire[:m.live(c)] {
+			fn(exp)
 		}
 	}
-	for c, ch := range x.m.chunks {
-		for _, exp := range ch.expire[:x.m.live(c)] {
-			add(exp) // a dead slot's is 0
+	for _, e := range m.other {
+		fn(e.expire)
+	}
+}
+
+// keysExpiring returns the keys, with their expiry, of the entries whose
+// expiry in accepts.
+func (m *keyMap) keysExpiring(in func(exp int64) bool, out map[string]int64) {
+	for c, ch := range m.chunks {
+		for i, exp := range ch.expire[:m.live(c)] {
+			if exp != 0 && in(exp) {
+				k := ch.key[i].unpack()
+				out[string(k[:])] = exp
+			}
 		}
 	}
-	for _, e := range x.m.other {
-		add(e.expire)
+	for k, e := range m.other {
+		if in(e.expire) {
+			out[k] = e.expire
+		}
 	}
+}
+
+// expirySpread is the index's active entries (and rows it could not decode)
+// counted per bucket of expiry: a slice from the first bucket after now
+// over the site's cookie age, and a map for the few beyond (custom
+// expiries).
+type expirySpread struct {
+	first  int64   // the bucket of counts[0]
+	counts []int32 // by bucket - first
+	beyond map[int64]int64
+	total  int64
+}
+
+func (sp *expirySpread) add(b int64) {
+	if i := b - sp.first; i < int64(len(sp.counts)) {
+		sp.counts[i]++
+	} else {
+		sp.beyond[b]++
+	}
+	sp.total++
+}
+
+// at is the count of bucket b.
+func (sp *expirySpread) at(b int64) int64 {
+	if i := b - sp.first; i >= 0 && i < int64(len(sp.counts)) {
+		return int64(sp.counts[i])
+	}
+	return sp.beyond[b]
+}
+
+// maxSpreadBuckets bounds the slice (4 MiB): a site with a cookie age of
+// years counts its farthest entries in the map.
+const maxSpreadBuckets = 1 << 20
+
+// activeSpread counts the entries active at now (Unix microseconds) per
+// bucket; under mu.
+func (x *index) activeSpread(now int64) *expirySpread {
+	n := int64(x.s.opts.CookieAge/time.Minute) + 24*60 + 2
+	sp := &expirySpread{first: bucketOf(now), counts: make([]int32, min(n, maxSpreadBuckets)), beyond: map[int64]int64{}}
+	add := func(exp int64) {
+		if exp > now {
+			sp.add(bucketOf(exp))
+		}
+	}
+	x.m.eachExpiry(add)
 	for _, exp := range x.errExpire {
 		add(exp)
 	}
-	return buckets, n
+	return sp
+}
+
+// span is a range of buckets, from inclusive, to exclusive; to 0: no upper
+// bound (the last range).
+type span struct{ from, to int64 }
+
+// ranges cuts the buckets into consecutive ranges of about n entries
+// each, the first from the bucket of now, the last without an upper bound,
+// so that together they cover every active row the table may hold.
+func (sp *expirySpread) ranges(n int64) []span {
+	var out []span
+	from, acc := sp.first, int64(0)
+	cut := func(b int64, c int64) {
+		acc += c
+		if acc >= n {
+			out = append(out, span{from, b + 1})
+			from, acc = b+1, 0
+		}
+	}
+	for i, c := range sp.counts {
+		if c > 0 {
+			cut(sp.first+int64(i), int64(c))
+		}
+	}
+	beyond := make([]int64, 0, len(sp.beyond))
+	for b := range sp.beyond {
+		beyond = append(beyond, b)
+	}
+	slices.Sort(beyond)
+	for _, b := range beyond {
+		cut(b, sp.beyond[b])
+	}
+	return append(out, span{from, 0})
+}
+
+// count is the index's count over r.
+func (sp *expirySpread) count(r span) int64 {
+	var n int64
+	end := sp.first + int64(len(sp.counts))
+	if r.to != 0 {
+		end = min(end, r.to)
+	}
+	for b := max(r.from, sp.first); b < end; b++ {
+		n += int64(sp.counts[b-sp.first])
+	}
+	for b, c := range sp.beyond {
+		if b >= r.from && (r.to == 0 || b < r.to) {
+			n += c
+		}
+	}
+	return n
+}
+
+// rangeWhere is the condition (and its arguments, from placeholder 1) that
+// selects the active rows at now in r.
+func (s *Source) rangeWhere(now time.Time, r span) (string, []any) {
+	d := s.dialect
+	cond := "expire_date > " + d.ph(1) + " AND expire_date >= " + d.ph(2)
+	args := []any{d.timeArg(now), d.timeArg(time.UnixMicro(r.from * bucketMicros))}
+	if r.to != 0 {
+		cond += " AND expire_date < " + d.ph(3)
+		args = append(args, d.timeArg(time.UnixMicro(r.to*bucketMicros)))
+	}
+	return cond, args
+}
+
+// readObserver, when set (by a test), is told how many rows each
+// statement of a check read or counted: what bounds how long the
+// statement holds SQLite's lock.
+var readObserver func(rows int64)
+
+func observeRead(rows int64) {
+	if readObserver != nil {
+		readObserver(rows)
+	}
 }
 
 // checkDeletes finds rows the site deleted by counting (see above), and
@@ -108,25 +262,79 @@ func (x *index) activeBuckets(now int64) (map[int64]int64, int64) {
 func (x *index) checkDeletes(ctx context.Context) error {
 	s := x.s
 	d := s.dialect
-	if ok, err := x.mayCount(ctx); !ok || err != nil {
+	free, err := x.longReadsFree(ctx)
+	if err != nil {
 		return err
 	}
 	now := time.Now()
-	var n int64
-	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM django_session WHERE expire_date > "+d.ph(1), d.timeArg(now)).Scan(&n); err != nil {
-		return fmt.Errorf("django check: %w", err)
-	}
 	x.mu.Lock()
-	mine, have := x.activeBuckets(now.UnixMicro())
+	mine := x.activeSpread(now.UnixMicro())
 	x.mu.Unlock()
-	if n == have {
+	if free {
+		var n int64
+		if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM django_session WHERE expire_date > "+d.ph(1), d.timeArg(now)).Scan(&n); err != nil {
+			return fmt.Errorf("django check: %w", err)
+		}
+		observeRead(n)
+		if n == mine.total {
+			return nil
+		}
+	}
+	differ := map[int64]int64{} // bucket: the table's count there
+	for _, r := range mine.ranges(rangeRows) {
+		if err := x.compareRange(ctx, now, r, mine, differ, 0); err != nil {
+			return err
+		}
+	}
+	if len(differ) == 0 {
 		return nil
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT "+s.bucketSel()+", count(*) FROM django_session WHERE expire_date > "+d.ph(1)+" GROUP BY 1", d.timeArg(now))
+	return x.rescan(ctx, now, differ)
+}
+
+// compareRange counts the table's active rows in r and, when the count is
+// not the index's, adds the buckets of r that differ to differ. A range
+// that holds many more rows than the index said (rows the index has not
+// read yet: a burst of logins, a restored table) is halved and each half
+// counted, so that no GROUP BY covers more than a few times rangeRows.
+func (x *index) compareRange(ctx context.Context, now time.Time, r span, mine *expirySpread, differ map[int64]int64, depth int) error {
+	s := x.s
+	cond, args := s.rangeWhere(now, r)
+	var n int64
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM django_session WHERE "+cond, args...).Scan(&n); err != nil {
+		return fmt.Errorf("django check: %w", err)
+	}
+	observeRead(n)
+	if n == mine.count(r) {
+		return nil
+	}
+	if n > 4*rangeRows && depth < 32 {
+		hi := r.to
+		if hi == 0 { // the last range: halve up to the cookie age
+			hi = max(r.from+2, bucketOf(now.Add(s.opts.CookieAge).UnixMicro())+2)
+		}
+		if hi-r.from >= 2 {
+			mid := r.from + (hi-r.from)/2
+			if err := x.compareRange(ctx, now, span{r.from, mid}, mine, differ, depth+1); err != nil {
+				return err
+			}
+			return x.compareRange(ctx, now, span{mid, r.to}, mine, differ, depth+1)
+		}
+	}
+	return x.differingBuckets(ctx, now, r, mine, differ)
+}
+
+// differingBuckets adds to differ the buckets of r whose count in the
+// table is not the index's.
+func (x *index) differingBuckets(ctx context.Context, now time.Time, r span, mine *expirySpread, differ map[int64]int64) error {
+	s := x.s
+	cond, args := s.rangeWhere(now, r)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+s.bucketSel()+", count(*) FROM django_session WHERE "+cond+" GROUP BY 1", args...)
 	if err != nil {
 		return fmt.Errorf("django check: %w", err)
 	}
 	theirs := map[int64]int64{}
+	var covered int64
 	for rows.Next() {
 		var b, c int64
 		if err := rows.Scan(&b, &c); err != nil {
@@ -134,76 +342,96 @@ func (x *index) checkDeletes(ctx context.Context) error {
 			return fmt.Errorf("django check: %w", err)
 		}
 		theirs[b] = c
+		covered += c
 	}
 	if err := rows.Close(); err != nil {
 		return fmt.Errorf("django check: %w", err)
 	}
-	differ := map[int64]bool{}
+	observeRead(covered)
 	for b, c := range theirs {
-		if mine[b] != c {
-			differ[b] = true
+		if mine.at(b) != c {
+			differ[b] = c
 		}
 	}
-	for b := range mine {
-		if _, ok := theirs[b]; !ok {
-			differ[b] = true
+	// The index's buckets of r that the table no longer has.
+	end := mine.first + int64(len(mine.counts))
+	if r.to != 0 {
+		end = min(end, r.to)
+	}
+	for b := max(r.from, mine.first); b < end; b++ {
+		if _, ok := theirs[b]; !ok && mine.counts[b-mine.first] > 0 {
+			differ[b] = 0
 		}
 	}
-	return x.rescan(ctx, now, differ)
+	for b := range mine.beyond {
+		if _, ok := theirs[b]; !ok && b >= r.from && (r.to == 0 || b < r.to) {
+			differ[b] = 0
+		}
+	}
+	return nil
 }
 
+// rescanRows bounds the rows (by the table's counts) that one statement
+// of rescan reads: each is a lookup in the table (about 10 µs at a million
+// rows), so a statement stays a few ms.
+const rescanRows = 512
+
 // rescan reads the keys and expiry dates of the active rows in the given
-// buckets, drops the entries there that the table no longer has, and
-// decodes the rows it has not seen. It runs beside a full sync (it keeps
-// no pass of its own): it drops only what was in the index, unchanged,
-// before it read the table, so a row a refresh adds meanwhile stays.
-func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]bool) error {
+// buckets (with the table's count of each), decodes the rows it has not
+// seen, and looks up by key the entries there that the buckets no longer
+// hold: those the table still has (saved meanwhile, with a new expiry) are
+// decoded anew, the others are dropped. It runs beside a full sync (it
+// keeps no pass of its own): it drops only what was in the index,
+// unchanged, before it read the table, so a row a refresh adds meanwhile
+// stays.
+func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]int64) error {
 	s := x.s
 	d := s.dialect
 	cut := now.UnixMicro()
-	in := func(exp int64) bool { return exp > cut && buckets[bucketOf(exp)] }
+	in := func(exp int64) bool {
+		if exp <= cut {
+			return false
+		}
+		_, ok := buckets[bucketOf(exp)]
+		return ok
+	}
 	before := map[string]int64{}
 	x.mu.Lock()
-	m := &x.m
-	for c, ch := range m.chunks {
-		for i, exp := range ch.expire[:m.live(c)] {
-			if in(exp) {
-				k := ch.key[i].unpack()
-				before[string(k[:])] = exp
-			}
-		}
-	}
-	for k, e := range m.other {
-		if in(e.expire) {
-			before[k] = e.expire
-		}
-	}
+	x.m.keysExpiring(in, before)
 	for k, exp := range x.errExpire {
 		if in(exp) {
 			before[k] = exp
 		}
 	}
 	x.mu.Unlock()
-	// Consecutive buckets make one range (a run).
+	// Consecutive buckets make one range (a run), of at most rescanRows
+	// rows unless a single bucket holds more.
 	sorted := make([]int64, 0, len(buckets))
 	for b := range buckets {
 		sorted = append(sorted, b)
 	}
 	slices.Sort(sorted)
 	type run struct{ from, to int64 } // buckets, inclusive
-	var runs []run
-	for i := 0; i < len(sorted); {
-		j := i + 1
-		for j < len(sorted) && sorted[j] == sorted[j-1]+1 {
-			j++
+	var stmts [][]run
+	var cur []run
+	var curRows int64
+	for _, b := range sorted {
+		c := buckets[b]
+		if len(cur) > 0 && (curRows+c > rescanRows || len(cur) == 32 && cur[len(cur)-1].to+1 != b) {
+			stmts, cur, curRows = append(stmts, cur), nil, 0
 		}
-		runs = append(runs, run{sorted[i], sorted[j-1]})
-		i = j
+		if n := len(cur); n > 0 && cur[n-1].to+1 == b {
+			cur[n-1].to = b
+		} else {
+			cur = append(cur, run{b, b})
+		}
+		curRows += c
 	}
-	// Up to 32 runs a statement, each a range on the expire_date index.
+	if len(cur) > 0 {
+		stmts = append(stmts, cur)
+	}
 	var rs []row
-	for start := 0; start < len(runs); start += 32 {
-		part := runs[start:min(len(runs), start+32)]
+	for _, part := range stmts {
 		args := []any{d.timeArg(now)}
 		var or []string
 		for _, r := range part {
@@ -220,6 +448,7 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]boo
 		if err != nil {
 			return fmt.Errorf("django check: %w", err)
 		}
+		observeRead(int64(len(got)))
 		rs = append(rs, got...)
 	}
 	there := make(map[string]bool, len(rs))
@@ -231,11 +460,45 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]boo
 			need = append(need, r.key)
 		}
 	}
+	x.mu.Unlock()
+	if err := x.fetch(ctx, need); err != nil {
+		return err
+	}
+	// The keys the buckets lost: moved (the site saved them since the
+	// index read them) or deleted. Read them by key after the buckets, so
+	// that a row saved in between is found at its new expiry.
+	var lost []string
+	for k := range before {
+		if !there[k] {
+			lost = append(lost, k)
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	moved := map[string]bool{}
+	var addErr error
+	err := s.eachByKey(ctx, lost, func(rs []row) error {
+		observeRead(int64(len(rs)))
+		for _, r := range rs {
+			moved[r.key] = true
+		}
+		addErr = x.add(ctx, rs)
+		return addErr
+	})
+	if addErr != nil {
+		return addErr
+	}
+	if err != nil {
+		return fmt.Errorf("django check: %w", err)
+	}
 	dropped := false
-	for k, exp := range before {
-		if there[k] {
+	x.mu.Lock()
+	for _, k := range lost {
+		if moved[k] {
 			continue
 		}
+		exp := before[k]
 		if e, ok := x.m.get(k); ok && e.expire == exp {
 			x.m.del(k)
 			dropped = true
@@ -243,11 +506,12 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]boo
 		if x.errExpire[k] == exp {
 			delete(x.errs, k)
 			delete(x.errExpire, k)
+			dropped = true
 		}
 	}
 	x.mu.Unlock()
 	if dropped {
 		x.statsStale()
 	}
-	return x.fetch(ctx, need)
+	return nil
 }

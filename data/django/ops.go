@@ -109,9 +109,10 @@ func (s *Source) fromIndex(ctx context.Context, q data.Query) (data.Page, error)
 	return s.idx.list(q), s.idx.rowErrors()
 }
 
-// Stats counts the active sessions from the index: at most FullSyncEvery
-// behind for rows the site deleted, current for rows it saved, and, with
-// StatsMaxAge, counted at most that long ago (see Options).
+// Stats counts the active sessions from the index: a few seconds behind
+// for rows the site deleted (the checks of deletes.go, every 2 s; at
+// worst FullSyncEvery), current for rows it saved, and, with StatsMaxAge,
+// counted at most that long ago (see Options).
 func (s *Source) Stats(ctx context.Context, q data.StatsQuery) (data.Stats, error) {
 	if q.Now.IsZero() {
 		q.Now = time.Now()

@@ -51,9 +51,12 @@ type Options struct {
 	// local audit; without either, every action is refused.
 	AuditPath string
 	// FullSyncEvery bounds how old the in-memory index may grow before it is
-	// checked against the whole table (sessions with a short custom expiry,
-	// and rows deleted by the site where the 2-second count check of
-	// deletes.go does not run: SQLite without WAL). 0: 10 s.
+	// checked against the whole table: for what the count checks of
+	// deletes.go cannot tell (a row saved with a custom expiry below the
+	// newest ones; a deletion that a save in the same minute hides until
+	// the index reads the save). Rows the site deletes are found by those
+	// checks, every 2 s on PostgreSQL and on SQLite in either journal
+	// mode, not by the full sync. 0: 10 s.
 	FullSyncEvery time.Duration
 	// StatsMaxAge lets Stats answer from counts up to this old, recounted
 	// in the background, so that a dashboard's poll does not walk a
