@@ -564,9 +564,13 @@ func (x *index) decode(ctx context.Context, todo []row) error {
 	ps := make([]parsed, len(todo))
 	bad := make([]error, len(todo))
 	spread(len(todo), func(i int) { ps[i], bad[i] = s.parseRow(todo[i]) })
+	// The auth_user rows toSession reads, as a listing's window does
+	// (needsAuthUser): for the user of a plain Django row, and for the
+	// login time of a site's row without one, so that both paths give the
+	// same answer.
 	var ids []int64
 	for i := range todo {
-		if bad[i] == nil && ps[i].authID != 0 && !ps[i].site {
+		if bad[i] == nil && ps[i].needsAuthUser() {
 			ids = append(ids, ps[i].authID)
 		}
 	}
