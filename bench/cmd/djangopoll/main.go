@@ -24,7 +24,10 @@
 //   - times the full sync that bounds how stale Stats can be for rows the
 //     site deleted (Stats are at most FullSyncEvery + that old);
 //   - measures how stale Stats are for rows the site deletes itself (its
-//     users' logouts): from the DELETE to Stats counting them gone;
+//     users' logouts): from the DELETE to Stats counting them gone; and
+//     meanwhile how long a Django-like writer's commits take (on SQLite,
+//     whose journal mode it prints, they wait for the source's reads, up
+//     to Django's 5 s);
 //   - times EndSession (the DELETE that Django's next request finds);
 //   - reads its peak RSS (VmHWM) — before the naive poll, which would
 //     otherwise dominate it;
@@ -93,7 +96,16 @@ type result struct {
 	Sorts []sortResult `json:"sorts"`
 	// StaleMs: from the site's own DELETE of rows to Stats counting them
 	// gone (issue 10: at most 10 s), one figure per trial.
-	StaleMs   []float64 `json:"stale_ms"`
+	StaleMs []float64 `json:"stale_ms"`
+	// Journal: SQLite's journal mode (the site's: this loads it with
+	// Django's default, a rollback journal).
+	Journal string `json:"journal,omitempty"`
+	// CommitMs: a Django-like writer's commits (one UPDATE a transaction,
+	// as a request's session save) while the staleness trials run, the
+	// source's background checks and syncs beside them; Refused: those
+	// that failed (SQLite: "database is locked" after Django's 5 s).
+	CommitMs  []float64 `json:"commit_ms"`
+	Refused   int       `json:"refused"`
 	VmHWMkB   int64     `json:"vm_hwm_kb"`
 	HeapInuse uint64    `json:"heap_inuse"`
 	Err       string    `json:"err,omitempty"`
@@ -189,6 +201,15 @@ func report(r result) {
 			r.Store, r.N, sr.Name, sum(sr.CycleMs), sum(sr.ListMs), sr.FirstListMs, sum(sr.StatsMs), count)
 	}
 	fmt.Printf("%-6s n=%-8d staleness of Stats for rows the site deleted: %s ms\n", r.Store, r.N, sum(r.StaleMs))
+	if len(r.CommitMs) > 0 {
+		c := slices.Sorted(slices.Values(r.CommitMs))
+		journal := ""
+		if r.Journal != "" {
+			journal = " (journal_mode " + r.Journal + ")"
+		}
+		fmt.Printf("%-6s n=%-8d the site's commits meanwhile%s: %d, median %.1f ms, p99 %.1f ms, max %.1f ms, refused %d\n",
+			r.Store, r.N, journal, len(c), c[len(c)/2], c[len(c)*99/100], c[len(c)-1], r.Refused)
+	}
 }
 
 // dashboardQueries are the listings the dashboard sends (tui/window.go
@@ -238,9 +259,18 @@ func measure(store, dsn string, n, cycles, naives int) (r result) {
 	r.BuildMs = harness.Ms(time.Since(t0))
 
 	// A writer saving sessions as Django does between cycles.
-	db, err := sql.Open(map[string]string{"pg": "pgx", "sqlite": "sqlite"}[store], dsn)
+	siteDSN := dsn
+	if store == "sqlite" {
+		// Django's SQLite connections wait 5 s for a lock (Python's
+		// sqlite3 default timeout, which Django passes on), then fail.
+		siteDSN = "file:" + dsn + "?_pragma=busy_timeout(5000)"
+	}
+	db, err := sql.Open(map[string]string{"pg": "pgx", "sqlite": "sqlite"}[store], siteDSN)
 	must(err)
 	defer db.Close()
+	if store == "sqlite" {
+		must(db.QueryRow("PRAGMA journal_mode").Scan(&r.Journal))
+	}
 	var keys []string
 	rows, err := db.Query("SELECT session_key FROM django_session ORDER BY session_key LIMIT 2000")
 	must(err)
@@ -350,7 +380,48 @@ func measure(store, dsn string, n, cycles, naives int) (r result) {
 	// dashboard polls as it does by default (its window of user ▲ every
 	// second), while Stats is asked every 250 ms here until the count
 	// drops by as many; sessions that expire meanwhile only make it drop
-	// sooner.
+	// sooner. Meanwhile a Django-like writer saves one session a
+	// transaction every 20 ms, and its commit times are kept.
+	wdb, err := sql.Open(map[string]string{"pg": "pgx", "sqlite": "sqlite"}[store], siteDSN)
+	must(err)
+	defer wdb.Close()
+	wdb.SetMaxOpenConns(1)
+	stopWriter := make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		upd := "UPDATE django_session SET expire_date = $1 WHERE session_key = $2"
+		if store == "sqlite" {
+			upd = "UPDATE django_session SET expire_date = ? WHERE session_key = ?"
+		}
+		for i := 0; ; i++ {
+			select {
+			case <-stopWriter:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			var exp any = time.Now().Add(django.DefaultCookieAge)
+			if store == "sqlite" {
+				exp = djangoTime(exp.(time.Time))
+			}
+			t0 := time.Now()
+			err := func() error { // as Django's atomic(): BEGIN, the save, COMMIT
+				tx, err := wdb.Begin()
+				if err != nil {
+					return err
+				}
+				if _, err := tx.Exec(upd, exp, keys[1000+i%1000]); err != nil {
+					tx.Rollback()
+					return err
+				}
+				return tx.Commit()
+			}()
+			if err != nil {
+				r.Refused++
+			}
+			r.CommitMs = append(r.CommitMs, harness.Ms(time.Since(t0)))
+		}
+	}()
 	for trial := 0; trial < 2; trial++ {
 		st, err := src.Stats(ctx, stq())
 		must(err)
@@ -384,6 +455,8 @@ func measure(store, dsn string, n, cycles, naives int) (r result) {
 		}
 		r.StaleMs = append(r.StaleMs, harness.Ms(time.Since(t0)))
 	}
+	close(stopWriter)
+	<-writerDone
 	for i := 0; i < 10; i++ {
 		k := keys[len(keys)-1-i]
 		t0 := time.Now()
