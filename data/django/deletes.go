@@ -2,6 +2,7 @@ package django
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,7 +57,7 @@ const deleteCheckEvery = 2 * time.Second
 // BY stay a few ms at any table size, so a rollback-journal site's writes
 // never wait longer (deletes_test.go), while a million rows cost 200
 // counts a check (about 80 ms in all).
-var rangeRows int64 = 5000 // a var: tests cut ranges of a few rows
+var rangeRows int64 = 2000 // a var: tests cut ranges of a few rows
 
 // A bucket is a minute of expire_date: at a million rows over Django's two
 // weeks, about fifty rows, so that a hundred logouts scattered over the
@@ -236,12 +237,27 @@ func (sp *expirySpread) count(r span) int64 {
 // rangeWhere is the condition (and its arguments, from placeholder 1) that
 // selects the active rows at now in r.
 func (s *Source) rangeWhere(now time.Time, r span) (string, []any) {
+	return s.rangeTerm(now, r, nil)
+}
+
+// rangeTerm appends to args the bounds of the active rows at now in r, and
+// returns the condition that names them. It has one lower bound: given
+// two (expire_date > now AND expire_date >= the range's start), SQLite
+// scans the expire_date index from the first, now, whatever the second:
+// each range's count read every active row before it.
+func (s *Source) rangeTerm(now time.Time, r span, args []any) (string, []any) {
 	d := s.dialect
-	cond := "expire_date > " + d.ph(1) + " AND expire_date >= " + d.ph(2)
-	args := []any{d.timeArg(now), d.timeArg(time.UnixMicro(r.from * bucketMicros))}
+	var cond string
+	if from := time.UnixMicro(r.from * bucketMicros); from.After(now) {
+		args = append(args, d.timeArg(from))
+		cond = "expire_date >= " + d.ph(len(args))
+	} else {
+		args = append(args, d.timeArg(now))
+		cond = "expire_date > " + d.ph(len(args))
+	}
 	if r.to != 0 {
-		cond += " AND expire_date < " + d.ph(3)
 		args = append(args, d.timeArg(time.UnixMicro(r.to*bucketMicros)))
+		cond += " AND expire_date < " + d.ph(len(args))
 	}
 	return cond, args
 }
@@ -266,30 +282,59 @@ func (x *index) checkDeletes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	c := &deleteCheck{x: x, now: time.Now(), differ: map[int64]int64{}, stmts: map[string]*sql.Stmt{}}
+	defer c.close()
 	x.mu.Lock()
-	mine := x.activeSpread(now.UnixMicro())
+	c.mine = x.activeSpread(c.now.UnixMicro())
 	x.mu.Unlock()
 	if free {
 		var n int64
-		if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM django_session WHERE expire_date > "+d.ph(1), d.timeArg(now)).Scan(&n); err != nil {
+		if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM django_session WHERE expire_date > "+d.ph(1), d.timeArg(c.now)).Scan(&n); err != nil {
 			return fmt.Errorf("django check: %w", err)
 		}
 		observeRead(n)
-		if n == mine.total {
+		if n == c.mine.total {
 			return nil
 		}
 	}
-	differ := map[int64]int64{} // bucket: the table's count there
-	for _, r := range mine.ranges(rangeRows) {
-		if err := x.compareRange(ctx, now, r, mine, differ, 0); err != nil {
+	for _, r := range c.mine.ranges(rangeRows) {
+		if err := c.compareRange(ctx, r, 0); err != nil {
 			return err
 		}
 	}
-	if len(differ) == 0 {
+	if len(c.differ) == 0 {
 		return nil
 	}
-	return x.rescan(ctx, now, differ)
+	return x.rescan(ctx, c.now, c.differ)
+}
+
+// deleteCheck is one check's state.
+type deleteCheck struct {
+	x      *index
+	now    time.Time
+	mine   *expirySpread
+	differ map[int64]int64 // bucket: the table's count there
+	// stmts are the check's statements, prepared once: hundreds of
+	// counts a check differ only in their bounds.
+	stmts map[string]*sql.Stmt
+}
+
+func (c *deleteCheck) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := c.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := c.x.s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("django check: %w", err)
+	}
+	c.stmts[query] = st
+	return st, nil
+}
+
+func (c *deleteCheck) close() {
+	for _, st := range c.stmts {
+		st.Close()
+	}
 }
 
 // compareRange counts the table's active rows in r and, when the count is
@@ -297,60 +342,68 @@ func (x *index) checkDeletes(ctx context.Context) error {
 // that holds many more rows than the index said (rows the index has not
 // read yet: a burst of logins, a restored table) is halved and each half
 // counted, so that no GROUP BY covers more than a few times rangeRows.
-func (x *index) compareRange(ctx context.Context, now time.Time, r span, mine *expirySpread, differ map[int64]int64, depth int) error {
-	s := x.s
-	cond, args := s.rangeWhere(now, r)
+func (c *deleteCheck) compareRange(ctx context.Context, r span, depth int) error {
+	s := c.x.s
+	cond, args := s.rangeWhere(c.now, r)
+	st, err := c.stmt(ctx, "SELECT count(*) FROM django_session WHERE "+cond)
+	if err != nil {
+		return err
+	}
 	var n int64
-	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM django_session WHERE "+cond, args...).Scan(&n); err != nil {
+	if err := st.QueryRowContext(ctx, args...).Scan(&n); err != nil {
 		return fmt.Errorf("django check: %w", err)
 	}
 	observeRead(n)
-	if n == mine.count(r) {
+	if n == c.mine.count(r) {
 		return nil
 	}
 	if n > 4*rangeRows && depth < 32 {
 		hi := r.to
 		if hi == 0 { // the last range: halve up to the cookie age
-			hi = max(r.from+2, bucketOf(now.Add(s.opts.CookieAge).UnixMicro())+2)
+			hi = max(r.from+2, bucketOf(c.now.Add(s.opts.CookieAge).UnixMicro())+2)
 		}
 		if hi-r.from >= 2 {
 			mid := r.from + (hi-r.from)/2
-			if err := x.compareRange(ctx, now, span{r.from, mid}, mine, differ, depth+1); err != nil {
+			if err := c.compareRange(ctx, span{r.from, mid}, depth+1); err != nil {
 				return err
 			}
-			return x.compareRange(ctx, now, span{mid, r.to}, mine, differ, depth+1)
+			return c.compareRange(ctx, span{mid, r.to}, depth+1)
 		}
 	}
-	return x.differingBuckets(ctx, now, r, mine, differ)
+	return c.differingBuckets(ctx, r)
 }
 
 // differingBuckets adds to differ the buckets of r whose count in the
 // table is not the index's.
-func (x *index) differingBuckets(ctx context.Context, now time.Time, r span, mine *expirySpread, differ map[int64]int64) error {
-	s := x.s
-	cond, args := s.rangeWhere(now, r)
-	rows, err := s.db.QueryContext(ctx, "SELECT "+s.bucketSel()+", count(*) FROM django_session WHERE "+cond+" GROUP BY 1", args...)
+func (c *deleteCheck) differingBuckets(ctx context.Context, r span) error {
+	s, mine := c.x.s, c.mine
+	cond, args := s.rangeWhere(c.now, r)
+	st, err := c.stmt(ctx, "SELECT "+s.bucketSel()+", count(*) FROM django_session WHERE "+cond+" GROUP BY 1")
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return fmt.Errorf("django check: %w", err)
 	}
 	theirs := map[int64]int64{}
 	var covered int64
 	for rows.Next() {
-		var b, c int64
-		if err := rows.Scan(&b, &c); err != nil {
+		var b, n int64
+		if err := rows.Scan(&b, &n); err != nil {
 			rows.Close()
 			return fmt.Errorf("django check: %w", err)
 		}
-		theirs[b] = c
-		covered += c
+		theirs[b] = n
+		covered += n
 	}
 	if err := rows.Close(); err != nil {
 		return fmt.Errorf("django check: %w", err)
 	}
 	observeRead(covered)
-	for b, c := range theirs {
-		if mine.at(b) != c {
-			differ[b] = c
+	for b, n := range theirs {
+		if mine.at(b) != n {
+			c.differ[b] = n
 		}
 	}
 	// The index's buckets of r that the table no longer has.
@@ -360,12 +413,12 @@ func (x *index) differingBuckets(ctx context.Context, now time.Time, r span, min
 	}
 	for b := max(r.from, mine.first); b < end; b++ {
 		if _, ok := theirs[b]; !ok && mine.counts[b-mine.first] > 0 {
-			differ[b] = 0
+			c.differ[b] = 0
 		}
 	}
 	for b := range mine.beyond {
 		if _, ok := theirs[b]; !ok && b >= r.from && (r.to == 0 || b < r.to) {
-			differ[b] = 0
+			c.differ[b] = 0
 		}
 	}
 	return nil
@@ -432,15 +485,14 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]int
 	}
 	var rs []row
 	for _, part := range stmts {
-		args := []any{d.timeArg(now)}
+		var args []any
 		var or []string
 		for _, r := range part {
-			lo, hi := time.UnixMicro(r.from*bucketMicros).UTC(), time.UnixMicro((r.to+1)*bucketMicros).UTC()
-			args = append(args, d.timeArg(lo), d.timeArg(hi))
-			or = append(or, "(expire_date >= "+d.ph(len(args)-1)+" AND expire_date < "+d.ph(len(args))+")")
+			var cond string
+			cond, args = s.rangeTerm(now, span{r.from, r.to + 1}, args)
+			or = append(or, "("+cond+")")
 		}
-		rows, err := s.db.QueryContext(ctx, "SELECT session_key, '', "+d.expireSel()+" FROM django_session WHERE expire_date > "+d.ph(1)+
-			" AND ("+strings.Join(or, " OR ")+")", args...)
+		rows, err := s.db.QueryContext(ctx, "SELECT session_key, '', "+d.expireSel()+" FROM django_session WHERE "+strings.Join(or, " OR "), args...)
 		if err != nil {
 			return fmt.Errorf("django check: %w", err)
 		}
