@@ -23,20 +23,22 @@ import (
 //   - counts over ranges of expire_date that hold about rangeRows of the
 //     index's entries each (the ranges are cut from the index's own
 //     distribution, so each count is a short range scan of the expire_date
-//     index whatever the table's size: about 0.4 ms at 5,000 rows);
+//     index whatever the table's size: a fraction of a ms);
 //   - in the ranges that differ, the same counts per minute, one GROUP BY
-//     over the range;
+//     over the range (about 1 ms);
 //   - and only the minutes that differ are read again, keys and
 //     expire_date, as a full sync reads the whole table.
 //
 // On SQLite with a rollback journal (Django's default) every read holds
 // the shared lock, and the site cannot commit until it is released: its
-// writes wait (Python's sqlite3 waits up to 5 s, Django passes that on,
+// commits wait (Python's sqlite3 waits up to 5 s, Django passes that on,
 // then fails with "database is locked"). A count(*) of a million rows held
 // it 50 ms on a quiet machine and its GROUP BY 0.8 s (2 s while Django
 // wrote); so there the check skips the total and starts at the ranges:
-// no statement of the check covers more than a range (at most a few ms),
-// and the site's commits wait no longer than that.
+// no statement of the check reads more than a few ranges' rows (a few ms;
+// the minutes read again, rescanRows), and the site's commits wait no
+// longer than that. At a million rows a check takes about 110 ms, 400 ms
+// after a hundred scattered logouts.
 //
 // What the counts compare is the table now against the index as it was a
 // moment before (its distribution is taken once, at the start of a
@@ -54,9 +56,10 @@ const deleteCheckEvery = 2 * time.Second
 
 // rangeRows is about how many of the index's entries one counted range
 // holds: a range's count (an index range scan) and its per-minute GROUP
-// BY stay a few ms at any table size, so a rollback-journal site's writes
-// never wait longer (deletes_test.go), while a million rows cost 200
-// counts a check (about 80 ms in all).
+// BY stay about a ms at any table size, so a rollback-journal site's
+// commits never wait longer (deletes_test.go), while a million rows cost
+// 500 counts a check (about 110 ms in all; ranges of 5,000 made the
+// check after a hundred logouts twice as long, for their GROUP BYs).
 var rangeRows int64 = 2000 // a var: tests cut ranges of a few rows
 
 // A bucket is a minute of expire_date: at a million rows over Django's two
@@ -429,6 +432,46 @@ func (c *deleteCheck) differingBuckets(ctx context.Context, r span) error {
 // rows), so a statement stays a few ms.
 const rescanRows = 512
 
+// readPaged reads the keys and expiry dates of the active rows in r, in
+// statements of at most rescanRows rows, in expire_date order.
+func (x *index) readPaged(ctx context.Context, now time.Time, r span) ([]row, error) {
+	s := x.s
+	d := s.dialect
+	var out []row
+	seen := map[string]bool{}
+	for {
+		cond, args := s.rangeTerm(now, r, nil)
+		rows, err := s.db.QueryContext(ctx, fmt.Sprintf("SELECT session_key, '', %s FROM django_session WHERE %s ORDER BY expire_date LIMIT %d",
+			d.expireSel(), cond, rescanRows), args...)
+		if err != nil {
+			return nil, fmt.Errorf("django check: %w", err)
+		}
+		got, err := s.scanRows(rows)
+		if err != nil {
+			return nil, fmt.Errorf("django check: %w", err)
+		}
+		observeRead(int64(len(got)))
+		for _, g := range got {
+			if !seen[g.key] {
+				seen[g.key] = true
+				out = append(out, g)
+			}
+		}
+		if len(got) < rescanRows {
+			return out, nil
+		}
+		// The next page starts at the last expiry read (again: rows may
+		// share it); a page of one expiry ends it, as an incremental
+		// refresh's does: the full sync reads the rest.
+		first, last := got[0].expire, got[len(got)-1].expire
+		if !last.After(first) {
+			return out, nil
+		}
+		now = last.Add(-time.Microsecond)
+		r.from = bucketOf(now.UnixMicro())
+	}
+}
+
 // rescan reads the keys and expiry dates of the active rows in the given
 // buckets (with the table's count of each), decodes the rows it has not
 // seen, and looks up by key the entries there that the buckets no longer
@@ -485,6 +528,16 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]int
 	}
 	var rs []row
 	for _, part := range stmts {
+		if len(part) == 1 {
+			// One run, perhaps a minute of thousands of rows (the
+			// newest, on a busy site): in pages.
+			got, err := x.readPaged(ctx, now, span{part[0].from, part[0].to + 1})
+			if err != nil {
+				return err
+			}
+			rs = append(rs, got...)
+			continue
+		}
 		var args []any
 		var or []string
 		for _, r := range part {
