@@ -20,12 +20,13 @@ import (
 //     mode), one count(*) of the active rows (an index-only scan of
 //     expire_date, 50 ms at a million rows) against the index's own count
 //     at the same instant; equal (the usual case) ends it;
-//   - counts over ranges of expire_date that hold about rangeRows of the
-//     index's entries each (the ranges are cut from the index's own
-//     distribution, so each count is a short range scan of the expire_date
-//     index whatever the table's size: a fraction of a ms);
-//   - in the ranges that differ, the same counts per minute, one GROUP BY
-//     over the range (about 1 ms);
+//   - there, the same counts per minute, in one GROUP BY; on SQLite with
+//     a rollback journal (below), counts over ranges of expire_date that
+//     hold about rangeRows of the index's entries each (cut from the
+//     index's own distribution, so each count is a short range scan of
+//     the expire_date index whatever the table's size: a fraction of a
+//     ms), and in the ranges that differ the counts per minute, one GROUP
+//     BY over the range (about 1 ms);
 //   - and only the minutes that differ are read again, keys and
 //     expire_date, as a full sync reads the whole table.
 //
@@ -299,6 +300,14 @@ func (x *index) checkDeletes(ctx context.Context) error {
 		if n == c.mine.total {
 			return nil
 		}
+		// One GROUP BY over every active row: where it makes no writer
+		// wait, it costs less than the ranges' hundreds of statements
+		// (on PostgreSQL at a million rows, after a hundred logouts,
+		// 1.3-2.1 s against 7.5-9.3 s).
+		if err := c.differingBuckets(ctx, span{c.mine.first, 0}); err != nil {
+			return err
+		}
+		return x.rescan(ctx, c.now, c.differ)
 	}
 	for _, r := range c.mine.ranges(rangeRows) {
 		if err := c.compareRange(ctx, r, 0); err != nil {
