@@ -151,9 +151,9 @@ func TestCheckKeepsARowTheSiteSaved(t *testing.T) {
 // refused. It waits as Django does under the race detector, else briefly:
 // a quarter of what one GROUP BY over the whole table (as the checks ran
 // before) takes, which that GROUP BY would exceed. And the checks must
-// find its deletions. The ranges hold 1,000 rows here (5,000 at a million
-// rows), so that a range is as small a part of this table as it is of a
-// million rows.
+// find its deletions. The ranges hold 1,000 rows here (500 under the race
+// detector), a sixtieth (a twentieth) of the table; at a million rows
+// they hold 2,000, a five-hundredth.
 func TestChecksNeverMakeTheSiteFailToCommit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads a table of tens of thousands of rows")
