@@ -402,7 +402,7 @@ func measure(store, dsn string, n, cycles, naives int) (r result) {
 			}
 			var exp any = time.Now().Add(django.DefaultCookieAge)
 			if store == "sqlite" {
-				exp = djangoTime(exp.(time.Time))
+				exp = harness.DjangoTime(exp.(time.Time))
 			}
 			t0 := time.Now()
 			err := func() error { // as Django's atomic(): BEGIN, the save, COMMIT
