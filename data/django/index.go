@@ -25,9 +25,10 @@ import (
 // Keeping it current costs, per refresh, one query on the expire_date index
 // for the rows saved since the last one (expire_date above the highest seen,
 // less a slack for commits that land out of order), decoding only those;
-// every few seconds in the background, a count of the active rows against
-// the index's, to drop rows the site deleted (logouts) within seconds
-// (deletes.go); and, every FullSyncEvery (or ten times its duration), one
+// every few seconds in the background, counts of the active rows (in
+// all, or by ranges of expire_date on a rollback-journal SQLite site)
+// against the index's, to drop rows the site deleted (logouts) within
+// seconds (deletes.go); and, every FullSyncEvery (or ten times its duration), one
 // pass over the keys and expire dates of the active rows, to drop what the
 // counts cannot tell and pick up rows saved with a short custom expiry,
 // decoding only the rows it has not seen.
@@ -51,12 +52,12 @@ type index struct {
 	lastFull  time.Time
 	fullTook  time.Duration // how long the last full sync took
 	lastCheck time.Time     // the last checkDeletes
-	checkTook time.Duration
-	building  *buildRun // the first full sync, while it runs (firstSync)
-	expected  int       // active rows counted when the first sync began
-	running   bool      // a background full sync is under way
-	checking  bool      // a checkDeletes is under way
-	journal   string    // SQLite's journal mode, once read (checkDeletes' goroutine only)
+	checkTook time.Duration // the last check's counts (checkDeletesTimed)
+	building  *buildRun     // the first full sync, while it runs (firstSync)
+	expected  int           // active rows counted when the first sync began
+	running   bool          // a background full sync is under way
+	checking  bool          // a checkDeletes is under way
+	journal   string        // SQLite's journal mode, once read (checkDeletes' goroutine only)
 	wg        sync.WaitGroup
 
 	statsMu      sync.Mutex
@@ -252,10 +253,9 @@ func (x *index) refreshMode(ctx context.Context, wait bool) error {
 	x.mu.Unlock()
 	if check {
 		go x.background(func(ctx context.Context) {
-			start := time.Now()
-			_ = x.checkDeletes(ctx) // a failure leaves the index as it was; the next check retries
+			took, _ := x.checkDeletesTimed(ctx) // a failure leaves the index as it was; the next check retries
 			x.mu.Lock()
-			x.lastCheck, x.checkTook, x.checking = time.Now(), time.Since(start), false
+			x.lastCheck, x.checkTook, x.checking = time.Now(), took, false
 			x.mu.Unlock()
 		})
 	}
