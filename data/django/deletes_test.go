@@ -313,3 +313,45 @@ func TestChecksNeverMakeTheSiteFailToCommit(t *testing.T) {
 		t.Errorf("after %d checks, %d of the %d rows the site deleted are still in the index", checks.Load(), left, len(deleted))
 	}
 }
+
+// TestCheckReadsABoundedPartEachTime: a check holds the keys of the
+// minutes it reads again in memory, so one reads at most rescanMax of
+// them; a deletion spread over more minutes (clearsessions, a mass logout)
+// leaves the index over several checks, all of it in the end. Unbounded, a
+// dashboard whose index lagged a busy site read 200,000 keys into maps in
+// one check, the process's memory peak.
+func TestCheckReadsABoundedPartEachTime(t *testing.T) {
+	eachJournal(t, func(t *testing.T, site *testSite) {
+		now := time.Now().UTC()
+		const minutes = rescanMax + rescanMax/2
+		var keys []string
+		for i := range minutes {
+			k := randKey()
+			keys = append(keys, k)
+			site.put(k, now.Add(time.Hour+time.Duration(i)*time.Minute), siteMembers("u", 1, "user", now, now)...)
+		}
+		src := site.open(Options{FullSyncEvery: time.Hour})
+		if _, err := src.Stats(ctx, data.StatsQuery{Now: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		src.idx.wait()
+		site.exec("DELETE FROM django_session")
+		left := func() int {
+			src.idx.mu.Lock()
+			defer src.idx.mu.Unlock()
+			return src.idx.m.len()
+		}
+		if err := src.idx.checkDeletes(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := left(); n != minutes-rescanMax {
+			t.Fatalf("after one check %d of %d deleted rows are left, want %d (rescanMax %d a check)", n, minutes, minutes-rescanMax, rescanMax)
+		}
+		if err := src.idx.checkDeletes(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := left(); n != 0 {
+			t.Fatalf("after two checks %d deleted rows are left in the index", n)
+		}
+	})
+}
