@@ -308,20 +308,27 @@ func (m *keyMap) alloc() uint32 {
 }
 
 func (m *keyMap) grow() {
-	old := m.tab
-	m.tab = offheap.Make[uint32](m.mem, 2*len(old))
-	mask := len(m.tab) - 1
+	m.tab = rehash(m.mem, m.tab, func(v uint32) uint64 { return m.hash(m.keyOf(v - 1)[:]) })
+}
+
+// rehash returns an open-addressing table of slot numbers + 1 (0: empty)
+// twice the size of old, holding old's entries placed by hashOf, and frees
+// old: the key map's table and the intern tables' grow alike.
+func rehash(mem *offheap.Owner, old []uint32, hashOf func(v uint32) uint64) []uint32 {
+	tab := offheap.Make[uint32](mem, 2*len(old))
+	mask := len(tab) - 1
 	for _, v := range old {
 		if v == 0 {
 			continue
 		}
-		pos := int(m.hash(m.keyOf(v - 1)[:])) & mask
-		for m.tab[pos] != 0 {
+		pos := int(hashOf(v)) & mask
+		for tab[pos] != 0 {
 			pos = (pos + 1) & mask
 		}
-		m.tab[pos] = v
+		tab[pos] = v
 	}
-	offheap.Free(m.mem, old)
+	offheap.Free(mem, old)
+	return tab
 }
 
 func (m *keyMap) del(k string) {

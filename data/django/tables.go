@@ -146,20 +146,7 @@ func (t *internTab) insert(pos int, i uint32, hashOf func(i uint32) uint64) {
 	if t.n*4 <= len(t.tab)*3 {
 		return
 	}
-	old := t.tab
-	t.tab = offheap.Make[uint32](t.mem, 2*len(old))
-	mask := len(t.tab) - 1
-	for _, v := range old {
-		if v == 0 {
-			continue
-		}
-		p := int(hashOf(v-1)) & mask
-		for t.tab[p] != 0 {
-			p = (p + 1) & mask
-		}
-		t.tab[p] = v
-	}
-	offheap.Free(t.mem, old)
+	t.tab = rehash(t.mem, t.tab, func(v uint32) uint64 { return hashOf(v - 1) })
 }
 
 var internSeed = maphash.MakeSeed()
