@@ -306,37 +306,41 @@ func (x *index) incremental(ctx context.Context, now time.Time) error {
 	if from.Before(now) {
 		from = now
 	}
+	stmt := "SELECT session_key, " + s.dialect.expireSel() + " FROM django_session WHERE expire_date > " + s.dialect.ph(1) +
+		" ORDER BY expire_date LIMIT " + strconv.Itoa(refreshPage)
+	var page keyPage // grows to what the site saves in a refresh's slack
 	for {
-		rows, err := s.db.QueryContext(ctx, "SELECT session_key, '', "+s.dialect.expireSel()+
-			" FROM django_session WHERE expire_date > "+s.dialect.ph(1)+" ORDER BY expire_date LIMIT 5000", s.dialect.timeArg(from))
-		if err != nil {
-			return fmt.Errorf("django refresh: %w", err)
-		}
-		rs, err := s.scanRows(rows)
-		if err != nil {
-			return fmt.Errorf("django refresh: %w", err)
-		}
 		var need []string
-		x.mu.Lock()
-		for _, r := range rs {
-			if !x.m.seeSame(r.key, r.expire.UnixMicro()) {
-				need = append(need, r.key)
+		var last time.Time
+		n, err := s.eachKeyPage(ctx, &page, refreshPage, func(p *keyPage) error {
+			x.mu.Lock()
+			defer x.mu.Unlock()
+			for i := range p.len() {
+				if !x.m.seeSame(p.key(i), p.expire[i]) {
+					need = append(need, string(p.key(i)))
+				}
 			}
+			last = p.lastExpire()
+			return nil
+		}, stmt, s.dialect.timeArg(from))
+		if err != nil {
+			return fmt.Errorf("django refresh: %w", err)
 		}
-		x.mu.Unlock()
 		if err := x.fetch(ctx, need); err != nil {
 			return err
 		}
-		if len(rs) < 5000 {
+		if n < refreshPage {
 			return nil
 		}
-		next := rs[len(rs)-1].expire
-		if !next.After(from) {
-			return nil // 5000 rows with one expire_date: the full sync will see the rest
+		if !last.After(from) {
+			return nil // a page of rows with one expire_date: the full sync will see the rest
 		}
-		from = next
+		from = last
 	}
 }
+
+// refreshPage is how many rows one statement of a refresh reads.
+const refreshPage = 5000
 
 // full checks every active row's key and expire_date, decodes the rows it
 // has not seen, and drops the rows that are gone.
@@ -361,18 +365,18 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 		}
 		x.mu.Unlock()
 	}()
-	err := x.scanActive(ctx, now, false, func(rs []row) error {
+	err := x.eachActiveKey(ctx, now, func(p *keyPage) error {
 		x.mu.Lock()
 		defer x.mu.Unlock()
-		for _, r := range rs {
-			if !x.m.seeSame(r.key, r.expire.UnixMicro()) {
-				need = append(need, r.key)
+		for i := range p.len() {
+			if !x.m.seeSame(p.key(i), p.expire[i]) {
+				need = append(need, string(p.key(i)))
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("django sync: %w", err)
 	}
 	if err := x.fetch(ctx, need); err != nil {
 		return err
@@ -434,7 +438,7 @@ func (x *index) cold(ctx context.Context, now time.Time) error {
 	x.m = newKeyMapSized(x.mem, n+n/16)
 	x.expected = n
 	x.mu.Unlock()
-	err := x.scanActive(ctx, now, true, func(rs []row) error { return x.add(ctx, rs) })
+	err := x.scanActive(ctx, now, func(rs []row) error { return x.add(ctx, rs) })
 	if err != nil {
 		return err
 	}
@@ -451,28 +455,50 @@ func (x *index) cold(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// scanPage is how many rows one statement of scanActive reads.
+// scanPage is how many rows one statement of eachActiveKey reads on SQLite.
 const scanPage = 5000
 
-// scanActive reads the active rows (with or without session_data) in pages
-// by session_key, one short statement each: a long-running read would hold
-// SQLite's shared lock, and a site on a rollback journal (Django's default)
-// cannot commit while any reader holds it.
-func (x *index) scanActive(ctx context.Context, now time.Time, withData bool, fn func([]row) error) error {
+// eachActiveKey reads the key and expire_date of every active row, in
+// pages. PostgreSQL streams one statement (a sequential pass). SQLite
+// reads short statements by session_key: a long-running read would hold
+// SQLite's shared lock, and a site on a rollback journal (Django's
+// default) cannot commit while any reader holds it.
+func (x *index) eachActiveKey(ctx context.Context, now time.Time, fn func(*keyPage) error) error {
+	s := x.s
+	d := s.dialect
+	page := newKeyPage(scanPage)
+	if _, pg := d.(postgresDialect); pg {
+		_, err := s.eachKeyPage(ctx, page, scanPage, fn, "SELECT session_key, expire_date FROM django_session WHERE expire_date > $1", d.timeArg(now))
+		return err
+	}
+	stmt := fmt.Sprintf("SELECT session_key, %s FROM django_session WHERE expire_date > ? AND session_key > ? ORDER BY session_key LIMIT %d",
+		d.expireSel(), scanPage)
+	after := ""
+	for {
+		n, err := s.eachKeyPage(ctx, page, scanPage, func(p *keyPage) error {
+			after = string(p.key(p.len() - 1))
+			return fn(p)
+		}, stmt, d.timeArg(now), after)
+		if err != nil || n < scanPage {
+			return err
+		}
+	}
+}
+
+// scanActive reads the active rows with their data, for a cold build: on
+// PostgreSQL one streamed statement (rows.go), on SQLite short statements
+// by session_key (see eachActiveKey).
+func (x *index) scanActive(ctx context.Context, now time.Time, fn func([]row) error) error {
 	s := x.s
 	d := s.dialect
 	if _, pg := d.(postgresDialect); pg {
-		return s.streamActive(ctx, now, withData, fn) // PostgreSQL: one sequential pass (rows.go)
+		return s.streamActive(ctx, now, fn)
 	}
-	col, page := "''", scanPage
-	if withData {
-		// Rows with their data are a few hundred bytes each: pages as
-		// small as streamActive's batches keep them out of the heap's
-		// peak during a cold build (and each statement shorter).
-		col, page = "session_data", streamBatch
-	}
-	stmt := fmt.Sprintf("SELECT session_key, %s, %s FROM django_session WHERE expire_date > %s AND session_key > %s ORDER BY session_key LIMIT %d",
-		col, d.expireSel(), d.ph(1), d.ph(2), page)
+	// Rows with their data are a few hundred bytes each: pages as small
+	// as streamActive's batches keep them out of the heap's peak during a
+	// cold build (and each statement shorter).
+	stmt := fmt.Sprintf("SELECT session_key, session_data, %s FROM django_session WHERE expire_date > ? AND session_key > ? ORDER BY session_key LIMIT %d",
+		d.expireSel(), streamBatch)
 	after := ""
 	for {
 		rows, err := s.db.QueryContext(ctx, stmt, d.timeArg(now), after)
@@ -489,7 +515,7 @@ func (x *index) scanActive(ctx context.Context, now time.Time, withData bool, fn
 		if err := fn(rs); err != nil {
 			return err
 		}
-		if len(rs) < page {
+		if len(rs) < streamBatch {
 			return nil
 		}
 		after = rs[len(rs)-1].key
@@ -540,7 +566,7 @@ func (x *index) add(ctx context.Context, rs []row) error {
 	x.mu.Lock()
 	todo := rs[:0:0]
 	for _, r := range rs {
-		if x.m.seeSame(r.key, r.expire.UnixMicro()) {
+		if x.m.seeSame([]byte(r.key), r.expire.UnixMicro()) {
 			continue
 		}
 		todo = append(todo, r)

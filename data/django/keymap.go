@@ -163,7 +163,7 @@ type packed [22]byte
 
 const liveBit = 0x80
 
-func packKey(k string) (packed, bool) {
+func packKey[K ~string | ~[]byte](k K) (packed, bool) {
 	var p packed
 	if len(k) != 32 {
 		return p, false
@@ -461,13 +461,13 @@ func (m *keyMap) beginPass() {
 
 // seeSame marks k seen when it is there with this expiry, and reports
 // whether it was.
-func (m *keyMap) seeSame(k string, expire int64) bool {
+func (m *keyMap) seeSame(k []byte, expire int64) bool {
 	pk, in := packKey(k)
 	if !in {
-		e, ok := m.other[k]
+		e, ok := m.other[string(k)]
 		if ok && e.expire == expire {
 			if m.pass {
-				m.otherSeen[k] = true
+				m.otherSeen[string(k)] = true
 			}
 			return true
 		}

@@ -500,14 +500,10 @@ func (s *Source) sessions(ctx context.Context, q queryer, rs []row) ([]data.Sess
 // rows still amortise a hand-over.
 const streamBatch = 1000
 
-func (s *Source) streamActive(ctx context.Context, at time.Time, withData bool, fn func([]row) error) error {
+func (s *Source) streamActive(ctx context.Context, at time.Time, fn func([]row) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	col := "''"
-	if withData {
-		col = "session_data"
-	}
-	rows, err := s.db.QueryContext(ctx, "SELECT session_key, "+col+", "+s.dialect.expireSel()+
+	rows, err := s.db.QueryContext(ctx, "SELECT session_key, session_data, "+s.dialect.expireSel()+
 		" FROM django_session WHERE expire_date > "+s.dialect.ph(1), s.dialect.timeArg(at))
 	if err != nil {
 		return fmt.Errorf("django sync: %w", err)
@@ -584,7 +580,7 @@ func (s *Source) eachActive(ctx context.Context, at time.Time, fn func(rs []row,
 		return nil
 	}
 	if _, pg := d.(postgresDialect); pg {
-		if err := s.streamActive(ctx, at, true, decodeBatch); err != nil && err != errStop {
+		if err := s.streamActive(ctx, at, decodeBatch); err != nil && err != errStop {
 			return err
 		}
 		return nil

@@ -28,7 +28,7 @@ func TestStreamActive(t *testing.T) {
 
 	seen := map[string]int{}
 	var sizes []int
-	if err := src.streamActive(ctx, now, true, func(rs []row) error {
+	if err := src.streamActive(ctx, now, func(rs []row) error {
 		sizes = append(sizes, len(rs))
 		for _, r := range rs {
 			seen[r.key]++
@@ -51,7 +51,7 @@ func TestStreamActive(t *testing.T) {
 
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	err = src.streamActive(cctx, now, false, func(rs []row) error {
+	err = src.streamActive(cctx, now, func(rs []row) error {
 		// By now the reader has read every row and waits to hand over
 		// the last batch: the source closes (a background full sync's
 		// context ends).
@@ -64,7 +64,7 @@ func TestStreamActive(t *testing.T) {
 	}
 
 	stop := errors.New("stop")
-	if err := src.streamActive(ctx, now, false, func([]row) error { return stop }); !errors.Is(err, stop) {
+	if err := src.streamActive(ctx, now, func([]row) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("fn's error: %v", err)
 	}
 }
@@ -106,6 +106,85 @@ func TestPlainSessionsJoinAuthUser(t *testing.T) {
 					t.Fatalf("%+v: session %+v not joined to its auth_user", q, ss)
 				}
 			}
+		}
+	})
+}
+
+// TestEachKeyPage: a full sync's pass sees every active row's key and
+// expire_date exactly once, in pages, on both databases; a pass cut short
+// (the source closing) or stopped by its callback returns an error, never
+// a complete pass; and a row whose expire_date cannot be read is named.
+func TestEachKeyPage(t *testing.T) {
+	eachDialect(t, func(t *testing.T, site *testSite) {
+		now := time.Now().UTC().Truncate(time.Second)
+		want := map[string]int64{}
+		const n = 2*scanPage + 7
+		for i := range n {
+			want[fmt.Sprintf("%032d", i)] = now.Add(time.Duration(i)*time.Millisecond + time.Hour).UnixMicro()
+		}
+		want["odd-key"] = now.Add(2 * time.Hour).UnixMicro() // not 32 of [a-z0-9]: the key map's other table
+		tx, err := site.db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins := "INSERT INTO django_session VALUES (" + site.ph(1) + ", 'x', " + site.ph(2) + ")"
+		for k, e := range want {
+			if _, err := tx.Exec(ins, k, site.d.timeArg(time.UnixMicro(e))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := tx.Exec(ins, "expired", site.d.timeArg(now.Add(-time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		src := site.open(Options{Keys: site.keys})
+
+		got := map[string]int64{}
+		pages := 0
+		err = src.idx.eachActiveKey(ctx, now, func(p *keyPage) error {
+			pages++
+			if p.len() > scanPage {
+				t.Fatalf("a page of %d rows, want at most %d", p.len(), scanPage)
+			}
+			for i := range p.len() {
+				k := string(p.key(i))
+				if _, dup := got[k]; dup {
+					t.Fatalf("key %s handed twice", k)
+				}
+				got[k] = p.expire[i]
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) || pages < 3 {
+			t.Fatalf("saw %d rows in %d pages, want %d in at least 3", len(got), pages, len(want))
+		}
+		for k, e := range want {
+			if got[k] != e {
+				t.Fatalf("%s: expire %d, want %d", k, got[k], e)
+			}
+		}
+
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		err = src.idx.eachActiveKey(cctx, now, func(p *keyPage) error {
+			cancel()
+			return nil
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("a cancelled pass returned %v, want context.Canceled", err)
+		}
+		stop := errors.New("stop")
+		if err := src.idx.eachActiveKey(ctx, now, func(*keyPage) error { return stop }); !errors.Is(err, stop) {
+			t.Fatalf("fn's error: %v", err)
+		}
+		// The source's connections still work after a pass cut short.
+		if err := src.SyncNow(ctx); err != nil {
+			t.Fatalf("a full sync after the cut passes: %v", err)
 		}
 	})
 }
