@@ -295,12 +295,7 @@ func BenchmarkFullSync(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			fill := `INSERT INTO django_session SELECT lpad(i::text, 32, '0'), $1, now() + interval '1 hour' + i * interval '1 ms' FROM generate_series(1, $2) i`
-			if name == "sqlite" {
-				fill = `WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM g WHERE i < ?2)
-					INSERT INTO django_session SELECT printf('%032d', i), ?1, strftime('%Y-%m-%d %H:%M:%f', 'now', '+1 hour', '+' || (i/1000.0) || ' seconds') FROM g`
-			}
-			site.exec(fill, enc, n)
+			site.fill(n, enc)
 			src := site.open(Options{Keys: site.keys, FullSyncEvery: time.Hour})
 			if err := src.SyncNow(ctx); err != nil { // the cold build
 				b.Fatal(err)

@@ -4,7 +4,7 @@
 // threads and fds does it take, and does it stay flat?" (issue 10: the
 // dashboard's RSS at most 128 MB at 1M django_session rows):
 //
-//	cd bench && go run ./cmd/djangodash -n 1000000 -stores pg,sqlite -duration 60s [-sample 10s] [-memlimit 110MiB]
+//	cd bench && go run ./cmd/djangodash -n 1000000 -stores pg,sqlite -duration 60s [-sample 10s] [-memlimit 110MiB] [-baseline REV]
 //
 // It builds the sessionmon binary from this checkout (go build at the
 // module root) and, for each store, creates Django 3.2's tables holding n
@@ -33,6 +33,11 @@
 // site), and a summary: peak HWM, RSS at the end, the RSS slope over the
 // second half of the live period (MB/min), fds and threads first (live)
 // and last. -memlimit sets GOMEMLIMIT for the dashboard.
+//
+// -baseline REV also builds the binary of git revision REV (in a
+// temporary worktree) and runs it first, on the same site, for the same
+// duration: a before/after in one sitting, on one machine load, which
+// figures from another day are not.
 //
 // The tmux server, the schema and the files are removed at the end, also
 // on an error and on Ctrl-C.
@@ -75,6 +80,7 @@ type config struct {
 	pg       string
 	rates    [numKinds]float64
 	ready    time.Duration
+	baseline string
 }
 
 func main() {
@@ -89,6 +95,7 @@ func main() {
 	flag.Float64Var(&c.rates[login], "logins", 5, "logins per second (INSERT)")
 	flag.Float64Var(&c.rates[logout], "logouts", 5, "logouts per second (DELETE)")
 	flag.DurationVar(&c.ready, "ready-timeout", 15*time.Minute, "longest wait for the dashboard's first screen with sessions")
+	flag.StringVar(&c.baseline, "baseline", "", "a git revision whose binary runs first on the same site (empty: none)")
 	flag.Parse()
 	c.stores = strings.Split(*stores, ",")
 	if c.n < 1 || c.sample <= 0 || c.duration <= 0 {
@@ -110,25 +117,50 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin, rev, err := buildSessionmon(ctx, tmp)
+	root, err := moduleRoot(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("djangodash: sessionmon %s, %s, GOMAXPROCS %d, %s, %s\n", rev, runtime.Version(), runtime.GOMAXPROCS(0),
+	var bins []binary
+	if c.baseline != "" {
+		b, err := buildRevision(ctx, root, c.baseline, tmp)
+		if err != nil {
+			return err
+		}
+		bins = append(bins, b)
+	}
+	b, err := buildSessionmon(ctx, root, filepath.Join(tmp, "sessionmon"))
+	if err != nil {
+		return err
+	}
+	bins = append(bins, b)
+	var revs []string
+	for _, b := range bins {
+		revs = append(revs, b.rev)
+	}
+	fmt.Printf("djangodash: sessionmon %s, %s, GOMAXPROCS %d, %s, %s\n", strings.Join(revs, " then "), runtime.Version(), runtime.GOMAXPROCS(0),
 		harness.PGVersion(ctx, c.pg), time.Now().UTC().Format(time.RFC3339))
 	var failed []string
 	for _, store := range c.stores {
-		r, err := soak(ctx, c, store, bin)
-		if r != nil {
-			r.print(os.Stdout)
-		}
+		site, err := harness.LoadDjango(ctx, store, c.pg, c.n)
 		if err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			fmt.Printf("\n**%s: FAILED: %v**\n", store, err)
-			failed = append(failed, store)
+			return err
 		}
+		for _, b := range bins {
+			r, err := soak(ctx, c, site, b)
+			if r != nil {
+				r.print(os.Stdout)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					site.Close()
+					return err
+				}
+				fmt.Printf("\n**%s, %s: FAILED: %v**\n", store, b.rev, err)
+				failed = append(failed, store+" "+b.rev)
+			}
+		}
+		site.Close()
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("failed on %s", strings.Join(failed, ", "))
@@ -136,25 +168,42 @@ func run(ctx context.Context, c config) error {
 	return nil
 }
 
-// buildSessionmon builds the binary an operator runs, from the module
-// this bench replaces sessionmon with (the checkout's root).
-func buildSessionmon(ctx context.Context, dir string) (bin, rev string, err error) {
+type binary struct{ path, rev string }
+
+// moduleRoot is the directory of the module this bench replaces
+// sessionmon with (the checkout's root).
+func moduleRoot(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "sessionmon").Output()
 	if err != nil {
-		return "", "", fmt.Errorf("find the sessionmon module to build (run this from bench/): go list -m sessionmon: %w", err)
+		return "", fmt.Errorf("find the sessionmon module to build (run this from bench/): go list -m sessionmon: %w", err)
 	}
-	root := strings.TrimSpace(string(out))
-	bin = filepath.Join(dir, "sessionmon")
+	return strings.TrimSpace(string(out)), nil
+}
+
+// buildSessionmon builds the binary an operator runs from the checkout at
+// root.
+func buildSessionmon(ctx context.Context, root, bin string) (binary, error) {
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
-		return "", "", fmt.Errorf("go build in %s: %w\n%s", root, err, out)
+		return binary{}, fmt.Errorf("go build in %s: %w\n%s", root, err, out)
 	}
-	rev = "(no git)"
+	rev := "(no git)"
 	if out, err := exec.Command("git", "-C", root, "describe", "--always", "--dirty").Output(); err == nil {
 		rev = strings.TrimSpace(string(out))
 	}
-	return bin, rev, nil
+	return binary{bin, rev}, nil
+}
+
+// buildRevision builds the binary of git revision rev of the checkout at
+// root, in a temporary worktree under dir.
+func buildRevision(ctx context.Context, root, rev, dir string) (binary, error) {
+	wt := filepath.Join(dir, "baseline")
+	if out, err := exec.CommandContext(ctx, "git", "-C", root, "worktree", "add", "--detach", wt, rev).CombinedOutput(); err != nil {
+		return binary{}, fmt.Errorf("git worktree add %s: %w\n%s", rev, err, out)
+	}
+	defer exec.Command("git", "-C", root, "worktree", "remove", "--force", wt).Run()
+	return buildSessionmon(ctx, wt, filepath.Join(dir, "sessionmon-baseline"))
 }
 
 // sample is one reading of the dashboard process.
@@ -171,6 +220,7 @@ type sample struct {
 
 type result struct {
 	store     string
+	rev       string
 	n         int
 	memLimit  string
 	readyAt   time.Duration // since launch; 0: never
@@ -184,12 +234,8 @@ type result struct {
 // soak loads a site on store, runs the dashboard on it while the site
 // writes, and samples it. The result is returned with what was measured
 // even when the run fails.
-func soak(ctx context.Context, c config, store, bin string) (*result, error) {
-	site, err := harness.LoadDjango(ctx, store, c.pg, c.n)
-	if err != nil {
-		return nil, err
-	}
-	defer site.Close()
+func soak(ctx context.Context, c config, site *harness.DjangoSite, bin binary) (*result, error) {
+	store := site.Store
 	dir, err := os.MkdirTemp("", "djangodash-"+store)
 	if err != nil {
 		return nil, err
@@ -201,12 +247,12 @@ func soak(ctx context.Context, c config, store, bin string) (*result, error) {
 		return nil, err
 	}
 	defer w.db.Close()
-	d, err := startDashboard(ctx, dir, bin, site.DSN, c.memLimit)
+	d, err := startDashboard(ctx, dir, bin.path, site.DSN, c.memLimit)
 	if err != nil {
 		return nil, err
 	}
 	defer d.stop()
-	r := &result{store: store, n: c.n, memLimit: c.memLimit, writer: w, goroutine: -1}
+	r := &result{store: store, rev: bin.rev, n: c.n, memLimit: c.memLimit, writer: w, goroutine: -1}
 	wctx, stopWriter := context.WithCancel(ctx)
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); w.run(wctx) }()
@@ -295,7 +341,7 @@ func (r *result) print(out *os.File) {
 	if r.memLimit != "" {
 		limit = r.memLimit
 	}
-	fmt.Fprintf(out, "\n### %s, n=%d, GOMEMLIMIT %s\n\n", r.store, r.n, limit)
+	fmt.Fprintf(out, "\n### %s, sessionmon %s, n=%d, GOMEMLIMIT %s\n\n", r.store, r.rev, r.n, limit)
 	if r.readyAt > 0 {
 		fmt.Fprintf(out, "First screen with sessions %.1f s after launch.\n", r.readyAt.Seconds())
 	}
@@ -328,9 +374,16 @@ func (r *result) print(out *os.File) {
 	if r.goroutine >= 0 {
 		gor = strconv.Itoa(r.goroutine)
 	}
-	fmt.Fprintf(out, "summary %s n=%d: peak HWM %.1f MB · RSS at end %.1f MB · RSS slope over the second half %s MB/min · fds %d → %d · threads %d → %d · goroutines at end %s · CPU %.1f s live over %.0f s\n",
-		r.store, r.n, mb(peak), mb(last.rssKB), slopeText(secondHalf(live)), first.fds, last.fds, first.threads, last.threads, gor,
+	fmt.Fprintf(out, "summary %s %s n=%d: peak HWM %.1f MB · RSS at end %.1f MB · RSS slope over the second half %s MB/min · fds %d → %d · threads %d → %d · goroutines at end %s · CPU %.1f s live over %.0f s\n",
+		r.store, r.rev, r.n, mb(peak), mb(last.rssKB), slopeText(secondHalf(live)), first.fds, last.fds, first.threads, last.threads, gor,
 		(last.cpu - first.cpu).Seconds(), (last.at - first.at).Seconds())
+	var rss []float64
+	for _, s := range live {
+		rss = append(rss, mb(s.rssKB))
+	}
+	slices.Sort(rss)
+	fmt.Fprintf(out, "live RSS over %d samples: min %.1f · median %.1f · p95 %.1f · max %.1f MB\n",
+		len(rss), rss[0], rss[len(rss)/2], rss[len(rss)*95/100], rss[len(rss)-1])
 	if r.final != "" {
 		lines := strings.Split(strings.TrimRight(r.final, "\n "), "\n")
 		fmt.Fprintf(out, "\nLast screen (first lines):\n\n```\n%s\n```\n", strings.Join(lines[:min(len(lines), 8)], "\n"))
