@@ -295,7 +295,7 @@ func BenchmarkFullSync(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			site.fill(n, enc)
+			site.fill(n, enc, time.Millisecond)
 			src := site.open(Options{Keys: site.keys, FullSyncEvery: time.Hour})
 			if err := src.SyncNow(ctx); err != nil { // the cold build
 				b.Fatal(err)

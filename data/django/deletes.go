@@ -122,22 +122,36 @@ func (m *keyMap) eachExpiry(fn func(exp int64)) {
 	}
 }
 
-// keysExpiring returns the keys, with their expiry, of the entries whose
-// expiry in accepts.
-func (m *keyMap) keysExpiring(in func(exp int64) bool, out map[string]int64) {
+// slotsExpiring appends to out the slot and expiry of every entry in the
+// key table whose expiry in accepts, and returns out; into other, the
+// keys of the other entries (not 32 of [a-z0-9], a few if any).
+func (m *keyMap) slotsExpiring(in func(exp int64) bool, out []slotExpiry, other map[string]int64) []slotExpiry {
 	for c, ch := range m.chunks {
 		for i, exp := range ch.expire[:m.live(c)] {
 			if exp != 0 && in(exp) {
-				k := ch.key[i].unpack()
-				out[string(k[:])] = exp
+				out = append(out, slotExpiry{uint32(c)<<chunkBits | uint32(i), exp})
 			}
 		}
 	}
 	for k, e := range m.other {
 		if in(e.expire) {
-			out[k] = e.expire
+			other[k] = e.expire
 		}
 	}
+	return out
+}
+
+// checkScratch is what a check reuses from one check to the next (a check
+// runs every two seconds or so).
+type checkScratch struct {
+	before []slotExpiry // the index's slots in the differing buckets
+	there  []uint64     // a bit by slot: the table still holds it
+	page   keyPage      // the rows read back
+}
+
+type slotExpiry struct {
+	id  uint32
+	exp int64
 }
 
 // expirySpread is the index's active entries (and rows it could not decode)
@@ -483,43 +497,32 @@ const rescanMax = 256
 // rows), so a statement stays a few ms.
 const rescanRows = 512
 
-// readPaged reads the keys and expiry dates of the active rows in r, in
-// statements of at most rescanRows rows, in expire_date order.
-func (x *index) readPaged(ctx context.Context, now time.Time, r span) ([]row, error) {
+// readPaged hands fn the keys and expiry dates of the active rows in r,
+// in statements of at most rescanRows rows, in expire_date order. A row
+// may come twice (a page starts again at the last expiry read).
+func (x *index) readPaged(ctx context.Context, now time.Time, r span, page *keyPage, fn func(*keyPage) error) error {
 	s := x.s
 	d := s.dialect
-	var out []row
-	seen := map[string]bool{}
 	for {
 		cond, args := s.rangeTerm(now, r, nil)
-		rows, err := s.db.QueryContext(ctx, fmt.Sprintf("SELECT session_key, '', %s FROM django_session WHERE %s ORDER BY expire_date LIMIT %d",
+		var first, last int64
+		n, err := s.eachKeyPage(ctx, page, rescanRows, func(p *keyPage) error {
+			first, last = p.expire[0], p.expire[p.len()-1]
+			return fn(p)
+		}, fmt.Sprintf("SELECT session_key, %s FROM django_session WHERE %s ORDER BY expire_date LIMIT %d",
 			d.expireSel(), cond, rescanRows), args...)
 		if err != nil {
-			return nil, fmt.Errorf("django check: %w", err)
+			return fmt.Errorf("django check: %w", err)
 		}
-		got, err := s.scanRows(rows)
-		if err != nil {
-			return nil, fmt.Errorf("django check: %w", err)
-		}
-		observeRead(int64(len(got)))
-		for _, g := range got {
-			if !seen[g.key] {
-				seen[g.key] = true
-				out = append(out, g)
-			}
-		}
-		if len(got) < rescanRows {
-			return out, nil
-		}
+		observeRead(int64(n))
 		// The next page starts at the last expiry read (again: rows may
 		// share it); a page of one expiry ends it, as an incremental
 		// refresh's does: the full sync reads the rest.
-		first, last := got[0].expire, got[len(got)-1].expire
-		if !last.After(first) {
-			return out, nil
+		if n < rescanRows || last <= first {
+			return nil
 		}
-		now = last.Add(-time.Microsecond)
-		r.from = bucketOf(now.UnixMicro())
+		now = time.UnixMicro(last - 1)
+		r.from = bucketOf(last - 1)
 	}
 }
 
@@ -553,13 +556,26 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]int
 		_, ok := buckets[bucketOf(exp)]
 		return ok
 	}
-	before := map[string]int64{}
+	// What the index holds in the buckets before the table is read: the
+	// slots (and their expiry), and by key the few entries outside the
+	// key table and the rows that failed to decode. Slots, not keys: on a
+	// busy site the newest minutes differ on nearly every check, and
+	// thousands of keys as strings in maps, twice, every two seconds,
+	// were most of the dashboard's garbage.
+	sc := &x.scratch
+	otherBefore := map[string]int64{}
 	x.mu.Lock()
-	x.m.keysExpiring(in, before)
+	sc.before = x.m.slotsExpiring(in, sc.before[:0], otherBefore)
 	for k, exp := range x.errExpire {
 		if in(exp) {
-			before[k] = exp
+			otherBefore[k] = exp
 		}
+	}
+	if n := int(x.m.used+63) / 64; cap(sc.there) < n {
+		sc.there = make([]uint64, n)
+	} else {
+		sc.there = sc.there[:n]
+		clear(sc.there)
 	}
 	x.mu.Unlock()
 	// Consecutive buckets make one range (a run), of at most rescanRows
@@ -588,16 +604,45 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]int
 	if len(cur) > 0 {
 		stmts = append(stmts, cur)
 	}
-	var rs []row
+	// Read the buckets back: mark the slots the table still holds, and
+	// note the rows to decode (new, or saved since the index read them).
+	otherThere := map[string]bool{}
+	needed := map[string]bool{}
+	var need []string
+	see := func(p *keyPage) error {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		for i := range p.len() {
+			k := p.key(i)
+			if pk, ok := packKey(k); ok {
+				if _, id, found := x.m.find(&pk); found {
+					if int(id>>6) < len(sc.there) {
+						sc.there[id>>6] |= 1 << (id & 63)
+					}
+					if x.m.entryOf(id).expire == p.expire[i] {
+						continue
+					}
+				}
+			} else {
+				otherThere[string(k)] = true
+				if e, ok := x.m.other[string(k)]; ok && e.expire == p.expire[i] {
+					continue
+				}
+			}
+			if !needed[string(k)] {
+				needed[string(k)] = true
+				need = append(need, string(k))
+			}
+		}
+		return nil
+	}
 	for _, part := range stmts {
 		if len(part) == 1 {
 			// One run, perhaps a minute of thousands of rows (the
 			// newest, on a busy site): in pages.
-			got, err := x.readPaged(ctx, now, span{part[0].from, part[0].to + 1})
-			if err != nil {
+			if err := x.readPaged(ctx, now, span{part[0].from, part[0].to + 1}, &sc.page, see); err != nil {
 				return err
 			}
-			rs = append(rs, got...)
 			continue
 		}
 		var args []any
@@ -607,42 +652,39 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]int
 			cond, args = s.rangeTerm(now, span{r.from, r.to + 1}, args)
 			or = append(or, "("+cond+")")
 		}
-		rows, err := s.db.QueryContext(ctx, "SELECT session_key, '', "+d.expireSel()+" FROM django_session WHERE "+strings.Join(or, " OR "), args...)
+		n, err := s.eachKeyPage(ctx, &sc.page, rescanRows, see, "SELECT session_key, "+d.expireSel()+" FROM django_session WHERE "+strings.Join(or, " OR "), args...)
 		if err != nil {
 			return fmt.Errorf("django check: %w", err)
 		}
-		got, err := s.scanRows(rows)
-		if err != nil {
-			return fmt.Errorf("django check: %w", err)
-		}
-		observeRead(int64(len(got)))
-		rs = append(rs, got...)
+		observeRead(int64(n))
 	}
-	there := make(map[string]bool, len(rs))
-	var need []string
-	x.mu.Lock()
-	for _, r := range rs {
-		there[r.key] = true
-		if e, ok := x.m.get(r.key); !ok || e.expire != r.expire.UnixMicro() {
-			need = append(need, r.key)
-		}
-	}
-	x.mu.Unlock()
 	if err := x.fetch(ctx, need); err != nil {
 		return err
 	}
-	// The keys the buckets lost: moved (the site saved them since the
+	// The entries the buckets lost: moved (the site saved them since the
 	// index read them) or deleted. Read them by key after the buckets, so
-	// that a row saved in between is found at its new expiry.
-	var lost []string
-	for k := range before {
-		if !there[k] {
-			lost = append(lost, k)
+	// that a row saved in between is found at its new expiry. A slot whose
+	// expiry changed meanwhile holds what a refresh read (or, rarely,
+	// another key): it is not lost.
+	lostExp := map[string]int64{}
+	x.mu.Lock()
+	for _, b := range sc.before {
+		if sc.there[b.id>>6]&(1<<(b.id&63)) != 0 || x.m.entryOf(b.id).expire != b.exp {
+			continue
+		}
+		k := x.m.keyOf(b.id).unpack()
+		lostExp[string(k[:])] = b.exp
+	}
+	x.mu.Unlock()
+	for k, exp := range otherBefore {
+		if !otherThere[k] {
+			lostExp[k] = exp
 		}
 	}
-	if len(lost) == 0 {
+	if len(lostExp) == 0 {
 		return nil
 	}
+	lost := slices.Collect(maps.Keys(lostExp))
 	moved := map[string]bool{}
 	var addErr error
 	err := s.eachByKey(ctx, lost, func(rs []row) error {
@@ -665,7 +707,7 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]int
 		if moved[k] {
 			continue
 		}
-		exp := before[k]
+		exp := lostExp[k]
 		if e, ok := x.m.get(k); ok && e.expire == exp {
 			x.m.del(k)
 			dropped = true

@@ -58,7 +58,12 @@ type index struct {
 	running   bool          // a background full sync is under way
 	checking  bool          // a checkDeletes is under way
 	journal   string        // SQLite's journal mode, once read (checkDeletes' goroutine only)
-	wg        sync.WaitGroup
+	scratch   checkScratch  // checkDeletes' goroutine only
+	// refreshPage is the incremental refresh's page, kept from one to the
+	// next (under syncMu): it grows to what the site saves in a refresh's
+	// slack, thousands of rows on a busy site, every poll.
+	refreshPage keyPage
+	wg          sync.WaitGroup
 
 	statsMu      sync.Mutex
 	stats        data.Stats
@@ -244,7 +249,6 @@ func (x *index) refreshMode(ctx context.Context, wait bool) error {
 		x.wg.Add(1)
 	}
 	// The cheaper check for rows the site deleted (deletes.go), beside
-	// the full syncs.
 	// the full syncs. Not during one: its pass drops what the site
 	// deleted anyway, and while it holds syncMu no refresh brings the
 	// index up to date, so every minute the site saved in since would
@@ -308,11 +312,11 @@ func (x *index) incremental(ctx context.Context, now time.Time) error {
 	}
 	stmt := "SELECT session_key, " + s.dialect.expireSel() + " FROM django_session WHERE expire_date > " + s.dialect.ph(1) +
 		" ORDER BY expire_date LIMIT " + strconv.Itoa(refreshPage)
-	var page keyPage // grows to what the site saves in a refresh's slack
+	page := &x.refreshPage
 	for {
 		var need []string
 		var last time.Time
-		n, err := s.eachKeyPage(ctx, &page, refreshPage, func(p *keyPage) error {
+		n, err := s.eachKeyPage(ctx, page, refreshPage, func(p *keyPage) error {
 			x.mu.Lock()
 			defer x.mu.Unlock()
 			for i := range p.len() {

@@ -203,7 +203,7 @@ func TestFullSyncMakesLittleGarbage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		site.fill(n, enc)
+		site.fill(n, enc, time.Millisecond)
 		src := site.open(Options{Keys: site.keys, FullSyncEvery: time.Hour})
 		if err := src.SyncNow(ctx); err != nil { // the cold build
 			t.Fatal(err)

@@ -60,7 +60,8 @@ func (p *keyPage) key(i int) []byte {
 // bytes, the timestamp decoded in place), one statement streamed however
 // long; database/sql would make a string of every key and box every time.
 // On SQLite the statement must bound itself (LIMIT): a long read holds the
-// shared lock that a site on a rollback journal needs to commit.
+// shared lock that a site on a rollback journal needs to commit. Its rows
+// come in one page, however many.
 func (s *Source) eachKeyPage(ctx context.Context, p *keyPage, size int, fn func(*keyPage) error, query string, args ...any) (int, error) {
 	p.reset()
 	n := 0
@@ -81,6 +82,9 @@ func (s *Source) eachKeyPage(ctx context.Context, p *keyPage, size int, fn func(
 		defer rows.Close()
 		var key sql.RawBytes // copied from the driver's string: one allocation a row instead of four
 		var expire string
+		// All of it, then fn: the statement's shared lock is released
+		// before fn runs (which may wait for the index's lock), as the
+		// statement bounds itself.
 		for rows.Next() {
 			if err := rows.Scan(&key, &expire); err != nil {
 				return n, err
@@ -89,15 +93,12 @@ func (s *Source) eachKeyPage(ctx context.Context, p *keyPage, size int, fn func(
 			if err != nil {
 				return n, &data.RowError{SessionID: string(key), Err: err}
 			}
-			if p.add(key, t.UnixMicro()); p.len() == size {
-				if err := flush(); err != nil {
-					return n, err
-				}
-			}
+			p.add(key, t.UnixMicro())
 		}
 		if err := rows.Err(); err != nil {
 			return n, err
 		}
+		rows.Close()
 		return n, flush()
 	}
 

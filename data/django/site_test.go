@@ -114,16 +114,16 @@ func (s *testSite) putRaw(key, sessionData string, expire time.Time) {
 		key, sessionData, s.d.timeArg(expire))
 }
 
-// fill inserts n rows of the same session data, expiring from an hour on,
-// a millisecond apart, with keys of 32 digits, in one statement.
-func (s *testSite) fill(n int, sessionData string) {
+// fill inserts n rows of the same session data with keys of 32 digits,
+// expiring from an hour on, step apart, in one statement.
+func (s *testSite) fill(n int, sessionData string, step time.Duration) {
 	s.t.Helper()
-	q := `INSERT INTO django_session SELECT lpad(i::text, 32, '0'), $1, now() + interval '1 hour' + i * interval '1 ms' FROM generate_series(1, $2) i`
+	q := `INSERT INTO django_session SELECT lpad(i::text, 32, '0'), $1, now() + interval '1 hour' + i * $3 * interval '1 ms' FROM generate_series(1, $2) i`
 	if s.d == (sqliteDialect{}) {
 		q = `WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM g WHERE i < ?2)
-			INSERT INTO django_session SELECT printf('%032d', i), ?1, strftime('%Y-%m-%d %H:%M:%f', 'now', '+1 hour', '+' || (i/1000.0) || ' seconds') FROM g`
+			INSERT INTO django_session SELECT printf('%032d', i), ?1, strftime('%Y-%m-%d %H:%M:%f', 'now', '+1 hour', '+' || (i*?3/1000.0) || ' seconds') FROM g`
 	}
-	s.exec(q, sessionData, n)
+	s.exec(q, sessionData, n, step.Milliseconds())
 }
 
 func (s *testSite) count() int {

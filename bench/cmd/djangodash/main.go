@@ -81,6 +81,7 @@ type config struct {
 	rates    [numKinds]float64
 	ready    time.Duration
 	baseline string
+	pprof    string
 }
 
 func main() {
@@ -95,6 +96,7 @@ func main() {
 	flag.Float64Var(&c.rates[login], "logins", 5, "logins per second (INSERT)")
 	flag.Float64Var(&c.rates[logout], "logouts", 5, "logouts per second (DELETE)")
 	flag.DurationVar(&c.ready, "ready-timeout", 15*time.Minute, "longest wait for the dashboard's first screen with sessions")
+	flag.StringVar(&c.pprof, "pprof", "", "build with -tags sessionmon_pprof and serve Go's profiles on this address (e.g. 127.0.0.1:6060; empty: a release build)")
 	flag.StringVar(&c.baseline, "baseline", "", "a git revision whose binary runs first on the same site (empty: none)")
 	flag.Parse()
 	c.stores = strings.Split(*stores, ",")
@@ -123,13 +125,13 @@ func run(ctx context.Context, c config) error {
 	}
 	var bins []binary
 	if c.baseline != "" {
-		b, err := buildRevision(ctx, root, c.baseline, tmp)
+		b, err := buildRevision(ctx, root, c.baseline, tmp, c.pprof != "")
 		if err != nil {
 			return err
 		}
 		bins = append(bins, b)
 	}
-	b, err := buildSessionmon(ctx, root, filepath.Join(tmp, "sessionmon"))
+	b, err := buildSessionmon(ctx, root, filepath.Join(tmp, "sessionmon"), c.pprof != "")
 	if err != nil {
 		return err
 	}
@@ -182,8 +184,12 @@ func moduleRoot(ctx context.Context) (string, error) {
 
 // buildSessionmon builds the binary an operator runs from the checkout at
 // root.
-func buildSessionmon(ctx context.Context, root, bin string) (binary, error) {
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+func buildSessionmon(ctx context.Context, root, bin string, pprof bool) (binary, error) {
+	args := []string{"build", "-o", bin}
+	if pprof {
+		args = append(args, "-tags", "sessionmon_pprof")
+	}
+	build := exec.CommandContext(ctx, "go", append(args, ".")...)
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		return binary{}, fmt.Errorf("go build in %s: %w\n%s", root, err, out)
@@ -197,13 +203,13 @@ func buildSessionmon(ctx context.Context, root, bin string) (binary, error) {
 
 // buildRevision builds the binary of git revision rev of the checkout at
 // root, in a temporary worktree under dir.
-func buildRevision(ctx context.Context, root, rev, dir string) (binary, error) {
+func buildRevision(ctx context.Context, root, rev, dir string, pprof bool) (binary, error) {
 	wt := filepath.Join(dir, "baseline")
 	if out, err := exec.CommandContext(ctx, "git", "-C", root, "worktree", "add", "--detach", wt, rev).CombinedOutput(); err != nil {
 		return binary{}, fmt.Errorf("git worktree add %s: %w\n%s", rev, err, out)
 	}
 	defer exec.Command("git", "-C", root, "worktree", "remove", "--force", wt).Run()
-	return buildSessionmon(ctx, wt, filepath.Join(dir, "sessionmon-baseline"))
+	return buildSessionmon(ctx, wt, filepath.Join(dir, "sessionmon-baseline"), pprof)
 }
 
 // sample is one reading of the dashboard process.
@@ -247,7 +253,7 @@ func soak(ctx context.Context, c config, site *harness.DjangoSite, bin binary) (
 		return nil, err
 	}
 	defer w.db.Close()
-	d, err := startDashboard(ctx, dir, bin.path, site.DSN, c.memLimit)
+	d, err := startDashboard(ctx, dir, bin.path, site.DSN, c.memLimit, c.pprof)
 	if err != nil {
 		return nil, err
 	}
@@ -535,6 +541,7 @@ type dashboard struct {
 	dir        string
 	pid        int
 	started    time.Time
+	lastErr    error // why alive last said no, when tmux did not answer
 }
 
 // startDashboard runs the binary as an operator does: the secret in a
@@ -542,7 +549,7 @@ type dashboard struct {
 // sessionmon.toml), the audit file in dir. Its stderr goes to a file (the
 // dashboard draws on stdout) so an error at exit and the SIGQUIT stack
 // dump can be read.
-func startDashboard(ctx context.Context, dir, bin, dsn, memLimit string) (*dashboard, error) {
+func startDashboard(ctx context.Context, dir, bin, dsn, memLimit, pprofAddr string) (*dashboard, error) {
 	secretFile := filepath.Join(dir, "secret_key")
 	if err := os.WriteFile(secretFile, []byte(harness.DjangoSecret+"\n"), 0o600); err != nil {
 		return nil, err
@@ -554,6 +561,9 @@ func startDashboard(ctx context.Context, dir, bin, dsn, memLimit string) (*dashb
 	}
 	if memLimit != "" {
 		env = append(env, "GOMEMLIMIT="+shellQuote(memLimit))
+	}
+	if pprofAddr != "" {
+		env = append(env, "SESSIONMON_PPROF_ADDR="+shellQuote(pprofAddr))
 	}
 	script := fmt.Sprintf("exec env -i %s %s watch --source django --db %s 2>%s\n",
 		strings.Join(env, " "), shellQuote(bin), shellQuote(dsn), shellQuote(filepath.Join(dir, "stderr")))
@@ -604,9 +614,19 @@ func (d *dashboard) tmux(args ...string) (string, error) {
 }
 
 // alive reports whether the dashboard still runs (the pane is not dead).
+// A tmux command that fails is asked again: on a loaded machine one failed
+// now and then, and ended a run whose dashboard was running.
 func (d *dashboard) alive() bool {
-	out, err := d.tmux("display", "-p", "-t", "dash", "#{pane_dead}")
-	return err == nil && strings.TrimSpace(out) == "0"
+	var err error
+	for try := 0; try < 5; try++ {
+		var out string
+		if out, err = d.tmux("display", "-p", "-t", "dash", "#{pane_dead}"); err == nil {
+			return strings.TrimSpace(out) == "0"
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	d.lastErr = err
+	return false
 }
 
 // exited says how the dashboard ended: its exit status, its stderr and
@@ -615,8 +635,12 @@ func (d *dashboard) exited() error {
 	status, _ := d.tmux("display", "-p", "-t", "dash", "#{pane_dead_status}")
 	stderr, _ := os.ReadFile(filepath.Join(d.dir, "stderr"))
 	text, _ := d.capture()
-	return fmt.Errorf("the dashboard exited (status %s); stderr:\n%s\nscreen:\n%s",
-		strings.TrimSpace(status), bytes.TrimSpace(stderr), strings.TrimRight(text, "\n "))
+	why := ""
+	if d.lastErr != nil {
+		why = " (" + d.lastErr.Error() + ")"
+	}
+	return fmt.Errorf("the dashboard exited (status %s)%s; stderr:\n%s\nscreen:\n%s",
+		strings.TrimSpace(status), why, bytes.TrimSpace(stderr), strings.TrimRight(text, "\n "))
 }
 
 func (d *dashboard) capture() (string, error) {
