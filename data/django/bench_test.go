@@ -290,19 +290,7 @@ func BenchmarkFullSync(b *testing.B) {
 	for _, name := range []string{"postgres", "sqlite"} {
 		b.Run(name, func(b *testing.B) {
 			site := newSite(b, name)
-			now := time.Now()
-			enc, err := site.keys.Encode(PyDumps(siteMembers("ann", 1, "user", now, now)...), EncodeOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			site.fill(n, enc, time.Millisecond)
-			src := site.open(Options{Keys: site.keys, FullSyncEvery: time.Hour})
-			if err := src.SyncNow(ctx); err != nil { // the cold build
-				b.Fatal(err)
-			}
-			if got := src.idx.m.len(); got != n {
-				b.Fatalf("index holds %d rows, want %d", got, n)
-			}
+			src := site.filled(n, time.Millisecond)
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			for b.Loop() {

@@ -369,16 +369,7 @@ func TestCheckMakesLittleGarbage(t *testing.T) {
 			site.exec("PRAGMA journal_mode=WAL") // the checks count on SQLite only in WAL mode
 		}
 		const n, buckets = 12_000, 200 // 60 rows a minute
-		now := time.Now()
-		enc, err := site.keys.Encode(PyDumps(siteMembers("ann", 1, "user", now, now)...), EncodeOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		site.fill(n, enc, time.Second)
-		src := site.open(Options{Keys: site.keys, FullSyncEvery: time.Hour})
-		if err := src.SyncNow(ctx); err != nil {
-			t.Fatal(err)
-		}
+		src := site.filled(n, time.Second)
 		// The site deletes a row in every minute: every bucket differs.
 		site.exec("DELETE FROM django_session WHERE CAST(session_key AS INTEGER) % 60 = 7")
 		var read atomic.Int64

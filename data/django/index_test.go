@@ -198,19 +198,7 @@ func TestStatsCountAgainWhenSessionsLeave(t *testing.T) {
 func TestFullSyncMakesLittleGarbage(t *testing.T) {
 	eachDialect(t, func(t *testing.T, site *testSite) {
 		const n = 20_000
-		now := time.Now()
-		enc, err := site.keys.Encode(PyDumps(siteMembers("ann", 1, "user", now, now)...), EncodeOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		site.fill(n, enc, time.Millisecond)
-		src := site.open(Options{Keys: site.keys, FullSyncEvery: time.Hour})
-		if err := src.SyncNow(ctx); err != nil { // the cold build
-			t.Fatal(err)
-		}
-		if got := src.idx.m.len(); got != n {
-			t.Fatalf("index holds %d rows, want %d", got, n)
-		}
+		src := site.filled(n, time.Millisecond)
 		const passes = 3
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)

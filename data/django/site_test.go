@@ -114,16 +114,30 @@ func (s *testSite) putRaw(key, sessionData string, expire time.Time) {
 		key, sessionData, s.d.timeArg(expire))
 }
 
-// fill inserts n rows of the same session data with keys of 32 digits,
-// expiring from an hour on, step apart, in one statement.
-func (s *testSite) fill(n int, sessionData string, step time.Duration) {
+// filled fills the site with n rows of one session's data, with keys of
+// 32 digits, expiring from an hour on, step apart (one statement), and
+// returns a source on it whose index has read them.
+func (s *testSite) filled(n int, step time.Duration) *Source {
 	s.t.Helper()
+	now := time.Now()
+	enc, err := s.keys.Encode(PyDumps(siteMembers("ann", 1, "user", now, now)...), EncodeOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
 	q := `INSERT INTO django_session SELECT lpad(i::text, 32, '0'), $1, now() + interval '1 hour' + i * $3 * interval '1 ms' FROM generate_series(1, $2) i`
 	if s.d == (sqliteDialect{}) {
 		q = `WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM g WHERE i < ?2)
 			INSERT INTO django_session SELECT printf('%032d', i), ?1, strftime('%Y-%m-%d %H:%M:%f', 'now', '+1 hour', '+' || (i*?3/1000.0) || ' seconds') FROM g`
 	}
-	s.exec(q, sessionData, n, step.Milliseconds())
+	s.exec(q, enc, n, step.Milliseconds())
+	src := s.open(Options{Keys: s.keys, FullSyncEvery: time.Hour})
+	if err := src.SyncNow(ctx); err != nil { // the cold build
+		s.t.Fatal(err)
+	}
+	if got := src.idx.m.len(); got != n {
+		s.t.Fatalf("the index holds %d rows, want %d", got, n)
+	}
+	return src
 }
 
 func (s *testSite) count() int {
