@@ -209,7 +209,11 @@ func buildRevision(ctx context.Context, root, rev, dir string, pprof bool) (bina
 		return binary{}, fmt.Errorf("git worktree add %s: %w\n%s", rev, err, out)
 	}
 	defer exec.Command("git", "-C", root, "worktree", "remove", "--force", wt).Run()
-	return buildSessionmon(ctx, wt, filepath.Join(dir, "sessionmon-baseline"), pprof)
+	// Named sessionmon too: the dashboard is found by its process name.
+	if err := os.MkdirAll(filepath.Join(dir, "baseline-bin"), 0o755); err != nil {
+		return binary{}, err
+	}
+	return buildSessionmon(ctx, wt, filepath.Join(dir, "baseline-bin", "sessionmon"), pprof)
 }
 
 // sample is one reading of the dashboard process.
@@ -632,7 +636,7 @@ func (d *dashboard) alive() bool {
 // exited says how the dashboard ended: its exit status, its stderr and
 // its last screen.
 func (d *dashboard) exited() error {
-	status, _ := d.tmux("display", "-p", "-t", "dash", "#{pane_dead_status}")
+	status, _ := d.tmux("display", "-p", "-t", "dash", "#{pane_dead_status}#{?pane_dead_signal, signal #{pane_dead_signal},}")
 	stderr, _ := os.ReadFile(filepath.Join(d.dir, "stderr"))
 	text, _ := d.capture()
 	why := ""
@@ -651,7 +655,7 @@ func (d *dashboard) sample() (sample, error) {
 	s := sample{at: time.Since(d.started)}
 	st, err := harness.ProcStatusOf(d.pid, "VmRSS", "VmHWM", "Threads")
 	if err != nil {
-		return s, d.exited()
+		return s, fmt.Errorf("read the dashboard's /proc: %v; %w", err, d.exited())
 	}
 	s.rssKB, s.hwmKB, s.threads = st["VmRSS"], st["VmHWM"], st["Threads"]
 	s.fds, _ = harness.ProcFDs(d.pid)
