@@ -149,6 +149,21 @@ type checkScratch struct {
 	page   keyPage      // the rows read back
 }
 
+// scratchKeep bounds what a check keeps for the next: a check after a mass
+// deletion (clearsessions) notes every slot of 256 minutes, and keeping
+// that slice would hold its largest size for the life of the dashboard.
+const scratchKeep = 16 << 10
+
+// trim drops the buffers a check grew past scratchKeep rows.
+func (sc *checkScratch) trim() {
+	if cap(sc.before) > scratchKeep {
+		sc.before = nil
+	}
+	if cap(sc.page.ends) > scratchKeep {
+		sc.page = keyPage{}
+	}
+}
+
 type slotExpiry struct {
 	id  uint32
 	exp int64
@@ -563,6 +578,7 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]int
 	// thousands of keys as strings in maps, twice, every two seconds,
 	// were most of the dashboard's garbage.
 	sc := &x.scratch
+	defer sc.trim()
 	otherBefore := map[string]int64{}
 	x.mu.Lock()
 	sc.before = x.m.slotsExpiring(in, sc.before[:0], otherBefore)
