@@ -702,20 +702,14 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]int
 	}
 	lost := slices.Collect(maps.Keys(lostExp))
 	moved := map[string]bool{}
-	var addErr error
-	err := s.eachByKey(ctx, lost, func(rs []row) error {
+	err := x.fetchSeeing(ctx, lost, func(rs []row) {
 		observeRead(int64(len(rs)))
 		for _, r := range rs {
 			moved[r.key] = true
 		}
-		addErr = x.add(ctx, rs)
-		return addErr
 	})
-	if addErr != nil {
-		return addErr
-	}
 	if err != nil {
-		return fmt.Errorf("django check: %w", err)
+		return err
 	}
 	dropped := false
 	x.mu.Lock()

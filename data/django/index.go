@@ -413,8 +413,16 @@ func (x *index) full(ctx context.Context, now time.Time) error {
 
 // fetch reads and decodes the rows of the given keys.
 func (x *index) fetch(ctx context.Context, keys []string) error {
+	return x.fetchSeeing(ctx, keys, nil)
+}
+
+// fetchSeeing is fetch, showing each batch of rows read to seen first.
+func (x *index) fetchSeeing(ctx context.Context, keys []string, seen func([]row)) error {
 	var addErr error // add's own error, already described
 	err := x.s.eachByKey(ctx, keys, func(rs []row) error {
+		if seen != nil {
+			seen(rs)
+		}
 		addErr = x.add(ctx, rs)
 		return addErr
 	})
