@@ -138,31 +138,37 @@ func TestIndexListingsMatchTheReference(t *testing.T) {
 	// read so little of a kept order that they fall back to the pass.
 	for round := range 4 {
 		if round > 0 {
-			for range 60 {
-				k := keys[rng.IntN(len(keys))]
-				switch rng.IntN(3) {
-				case 0:
-					if e, ok := x.m.get(k); ok {
-						e.expire += int64(rng.IntN(5)-2) * 60e6
-						e.last += int64(rng.IntN(5)-2) * 60e6
-						e.user = uint32(rng.IntN(x.users.len()))
-						x.m.set(k, e)
-					}
-				case 1:
-					x.m.del(k)
-				case 2:
-					k := randKey()
-					keys = append(keys, k)
-					x.m.set(k, entry{expire: now.Add(time.Duration(rng.IntN(7)-2) * time.Minute).UnixMicro(), login: now.UnixMicro(),
-						last: now.Add(time.Duration(rng.IntN(7)-2) * time.Minute).UnixMicro(), user: uint32(rng.IntN(x.users.len()))})
-				}
-			}
+			churn(x, rng, &keys, now, 60)
 		}
 		if round == 3 {
 			defer func(old int) { keptReadMin = old }(keptReadMin)
 			keptReadMin = 5
 		}
 		checkListings(t, x, now)
+	}
+}
+
+// churn changes n sessions of x as a site does between two polls: saves
+// that move a session in every order, logins (added to keys) and logouts.
+func churn(x *index, rng *rand.Rand, keys *[]string, now time.Time, n int) {
+	for range n {
+		k := (*keys)[rng.IntN(len(*keys))]
+		switch rng.IntN(3) {
+		case 0:
+			if e, ok := x.m.get(k); ok {
+				e.expire += int64(rng.IntN(5)-2) * 60e6
+				e.last += int64(rng.IntN(5)-2) * 60e6
+				e.user = uint32(rng.IntN(x.users.len()))
+				x.m.set(k, e)
+			}
+		case 1:
+			x.m.del(k)
+		case 2:
+			k := randKey()
+			*keys = append(*keys, k)
+			x.m.set(k, entry{expire: now.Add(time.Duration(rng.IntN(7)-2) * time.Minute).UnixMicro(), login: now.UnixMicro(),
+				last: now.Add(time.Duration(rng.IntN(7)-2) * time.Minute).UnixMicro(), user: uint32(rng.IntN(x.users.len()))})
+		}
 	}
 }
 
