@@ -438,8 +438,9 @@ func (x *index) fetchSeeing(ctx context.Context, keys []string, seen func([]row)
 // cold builds an empty index in one pass over the active rows, decoding
 // them as they come.
 func (x *index) cold(ctx context.Context, now time.Time) error {
-	// Size the key table once: growing it by doubling would leave it up
-	// to twice the size it needs.
+	// Size the key table once, for the rows there (it takes an eighth
+	// more before it grows): growing it by doubling would leave it up to
+	// twice the size it needs.
 	var n int
 	s := x.s
 	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM django_session WHERE expire_date > "+s.dialect.ph(1), s.dialect.timeArg(now)).Scan(&n); err != nil {
@@ -447,7 +448,7 @@ func (x *index) cold(ctx context.Context, now time.Time) error {
 	}
 	x.mu.Lock()
 	x.m.release()
-	x.m = newKeyMapSized(x.mem, n+n/16)
+	x.m = newKeyMapSized(x.mem, n)
 	x.expected = n
 	x.mu.Unlock()
 	err := x.scanActive(ctx, now, func(rs []row) error { return x.add(ctx, rs) })

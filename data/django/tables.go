@@ -126,8 +126,8 @@ func (t *internTab) find(h uint64, eq func(i uint32) bool) (int, uint32, bool) {
 	if len(t.tab) == 0 {
 		t.tab = offheap.Make[uint32](t.mem, 64)
 	}
-	mask := len(t.tab) - 1
-	for pos := int(h) & mask; ; pos = (pos + 1) & mask {
+	size := len(t.tab)
+	for pos := home(h, size); ; pos = next(pos, size) {
 		v := t.tab[pos]
 		if v == 0 {
 			return pos, 0, false
@@ -143,7 +143,7 @@ func (t *internTab) find(h uint64, eq func(i uint32) bool) (int, uint32, bool) {
 func (t *internTab) insert(pos int, i uint32, hashOf func(i uint32) uint64) {
 	t.tab[pos] = i + 1
 	t.n++
-	if t.n*4 <= len(t.tab)*3 {
+	if !full(t.n-1, len(t.tab)) {
 		return
 	}
 	t.tab = rehash(t.mem, t.tab, func(v uint32) uint64 { return hashOf(v - 1) })
