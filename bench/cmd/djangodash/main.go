@@ -568,6 +568,9 @@ func startDashboard(ctx context.Context, dir, bin, dsn, memLimit, pprofAddr stri
 	}
 	if pprofAddr != "" {
 		env = append(env, "SESSIONMON_PPROF_ADDR="+shellQuote(pprofAddr))
+		if rate := os.Getenv("SESSIONMON_MEMPROFILERATE"); rate != "" { // see pprof_debug.go
+			env = append(env, "SESSIONMON_MEMPROFILERATE="+shellQuote(rate))
+		}
 	}
 	script := fmt.Sprintf("exec env -i %s %s watch --source django --db %s 2>%s\n",
 		strings.Join(env, " "), shellQuote(bin), shellQuote(dsn), shellQuote(filepath.Join(dir, "stderr")))
