@@ -447,6 +447,10 @@ func (x *index) cold(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("django sync: %w", err)
 	}
 	x.mu.Lock()
+	// The kept orders hold the old map's slot numbers: they go with it (a
+	// listing read them in the new map, out of range when the site had
+	// emptied and filled again).
+	x.resetOrders()
 	x.m.release()
 	x.m = newKeyMapSized(x.mem, n)
 	x.expected = n

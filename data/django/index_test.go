@@ -2,7 +2,9 @@ package django
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +222,52 @@ func TestFullSyncMakesLittleGarbage(t *testing.T) {
 			t.Errorf("a full sync allocated %.1f bytes in %.2f allocations a row, want at most %.0f in %.1f", perRow, allocs, maxBytes, maxAllocs)
 		}
 		t.Logf("%.1f bytes in %.3f allocations a row", perRow, allocs)
+	})
+}
+
+// TestSiteEmptiedThenListedAgain: a site whose sessions all leave (a
+// mass force-out, a purge) and then fill again. The full sync after the
+// last one left rebuilds the index from scratch (cold), with new slot
+// numbers; the listing's kept order, made on the old ones, must go with
+// them, or the next listing reads slots that are not there.
+func TestSiteEmptiedThenListedAgain(t *testing.T) {
+	eachDialect(t, func(t *testing.T, site *testSite) {
+		now := time.Now().UTC()
+		for i := range 3 {
+			site.put(randKey(), now.Add(time.Duration(i+1)*time.Hour), siteMembers(fmt.Sprintf("old%d", i), int64(i+1), "user", now, now)...)
+		}
+		src := site.open(Options{FullSyncEvery: time.Hour})
+		list := func() []string {
+			t.Helper()
+			p, err := src.ListActive(ctx, data.Query{Now: time.Now(), Sort: data.SortUser, Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, s := range p.Sessions {
+				names = append(names, s.Username)
+			}
+			return names
+		}
+		if got := list(); len(got) != 3 {
+			t.Fatalf("at start: %v", got)
+		}
+		site.exec("DELETE FROM django_session")
+		for range 2 { // the first drops the rows, the second finds none and starts afresh
+			if err := src.SyncNow(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := list(); len(got) != 0 {
+			t.Fatalf("after the site emptied: %v, want none", got)
+		}
+		// Two logins, in the slots the old sessions had, in the other
+		// order by name. A login's expiry is past every earlier one (now
+		// + cookie age).
+		site.put(randKey(), now.Add(4*time.Hour), siteMembers("zed", 8, "user", now, now)...)
+		site.put(randKey(), now.Add(5*time.Hour), siteMembers("amy", 9, "user", now, now)...)
+		if got := list(); !slices.Equal(got, []string{"amy", "zed"}) {
+			t.Fatalf("after the site emptied and two logins: %v, want [amy zed]", got)
+		}
 	})
 }
