@@ -681,11 +681,12 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]int
 	// index read them) or deleted. Read them by key after the buckets, so
 	// that a row saved in between is found at its new expiry. A slot whose
 	// expiry changed meanwhile holds what a refresh read (or, rarely,
-	// another key): it is not lost.
+	// another key): it is not lost. (Nor is a slot past the map's end: a
+	// full sync that found the index empty built a new map meanwhile.)
 	lostExp := map[string]int64{}
 	x.mu.Lock()
 	for _, b := range sc.before {
-		if sc.there[b.id>>6]&(1<<(b.id&63)) != 0 || x.m.entryOf(b.id).expire != b.exp {
+		if b.id >= x.m.used || sc.there[b.id>>6]&(1<<(b.id&63)) != 0 || x.m.entryOf(b.id).expire != b.exp {
 			continue
 		}
 		k := x.m.keyOf(b.id).unpack()
