@@ -21,8 +21,9 @@ import (
 // taken, as it is now, from a small sorted list of the changed slots,
 // merged in. When the changes pile up (1/32 of the order, at least 4096)
 // they are merged into the order itself (remerge), in place; gc (which
-// renumbers users) drops the orders, and the next listing sorts anew. A filter that the kept order would have to read far to fill a page
-// (a rare match) falls back to the pass.
+// renumbers users) drops the orders, and the next listing sorts anew. A
+// filter that the kept order would have to read far to fill a page (a
+// rare match) falls back to the pass.
 
 // keptReadMin is how many slots of a kept order a listing may read before
 // it makes the pass instead (at least 64 per row asked for).
@@ -102,13 +103,7 @@ func (sl *selection) kept() *keptOrder {
 		if c := cmp.Compare(a>>32, b>>32); c != 0 {
 			return c
 		}
-		ai, bi := uint32(a), uint32(b)
-		ac, ao := m.chunkOf(ai)
-		bc, bo := m.chunkOf(bi)
-		if c := cmp.Compare(sl.placeAt(ac, int(ao)), sl.placeAt(bc, int(bo))); c != 0 {
-			return c
-		}
-		return bytes.Compare(m.keyOf(ai)[:], m.keyOf(bi)[:])
+		return sl.bySlot(uint32(a), uint32(b))
 	})
 	var ids []uint32
 	if len(all) <= len(buf) {
@@ -177,21 +172,13 @@ func (sl *selection) remerge(o *keptOrder) bool {
 			kept = append(kept, id)
 		}
 	}
-	bySlot := func(a, b uint32) int {
-		ac, ai := m.chunkOf(a)
-		bc, bi := m.chunkOf(b)
-		if c := cmp.Compare(sl.placeAt(ac, int(ai)), sl.placeAt(bc, int(bi))); c != 0 {
-			return c
-		}
-		return bytes.Compare(ac.key[ai][:], bc.key[bi][:])
-	}
-	slices.SortFunc(moved, bySlot)
+	slices.SortFunc(moved, sl.bySlot)
 	// Merge from the back: a write at k never passes the unread kept
 	// slots, which end at k - (moved slots left) <= k.
 	ids := o.ids[:len(kept)+len(moved)]
 	i, j := len(kept)-1, len(moved)-1
 	for k := len(ids) - 1; j >= 0; k-- {
-		if i >= 0 && bySlot(kept[i], moved[j]) > 0 {
+		if i >= 0 && sl.bySlot(kept[i], moved[j]) > 0 {
 			ids[k] = kept[i]
 			i--
 		} else {
@@ -205,6 +192,18 @@ func (sl *selection) remerge(o *keptOrder) bool {
 	// current now: start it afresh.
 	m.changed, o.since = nil, 0
 	return true
+}
+
+// bySlot orders two slots as a kept order holds them: by place, then key
+// (the sort compares coarse places first, which order as these do).
+func (sl *selection) bySlot(a, b uint32) int {
+	m := &sl.x.m
+	ac, ai := m.chunkOf(a)
+	bc, bi := m.chunkOf(b)
+	if c := cmp.Compare(sl.placeAt(ac, int(ai)), sl.placeAt(bc, int(bi))); c != 0 {
+		return c
+	}
+	return bytes.Compare(ac.key[ai][:], bc.key[bi][:])
 }
 
 // coarse maps a place to 32 bits in the same order (ties aside): a user's
