@@ -143,32 +143,19 @@ func (sl *selection) kept() *keptOrder {
 func (sl *selection) remerge(o *keptOrder) bool {
 	x := sl.x
 	m := &x.m
-	bits := &x.qc.dirty
-	if need := int(m.used+63) / 64; len(*bits) < need {
-		*bits = make([]uint64, need)
-	}
-	changed := m.changed[o.since:]
-	defer func() {
-		for _, id := range changed {
-			(*bits)[id>>6] = 0
-		}
-	}()
 	var moved []uint32
-	for _, id := range changed {
-		if (*bits)[id>>6]&(1<<(id&63)) != 0 {
-			continue
-		}
-		(*bits)[id>>6] |= 1 << (id & 63)
+	changed, unmark := x.markChanged(m.changed[o.since:], func(id uint32) {
 		if ch, i := m.chunkOf(id); ch.key[i].live() {
 			moved = append(moved, id)
 		}
-	}
+	})
+	defer unmark()
 	if len(o.ids)+len(moved) > cap(o.ids) {
 		return false
 	}
 	kept := o.ids[:0]
 	for _, id := range o.ids {
-		if (*bits)[id>>6]&(1<<(id&63)) == 0 {
+		if !changed(id) {
 			kept = append(kept, id)
 		}
 	}
@@ -192,6 +179,31 @@ func (sl *selection) remerge(o *keptOrder) bool {
 	// current now: start it afresh.
 	m.changed, o.since = nil, 0
 	return true
+}
+
+// markChanged marks the slots of changed in the index's bitset by slot
+// number (qc.dirty, kept between polls), calling fn once for each distinct
+// one, and returns whether a slot is marked; unmark clears the marks
+// (defer it: the bitset is all clear between calls). Under mu.
+func (x *index) markChanged(changed []uint32, fn func(id uint32)) (marked func(id uint32) bool, unmark func()) {
+	bits := &x.qc.dirty
+	if need := int(x.m.used+63) / 64; len(*bits) < need {
+		*bits = make([]uint64, need)
+	}
+	b := *bits
+	for _, id := range changed {
+		if b[id>>6]&(1<<(id&63)) != 0 {
+			continue
+		}
+		b[id>>6] |= 1 << (id & 63)
+		fn(id)
+	}
+	return func(id uint32) bool { return b[id>>6]&(1<<(id&63)) != 0 },
+		func() {
+			for _, id := range changed {
+				b[id>>6] = 0
+			}
+		}
 }
 
 // bySlot orders two slots as a kept order holds them: by place, then key
@@ -240,16 +252,6 @@ func (sl *selection) topKept(n int) ([]hit, bool) {
 	// The slots changed since the sort: skipped in the order (a bitset by
 	// slot number, kept between polls and cleared after), listed apart as
 	// they are now.
-	bits := &x.qc.dirty
-	if need := int(m.used+63) / 64; len(*bits) < need {
-		*bits = make([]uint64, need)
-	}
-	defer func() {
-		for _, id := range m.changed[o.since:] {
-			(*bits)[id>>6] = 0
-		}
-	}()
-	isDirty := func(id uint32) bool { return (*bits)[id>>6]&(1<<(id&63)) != 0 }
 	// Only the first n changed hits can reach the page: keep those (sorted
 	// and cut when the list passes a few pages), not every changed slot,
 	// which between two sorts is up to 1/32 of the order (31,000 hits, 3
@@ -263,23 +265,20 @@ func (sl *selection) topKept(n int) ([]hit, bool) {
 			fresh = fresh[:n]
 		}
 	}
-	for _, id := range m.changed[o.since:] {
-		if isDirty(id) {
-			continue // listed already
-		}
-		(*bits)[id>>6] |= 1 << (id & 63)
+	isDirty, unmark := x.markChanged(m.changed[o.since:], func(id uint32) {
 		ch, i := m.chunkOf(id)
 		if !ch.key[i].live() || ch.expire[i] <= sl.now {
-			continue
+			return
 		}
 		p, ok := sl.pass(ch, int(i))
 		if !ok || !sl.sideSlot(p, &ch.key[i]) {
-			continue
+			return
 		}
 		k := ch.key[i].unpack()
 		fresh = append(fresh, hit{p: p, k32: k, e: ch.entry(i)})
 		trim()
-	}
+	})
+	defer unmark()
 	for k, e := range m.other {
 		if sl.matches(&e) {
 			if p := sl.place(&e); sl.side(p, []byte(k)) {
