@@ -568,8 +568,7 @@ func (x *index) gc() {
 	x.users.release()
 	x.clients.release()
 	x.users, x.clients = users, clients
-	x.dropOrders()
-	x.qc = queryCache{} // ranks, filter results and kept orders are by user and client number
+	x.resetQueryCache() // ranks, filter results and kept orders are by user and client number
 	x.m.logging, x.m.changed = false, nil
 }
 

@@ -298,3 +298,28 @@ func TestIndexStatsMatchTheReference(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryCacheByUserIsMappedAndReturned: the arrays by user that
+// listings keep (ranks, names in order, roles: 12 bytes a user) are mapped
+// for the index, not left on the Go heap, where at 250,000 users they were
+// most of what the dashboard kept live; and a reset (gc's renumbering)
+// returns them.
+func TestQueryCacheByUserIsMappedAndReturned(t *testing.T) {
+	x := benchIndex(200000) // 50,000 users
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	nu := x.users.len()
+	before := x.mem.Size()
+	rank := x.ranks()
+	roleOf, _ := x.userRoles()
+	if len(rank) != nu || len(roleOf) != nu {
+		t.Fatalf("%d ranks and %d roles for %d users", len(rank), len(roleOf), nu)
+	}
+	if grown := x.mem.Size() - before; grown < 3*4*nu {
+		t.Fatalf("the index mapped %d bytes more for %d users' ranks, names and roles; want at least %d (are they on the Go heap?)", grown, nu, 3*4*nu)
+	}
+	x.resetQueryCache()
+	if after := x.mem.Size(); after != before {
+		t.Fatalf("after a reset the index maps %d bytes, %d before the ranks were built", after, before)
+	}
+}
