@@ -147,6 +147,41 @@ type checkScratch struct {
 	before []slotExpiry // the index's slots in the differing buckets
 	there  []uint64     // a bit by slot: the table still holds it
 	page   keyPage      // the rows read back
+	next   int64        // pick's cursor: the bucket after the last one read
+}
+
+// pick chooses the differing buckets one check reads again: at most
+// rescanMax rows (but at least one bucket), in bucket order from where
+// the last check stopped, around to the start. A mass deletion
+// (clearsessions, or a lagging index) is so taken a part per check, and
+// the full sync takes the rest; and the buckets a busy site's saves make
+// differ on nearly every check (its newest minutes, thousands of rows
+// each) cannot keep the others waiting: each differing bucket is read
+// within a few checks wherever it lies.
+func (sc *checkScratch) pick(differ map[int64]int64, mine *expirySpread) map[int64]int64 {
+	rows := func(b int64) int64 { return max(differ[b], mine.at(b)) }
+	var total int64
+	for b := range differ {
+		total += rows(b)
+	}
+	if total <= rescanMax {
+		return differ
+	}
+	sorted := slices.Sorted(maps.Keys(differ))
+	start, _ := slices.BinarySearch(sorted, sc.next)
+	part := map[int64]int64{}
+	total = 0
+	for i := range sorted {
+		b := sorted[(start+i)%len(sorted)]
+		if n := rows(b); len(part) == 0 || total+n <= rescanMax {
+			part[b] = differ[b]
+			total += n
+			sc.next = b + 1
+		} else {
+			break
+		}
+	}
+	return part
 }
 
 // scratchKeep bounds what a check keeps for the next: a check after a mass
@@ -373,7 +408,7 @@ func (x *index) checkDeletesAt(ctx context.Context, counted func()) error {
 			return err
 		}
 		counted()
-		return x.rescan(ctx, c.now, c.differ)
+		return x.rescan(ctx, c.now, c.differ, c.mine)
 	}
 	for _, r := range c.mine.ranges(rangeRows) {
 		if err := c.compareRange(ctx, r, 0); err != nil {
@@ -384,7 +419,7 @@ func (x *index) checkDeletesAt(ctx context.Context, counted func()) error {
 		return nil
 	}
 	counted()
-	return x.rescan(ctx, c.now, c.differ)
+	return x.rescan(ctx, c.now, c.differ, c.mine)
 }
 
 // deleteCheck is one check's state.
@@ -503,9 +538,17 @@ func (c *deleteCheck) differingBuckets(ctx context.Context, r span) error {
 	return nil
 }
 
-// rescanMax bounds the buckets one check reads again: about 13,000 rows at
-// a million sessions over Django's two weeks (3 MB of keys while it runs).
-const rescanMax = 256
+// rescanMax bounds the rows one check reads again (counted in the
+// buckets it picks, the larger of the table's count and the index's):
+// a check holds 12 bytes of each of the index's slots there while it
+// runs. Not a number of buckets: under SESSION_SAVE_EVERY_REQUEST every
+// request moves its session into the newest minute, so a busy site's
+// recent minutes hold thousands of rows each (6,000 at 100 requests a
+// second), and 256 of them were 150,000 slots and a sudden 6 MB at the
+// dashboard's RSS peak (issue 10's soak, after 20 minutes of writer).
+// The same as scratchKeep: the check's buffers never outgrow what it
+// keeps between checks. A var: tests use a few rows.
+var rescanMax int64 = scratchKeep
 
 // rescanRows bounds the rows (by the table's counts) that one statement
 // of rescan reads: each is a lookup in the table (about 10 µs at a million
@@ -549,20 +592,10 @@ func (x *index) readPaged(ctx context.Context, now time.Time, r span, page *keyP
 // keeps no pass of its own): it drops only what was in the index,
 // unchanged, before it read the table, so a row a refresh adds meanwhile
 // stays.
-func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]int64) error {
+func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]int64, mine *expirySpread) error {
 	s := x.s
 	d := s.dialect
-	// At most rescanMax buckets a check: it holds their keys in memory,
-	// so a mass deletion (clearsessions, or a lagging index) is taken a
-	// part per check, and the full sync, not one check, takes the rest.
-	if len(buckets) > rescanMax {
-		sorted := slices.Sorted(maps.Keys(buckets))
-		part := make(map[int64]int64, rescanMax)
-		for _, b := range sorted[:rescanMax] {
-			part[b] = buckets[b]
-		}
-		buckets = part
-	}
+	buckets = x.scratch.pick(buckets, mine)
 	cut := now.UnixMicro()
 	in := func(exp int64) bool {
 		if exp <= cut {

@@ -3,6 +3,8 @@ package django
 import (
 	"database/sql"
 	"fmt"
+	"maps"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -315,21 +317,33 @@ func TestChecksNeverMakeTheSiteFailToCommit(t *testing.T) {
 	}
 }
 
-// TestCheckReadsABoundedPartEachTime: a check holds the keys of the
-// minutes it reads again in memory, so one reads at most rescanMax of
-// them; a deletion spread over more minutes (clearsessions, a mass logout)
-// leaves the index over several checks, all of it in the end. Unbounded, a
-// dashboard whose index lagged a busy site read 200,000 keys into maps in
-// one check, the process's memory peak.
+// TestCheckReadsABoundedPartEachTime: a check holds the index's slots of
+// the minutes it reads again in memory, so one reads at most rescanMax
+// rows of them; a deletion spread over more (clearsessions, a mass
+// logout) leaves the index over several checks, all of it in the end.
+// Unbounded, a dashboard whose index lagged a busy site read 200,000 keys
+// into maps in one check, the process's memory peak; bounded in minutes
+// (256), not rows, a busy site's recent minutes (thousands of rows each)
+// were still 150,000 slots in one check.
 func TestCheckReadsABoundedPartEachTime(t *testing.T) {
+	defer func(n int64) { rescanMax = n }(rescanMax)
+	rescanMax = 100
 	eachJournal(t, func(t *testing.T, site *testSite) {
 		now := time.Now().UTC()
-		const minutes = rescanMax + rescanMax/2
-		var keys []string
-		for i := range minutes {
-			k := randKey()
-			keys = append(keys, k)
-			site.put(k, now.Add(time.Hour+time.Duration(i)*time.Minute), siteMembers("u", 1, "user", now, now)...)
+		base := now.Truncate(time.Minute).Add(time.Hour) // a minute's rows in one bucket
+		// 150 minutes of one row, then three of 60 rows (the busy site's
+		// recent minutes).
+		var perMinute []int
+		for range 150 {
+			perMinute = append(perMinute, 1)
+		}
+		perMinute = append(perMinute, 60, 60, 60)
+		total := 0
+		for i, n := range perMinute {
+			for j := range n {
+				site.put(randKey(), base.Add(time.Duration(i)*time.Minute+time.Duration(j)*time.Millisecond), siteMembers("u", 1, "user", now, now)...)
+			}
+			total += n
 		}
 		src := site.open(Options{FullSyncEvery: time.Hour})
 		if _, err := src.Stats(ctx, data.StatsQuery{Now: time.Now()}); err != nil {
@@ -342,19 +356,41 @@ func TestCheckReadsABoundedPartEachTime(t *testing.T) {
 			defer src.idx.mu.Unlock()
 			return src.idx.m.len()
 		}
-		if err := src.idx.checkDeletes(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if n := left(); n != minutes-rescanMax {
-			t.Fatalf("after one check %d of %d deleted rows are left, want %d (rescanMax %d a check)", n, minutes, minutes-rescanMax, rescanMax)
-		}
-		if err := src.idx.checkDeletes(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if n := left(); n != 0 {
-			t.Fatalf("after two checks %d deleted rows are left in the index", n)
+		// 100 one-row minutes; the other 50 (a busy minute more would
+		// pass the bound); then each busy minute alone.
+		for i, want := range []int{total - 100, total - 150, total - 210, total - 270, 0} {
+			if err := src.idx.checkDeletes(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := left(); n != want {
+				t.Fatalf("after check %d, %d of %d deleted rows are left, want %d (rescanMax %d rows a check)", i+1, n, total, want, rescanMax)
+			}
 		}
 	})
+}
+
+// TestCheckPicksEveryDifferingMinuteInTurn: the minutes that differ on
+// nearly every check (a busy site's newest ones, where its saves land)
+// cannot keep the others from being read: each check goes on from where
+// the last one stopped.
+func TestCheckPicksEveryDifferingMinuteInTurn(t *testing.T) {
+	defer func(n int64) { rescanMax = n }(rescanMax)
+	rescanMax = 100
+	mine := &expirySpread{first: 0, counts: make([]int32, 64), beyond: map[int64]int64{}}
+	differ := map[int64]int64{10: 80, 20: 80, 30: 1}
+	var sc checkScratch
+	var got [][]int64
+	for range 4 {
+		got = append(got, slices.Sorted(maps.Keys(sc.pick(differ, mine))))
+	}
+	want := [][]int64{{10}, {20, 30}, {10}, {20, 30}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("four checks on the same differing minutes read %v, want %v", got, want)
+	}
+	// What fits is read at once.
+	if got := sc.pick(map[int64]int64{5: 0, 6: 0}, mine); len(got) != 2 {
+		t.Fatalf("two small minutes: read %v, want both", got)
+	}
 }
 
 // TestCheckMakesLittleGarbage: a check that reads back thousands of rows
