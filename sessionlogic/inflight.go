@@ -24,9 +24,17 @@ import (
 // Only admitted attempts count: a flood that is refused adds nothing, so it
 // cannot lock anyone out by its volume. Entries live only while an attempt
 // holds them, so memory is bounded by the requests in flight.
+//
+// An attempt over a limit only with attempts still active (admitted,
+// checking a password) waits for one of them to end (ended) and reads
+// again, rather than being refused: those may well succeed, and twenty
+// good logins at once from one address (an office behind NAT) are not an
+// attack. A burst of wrong passwords is refused all the same, by the
+// failures it records.
 type inflight struct {
-	mu   sync.Mutex
-	keys map[flightKey]*flightEntry
+	mu    sync.Mutex
+	keys  map[flightKey]*flightEntry
+	ended chan struct{} // closed (and dropped) when an admitted attempt ends
 }
 
 type flightKey struct {
@@ -101,9 +109,15 @@ func (f *inflight) begin(keys []flightKey) *flight {
 // may or may not have seen). When decide admits, the flight counts as
 // active on every key. When it asks to check again, the flight's snapshot
 // moves to now, so that a new read sees every failure finished before it.
-func (f *inflight) admit(fl *flight, decide func(active, finished data.Failures) (admit, again bool)) (admitted, again bool) {
+// ended closes when an admitted attempt next ends (taken under the same
+// lock as the counts, so no end between the two is missed).
+func (f *inflight) admit(fl *flight, decide func(active, finished data.Failures) (admit, again bool)) (admitted, again bool, ended <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.ended == nil {
+		f.ended = make(chan struct{})
+	}
+	ended = f.ended
 	var active, finished data.Failures
 	for i, k := range fl.keys {
 		e := f.keys[k]
@@ -122,7 +136,7 @@ func (f *inflight) admit(fl *flight, decide func(active, finished data.Failures)
 			fl.snap[i] = f.keys[k].done
 		}
 	}
-	return admitted, again
+	return admitted, again, ended
 }
 
 // end releases the flight's keys; an admitted flight counts as finished
@@ -130,6 +144,10 @@ func (f *inflight) admit(fl *flight, decide func(active, finished data.Failures)
 func (f *inflight) end(fl *flight, mayHaveFailed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if fl.admitted && f.ended != nil {
+		close(f.ended)
+		f.ended = nil
+	}
 	for _, k := range fl.keys {
 		e := f.keys[k]
 		if fl.admitted {

@@ -79,25 +79,39 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 		// IP): the username alone gets the per-client limit.
 		q.MaxByUser = min(m.maxUser, m.maxUserIP)
 	}
-	var wait time.Duration
-	for reads := 1; ; reads++ {
+	var (
+		wait     time.Duration
+		rereads  int              // for attempts finished since a read
+		deadline <-chan time.Time // of waiting for room (settleWait)
+	)
+	for {
 		sctx, cancel := m.bounded(ctx)
 		f, err := m.store.RecentFailures(sctx, q)
 		cancel()
 		if err != nil {
 			return "", Session{}, unavailable("login", err)
 		}
-		admitted, again := m.flight.admit(fl, func(active, finished data.Failures) (admit, again bool) {
+		settle := false
+		admitted, again, ended := m.flight.admit(fl, func(active, finished data.Failures) (admit, again bool) {
 			w, throttled := m.retryAfter(now, q, f, plus(active, finished))
 			if !throttled {
 				return true, false
 			}
 			wait = w
-			// Over a limit only with attempts that finished since the read:
-			// their failures may be in the store already, so read again
-			// (twice at most) rather than count them twice.
-			_, byActive := m.retryAfter(now, q, f, active)
-			return false, !byActive && reads < 3
+			if _, byRecorded := m.retryAfter(now, q, f, data.Failures{}); byRecorded {
+				return false, false
+			}
+			// Over a limit only with attempts still checking a password:
+			// wait for one to end and read again (see inflight). Only with
+			// attempts that finished since the read: their failures may be
+			// in the store already, so read again (twice at most) rather
+			// than count them twice.
+			if _, byActive := m.retryAfter(now, q, f, active); byActive {
+				settle = true
+				return false, true
+			}
+			rereads++
+			return false, rereads < 3
 		})
 		if admitted {
 			break
@@ -105,6 +119,21 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 		if !again {
 			m.obs.LoginFailed("throttled")
 			return "", Session{}, &ThrottledError{RetryAfter: wait}
+		}
+		if settle {
+			if deadline == nil {
+				t := time.NewTimer(settleWait)
+				defer t.Stop()
+				deadline = t.C
+			}
+			select {
+			case <-ended:
+			case <-deadline:
+				m.obs.LoginFailed("throttled")
+				return "", Session{}, &ThrottledError{RetryAfter: wait}
+			case <-ctx.Done():
+				return "", Session{}, ctx.Err()
+			}
 		}
 	}
 
@@ -168,6 +197,13 @@ func (m *Manager) retryAfter(now time.Time, q data.FailureQuery, f, pending data
 	}
 	return max(wait, time.Second), throttled
 }
+
+// settleWait bounds how long a login waits for the attempts still
+// checking a password to make room under a limit (see inflight). A check
+// takes tens of milliseconds, so a burst of a few limits' worth of logins
+// from one address settles well within it; past it the login is refused
+// as throttled.
+const settleWait = 5 * time.Second
 
 // checkCredentials reads the user and checks the password, recording a
 // failed login when it is refused. It returns the user and the hash the
