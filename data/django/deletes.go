@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"sessionmon/internal/offheap"
 )
 
 // Rows the site deletes itself (its users' logouts, clearsessions) leave
@@ -129,7 +131,7 @@ func (m *keyMap) slotsExpiring(in func(exp int64) bool, out []slotExpiry, other 
 	for c, ch := range m.chunks {
 		for i, exp := range ch.expire[:m.live(c)] {
 			if exp != 0 && in(exp) {
-				out = append(out, slotExpiry{uint32(c)<<chunkBits | uint32(i), exp})
+				out = offheap.Append(m.mem, out, slotExpiry{uint32(c)<<chunkBits | uint32(i), exp})
 			}
 		}
 	}
@@ -144,10 +146,15 @@ func (m *keyMap) slotsExpiring(in func(exp int64) bool, out []slotExpiry, other 
 // checkScratch is what a check reuses from one check to the next (a check
 // runs every two seconds or so).
 type checkScratch struct {
-	before []slotExpiry // the index's slots in the differing buckets
-	there  []uint64     // a bit by slot: the table still holds it
-	page   keyPage      // the rows read back
-	next   int64        // pick's cursor: the bucket after the last one read
+	// before: the index's slots in the differing buckets, mapped for the
+	// index (internal/offheap): a check after a burst of saves notes
+	// tens of thousands, and on the Go heap the collector's target grew
+	// by half as much again (and by every smaller copy append made) for
+	// the seconds the check ran.
+	before []slotExpiry
+	there  []uint64 // a bit by slot: the table still holds it
+	page   keyPage  // the rows read back
+	next   int64    // pick's cursor: the bucket after the last one read
 }
 
 // pick chooses the differing buckets one check reads again: at most
@@ -190,8 +197,9 @@ func (sc *checkScratch) pick(differ map[int64]int64, mine *expirySpread) map[int
 const scratchKeep = 16 << 10
 
 // trim drops the buffers a check grew past scratchKeep rows.
-func (sc *checkScratch) trim() {
+func (sc *checkScratch) trim(mem *offheap.Owner) {
 	if cap(sc.before) > scratchKeep {
+		offheap.Free(mem, sc.before)
 		sc.before = nil
 	}
 	if cap(sc.page.ends) > scratchKeep {
@@ -546,9 +554,13 @@ func (c *deleteCheck) differingBuckets(ctx context.Context, r span) error {
 // recent minutes hold thousands of rows each (6,000 at 100 requests a
 // second), and 256 of them were 150,000 slots and a sudden 6 MB at the
 // dashboard's RSS peak (issue 10's soak, after 20 minutes of writer).
-// The same as scratchKeep: the check's buffers never outgrow what it
-// keeps between checks. A var: tests use a few rows.
-var rescanMax int64 = scratchKeep
+// 65,536 rows (768 KB of slots, mapped outside the Go heap and returned
+// after the check): under 100 saves a second a check finds several busy
+// minutes differing (the newest, some its saves came from, some of the
+// site's logouts), tens of thousands of rows, and a bound of 16,384 fell
+// behind (the header 14 sessions high 30 s after the writer stopped). A
+// var: tests use a few rows.
+var rescanMax int64 = 1 << 16
 
 // rescanRows bounds the rows (by the table's counts) that one statement
 // of rescan reads: each is a lookup in the table (about 10 µs at a million
@@ -611,7 +623,7 @@ func (x *index) rescan(ctx context.Context, now time.Time, buckets map[int64]int
 	// thousands of keys as strings in maps, twice, every two seconds,
 	// were most of the dashboard's garbage.
 	sc := &x.scratch
-	defer sc.trim()
+	defer sc.trim(x.mem)
 	otherBefore := map[string]int64{}
 	x.mu.Lock()
 	sc.before = x.m.slotsExpiring(in, sc.before[:0], otherBefore)
