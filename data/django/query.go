@@ -28,9 +28,9 @@ import (
 var _ data.Counter = (*Source)(nil)
 
 // queryCache is what listings reuse between polls. It is by user and
-// client number, so gc (which renumbers them) resets it (reset); users
-// and clients only ever grow in between, so it extends itself to the new
-// ones. Guarded by index.mu.
+// client number, so gc (which renumbers them) resets it
+// (resetQueryCache); users and clients only ever grow in between, so it
+// extends itself to the new ones. Guarded by index.mu.
 //
 // Its arrays by user (byName, rank, roleOf: 4 bytes a user each, 3 MB at
 // 250,000 users) are mapped for the index (internal/offheap), as the
