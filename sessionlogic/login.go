@@ -117,8 +117,7 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 			break
 		}
 		if !again {
-			m.obs.LoginFailed("throttled")
-			return "", Session{}, &ThrottledError{RetryAfter: wait}
+			return "", Session{}, m.throttled(wait)
 		}
 		if settle {
 			if deadline == nil {
@@ -129,8 +128,7 @@ func (m *Manager) Login(ctx context.Context, req LoginRequest) (token string, s 
 			select {
 			case <-ended:
 			case <-deadline:
-				m.obs.LoginFailed("throttled")
-				return "", Session{}, &ThrottledError{RetryAfter: wait}
+				return "", Session{}, m.throttled(wait)
 			case <-ctx.Done():
 				return "", Session{}, ctx.Err()
 			}
@@ -196,6 +194,12 @@ func (m *Manager) retryAfter(now time.Time, q data.FailureQuery, f, pending data
 		wait += time.Second - r
 	}
 	return max(wait, time.Second), throttled
+}
+
+// throttled counts and returns a refusal by the throttle.
+func (m *Manager) throttled(wait time.Duration) error {
+	m.obs.LoginFailed("throttled")
+	return &ThrottledError{RetryAfter: wait}
 }
 
 // settleWait bounds how long a login waits for the attempts still
