@@ -116,7 +116,7 @@ func (x *index) ranks() []uint32 {
 	// from the back (as remerge does): byName grows in its own region.
 	old := len(c.byName)
 	var add []uint32
-	if n := nu - old; n >= 1<<12 { // all the users, at the first call
+	if n := nu - old; n >= 1<<12 { // many (all the users, at the first call)
 		add = offheap.Make[uint32](x.mem, n)
 		defer offheap.Free(x.mem, add)
 	} else { // a few new ones: not worth a mapping
